@@ -1,0 +1,117 @@
+"""The one Definitions object of DREAM.
+
+The resource set is chosen once, here, by deployment name (`DREAM_DEPLOYMENT`):
+- `local` (default): embedded services under the state directory `DREAM_HOME` (default
+  `.dream/` in the project): a local-directory object store, local Ray, MLflow on SQLite, bundled
+  models; the PDFs come from `DREAM_PDF_SOURCE` (default: the bundled demo corpus);
+- `k8s`: S3/MinIO, the MLflow server, the Ray cluster and an OpenAI-compatible LLM endpoint,
+  every address and credential from environment variables (see deploy/).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
+from dream_assets.defs.evaluation.assets import experiment_leaderboard, trial_evaluations
+from dream_assets.defs.golden.assets import golden_dataset
+from dream_assets.defs.golden.checks import (
+    golden_dataset_has_no_duplicate_questions,
+    golden_dataset_is_not_empty,
+    golden_dataset_references_are_grounded,
+)
+from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.defs.jobs import golden_job, index_job, ingest_job, leaderboard_job, sweep_job
+from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
+from resources.object_store import LocalObjectStore, S3ObjectStore
+from resources.pdf_source import PdfSource
+from resources.ray_cluster import RayCluster
+from resources.tracking import MlflowTracker
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_PDFS = PROJECT_ROOT / "data" / "demo" / "squad" / "pdfs"
+
+
+def state_dir() -> Path:
+    """The local state directory: `DREAM_HOME`, else `.dream/` in the project."""
+    return Path(os.environ.get("DREAM_HOME", PROJECT_ROOT / ".dream")).resolve()
+
+
+def local_resources(home: Path, pdf_source: str) -> dict:
+    """Embedded defaults: everything under `home`, nothing to install or start by hand."""
+    return {
+        "pdf_source": PdfSource(uri=pdf_source),
+        "object_store": LocalObjectStore(root=str(home / "object_store")),
+        "embeddings": EmbeddingProvider(models_dir=str(home / "models")),
+        "llms": LlmProvider(
+            models_dir=str(home / "models"),
+            api_base=os.environ.get("DREAM_LLM_API_BASE"),
+            api_key=dg.EnvVar("DREAM_LLM_API_KEY") if os.environ.get("DREAM_LLM_API_KEY") else None,
+        ),
+        "ray_cluster": RayCluster(
+            address=os.environ.get("RAY_ADDRESS"),
+            num_cpus=os.cpu_count() or 2,
+            storage_path=str(home / "ray_results"),
+            scratch_dir=str(home / "scratch"),
+        ),
+        "tracker": MlflowTracker(
+            tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            artifact_location=(home / "mlflow" / "artifacts").as_uri(),
+        ),
+    }
+
+
+def k8s_resources() -> dict:
+    """Cluster services, configured by environment variables set from deploy/ manifests."""
+    return {
+        "pdf_source": PdfSource(
+            uri=dg.EnvVar("DREAM_PDF_SOURCE"),
+            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        ),
+        "object_store": S3ObjectStore(
+            bucket=dg.EnvVar("DREAM_S3_BUCKET"),
+            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        ),
+        "embeddings": EmbeddingProvider(models_dir="/opt/dream/models"),
+        "llms": LlmProvider(
+            models_dir="/opt/dream/models", api_base=dg.EnvVar("DREAM_LLM_API_BASE"), api_key=dg.EnvVar("DREAM_LLM_API_KEY")
+        ),
+        "ray_cluster": RayCluster(
+            address=dg.EnvVar("RAY_ADDRESS"), storage_path="/tmp/dream/ray_results", scratch_dir="/tmp/dream/scratch"
+        ),
+        "tracker": MlflowTracker(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+    }
+
+
+def resources_for(deployment: str) -> dict:
+    """The resource set of a deployment name.
+
+    Raises:
+        ValueError: for an unknown deployment name.
+    """
+    if deployment == "local":
+        return local_resources(state_dir(), os.environ.get("DREAM_PDF_SOURCE", str(DEMO_PDFS)))
+    if deployment == "k8s":
+        return k8s_resources()
+    raise ValueError(f"DREAM_DEPLOYMENT must be 'local' or 'k8s', not {deployment!r}")
+
+
+def build_definitions(resources: dict) -> dg.Definitions:
+    """Definitions of every DREAM asset, check and job, bound to `resources`."""
+    return dg.Definitions(
+        assets=[source_pdfs, parsed_documents, golden_dataset, embedding_index, trial_evaluations, experiment_leaderboard],
+        asset_checks=[golden_dataset_is_not_empty, golden_dataset_has_no_duplicate_questions, golden_dataset_references_are_grounded],
+        jobs=[ingest_job, golden_job, index_job, sweep_job, leaderboard_job],
+        resources=resources,
+    )
+
+
+defs = build_definitions(resources_for(os.environ.get("DREAM_DEPLOYMENT", "local")))

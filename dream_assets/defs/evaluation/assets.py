@@ -1,0 +1,176 @@
+"""The sweep and its leaderboard.
+
+`trial_evaluations` is partitioned by RAG configuration; materialising several partitions in one
+run (a single-run backfill) runs them as one Ray Tune sweep, one trial per configuration. Each
+trial's per-question table lands in the object store and in an MLflow nested run under the
+sweep's parent run, with the golden set as the run's dataset input.
+"""
+
+import base64
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from dream_assets import layout
+from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.lib.evaluation import summarize
+from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
+from dream_assets.lib.sweep import TrialSettings, run_sweep
+from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
+from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
+from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
+from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+
+
+class SweepConfig(dg.Config):
+    """`judge_llm`: LLM for ragas' LLM-judged metrics ('' skips them); `judge_sample_size`:
+    questions per trial it judges; `seed`: seed of that sample."""
+
+    judge_llm: str = ""
+    judge_sample_size: int = 0
+    seed: int = 0
+
+
+def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
+    return tracker.find_or_create_run(f"sweep-{golden_version}", {TAG_KIND: "sweep", TAG_GOLDEN_VERSION: golden_version})
+
+
+@dg.asset(
+    partitions_def=rag_config_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[dg.AssetDep(embedding_index, partition_mapping=index_to_configs), golden_dataset],
+    group_name="evaluation",
+    kinds={"ray", "mlflow"},
+)
+def trial_evaluations(
+    context: dg.AssetExecutionContext,
+    config: SweepConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+) -> dg.MaterializeResult:
+    """Per-question evaluation table of each configuration
+    (`trial_evaluations/<golden version>/<config key>.parquet`): question, reference, retrieved
+    contexts and ids, response, every metric, latencies, tokens.
+
+    A trial that fails is recorded (`<config key>.error.json`, a FAILED MLflow run, this
+    asset's metadata) and the other trials go on.
+    """
+    store = object_store.client()
+    golden_version, questions, _ = read_current_golden(store)
+    judge = llms.settings_for(config.judge_llm).model_copy(update={"max_tokens": 256}) if config.judge_llm else None
+    trials = []
+    for key in context.partition_keys:
+        rag = CONFIGS_BY_KEY[key]
+        index = store.read_json(layout.index_pointer(rag.index_key))
+        trials.append(
+            TrialSettings(
+                config=rag,
+                object_store=object_store.settings(),
+                index_prefix=index["prefix"],
+                golden_prefix=layout.golden_prefix(golden_version),
+                output_key=layout.trial_key(golden_version, key),
+                embedding=embeddings.settings_for(rag.embedding_model),
+                llm=llms.settings_for(rag.llm),
+                judge_llm=judge,
+                judge_sample_size=config.judge_sample_size,
+                seed=config.seed,
+                scratch_dir=ray_cluster.scratch_dir,
+            )
+        )
+    context.log.info("sweep of %d configurations on golden set %s (%d questions)", len(trials), golden_version, len(questions))
+    ray_cluster.connect()
+    outcomes = run_sweep(trials, ray_cluster.storage_path, f"sweep-{golden_version}", ray_cluster.max_concurrent_trials)
+    parent = _sweep_run(tracker, golden_version)
+    golden_uri = store.uri(layout.golden_prefix(golden_version))
+    tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
+    rows, failed = [], {}
+    for trial, outcome in zip(trials, outcomes, strict=True):
+        key = trial.config.key
+        run_id = tracker.find_or_create_run(key, {TAG_KIND: "trial", TAG_CONFIG_KEY: key, TAG_GOLDEN_VERSION: golden_version}, parent)
+        tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
+        error_key = trial.output_key.replace(".parquet", ".error.json")
+        if outcome.error:
+            failed[key] = outcome.error
+            store.write_json(error_key, {"config_key": key, "error": outcome.error})
+            tracker.log_trial(run_id, trial.config.params(), {})
+            tracker.client().set_tag(run_id, "dream.error", outcome.error[:5000])
+            tracker.finish(run_id, failed=True)
+            context.log.error("trial %s failed: %s", key, outcome.error)
+            continue
+        store.delete(error_key)
+        tracker.log_trial(run_id, trial.config.params(), outcome.metrics, store.read_parquet(trial.output_key))
+        tracker.finish(run_id)
+        metadata = {"mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)), **{k: v for k, v in outcome.metrics.items() if v == v}}
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
+        rows.append(f"| {key} | {outcome.metrics.get('hit_rate', float('nan')):.3f} | {outcome.metrics.get('mrr', float('nan')):.3f} | {outcome.metrics.get('f1', float('nan')):.3f} |")
+    return dg.MaterializeResult(
+        metadata={
+            "golden_version": golden_version,
+            "trials": len(trials),
+            "failed_trials": len(failed),
+            "failures": failed,
+            "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
+            "results": dg.MetadataValue.md("| configuration | hit_rate | mrr | f1 |\n|---|---|---|---|\n" + "\n".join(rows)),
+        }
+    )
+
+
+class LeaderboardConfig(dg.Config):
+    """`rank_by`: the metric the leaderboard sorts by (descending)."""
+
+    rank_by: str = "mrr"
+
+
+@dg.asset(deps=[trial_evaluations], group_name="evaluation", kinds={"plotly", "mlflow"})
+def experiment_leaderboard(
+    context: dg.AssetExecutionContext, config: LeaderboardConfig, object_store: ObjectStore, tracker: MlflowTracker
+) -> dg.MaterializeResult:
+    """One row per configuration evaluated on the current golden set, sorted by `rank_by`, with
+    its parallel-coordinates plot (`experiment_leaderboard/<golden version>/leaderboard.parquet`,
+    `.html`, `.png`); logged to the sweep's MLflow parent run, which it closes."""
+    store = object_store.client()
+    golden_version, _, _ = read_current_golden(store)
+    rows = []
+    for key, rag in CONFIGS_BY_KEY.items():
+        table_key = layout.trial_key(golden_version, key)
+        error_key = table_key.replace(".parquet", ".error.json")
+        if store.exists(table_key):
+            rows.append({"config_key": key, **rag.params(), **summarize(store.read_parquet(table_key)), "status": "ok", "error": ""})
+        elif store.exists(error_key):
+            rows.append({"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]})
+    if not rows:
+        raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
+    table = build_leaderboard(rows, config.rank_by)
+    prefix = layout.leaderboard_prefix(golden_version)
+    store.write_parquet(f"{prefix}/leaderboard.parquet", table)
+    parent = _sweep_run(tracker, golden_version)
+    with tempfile.TemporaryDirectory() as directory:
+        html, png = save_plot(parallel_coordinates(table, config.rank_by), directory)
+        tracker.log_table(parent, table, "leaderboard.parquet")
+        for path in (html, png):
+            if path is not None:
+                store.write_bytes(f"{prefix}/{path.name}", path.read_bytes())
+                tracker.log_file(parent, path)
+        image = base64.b64encode(png.read_bytes()).decode() if png else None
+    tracker.finish(parent)
+    shown = ["rank", "config_key", "hit_rate", "mrr", "f1", "semantic_similarity", "generation_latency_p50_s", "status"]
+    markdown = table[[c for c in shown if c in table]].to_markdown(index=False, floatfmt=".3f")
+    context.log.info("leaderboard of %d configurations; best: %s", len(table), table.iloc[0]["config_key"])
+    metadata = {
+        "golden_version": golden_version,
+        "configurations": len(table),
+        "best": str(table.iloc[0]["config_key"]),
+        "leaderboard": dg.MetadataValue.md(markdown),
+        "plot_html": dg.MetadataValue.path(store.uri(f"{prefix}/leaderboard.html")),
+        "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
+    }
+    if image:
+        metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,46 @@
+"""Checks on the golden dataset; the blocking ones keep a bad set from reaching the sweep."""
+
+import dagster as dg
+
+from dream_assets.defs.documents.assets import read_parsed_documents
+from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.lib.parsing import normalise_whitespace
+from resources.object_store import ObjectStore
+
+
+@dg.asset_check(asset=golden_dataset, blocking=True)
+def golden_dataset_is_not_empty(object_store: ObjectStore) -> dg.AssetCheckResult:
+    """At least one question."""
+    _, questions, _ = read_current_golden(object_store.client())
+    return dg.AssetCheckResult(passed=len(questions) > 0, metadata={"questions": len(questions)})
+
+
+@dg.asset_check(asset=golden_dataset, blocking=True)
+def golden_dataset_has_no_duplicate_questions(object_store: ObjectStore) -> dg.AssetCheckResult:
+    """No two questions equal after lower-casing and whitespace normalisation."""
+    _, questions, _ = read_current_golden(object_store.client())
+    normalised = questions["user_input"].map(lambda text: normalise_whitespace(text).lower())
+    duplicates = questions.loc[normalised.duplicated(keep=False), "user_input"].tolist()
+    return dg.AssetCheckResult(passed=not duplicates, metadata={"duplicates": len(duplicates), "examples": duplicates[:5]})
+
+
+@dg.asset_check(asset=golden_dataset, blocking=True)
+def golden_dataset_references_are_grounded(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
+    """Every reference context id is in the context catalogue, and every catalogued span is
+    text of its parsed document."""
+    store = object_store.client()
+    _, questions, contexts = read_current_golden(store)
+    documents = read_parsed_documents(context.instance, store)
+    known = set(contexts["context_id"])
+    dangling = sorted({i for ids in questions["reference_context_ids"] for i in ids} - known)
+    ungrounded = [
+        row.context_id
+        for row in contexts.itertuples()
+        if row.document_id not in documents or documents[row.document_id].text[row.start : row.end] != row.text
+    ]
+    return dg.AssetCheckResult(
+        passed=not dangling and not ungrounded,
+        metadata={"dangling_reference_ids": dangling[:10], "ungrounded_contexts": ungrounded[:10]},
+    )

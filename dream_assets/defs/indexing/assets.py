@@ -1,0 +1,81 @@
+"""Embedding indexes: one per (retrieval method, embedding model), shared by every configuration
+that differs only in LLM or top-k, and identified by content hash so unchanged inputs are never
+embedded twice."""
+
+import tempfile
+import time
+
+import dagster as dg
+
+from dream_assets import layout
+from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.retrieval import build_index
+from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
+from resources.embeddings import EmbeddingProvider, make_embedding
+from resources.object_store import ObjectStore
+
+_INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
+
+
+def index_version(corpus_version: str, index_key: str) -> str:
+    """Content hash of (parsed corpus version, retrieval method and parameters, embedding model)."""
+    method, embedding_model = _INDEX_SETTINGS[index_key]
+    return content_hash([corpus_version, method.model_dump(mode="json"), embedding_model])
+
+
+@dg.asset(
+    partitions_def=embedding_index_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
+    group_name="indexing",
+    kinds={"llamaindex", "pytorch"},
+)
+def embedding_index(
+    context: dg.AssetExecutionContext, object_store: ObjectStore, embeddings: EmbeddingProvider
+) -> dg.MaterializeResult:
+    """Persisted LlamaIndex vector index of the parsed corpus
+    (`embedding_index/<index_key>/<version>/`).
+
+    The version hashes the corpus version (the documents' SHA-256s), the node parser and its
+    parameters, and the embedding model; an index whose version is already stored is reused and
+    nothing is embedded. Metadata: nodes stored and embedded, seconds, reuse, per partition.
+    """
+    store = object_store.client()
+    documents = read_parsed_documents(context.instance, store)
+    if not documents:
+        raise ValueError("no parsed document: materialise parsed_documents first")
+    corpus_version = content_hash(sorted((d.document_id, d.sha256) for d in documents.values()))
+    rows, embedded_total = [], 0
+    for index_key in context.partition_keys:
+        method, embedding_model = _INDEX_SETTINGS[index_key]
+        version = index_version(corpus_version, index_key)
+        prefix = layout.index_prefix(index_key, version)
+        start = time.perf_counter()
+        reused = store.exists(f"{prefix}/docstore.json")
+        nodes = embedded = 0
+        if not reused:
+            embed_model = make_embedding(embeddings.settings_for(embedding_model))
+            with tempfile.TemporaryDirectory() as directory:
+                nodes, embedded = build_index(list(documents.values()), method, embed_model, directory)
+                store.upload_dir(directory, prefix)
+        store.write_json(layout.index_pointer(index_key), {"version": version, "prefix": prefix})
+        seconds = time.perf_counter() - start
+        embedded_total += embedded
+        context.log.info("index %s %s: %s, %d nodes embedded in %.1f s", index_key, version, "reused" if reused else "built", embedded, seconds)
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=index_key,
+                metadata={"version": version, "reused": reused, "nodes": nodes, "embedded": embedded, "seconds": seconds, "uri": store.uri(prefix)},
+            )
+        )
+        rows.append(f"| {index_key} | `{version}` | {'reused' if reused else 'built'} | {embedded} | {seconds:.1f} |")
+    return dg.MaterializeResult(
+        metadata={
+            "corpus_version": corpus_version,
+            "documents": len(documents),
+            "embedded_nodes": embedded_total,
+            "indexes": dg.MetadataValue.md("| index | version | status | embedded | seconds |\n|---|---|---|---|---|\n" + "\n".join(rows)),
+        }
+    )

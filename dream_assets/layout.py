@@ -1,0 +1,47 @@
+"""Object-store keys of every artifact: deterministic, derived from partition keys and content
+hashes, so re-runs find what earlier runs stored."""
+
+from __future__ import annotations
+
+
+def source_pdf_key(document_id: str) -> str:
+    """Raw PDF of a document."""
+    return f"source_pdfs/{document_id}.pdf"
+
+
+def parsed_document_key(document_id: str) -> str:
+    """Parsed text of a document (JSON, `ParsedDocument.to_dict`)."""
+    return f"parsed_documents/{document_id}.json"
+
+
+def quarantine_key(document_id: str) -> str:
+    """Record of a document that could not be parsed, with its reason."""
+    return f"quarantine/{document_id}.json"
+
+
+def golden_prefix(version: str) -> str:
+    """Folder of one golden-set version (`questions.parquet`, `contexts.parquet`)."""
+    return f"golden_dataset/{version}"
+
+
+GOLDEN_POINTER = "golden_dataset/current.json"
+
+
+def index_prefix(index_key: str, version: str) -> str:
+    """Folder of one persisted embedding index (LlamaIndex storage layout)."""
+    return f"embedding_index/{index_key}/{version}"
+
+
+def index_pointer(index_key: str) -> str:
+    """Pointer to the current version of an embedding index partition."""
+    return f"embedding_index/{index_key}/current.json"
+
+
+def trial_key(golden_version: str, config_key: str) -> str:
+    """Per-question evaluation table of one configuration on one golden-set version."""
+    return f"trial_evaluations/{golden_version}/{config_key}.parquet"
+
+
+def leaderboard_prefix(golden_version: str) -> str:
+    """Folder of the leaderboard (table, plots) of one golden-set version."""
+    return f"experiment_leaderboard/{golden_version}"

@@ -1,0 +1,217 @@
+"""One trial: evaluate one RAG configuration on the golden set, question by question.
+
+Per question: retrieve (timed), map retrieved spans to reference-context ids, generate an answer
+(timed, tokens counted), score. Scores: hit_rate@k, mrr@k, SQuAD exact match and token F1
+(`dream_assets.lib.metrics`); ragas `id_based_context_precision`, `id_based_context_recall` and
+`semantic_similarity` (ragas' name for answer_similarity) on every question; the ragas LLM-judged
+metrics (faithfulness, answer_relevancy, context_precision, context_recall, answer_correctness)
+on a seeded sample. A question whose generation fails keeps its row, with the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.llms import LLM
+
+from dream_assets.lib.generation import build_prompt, generate
+from dream_assets.lib.metrics import exact_match, hit_rate, reciprocal_rank, token_f1
+from dream_assets.lib.retrieval import Retriever, covered_context_ids
+
+logger = logging.getLogger(__name__)
+
+GROUND_TRUTH_METRICS = ["hit_rate", "mrr", "exact_match", "f1"]
+RAGAS_EMBEDDING_METRICS = ["id_based_context_precision", "id_based_context_recall", "semantic_similarity"]
+RAGAS_JUDGE_METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall", "answer_correctness"]
+
+
+def answer_questions(
+    questions: pd.DataFrame,
+    contexts: pd.DataFrame,
+    retriever: Retriever,
+    llm: LLM,
+    prompt_style: str,
+    context_window: int,
+    max_tokens: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Runs retrieval and generation for every question.
+
+    Args:
+        questions: golden questions (`question_id`, `user_input`, `reference`,
+            `reference_answers`, `reference_contexts`, `reference_context_ids`).
+        contexts: the golden set's context catalogue, for `covered_context_ids`.
+        retriever: the configuration's retriever.
+        llm: the answering LLM.
+        prompt_style: `completion` or `chat` (see `generate`).
+        context_window: the LLM's context window in tokens.
+        max_tokens: most tokens per answer.
+        on_progress: called with (done, total) after each question.
+
+    Returns:
+        One row per question: the golden columns plus `retrieved_contexts`,
+        `retrieved_context_ids` (flattened, rank order, one `unmatched:<node>` id per retrieved
+        node covering no reference context), `response`, `hit_rate`, `mrr`, `exact_match`, `f1`,
+        `retrieval_latency_s`, `generation_latency_s`, `prompt_tokens`, `completion_tokens` and
+        `error` (empty when the question was answered).
+    """
+    rows = []
+    for done, question in enumerate(questions.itertuples(index=False), start=1):
+        row = question._asdict()
+        retrieved = retriever.retrieve(question.user_input)
+        covered = [covered_context_ids(item, contexts) or [f"unmatched:{item.node_id}"] for item in retrieved]
+        row.update(
+            retrieved_contexts=[item.text for item in retrieved],
+            retrieved_context_ids=list(dict.fromkeys(i for ids in covered for i in ids)),
+            hit_rate=hit_rate(covered, question.reference_context_ids),
+            mrr=reciprocal_rank(covered, question.reference_context_ids),
+            retrieval_latency_s=retriever.last_latency_s,
+        )
+        try:
+            prompt = build_prompt(question.user_input, row["retrieved_contexts"], context_window, max_tokens)
+            generation = generate(llm, prompt, prompt_style)
+            answers = list(question.reference_answers)
+            row.update(
+                response=generation.response,
+                exact_match=exact_match(generation.response, answers),
+                f1=token_f1(generation.response, answers),
+                generation_latency_s=generation.latency_s,
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+                error="",
+            )
+        except Exception as error:  # noqa: BLE001 - any client failure is recorded per question
+            logger.warning("question %s: generation failed: %s", question.question_id, error)
+            row.update(
+                response="",
+                exact_match=math.nan,
+                f1=math.nan,
+                generation_latency_s=math.nan,
+                prompt_tokens=0,
+                completion_tokens=0,
+                error=f"{type(error).__name__}: {error}",
+            )
+        rows.append(row)
+        if on_progress is not None:
+            on_progress(done, len(questions))
+    return pd.DataFrame(rows)
+
+
+def ragas_scores(
+    answered: pd.DataFrame,
+    embed_model: BaseEmbedding,
+    judge_llm: LLM | None = None,
+    judge_sample_size: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Adds the ragas metric columns to `answered` (from `answer_questions`).
+
+    The embedding metrics are scored on every answered question; the LLM-judged ones on
+    `judge_sample_size` answered questions drawn with `seed`, when `judge_llm` is given
+    (other rows get NaN: `coverage` in `summarize` says how many were scored). A sample the
+    judge cannot score (malformed output, timeout) is NaN, not an error.
+    """
+    from ragas import EvaluationDataset, evaluate
+    from ragas.embeddings import LlamaIndexEmbeddingsWrapper
+    from ragas.llms import LlamaIndexLLMWrapper
+    from ragas.run_config import RunConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ragas.metrics import (
+            AnswerCorrectness,
+            Faithfulness,
+            IDBasedContextPrecision,
+            IDBasedContextRecall,
+            LLMContextPrecisionWithReference,
+            LLMContextRecall,
+            ResponseRelevancy,
+            SemanticSimilarity,
+        )
+
+        embeddings = LlamaIndexEmbeddingsWrapper(embed_model)
+        scored = answered.copy()
+        for name in RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS:
+            scored[name] = np.nan
+        ok = scored.index[scored["error"] == ""]
+        if len(ok) == 0:
+            return scored
+        run_config = RunConfig(max_workers=1, timeout=120, max_retries=2, seed=seed)
+        samples = [_sample(scored.loc[i]) for i in ok]
+        result = evaluate(
+            EvaluationDataset.from_list(samples),
+            metrics=[IDBasedContextPrecision(), IDBasedContextRecall(), SemanticSimilarity()],
+            embeddings=embeddings,
+            run_config=run_config,
+            raise_exceptions=False,
+            show_progress=False,
+        ).to_pandas()
+        for name in RAGAS_EMBEDDING_METRICS:
+            scored.loc[ok, name] = result[name].to_numpy(dtype=float)
+        if judge_llm is None or judge_sample_size <= 0:
+            return scored
+        sample_index = pd.Index(ok).to_series().sample(min(judge_sample_size, len(ok)), random_state=seed).sort_values()
+        judged = evaluate(
+            EvaluationDataset.from_list([_sample(scored.loc[i]) for i in sample_index]),
+            metrics=[
+                Faithfulness(),
+                ResponseRelevancy(strictness=1),
+                LLMContextPrecisionWithReference(),
+                LLMContextRecall(),
+                AnswerCorrectness(),
+            ],
+            llm=LlamaIndexLLMWrapper(judge_llm),
+            embeddings=embeddings,
+            run_config=run_config,
+            raise_exceptions=False,
+            show_progress=False,
+        ).to_pandas()
+    renamed = judged.rename(columns={"llm_context_precision_with_reference": "context_precision"})
+    for name in RAGAS_JUDGE_METRICS:
+        if name in renamed:
+            scored.loc[sample_index.to_numpy(), name] = renamed[name].to_numpy(dtype=float)
+    return scored
+
+
+def _sample(row: pd.Series) -> dict:
+    return {
+        "user_input": row["user_input"],
+        "response": row["response"],
+        "reference": row["reference"],
+        "retrieved_contexts": list(row["retrieved_contexts"]),
+        "reference_contexts": list(row["reference_contexts"]),
+        "retrieved_context_ids": list(row["retrieved_context_ids"]),
+        "reference_context_ids": list(row["reference_context_ids"]),
+    }
+
+
+def summarize(scored: pd.DataFrame) -> dict[str, float]:
+    """Aggregates a per-question table into trial metrics.
+
+    Returns:
+        For every metric column present: its mean over scored questions (`<metric>`) and its
+        coverage, scored / attempted (`<metric>_coverage`); latency p50 and p95 in seconds
+        (`retrieval_latency_p50_s`, ...); token totals; `questions` and `errors` counts. A metric
+        that no question could score has mean NaN and coverage 0, never a silent 0.
+    """
+    summary: dict[str, float] = {"questions": float(len(scored)), "errors": float((scored["error"] != "").sum())}
+    for name in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS:
+        if name not in scored:
+            continue
+        values = pd.to_numeric(scored[name], errors="coerce")
+        summary[name] = float(values.mean()) if values.notna().any() else math.nan
+        summary[f"{name}_coverage"] = float(values.notna().mean()) if len(values) else 0.0
+    for stage in ("retrieval", "generation"):
+        latencies = pd.to_numeric(scored[f"{stage}_latency_s"], errors="coerce").dropna()
+        for quantile in (50, 95):
+            value = float(np.percentile(latencies, quantile)) if len(latencies) else math.nan
+            summary[f"{stage}_latency_p{quantile}_s"] = value
+    summary["prompt_tokens"] = float(scored["prompt_tokens"].sum())
+    summary["completion_tokens"] = float(scored["completion_tokens"].sum())
+    return summary

@@ -1,0 +1,155 @@
+"""The human golden dataset: SQuAD v2.0 questions aligned to the parsed PDFs of their articles.
+
+Columns follow ragas (`user_input`, `reference`, `reference_contexts`) plus the ids DREAM needs to
+score retrieval against ground truth (`reference_context_ids`, `question_id`, `document_id`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dream_assets.lib.hashing import slugify
+from dream_assets.lib.parsing import ParsedDocument, normalise_whitespace
+
+QUESTION_COLUMNS = [
+    "question_id",
+    "document_id",
+    "user_input",
+    "reference",
+    "reference_answers",
+    "reference_contexts",
+    "reference_context_ids",
+]
+CONTEXT_COLUMNS = ["context_id", "document_id", "start", "end", "text"]
+
+
+@dataclass
+class GoldenDataset:
+    """A golden dataset and the catalogue of every context its references point into.
+
+    Attributes:
+        questions: one row per question, columns `QUESTION_COLUMNS`.
+        contexts: one row per reference context (here: every SQuAD paragraph of the corpus,
+            asked about or not), with its character span [start, end) in the parsed text of its
+            document; columns `CONTEXT_COLUMNS`. Retrieved chunks are mapped onto these ids.
+        skipped: counts of questions left out, by reason (`unanswerable`,
+            `document_not_parsed`, `context_not_found`).
+    """
+
+    questions: pd.DataFrame
+    contexts: pd.DataFrame
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _context_pattern(context: str) -> re.Pattern[str]:
+    """Builds a regex for a paragraph in PDF-extracted text.
+
+    PDF fonts without a glyph for a character render it as a placeholder, so every character
+    outside Windows-1252 (the PDF standard fonts' encoding) matches any one character.
+    """
+    parts = []
+    for char in normalise_whitespace(context):
+        try:
+            char.encode("cp1252")
+            parts.append(re.escape(char))
+        except UnicodeEncodeError:
+            parts.append(".")
+    return re.compile("".join(parts))
+
+
+def align_contexts(document: ParsedDocument, paragraphs: list[str]) -> list[tuple[int, int] | None]:
+    """Finds each paragraph's character span in the parsed document text.
+
+    Paragraphs are searched in order, each from the end of the previous match, so repeated
+    sentences map to the right occurrence.
+
+    Returns:
+        One (start, end) per paragraph, or None where the paragraph is not in the text.
+    """
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for paragraph in paragraphs:
+        pattern = _context_pattern(paragraph)
+        match = pattern.search(document.text, cursor) or pattern.search(document.text)
+        if match is None:
+            spans.append(None)
+            continue
+        spans.append((match.start(), match.end()))
+        cursor = match.end()
+    return spans
+
+
+def squad_golden_dataset(
+    squad: dict,
+    documents: dict[str, ParsedDocument],
+    questions_per_document: int | None = None,
+    seed: int = 0,
+) -> GoldenDataset:
+    """Builds the human golden dataset from SQuAD v2.0 JSON and the parsed articles.
+
+    Each answerable question keeps its paragraph as `reference_contexts` (id
+    `<document_id>:p<index>`) and its first human answer as `reference`; all its answers are in
+    `reference_answers` for exact match and F1. Unanswerable questions are counted, not kept.
+
+    Args:
+        squad: the official SQuAD JSON layout (`{"data": [{"title", "paragraphs": [...]}]}`).
+        documents: parsed documents by document id; an article is matched to the document
+            whose id is the slug of its title.
+        questions_per_document: sample size per document (seeded, without replacement);
+            None keeps every answerable question.
+        seed: seed of the sample.
+
+    Returns:
+        The golden dataset; `questions` is empty when no article matches a document.
+    """
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    contexts: list[dict] = []
+    skipped = {"unanswerable": 0, "document_not_parsed": 0, "context_not_found": 0}
+    for article in squad["data"]:
+        document_id = slugify(article["title"])
+        paragraphs = article["paragraphs"]
+        document = documents.get(document_id)
+        if document is None:
+            skipped["document_not_parsed"] += sum(len(p["qas"]) for p in paragraphs)
+            continue
+        spans = align_contexts(document, [p["context"] for p in paragraphs])
+        candidates = []
+        for index, (paragraph, span) in enumerate(zip(paragraphs, spans, strict=True)):
+            context_id = f"{document_id}:p{index:03d}"
+            answerable = [q for q in paragraph["qas"] if not q.get("is_impossible")]
+            skipped["unanswerable"] += len(paragraph["qas"]) - len(answerable)
+            if span is None:
+                skipped["context_not_found"] += len(answerable)
+                continue
+            contexts.append(
+                {
+                    "context_id": context_id,
+                    "document_id": document_id,
+                    "start": span[0],
+                    "end": span[1],
+                    "text": document.text[span[0] : span[1]],
+                }
+            )
+            candidates.extend((qa, paragraph["context"], context_id) for qa in answerable)
+        if questions_per_document is not None and len(candidates) > questions_per_document:
+            candidates = rng.sample(candidates, questions_per_document)
+        for qa, context, context_id in candidates:
+            answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
+            rows.append(
+                {
+                    "question_id": qa["id"],
+                    "document_id": document_id,
+                    "user_input": qa["question"].strip(),
+                    "reference": answers[0],
+                    "reference_answers": answers,
+                    "reference_contexts": [context],
+                    "reference_context_ids": [context_id],
+                }
+            )
+    questions = pd.DataFrame(rows, columns=QUESTION_COLUMNS)
+    return GoldenDataset(questions, pd.DataFrame(contexts, columns=CONTEXT_COLUMNS), skipped)

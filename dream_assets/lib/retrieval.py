@@ -1,0 +1,212 @@
+"""The three DREAM retrieval methods on LlamaIndex: node parsing, index building, retrieval.
+
+- chunks: `SentenceSplitter` chunks with overlap, top-k by cosine similarity;
+- sentence window: `SentenceWindowNodeParser` sentences, each replaced by its window of
+  neighbouring sentences by `MetadataReplacementPostProcessor` after retrieval;
+- auto-merging: `HierarchicalNodeParser` levels, leaves indexed, `AutoMergingRetriever` merges
+  leaves into their parent when enough siblings are retrieved.
+
+Every retrieved context carries its character span in the parsed document, so it can be scored
+against ground-truth reference contexts (`covered_context_ids`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from llama_index.core import Document, StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.node_parser import (
+    HierarchicalNodeParser,
+    NodeParser,
+    SentenceSplitter,
+    SentenceWindowNodeParser,
+    get_leaf_nodes,
+)
+from llama_index.core.postprocessor import MetadataReplacementPostProcessor
+from llama_index.core.retrievers import AutoMergingRetriever
+from llama_index.core.schema import BaseNode, NodeWithScore
+
+from dream_assets.lib.parsing import ParsedDocument
+from dream_assets.rag_config import (
+    AutoMergingMethod,
+    ChunksMethod,
+    RetrievalMethod,
+    SentenceWindowMethod,
+)
+
+_PRIVATE_METADATA = ["document_id", "span_start", "span_end", "window", "original_text"]
+
+
+@dataclass(frozen=True)
+class RetrievedContext:
+    """One retrieved context: the node id, its document, its [start, end) character span in the
+    parsed text, the text handed to the LLM, and the retriever's similarity score."""
+
+    node_id: str
+    document_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+def node_parser(method: RetrievalMethod) -> NodeParser:
+    """Returns the LlamaIndex node parser of a retrieval method."""
+    if isinstance(method, ChunksMethod):
+        return SentenceSplitter(chunk_size=method.chunk_size, chunk_overlap=method.chunk_overlap)
+    if isinstance(method, SentenceWindowMethod):
+        return SentenceWindowNodeParser.from_defaults(window_size=method.window_size)
+    return HierarchicalNodeParser.from_defaults(chunk_sizes=list(method.chunk_sizes))
+
+
+def _to_llama_document(document: ParsedDocument) -> Document:
+    return Document(
+        text=document.text,
+        id_=document.document_id,
+        metadata={"document_id": document.document_id},
+        excluded_embed_metadata_keys=_PRIVATE_METADATA,
+        excluded_llm_metadata_keys=_PRIVATE_METADATA,
+    )
+
+
+def build_nodes(documents: list[ParsedDocument], method: RetrievalMethod) -> tuple[list[BaseNode], list[BaseNode]]:
+    """Splits documents into nodes.
+
+    Returns:
+        (all nodes, nodes to embed): the same list except for auto-merging, whose parents are
+        stored but only its leaves are embedded. Each node's metadata holds `span_start` and
+        `span_end`: the span of the text it gives the LLM (for sentence window, the window).
+    """
+    nodes = node_parser(method).get_nodes_from_documents([_to_llama_document(d) for d in documents])
+    _set_absolute_spans(nodes)
+    for node in nodes:
+        node.excluded_embed_metadata_keys = _PRIVATE_METADATA
+        node.excluded_llm_metadata_keys = _PRIVATE_METADATA
+    if isinstance(method, SentenceWindowMethod):
+        _set_window_spans(nodes, method.window_size)
+    if isinstance(method, AutoMergingMethod):
+        return nodes, get_leaf_nodes(nodes)
+    return nodes, nodes
+
+
+def _set_absolute_spans(nodes: list[BaseNode]) -> None:
+    """Sets `span_start`/`span_end` to offsets in the document text.
+
+    LlamaIndex gives a node's offsets relative to the text it was split from: the document for
+    flat parsers, the parent node for `HierarchicalNodeParser`'s lower levels, so a node's
+    absolute start is its own plus its parent's absolute start.
+    """
+    by_id = {node.node_id: node for node in nodes}
+    starts: dict[str, int] = {}
+
+    def absolute_start(node: BaseNode) -> int:
+        if node.node_id not in starts:
+            parent = node.parent_node
+            offset = absolute_start(by_id[parent.node_id]) if parent is not None else 0
+            starts[node.node_id] = offset + (node.start_char_idx or 0)
+        return starts[node.node_id]
+
+    for node in nodes:
+        node.metadata["span_start"] = absolute_start(node)
+        node.metadata["span_end"] = node.metadata["span_start"] + len(node.get_content())
+
+
+def _set_window_spans(nodes: list[BaseNode], window_size: int) -> None:
+    """Sets each sentence node's span to that of its window (the sentences it is replaced by)."""
+    by_document: dict[str, list[BaseNode]] = {}
+    for node in nodes:
+        by_document.setdefault(node.metadata["document_id"], []).append(node)
+    for sentences in by_document.values():
+        for index, node in enumerate(sentences):
+            first = sentences[max(0, index - window_size)]
+            last = sentences[min(len(sentences) - 1, index + window_size)]
+            node.metadata["span_start"] = first.start_char_idx
+            node.metadata["span_end"] = last.end_char_idx
+
+
+def build_index(
+    documents: list[ParsedDocument],
+    method: RetrievalMethod,
+    embed_model: BaseEmbedding,
+    persist_dir: str | Path,
+) -> tuple[int, int]:
+    """Parses, embeds and persists an index (LlamaIndex storage layout) in `persist_dir`.
+
+    Returns:
+        (number of nodes stored, number of nodes embedded).
+    """
+    all_nodes, embedded = build_nodes(documents, method)
+    storage = StorageContext.from_defaults()
+    storage.docstore.add_documents(all_nodes)
+    index = VectorStoreIndex(embedded, storage_context=storage, embed_model=embed_model, show_progress=False)
+    index.storage_context.persist(persist_dir=str(persist_dir))
+    return len(all_nodes), len(embedded)
+
+
+class Retriever:
+    """Top-k retrieval of one method over a persisted index.
+
+    Args:
+        persist_dir: directory written by `build_index`.
+        method: the retrieval method the index was built with.
+        embed_model: the embedding model it was built with (queries are embedded with it).
+        top_k: number of nodes fetched by similarity (before auto-merging).
+    """
+
+    def __init__(self, persist_dir: str | Path, method: RetrievalMethod, embed_model: BaseEmbedding, top_k: int) -> None:
+        storage = StorageContext.from_defaults(persist_dir=str(persist_dir))
+        self.index = load_index_from_storage(storage, embed_model=embed_model)
+        self.method = method
+        base = self.index.as_retriever(similarity_top_k=top_k)
+        if isinstance(method, AutoMergingMethod):
+            self.retriever = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
+        else:
+            self.retriever = base
+        self.last_latency_s = 0.0
+        self.postprocessor = (
+            MetadataReplacementPostProcessor(target_metadata_key="window")
+            if isinstance(method, SentenceWindowMethod)
+            else None
+        )
+
+    def retrieve(self, question: str) -> list[RetrievedContext]:
+        """Returns the retrieved contexts for one question, best first; sets `last_latency_s`
+        (seconds, query embedding included)."""
+        start = time.perf_counter()
+        nodes: list[NodeWithScore] = self.retriever.retrieve(question)
+        if self.postprocessor is not None:
+            nodes = self.postprocessor.postprocess_nodes(nodes)
+        self.last_latency_s = time.perf_counter() - start
+        return [
+            RetrievedContext(
+                node_id=item.node.node_id,
+                document_id=item.node.metadata["document_id"],
+                start=int(item.node.metadata["span_start"]),
+                end=int(item.node.metadata["span_end"]),
+                text=item.node.get_content(),
+                score=float(item.score or 0.0),
+            )
+            for item in nodes
+        ]
+
+
+def covered_context_ids(retrieved: RetrievedContext, contexts: pd.DataFrame) -> list[str]:
+    """Reference contexts that a retrieved context covers, most-overlapping first.
+
+    A retrieved span covers a reference span when their overlap is at least half of the shorter
+    of the two: a chunk holding most of a paragraph counts, and so does a sentence window lying
+    inside one; a chunk that clips a paragraph's edge does not.
+
+    Args:
+        retrieved: one retrieved context.
+        contexts: the golden set's context catalogue (`context_id`, `document_id`, `start`, `end`).
+    """
+    same = contexts[contexts["document_id"] == retrieved.document_id]
+    overlap = (same["end"].clip(upper=retrieved.end) - same["start"].clip(lower=retrieved.start)).clip(lower=0)
+    shorter = (same["end"] - same["start"]).clip(upper=retrieved.end - retrieved.start)
+    covered = same[(overlap > 0) & (overlap * 2 >= shorter)].assign(overlap=overlap)
+    return covered.sort_values("overlap", ascending=False)["context_id"].tolist()

@@ -1,0 +1,178 @@
+"""The sweep: one Ray Tune trial per RAG configuration, each evaluating it on the golden set.
+
+Trials receive plain settings (`TrialSettings`: URIs, model names, paths), never a resource or a
+live client, and connect to the object store inside the worker. A trial writes its per-question
+table to the object store and reports the aggregate metrics; a trial that raises is returned with
+its error and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from dream_assets.rag_config import RagConfig
+from resources.embeddings import EmbeddingSettings
+from resources.llm import LlmSettings
+from resources.object_store import ObjectStoreSettings
+
+logger = logging.getLogger(__name__)
+
+
+class TrialSettings(BaseModel):
+    """Everything one trial needs, as plain data.
+
+    Attributes:
+        config: the RAG configuration evaluated.
+        object_store: how to open the object store.
+        index_prefix: object-store prefix of the persisted embedding index.
+        golden_prefix: object-store prefix of the golden set (`questions.parquet`,
+            `contexts.parquet`).
+        output_key: object-store key of the per-question table this trial writes.
+        embedding: the embedding model (queries are embedded with the index's model).
+        llm: the answering LLM.
+        judge_llm: the LLM judging ragas' LLM metrics, or None to skip them.
+        judge_sample_size: questions scored by the judge.
+        seed: seed of the judge sample.
+        scratch_dir: local directory for the downloaded index (shared by trials on one node).
+    """
+
+    config: RagConfig
+    object_store: ObjectStoreSettings
+    index_prefix: str
+    golden_prefix: str
+    output_key: str
+    embedding: EmbeddingSettings
+    llm: LlmSettings
+    judge_llm: LlmSettings | None = None
+    judge_sample_size: int = 0
+    seed: int = 0
+    scratch_dir: str = ""
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial returned: its metrics, or the error that stopped it."""
+
+    config_key: str
+    metrics: dict[str, float]
+    error: str | None = None
+
+
+def run_trial(settings: TrialSettings) -> dict[str, float]:
+    """Evaluates one configuration and writes its per-question table to `output_key`.
+
+    Returns:
+        The trial metrics from `dream_assets.lib.evaluation.summarize`.
+
+    Raises:
+        FileNotFoundError: if the index or the golden set is missing from the object store.
+    """
+    from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
+    from dream_assets.lib.generation import COMPLETION_STOP
+    from dream_assets.lib.retrieval import Retriever
+    from resources.embeddings import make_embedding
+    from resources.llm import make_llm
+    from resources.object_store import ObjectStoreClient
+
+    store = ObjectStoreClient(settings.object_store)
+    scratch = Path(settings.scratch_dir or tempfile.gettempdir()) / "indexes" / settings.index_prefix
+    if not (scratch / "docstore.json").exists():
+        partial = scratch.with_name(f"{scratch.name}.{os.getpid()}.partial")
+        store.download_dir(settings.index_prefix, partial)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(partial, scratch)
+        except OSError:  # another trial on this node placed it first
+            pass
+    questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
+    contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
+    embed_model = make_embedding(settings.embedding)
+    retriever = Retriever(scratch, settings.config.retrieval, embed_model, settings.config.top_k)
+    llm_settings = settings.llm
+    stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
+    llm = make_llm(llm_settings, stop=stop)
+    answered = answer_questions(
+        questions, contexts, retriever, llm, llm_settings.prompt_style,
+        llm_settings.context_window, llm_settings.max_tokens,
+    )
+    judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
+    scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
+    store.write_parquet(settings.output_key, scored)
+    return summarize(scored)
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    tune.report(run_trial(TrialSettings.model_validate(config["trial"])))
+
+
+def run_sweep(
+    trials: list[TrialSettings],
+    storage_path: str,
+    experiment_name: str,
+    max_concurrent_trials: int,
+    cpus_per_trial: float = 1.0,
+) -> list[TrialOutcome]:
+    """Runs every trial as a Ray Tune trial (grid search over the given configurations).
+
+    Ray must already be initialised (see `resources.ray_cluster.RayCluster.connect`).
+
+    Args:
+        trials: one per configuration.
+        storage_path: Ray Tune's results directory (local path or URI).
+        experiment_name: Tune experiment name (a directory under `storage_path`).
+        max_concurrent_trials: trials running at once.
+        cpus_per_trial: CPUs reserved by each trial.
+
+    Returns:
+        One outcome per trial, in the order given; failed trials carry their error.
+    """
+    from ray import tune
+
+    if not trials:
+        return []
+    by_key = {trial.config.key: trial for trial in trials}
+    tuner = tune.Tuner(
+        tune.with_resources(_trainable, {"cpu": cpus_per_trial}),
+        param_space={
+            "trial": tune.grid_search(
+                [{**trial.model_dump(mode="json"), "config_key": trial.config.key} for trial in trials]
+            )
+        },
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent_trials,
+            trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
+            trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
+        ),
+        run_config=tune.RunConfig(
+            name=experiment_name,
+            storage_path=storage_path,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    results = tuner.fit()
+    outcomes: dict[str, TrialOutcome] = {}
+    for result in results:
+        key = result.config["trial"]["config_key"] if result.config else "unknown"
+        if result.error is not None:
+            outcomes[key] = TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}")
+        else:
+            metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
+            outcomes[key] = TrialOutcome(key, metrics)
+    return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+_TUNE_BOOKKEEPING = {"timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "time_since_restore", "iterations_since_restore"}
+
+
+def _is_metric(name: str, value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and name not in _TUNE_BOOKKEEPING

@@ -1,0 +1,30 @@
+"""Every PartitionsDefinition of DREAM, and the mapping between configurations and indexes."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dream_assets.rag_config import load_search_space
+
+document_partitions = dg.DynamicPartitionsDefinition(name="documents")
+"""One partition per source PDF, keyed by the slug of its file name; added by discovery."""
+
+SEARCH_SPACE_CONFIGS = load_search_space().configs()
+
+rag_config_partitions = dg.StaticPartitionsDefinition([config.key for config in SEARCH_SPACE_CONFIGS])
+"""One partition per RAG configuration of `config/search_space.yaml`."""
+
+embedding_index_partitions = dg.StaticPartitionsDefinition(
+    sorted({config.index_key for config in SEARCH_SPACE_CONFIGS})
+)
+"""One partition per (retrieval method, embedding model): the index configurations share."""
+
+index_to_configs = dg.StaticPartitionMapping(
+    {
+        index_key: [config.key for config in SEARCH_SPACE_CONFIGS if config.index_key == index_key]
+        for index_key in embedding_index_partitions.get_partition_keys()
+    }
+)
+"""Maps each embedding index to the configurations that read it."""
+
+CONFIGS_BY_KEY = {config.key: config for config in SEARCH_SPACE_CONFIGS}

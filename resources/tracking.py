@@ -1,0 +1,114 @@
+"""Experiment tracking with MLflow, through `MlflowClient` only (no global tracking URI).
+
+Runs are found before they are created: a sweep's parent run by (experiment, golden-set version)
+and a configuration's nested run by (configuration key, golden-set version), so re-running a
+sweep updates its runs instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+TAG_KIND = "dream.kind"
+TAG_CONFIG_KEY = "dream.config_key"
+TAG_GOLDEN_VERSION = "dream.golden_version"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class MlflowTracker(dg.ConfigurableResource):
+    """An MLflow tracking server or local store.
+
+    Embedded default: `sqlite:///<state>/mlflow/mlflow.db` with artifacts under
+    `<state>/mlflow/artifacts`; otherwise any tracking URI (`http://mlflow:5000`), whose server
+    decides where artifacts go when `artifact_location` is None.
+    """
+
+    tracking_uri: str = Field(description="MLflow tracking URI.")
+    experiment_name: str = "dream"
+    artifact_location: str | None = Field(default=None, description="Artifact root for new experiments.")
+    ui_url: str | None = Field(default=None, description="Base URL of the MLflow UI, for run links.")
+
+    def client(self):
+        """A `MlflowClient` bound to `tracking_uri`."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        """Id of `experiment_name`, created on first use."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
+
+    def find_or_create_run(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
+        """Returns the id of the run carrying all `tags` (and `parent_run_id`), creating it if
+        there is none; a found run is set back to RUNNING."""
+        client, experiment_id = self.client(), self.experiment_id()
+        wanted = {**tags, **({PARENT_TAG: parent_run_id} if parent_run_id else {})}
+        query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in wanted.items())
+        found = client.search_runs([experiment_id], filter_string=query, max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        return client.create_run(experiment_id, run_name=run_name, tags=wanted).info.run_id
+
+    def log_trial(
+        self,
+        run_id: str,
+        params: dict[str, str | int | float],
+        metrics: dict[str, float],
+        table: pd.DataFrame | None = None,
+        table_name: str = "per_question.parquet",
+    ) -> None:
+        """Logs params, finite metrics, and `table` as a Parquet artifact, on one run."""
+        from mlflow.entities import Metric, Param
+
+        client = self.client()
+        existing = client.get_run(run_id).data.params
+        new_params = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        finite = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
+        client.log_batch(run_id, metrics=finite, params=new_params)
+        if table is not None:
+            self.log_table(run_id, table, table_name)
+
+    def log_table(self, run_id: str, table: pd.DataFrame, name: str) -> None:
+        """Logs a DataFrame as a Parquet artifact named `name`."""
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / name
+            table.to_parquet(path, index=False)
+            self.client().log_artifact(run_id, str(path))
+
+    def log_file(self, run_id: str, path: str | Path) -> None:
+        """Logs a local file (a plot, a report) as an artifact."""
+        self.client().log_artifact(run_id, str(path))
+
+    def log_dataset(self, run_id: str, frame: pd.DataFrame, name: str, digest: str, source: str) -> None:
+        """Logs a dataset as the run's evaluation input (MLflow dataset lineage), unless the run
+        already has it."""
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+
+        client = self.client()
+        run = client.get_run(run_id)
+        if any(item.dataset.digest == digest for item in (run.inputs.dataset_inputs if run.inputs else [])):
+            return
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+        entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")])
+        client.log_inputs(run_id, datasets=[entity])
+
+    def finish(self, run_id: str, failed: bool = False) -> None:
+        """Ends a run as FINISHED (or FAILED)."""
+        self.client().set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+    def run_url(self, run_id: str) -> str:
+        """Link to the run in the MLflow UI (`ui_url`, else the tracking URI if it is HTTP)."""
+        base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000")
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
