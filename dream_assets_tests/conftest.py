@@ -1,0 +1,42 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PDFS = ROOT / "data" / "demo" / "squad" / "pdfs"
+
+# Same environment as the Makefile: offline models, explicit Ray auth mode.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """Bundled models assembled once per session (mpnet and Gemma ship in parts)."""
+    shared = os.environ.get("DREAM_HOME")
+    return Path(shared) / "models" if shared else tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+def pdf_folder(tmp_path) -> Path:
+    """Two real demo PDFs and one file that is not a PDF."""
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    for name in ("Normans.pdf", "1973_oil_crisis.pdf"):
+        shutil.copy(DEMO_PDFS / name, folder / name)
+    (folder / "broken.pdf").write_bytes(b"this is not a PDF")
+    return folder
+
+
+@pytest.fixture
+def ray_session():
+    """Stops the in-process local Ray a test started."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

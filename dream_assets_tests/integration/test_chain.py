@@ -1,0 +1,119 @@
+"""The DREAM chain on a slice of the demo corpus, through the real embedded resources: local
+object store, local Ray (Tune trials in worker processes), MLflow on SQLite, bundled models."""
+
+import dagster as dg
+import pytest
+
+from dream_assets import layout
+from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.lib.evaluation import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS
+from dream_assets.lib.sweep import run_sweep
+from dream_assets.partitions import CONFIGS_BY_KEY
+from resources.tracking import TAG_GOLDEN_VERSION, TAG_KIND
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+INDEX = "chunks256o32_minilm-l6"
+CONFIGS = [f"{INDEX}_gemma-3-270m_k2", f"{INDEX}_gemma-3-270m_k4"]
+RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _run(defs, instance, job, keys=None, run_config=None):
+    tags = dict(zip(RANGE, (keys[0], keys[-1]), strict=True)) if keys else {}
+    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})})
+    assert result.success
+    return result
+
+
+def _metadata(result, asset):
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    assert events, asset  # a run over n partitions records n materialisations with the same metadata
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session):
+    resources = local_resources(tmp_path / "state", str(pdf_folder))
+    resources["embeddings"] = resources["embeddings"].model_copy(update={"models_dir": str(models_dir)})
+    resources["llms"] = resources["llms"].model_copy(update={"models_dir": str(models_dir)})
+    defs = build_definitions(resources)
+    store = resources["object_store"].client()
+    tracker = resources["tracker"]
+    with dg.instance_for_test() as instance:
+        documents = sorted(resources["pdf_source"].list_pdfs())
+        assert documents == ["1973-oil-crisis", "broken", "normans"]
+        instance.add_dynamic_partitions("documents", documents)
+
+        ingest = _run(defs, instance, "ingest_job", documents)
+        parsed = _metadata(ingest, "parsed_documents")
+        assert (parsed["parsed"], parsed["quarantined"]) == (2, 1)
+        assert parsed["quarantine_reasons"]["broken"].startswith("not_a_pdf")
+        assert store.read_json(layout.quarantine_key("broken"))["reason"] == "not_a_pdf"
+
+        golden_run = _run(defs, instance, "golden_job", run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2}}}})
+        golden = _metadata(golden_run, "golden_dataset")
+        assert golden["questions"] == 4 and golden["documents"] == 2
+        checks = golden_run.get_asset_check_evaluations()
+        assert len(checks) == 3 and all(check.passed for check in checks)
+        version = golden["version"]
+
+        first_index = _metadata(_run(defs, instance, "index_job", [INDEX]), "embedding_index")
+        assert first_index["embedded_nodes"] > 0
+        again = _metadata(_run(defs, instance, "index_job", [INDEX]), "embedding_index")
+        assert again["embedded_nodes"] == 0  # same corpus, chunker and model: reused
+
+        sweep = _metadata(_run(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
+        assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
+        for key in CONFIGS:
+            table = store.read_parquet(layout.trial_key(version, key))
+            assert len(table) == 4
+            assert (table["error"] == "").all()
+            for metric in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS:
+                assert table[metric].between(0, 1).all(), metric
+            assert table["retrieved_contexts"].map(len).eq(CONFIGS_BY_KEY[key].top_k).all()
+            assert (table["prompt_tokens"] > 0).all()
+
+        board = _metadata(_run(defs, instance, "leaderboard_job"), "experiment_leaderboard")
+        assert board["configurations"] == 2 and board["best"] in CONFIGS
+        table = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
+        assert table["rank"].tolist() == [1, 2] and table["mrr"].is_monotonic_decreasing
+        assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.html")
+
+        client = tracker.client()
+        runs = client.search_runs([tracker.experiment_id()])
+        assert len(runs) == 3
+        [parent] = [r for r in runs if r.data.tags[TAG_KIND] == "sweep"]
+        trials = [r for r in runs if r.data.tags[TAG_KIND] == "trial"]
+        assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trials)
+        assert all(r.data.tags[TAG_GOLDEN_VERSION] == version for r in runs)
+        assert all(r.inputs.dataset_inputs[0].dataset.digest == version for r in runs)
+        assert {r.data.params["top_k"] for r in trials} == {"2", "4"}
+        assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
+        assert parent.info.status == "FINISHED"
+
+        # a second sweep over the same configurations and golden set updates the same runs
+        _run(defs, instance, "sweep_job", CONFIGS)
+        assert len(client.search_runs([tracker.experiment_id()])) == 3
+
+        # one failing trial is reported with its reason and does not stop the other
+        good = _trial_settings(defs, store, version, CONFIGS[0], resources)
+        bad = good.model_copy(update={"index_prefix": "embedding_index/missing", "config": CONFIGS_BY_KEY[CONFIGS[1]]})
+        outcomes = run_sweep([good, bad], str(tmp_path / "ray_results"), "failing", 2)
+        assert outcomes[0].error is None and 0 <= outcomes[0].metrics["hit_rate"] <= 1
+        assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
+
+
+def _trial_settings(defs, store, version, key, resources):
+    from dream_assets.lib.sweep import TrialSettings
+
+    rag = CONFIGS_BY_KEY[key]
+    return TrialSettings(
+        config=rag,
+        object_store=resources["object_store"].settings(),
+        index_prefix=store.read_json(layout.index_pointer(rag.index_key))["prefix"],
+        golden_prefix=layout.golden_prefix(version),
+        output_key=f"scratch/{key}.parquet",
+        embedding=resources["embeddings"].settings_for(rag.embedding_model),
+        llm=resources["llms"].settings_for(rag.llm),
+        scratch_dir=resources["ray_cluster"].scratch_dir,
+    )

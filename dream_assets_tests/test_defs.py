@@ -1,0 +1,22 @@
+import dagster as dg
+
+from dream_assets.definitions import build_definitions, defs, local_resources
+from dream_assets.partitions import embedding_index_partitions, index_to_configs, rag_config_partitions
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"source_pdfs", "parsed_documents", "golden_dataset", "embedding_index", "trial_evaluations", "experiment_leaderboard"}
+
+
+def test_every_configuration_reads_exactly_one_index():
+    mapped = [key for index in embedding_index_partitions.get_partition_keys() for key in index_to_configs.downstream_partition_keys_by_upstream_partition_key[index]]
+    assert sorted(mapped) == sorted(rag_config_partitions.get_partition_keys())
+
+
+def test_local_resources_live_under_the_state_directory(tmp_path):
+    resources = local_resources(tmp_path, str(tmp_path / "pdfs"))
+    assert resources["object_store"].root == str(tmp_path / "object_store")
+    assert resources["tracker"].tracking_uri == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+    dg.Definitions.validate_loadable(build_definitions(resources))

@@ -1,0 +1,29 @@
+import pytest
+
+from dream_assets.lib.metrics import exact_match, hit_rate, normalize_answer, reciprocal_rank, token_f1
+
+
+def test_hit_rate_and_reciprocal_rank_use_the_first_covering_node():
+    retrieved = [["a:p1"], ["a:p2", "a:p3"], ["a:p7"]]
+    assert hit_rate(retrieved, ["a:p3"]) == 1.0
+    assert reciprocal_rank(retrieved, ["a:p3"]) == pytest.approx(0.5)
+    assert reciprocal_rank(retrieved, ["a:p7", "a:p1"]) == 1.0
+    assert hit_rate(retrieved, ["b:p1"]) == 0.0
+    assert reciprocal_rank(retrieved, ["b:p1"]) == 0.0
+    assert hit_rate([], ["a:p1"]) == 0.0
+
+
+def test_squad_normalisation_drops_articles_punctuation_and_case():
+    assert normalize_answer("The  Normans, of France!") == "normans of france"
+
+
+def test_exact_match_takes_the_best_reference():
+    assert exact_match("the Denmark", ["Norway", "Denmark"]) == 1.0
+    assert exact_match("Denmark and Norway", ["Denmark"]) == 0.0
+
+
+def test_token_f1_matches_the_squad_definition():
+    # prediction 3 tokens, gold 2 tokens, 2 in common: P=2/3, R=1, F1=0.8
+    assert token_f1("Rollo the Viking leader", ["Rollo leader"]) == pytest.approx(0.8)
+    assert token_f1("", ["Rollo"]) == 0.0
+    assert token_f1("anything", []) == 0.0

@@ -1,0 +1,35 @@
+import pandas as pd
+import pytest
+
+from resources.object_store import LocalObjectStore, safe_key
+
+
+@pytest.mark.parametrize("key", ["", "/etc/passwd", "a/../../b", "..", "a\\b", "a\x00b"])
+def test_keys_that_would_escape_the_root_are_refused(key):
+    with pytest.raises(ValueError, match="object key"):
+        safe_key(key)
+
+
+def test_unicode_and_spaces_are_fine():
+    assert safe_key("docs/Płock report.pdf") == "docs/Płock report.pdf"
+
+
+def test_local_store_round_trips_bytes_json_parquet_and_folders(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path / "store")).client()
+    store.write_bytes("a/b.bin", b"xyz")
+    store.write_json("a/c.json", {"k": "ł"})
+    frame = pd.DataFrame({"ids": [["a", "b"], []], "x": [1.0, 2.0]})
+    store.write_parquet("t/f.parquet", frame)
+    assert store.read_bytes("a/b.bin") == b"xyz"
+    assert store.read_json("a/c.json") == {"k": "ł"}
+    assert store.read_parquet("t/f.parquet")["ids"].map(list).tolist() == [["a", "b"], []]
+    assert [info.key for info in store.list("a")] == ["a/b.bin", "a/c.json"]
+    assert [info.size for info in store.list("a")][0] == 3
+    assert not list((tmp_path / "store").rglob("*.tmp-*"))
+    local = store.download_dir("a", tmp_path / "copy")
+    store.upload_dir(local, "copied")
+    assert store.read_bytes("copied/b.bin") == b"xyz"
+    store.delete("a")
+    assert store.list("a") == [] and not store.exists("a/b.bin")
+    with pytest.raises(FileNotFoundError):
+        store.download_dir("a", tmp_path / "none")
