@@ -82,7 +82,9 @@ def k8s_resources() -> dict:
         ),
         "embeddings": EmbeddingProvider(models_dir="/opt/dream/models"),
         "llms": LlmProvider(
-            models_dir="/opt/dream/models", api_base=dg.EnvVar("DREAM_LLM_API_BASE"), api_key=dg.EnvVar("DREAM_LLM_API_KEY")
+            models_dir="/opt/dream/models",
+            api_base=dg.EnvVar("DREAM_LLM_API_BASE"),
+            api_key=dg.EnvVar("DREAM_LLM_API_KEY"),
         ),
         "ray_cluster": RayCluster(
             address=dg.EnvVar("RAY_ADDRESS"), storage_path="/tmp/dream/ray_results", scratch_dir="/tmp/dream/scratch"
@@ -107,8 +109,19 @@ def resources_for(deployment: str) -> dict:
 def build_definitions(resources: dict) -> dg.Definitions:
     """Definitions of every DREAM asset, check and job, bound to `resources`."""
     return dg.Definitions(
-        assets=[source_pdfs, parsed_documents, golden_dataset, embedding_index, trial_evaluations, experiment_leaderboard],
-        asset_checks=[golden_dataset_is_not_empty, golden_dataset_has_no_duplicate_questions, golden_dataset_references_are_grounded],
+        assets=[
+            source_pdfs,
+            parsed_documents,
+            golden_dataset,
+            embedding_index,
+            trial_evaluations,
+            experiment_leaderboard,
+        ],
+        asset_checks=[
+            golden_dataset_is_not_empty,
+            golden_dataset_has_no_duplicate_questions,
+            golden_dataset_references_are_grounded,
+        ],
         jobs=[ingest_job, golden_job, index_job, sweep_job, leaderboard_job],
         resources=resources,
     )

@@ -23,7 +23,13 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def _run(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, keys: list[str] | None, run_config: dict | None = None) -> str:
+def _run(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    keys: list[str] | None,
+    run_config: dict | None = None,
+) -> str:
     """Executes a job over the partition range `keys[0]..keys[-1]` (all of them, in order)."""
     tags = {RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else {}
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -41,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
+    from dream_assets import layout
     from dream_assets.definitions import defs, state_dir
     from dream_assets.lib.leaderboard import PLOT_METRICS
     from dream_assets.partitions import document_partitions, embedding_index_partitions, rag_config_partitions
-    from dream_assets import layout
 
     home = state_dir()
     instance = dg.DagsterInstance.get()
@@ -58,10 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     configs = rag_config_partitions.get_partition_keys()
     stages = [
         ("ingest: copy and parse PDFs", "ingest_job", documents, None),
-        ("golden dataset", "golden_job", None, {"ops": {"golden_dataset": {"config": {"questions_per_document": args.questions_per_document}}}}),
+        (
+            "golden dataset",
+            "golden_job",
+            None,
+            {"ops": {"golden_dataset": {"config": {"questions_per_document": args.questions_per_document}}}},
+        ),
         ("embedding indexes", "index_job", embedding_index_partitions.get_partition_keys(), None),
-        (f"sweep: {len(configs)} configurations on Ray Tune", "sweep_job", configs,
-         {"ops": {"trial_evaluations": {"config": {"judge_llm": args.judge_llm, "judge_sample_size": args.judge_sample_size}}}}),
+        (
+            f"sweep: {len(configs)} configurations on Ray Tune",
+            "sweep_job",
+            configs,
+            {
+                "ops": {
+                    "trial_evaluations": {
+                        "config": {"judge_llm": args.judge_llm, "judge_sample_size": args.judge_sample_size}
+                    }
+                }
+            },
+        ),
         ("leaderboard", "leaderboard_job", None, None),
     ]
     started = time.perf_counter()
@@ -80,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     table = store.read_parquet(f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet")
     questions = len(store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet"))
     columns = ["rank", "config_key", *[c for c in PLOT_METRICS if c in table], "status"]
-    print(f"\nDREAM leaderboard: {len(table)} configurations x {questions} questions, golden set {golden}, {len(documents)} documents\n")
+    print(
+        f"\nDREAM leaderboard: {len(table)} configurations x {questions} questions,"
+        f" golden set {golden}, {len(documents)} documents\n"
+    )
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("\nstage timings: " + ", ".join(f"{title} {seconds:.0f} s" for title, seconds in timings) + f"; total {total:.0f} s")
+    print(
+        "\nstage timings: "
+        + ", ".join(f"{title} {seconds:.0f} s" for title, seconds in timings)
+        + f"; total {total:.0f} s"
+    )
     plot = store.uri(f"{layout.leaderboard_prefix(golden)}/leaderboard.html")
     print(f"""
 Where to look:

@@ -64,9 +64,7 @@ class AutoMergingMethod(_Frozen):
         return "automerge" + "-".join(str(size) for size in self.chunk_sizes)
 
 
-RetrievalMethod = Annotated[
-    ChunksMethod | SentenceWindowMethod | AutoMergingMethod, Field(discriminator="method")
-]
+RetrievalMethod = Annotated[ChunksMethod | SentenceWindowMethod | AutoMergingMethod, Field(discriminator="method")]
 
 
 class RagConfig(_Frozen):
@@ -113,9 +111,7 @@ class SearchSpace(_Frozen):
         """
         configs = [
             RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k)
-            for r, e, m, k in itertools.product(
-                self.retrieval, self.embedding_models, self.llms, self.top_k
-            )
+            for r, e, m, k in itertools.product(self.retrieval, self.embedding_models, self.llms, self.top_k)
         ]
         keys = [config.key for config in configs]
         if len(set(keys)) != len(keys):

@@ -7,11 +7,22 @@ from dream_assets.partitions import embedding_index_partitions, index_to_configs
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"source_pdfs", "parsed_documents", "golden_dataset", "embedding_index", "trial_evaluations", "experiment_leaderboard"}
+    assert keys == {
+        "source_pdfs",
+        "parsed_documents",
+        "golden_dataset",
+        "embedding_index",
+        "trial_evaluations",
+        "experiment_leaderboard",
+    }
 
 
 def test_every_configuration_reads_exactly_one_index():
-    mapped = [key for index in embedding_index_partitions.get_partition_keys() for key in index_to_configs.downstream_partition_keys_by_upstream_partition_key[index]]
+    mapped = [
+        key
+        for index in embedding_index_partitions.get_partition_keys()
+        for key in index_to_configs.downstream_partition_keys_by_upstream_partition_key[index]
+    ]
     assert sorted(mapped) == sorted(rag_config_partitions.get_partition_keys())
 
 

@@ -45,6 +45,4 @@ def make_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
     """Builds the LlamaIndex embedding model (sentence-transformers under the hood)."""
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    return HuggingFaceEmbedding(
-        model_name=settings.model, device=settings.device, embed_batch_size=settings.batch_size
-    )
+    return HuggingFaceEmbedding(model_name=settings.model, device=settings.device, embed_batch_size=settings.batch_size)

@@ -52,15 +52,24 @@ def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
         values = ok[column].astype(str)
         categories = sorted(values.unique())
         dimensions.append(
-            {"label": column, "values": values.map(categories.index).tolist(), "tickvals": list(range(len(categories))), "ticktext": categories}
+            {
+                "label": column,
+                "values": values.map(categories.index).tolist(),
+                "tickvals": list(range(len(categories))),
+                "ticktext": categories,
+            }
         )
     for column in PLOT_METRICS:
         if column in ok and ok[column].notna().any():
             dimensions.append({"label": column, "values": ok[column].tolist()})
     figure = go.Figure(
-        go.Parcoords(line={"color": ok[rank_by].tolist(), "colorscale": "Viridis", "showscale": True}, dimensions=dimensions)
+        go.Parcoords(
+            line={"color": ok[rank_by].tolist(), "colorscale": "Viridis", "showscale": True}, dimensions=dimensions
+        )
     )
-    figure.update_layout(title=f"DREAM leaderboard, coloured by {rank_by}", width=1200, height=550, margin={"l": 120, "r": 60})
+    figure.update_layout(
+        title=f"DREAM leaderboard, coloured by {rank_by}", width=1200, height=550, margin={"l": 120, "r": 60}
+    )
     return figure
 
 

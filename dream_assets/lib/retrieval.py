@@ -157,7 +157,9 @@ class Retriever:
         top_k: number of nodes fetched by similarity (before auto-merging).
     """
 
-    def __init__(self, persist_dir: str | Path, method: RetrievalMethod, embed_model: BaseEmbedding, top_k: int) -> None:
+    def __init__(
+        self, persist_dir: str | Path, method: RetrievalMethod, embed_model: BaseEmbedding, top_k: int
+    ) -> None:
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir))
         self.index = load_index_from_storage(storage, embed_model=embed_model)
         self.method = method

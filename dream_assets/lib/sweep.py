@@ -99,8 +99,13 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
     llm = make_llm(llm_settings, stop=stop)
     answered = answer_questions(
-        questions, contexts, retriever, llm, llm_settings.prompt_style,
-        llm_settings.context_window, llm_settings.max_tokens,
+        questions,
+        contexts,
+        retriever,
+        llm,
+        llm_settings.prompt_style,
+        llm_settings.context_window,
+        llm_settings.max_tokens,
     )
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
     scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
@@ -171,7 +176,15 @@ def run_sweep(
     return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
 
 
-_TUNE_BOOKKEEPING = {"timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "time_since_restore", "iterations_since_restore"}
+_TUNE_BOOKKEEPING = {
+    "timestamp",
+    "time_this_iter_s",
+    "time_total_s",
+    "training_iteration",
+    "pid",
+    "time_since_restore",
+    "iterations_since_restore",
+}
 
 
 def _is_metric(name: str, value: Any) -> bool:

@@ -21,7 +21,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def _run(defs, instance, job, keys=None, run_config=None):
     tags = dict(zip(RANGE, (keys[0], keys[-1]), strict=True)) if keys else {}
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})})
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}
+    )
     assert result.success
     return result
 
@@ -50,7 +52,12 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert parsed["quarantine_reasons"]["broken"].startswith("not_a_pdf")
         assert store.read_json(layout.quarantine_key("broken"))["reason"] == "not_a_pdf"
 
-        golden_run = _run(defs, instance, "golden_job", run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2}}}})
+        golden_run = _run(
+            defs,
+            instance,
+            "golden_job",
+            run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2}}}},
+        )
         golden = _metadata(golden_run, "golden_dataset")
         assert golden["questions"] == 4 and golden["documents"] == 2
         checks = golden_run.get_asset_check_evaluations()

@@ -9,7 +9,9 @@ def _document(text: str) -> ParsedDocument:
 def test_alignment_treats_missing_glyphs_as_wildcards_and_keeps_order():
     # the PDF font has no 'ł' or 'ń': it renders a placeholder; the same sentence appears twice
     text = "Warsaw Intro. The Prince of P■ock ruled. Filler. The Prince of P■ock ruled."
-    spans = align_contexts(_document(text), ["Warsaw Intro.", "The Prince of Płock ruled.", "The Prince of Płock ruled."])
+    spans = align_contexts(
+        _document(text), ["Warsaw Intro.", "The Prince of Płock ruled.", "The Prince of Płock ruled."]
+    )
     assert spans[0] == (0, 13)
     assert text[spans[1][0] : spans[1][1]] == "The Prince of P■ock ruled."
     assert spans[2][0] > spans[1][0]
@@ -25,14 +27,24 @@ def _squad():
                     {
                         "context": "Warsaw is the capital of Poland.",
                         "qas": [
-                            {"id": "q1", "question": "Capital of Poland? ", "answers": [{"text": "Warsaw"}, {"text": "Warsaw"}]},
+                            {
+                                "id": "q1",
+                                "question": "Capital of Poland? ",
+                                "answers": [{"text": "Warsaw"}, {"text": "Warsaw"}],
+                            },
                             {"id": "q2", "question": "Unanswerable?", "answers": [], "is_impossible": True},
                         ],
                     },
-                    {"context": "Missing paragraph.", "qas": [{"id": "q3", "question": "Lost?", "answers": [{"text": "x"}]}]},
+                    {
+                        "context": "Missing paragraph.",
+                        "qas": [{"id": "q3", "question": "Lost?", "answers": [{"text": "x"}]}],
+                    },
                 ],
             },
-            {"title": "Normans", "paragraphs": [{"context": "c", "qas": [{"id": "q4", "question": "?", "answers": [{"text": "y"}]}]}]},
+            {
+                "title": "Normans",
+                "paragraphs": [{"context": "c", "qas": [{"id": "q4", "question": "?", "answers": [{"text": "y"}]}]}],
+            },
         ]
     }
 

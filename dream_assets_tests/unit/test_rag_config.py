@@ -13,7 +13,12 @@ from dream_assets.rag_config import (
 
 
 def test_slugs_are_readable_partition_keys():
-    config = RagConfig(retrieval=ChunksMethod(chunk_size=256, chunk_overlap=32), embedding_model="all-MiniLM-L6-v2", llm="gemma-3-270m", top_k=4)
+    config = RagConfig(
+        retrieval=ChunksMethod(chunk_size=256, chunk_overlap=32),
+        embedding_model="all-MiniLM-L6-v2",
+        llm="gemma-3-270m",
+        top_k=4,
+    )
     assert config.index_key == "chunks256o32_minilm-l6"
     assert config.key == "chunks256o32_minilm-l6_gemma-3-270m_k4"
     assert not set(config.key) & set("|[],")
@@ -24,7 +29,13 @@ def test_slugs_are_readable_partition_keys():
 
 def test_params_are_flat_and_hold_no_path():
     config = RagConfig(retrieval=AutoMergingMethod(chunk_sizes=(512, 128)), embedding_model="m", llm="l", top_k=2)
-    assert config.params() == {"retrieval.method": "auto_merging", "retrieval.chunk_sizes": "512-128", "embedding_model": "m", "llm": "l", "top_k": 2}
+    assert config.params() == {
+        "retrieval.method": "auto_merging",
+        "retrieval.chunk_sizes": "512-128",
+        "embedding_model": "m",
+        "llm": "l",
+        "top_k": 2,
+    }
 
 
 def test_default_search_space_is_a_full_grid_sharing_indexes():
@@ -36,12 +47,23 @@ def test_default_search_space_is_a_full_grid_sharing_indexes():
 
 def test_bad_search_space_names_the_field():
     with pytest.raises(pydantic.ValidationError, match="top_k"):
-        SearchSpace.model_validate({"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [0]}).configs()
+        SearchSpace.model_validate(
+            {"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [0]}
+        ).configs()
     with pytest.raises(pydantic.ValidationError, match="method"):
-        SearchSpace.model_validate({"retrieval": [{"method": "bm42"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [1]})
+        SearchSpace.model_validate(
+            {"retrieval": [{"method": "bm42"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [1]}
+        )
 
 
 def test_duplicate_configurations_are_refused():
-    space = SearchSpace.model_validate({"retrieval": [{"method": "chunks"}, {"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [1]})
+    space = SearchSpace.model_validate(
+        {
+            "retrieval": [{"method": "chunks"}, {"method": "chunks"}],
+            "embedding_models": ["m"],
+            "llms": ["l"],
+            "top_k": [1],
+        }
+    )
     with pytest.raises(ValueError, match="duplicate"):
         space.configs()

@@ -36,7 +36,11 @@ def test_a_sentence_inside_a_paragraph_covers_it_and_documents_do_not_mix():
 
 @pytest.mark.parametrize(
     "method",
-    [ChunksMethod(chunk_size=128, chunk_overlap=16), SentenceWindowMethod(window_size=1), AutoMergingMethod(chunk_sizes=(256, 64))],
+    [
+        ChunksMethod(chunk_size=128, chunk_overlap=16),
+        SentenceWindowMethod(window_size=1),
+        AutoMergingMethod(chunk_sizes=(256, 64)),
+    ],
     ids=lambda m: m.slug,
 )
 def test_node_spans_point_at_their_text_in_the_document(method):

@@ -76,19 +76,26 @@ def parsed_documents(
             document = parse_pdf(document_id, data, sha256_bytes(data))
         except DocumentParseError as error:
             quarantined[document_id] = f"{error.reason}: {error.detail}"
-            store.write_json(layout.quarantine_key(document_id), {"document_id": document_id, "reason": error.reason, "detail": error.detail})
+            store.write_json(
+                layout.quarantine_key(document_id),
+                {"document_id": document_id, "reason": error.reason, "detail": error.detail},
+            )
             store.delete(layout.parsed_document_key(document_id))
             context.log.warning("quarantined %s: %s", document_id, quarantined[document_id])
             continue
         store.write_json(layout.parsed_document_key(document_id), document.to_dict())
         store.delete(layout.quarantine_key(document_id))
-        parsed.append(f"| {document_id} | {document.title[:40]} | {len(document.page_starts)} | {len(document.text):,} |")
+        parsed.append(
+            f"| {document_id} | {document.title[:40]} | {len(document.page_starts)} | {len(document.text):,} |"
+        )
     return dg.MaterializeResult(
         metadata={
             "parsed": len(parsed),
             "quarantined": len(quarantined),
             "quarantine_reasons": quarantined,
-            "preview": dg.MetadataValue.md("| document | title | pages | characters |\n|---|---|---|---|\n" + "\n".join(parsed)),
+            "preview": dg.MetadataValue.md(
+                "| document | title | pages | characters |\n|---|---|---|---|\n" + "\n".join(parsed)
+            ),
         }
     )
 

@@ -8,7 +8,6 @@ sweep's parent run, with the golden set as the run's dataset input.
 
 import base64
 import tempfile
-from pathlib import Path
 
 import dagster as dg
 
@@ -36,7 +35,9 @@ class SweepConfig(dg.Config):
 
 
 def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
-    return tracker.find_or_create_run(f"sweep-{golden_version}", {TAG_KIND: "sweep", TAG_GOLDEN_VERSION: golden_version})
+    return tracker.find_or_create_run(
+        f"sweep-{golden_version}", {TAG_KIND: "sweep", TAG_GOLDEN_VERSION: golden_version}
+    )
 
 
 @dg.asset(
@@ -84,7 +85,9 @@ def trial_evaluations(
                 scratch_dir=ray_cluster.scratch_dir,
             )
         )
-    context.log.info("sweep of %d configurations on golden set %s (%d questions)", len(trials), golden_version, len(questions))
+    context.log.info(
+        "sweep of %d configurations on golden set %s (%d questions)", len(trials), golden_version, len(questions)
+    )
     ray_cluster.connect()
     outcomes = run_sweep(trials, ray_cluster.storage_path, f"sweep-{golden_version}", ray_cluster.max_concurrent_trials)
     parent = _sweep_run(tracker, golden_version)
@@ -93,7 +96,9 @@ def trial_evaluations(
     rows, failed = [], {}
     for trial, outcome in zip(trials, outcomes, strict=True):
         key = trial.config.key
-        run_id = tracker.find_or_create_run(key, {TAG_KIND: "trial", TAG_CONFIG_KEY: key, TAG_GOLDEN_VERSION: golden_version}, parent)
+        run_id = tracker.find_or_create_run(
+            key, {TAG_KIND: "trial", TAG_CONFIG_KEY: key, TAG_GOLDEN_VERSION: golden_version}, parent
+        )
         tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
         error_key = trial.output_key.replace(".parquet", ".error.json")
         if outcome.error:
@@ -107,9 +112,13 @@ def trial_evaluations(
         store.delete(error_key)
         tracker.log_trial(run_id, trial.config.params(), outcome.metrics, store.read_parquet(trial.output_key))
         tracker.finish(run_id)
-        metadata = {"mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)), **{k: v for k, v in outcome.metrics.items() if v == v}}
+        metadata = {
+            "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
+            **{k: v for k, v in outcome.metrics.items() if v == v},
+        }
         context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
-        rows.append(f"| {key} | {outcome.metrics.get('hit_rate', float('nan')):.3f} | {outcome.metrics.get('mrr', float('nan')):.3f} | {outcome.metrics.get('f1', float('nan')):.3f} |")
+        shown = (outcome.metrics.get(name, float("nan")) for name in ("hit_rate", "mrr", "f1"))
+        rows.append(f"| {key} | " + " | ".join(f"{value:.3f}" for value in shown) + " |")
     return dg.MaterializeResult(
         metadata={
             "golden_version": golden_version,
@@ -117,7 +126,9 @@ def trial_evaluations(
             "failed_trials": len(failed),
             "failures": failed,
             "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
-            "results": dg.MetadataValue.md("| configuration | hit_rate | mrr | f1 |\n|---|---|---|---|\n" + "\n".join(rows)),
+            "results": dg.MetadataValue.md(
+                "| configuration | hit_rate | mrr | f1 |\n|---|---|---|---|\n" + "\n".join(rows)
+            ),
         }
     )
 
@@ -142,9 +153,19 @@ def experiment_leaderboard(
         table_key = layout.trial_key(golden_version, key)
         error_key = table_key.replace(".parquet", ".error.json")
         if store.exists(table_key):
-            rows.append({"config_key": key, **rag.params(), **summarize(store.read_parquet(table_key)), "status": "ok", "error": ""})
+            rows.append(
+                {
+                    "config_key": key,
+                    **rag.params(),
+                    **summarize(store.read_parquet(table_key)),
+                    "status": "ok",
+                    "error": "",
+                }
+            )
         elif store.exists(error_key):
-            rows.append({"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]})
+            rows.append(
+                {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
+            )
     if not rows:
         raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
     table = build_leaderboard(rows, config.rank_by)

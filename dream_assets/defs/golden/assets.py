@@ -44,9 +44,7 @@ def golden_dataset(
     with open(config.squad_path, encoding="utf-8") as file:
         squad = json.load(file)
     golden = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
-    version = content_hash(
-        [golden.questions.to_dict(orient="records"), golden.contexts.to_dict(orient="records")]
-    )
+    version = content_hash([golden.questions.to_dict(orient="records"), golden.contexts.to_dict(orient="records")])
     prefix = layout.golden_prefix(version)
     store.write_parquet(f"{prefix}/questions.parquet", golden.questions)
     store.write_parquet(f"{prefix}/contexts.parquet", golden.contexts)

@@ -21,7 +21,9 @@ def golden_dataset_has_no_duplicate_questions(object_store: ObjectStore) -> dg.A
     _, questions, _ = read_current_golden(object_store.client())
     normalised = questions["user_input"].map(lambda text: normalise_whitespace(text).lower())
     duplicates = questions.loc[normalised.duplicated(keep=False), "user_input"].tolist()
-    return dg.AssetCheckResult(passed=not duplicates, metadata={"duplicates": len(duplicates), "examples": duplicates[:5]})
+    return dg.AssetCheckResult(
+        passed=not duplicates, metadata={"duplicates": len(duplicates), "examples": duplicates[:5]}
+    )
 
 
 @dg.asset_check(asset=golden_dataset, blocking=True)

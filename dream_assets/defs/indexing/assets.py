@@ -62,12 +62,26 @@ def embedding_index(
         store.write_json(layout.index_pointer(index_key), {"version": version, "prefix": prefix})
         seconds = time.perf_counter() - start
         embedded_total += embedded
-        context.log.info("index %s %s: %s, %d nodes embedded in %.1f s", index_key, version, "reused" if reused else "built", embedded, seconds)
+        context.log.info(
+            "index %s %s: %s, %d nodes embedded in %.1f s",
+            index_key,
+            version,
+            "reused" if reused else "built",
+            embedded,
+            seconds,
+        )
         context.log_event(
             dg.AssetObservation(
                 asset_key=context.asset_key,
                 partition=index_key,
-                metadata={"version": version, "reused": reused, "nodes": nodes, "embedded": embedded, "seconds": seconds, "uri": store.uri(prefix)},
+                metadata={
+                    "version": version,
+                    "reused": reused,
+                    "nodes": nodes,
+                    "embedded": embedded,
+                    "seconds": seconds,
+                    "uri": store.uri(prefix),
+                },
             )
         )
         rows.append(f"| {index_key} | `{version}` | {'reused' if reused else 'built'} | {embedded} | {seconds:.1f} |")
@@ -76,6 +90,8 @@ def embedding_index(
             "corpus_version": corpus_version,
             "documents": len(documents),
             "embedded_nodes": embedded_total,
-            "indexes": dg.MetadataValue.md("| index | version | status | embedded | seconds |\n|---|---|---|---|---|\n" + "\n".join(rows)),
+            "indexes": dg.MetadataValue.md(
+                "| index | version | status | embedded | seconds |\n|---|---|---|---|---|\n" + "\n".join(rows)
+            ),
         }
     )
