@@ -7,6 +7,7 @@ it with `LlamaIndexLLMWrapper`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +27,10 @@ class LlmSettings(BaseModel):
         prompt_style: `completion` for a base model, `chat` for an instruction-tuned one.
         model: GGUF path for llama_cpp, the served model name for openai.
         api_base: base URL of the OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).
-        api_key: its key; never logged (excluded from repr).
+        api_key: its key; excluded from repr and from serialisation, so it never reaches Ray
+            Tune's stored trial configs: a worker that receives settings without it reads
+            `api_key_env` from its own environment instead.
+        api_key_env: environment variable holding the key in workers.
         temperature: sampling temperature; 0 makes llama.cpp deterministic.
         max_tokens: most tokens generated per answer.
         context_window: tokens of context the model is run with (llama.cpp `n_ctx`).
@@ -39,7 +43,8 @@ class LlmSettings(BaseModel):
     prompt_style: Literal["completion", "chat"] = "chat"
     model: str
     api_base: str | None = None
-    api_key: str | None = Field(default=None, repr=False)
+    api_key: str | None = Field(default=None, repr=False, exclude=True)
+    api_key_env: str = "DREAM_LLM_API_KEY"
     temperature: float = 0.0
     max_tokens: int = 48
     context_window: int = 4096
@@ -122,7 +127,7 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
     return OpenAILike(
         model=settings.model,
         api_base=settings.api_base,
-        api_key=settings.api_key,
+        api_key=settings.api_key or os.environ.get(settings.api_key_env, "none"),
         is_chat_model=settings.prompt_style == "chat",
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from ray import tune
 
 from dream_assets.rag_config import RagConfig
 from resources.embeddings import EmbeddingSettings
@@ -113,9 +115,24 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     return summarize(scored)
 
 
-def _trainable(config: dict[str, Any]) -> None:
-    from ray import tune
+class _Progress(tune.Callback):
+    """Reports each trial that ends (finished or failed) to `report(key, done, total)`."""
 
+    def __init__(self, report: Callable[[str, int, int], None], total: int) -> None:
+        self.report, self.total, self.done = report, total, 0
+
+    def _ended(self, trial) -> None:
+        self.done += 1
+        self.report(trial.config["trial"]["config_key"], self.done, self.total)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:  # noqa: D102
+        self._ended(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: D102
+        self._ended(trial)
+
+
+def _trainable(config: dict[str, Any]) -> None:
     tune.report(run_trial(TrialSettings.model_validate(config["trial"])))
 
 
@@ -125,6 +142,7 @@ def run_sweep(
     experiment_name: str,
     max_concurrent_trials: int,
     cpus_per_trial: float = 1.0,
+    on_trial_done: Callable[[str, int, int], None] | None = None,
 ) -> list[TrialOutcome]:
     """Runs every trial as a Ray Tune trial (grid search over the given configurations).
 
@@ -136,12 +154,11 @@ def run_sweep(
         experiment_name: Tune experiment name (a directory under `storage_path`).
         max_concurrent_trials: trials running at once.
         cpus_per_trial: CPUs reserved by each trial.
+        on_trial_done: called with (configuration key, trials done, total) as each trial ends.
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
     """
-    from ray import tune
-
     if not trials:
         return []
     by_key = {trial.config.key: trial for trial in trials}
@@ -162,6 +179,7 @@ def run_sweep(
             storage_path=storage_path,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            callbacks=[_Progress(on_trial_done, len(trials))] if on_trial_done else None,
         ),
     )
     results = tuner.fit()

@@ -89,7 +89,13 @@ def trial_evaluations(
         "sweep of %d configurations on golden set %s (%d questions)", len(trials), golden_version, len(questions)
     )
     ray_cluster.connect()
-    outcomes = run_sweep(trials, ray_cluster.storage_path, f"sweep-{golden_version}", ray_cluster.max_concurrent_trials)
+    outcomes = run_sweep(
+        trials,
+        ray_cluster.storage_path,
+        f"sweep-{golden_version}",
+        ray_cluster.max_concurrent_trials,
+        on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
+    )
     parent = _sweep_run(tracker, golden_version)
     golden_uri = store.uri(layout.golden_prefix(golden_version))
     tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)

@@ -1,0 +1,31 @@
+import pytest
+
+from resources.llm import LlmProvider, LlmSettings
+from resources.models import ModelIntegrityError, bundled_model_path, verify
+
+
+def test_llm_api_key_never_serialises():
+    settings = LlmSettings(name="x", provider="openai", model="m", api_base="http://127.0.0.1:1/v1", api_key="SECRET-123")
+    assert "SECRET-123" not in settings.model_dump_json()
+    assert "SECRET-123" not in repr(settings)
+
+
+def test_unknown_llm_without_endpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="not bundled.*DREAM_LLM_API_BASE"):
+        LlmProvider(models_dir=str(tmp_path)).settings_for("llama-70b")
+    remote = LlmProvider(models_dir=str(tmp_path), api_base="http://127.0.0.1:8000/v1").settings_for("llama-70b")
+    assert (remote.provider, remote.model, remote.prompt_style) == ("openai", "llama-70b", "chat")
+
+
+def test_a_tampered_model_file_is_refused(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"weights")
+    with pytest.raises(ModelIntegrityError, match="differs from the pinned"):
+        verify(path, "0" * 64)
+
+
+def test_bundled_minilm_is_found_and_verified(tmp_path):
+    directory = bundled_model_path("all-MiniLM-L6-v2", tmp_path)
+    assert (directory / "model.safetensors").exists() and (directory / "modules.json").exists()
+    with pytest.raises(KeyError, match="not a bundled model"):
+        bundled_model_path("gpt-5", tmp_path)
