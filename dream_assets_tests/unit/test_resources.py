@@ -5,7 +5,7 @@ from resources.models import ModelIntegrityError, bundled_model_path, verify
 
 
 def test_llm_api_key_never_serialises():
-    settings = LlmSettings(name="x", provider="openai", model="m", api_base="http://127.0.0.1:1/v1", api_key="SECRET-123")
+    settings = LlmSettings(name="x", provider="openai", model="m", api_base="http://h/v1", api_key="SECRET-123")
     assert "SECRET-123" not in settings.model_dump_json()
     assert "SECRET-123" not in repr(settings)
 
