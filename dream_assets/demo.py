@@ -40,7 +40,7 @@ def _run(
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--documents", type=int, default=0, help="use only the first N PDFs (0: all)")
+    parser.add_argument("--documents", type=int, default=6, help="use the first N PDFs by name (0: all)")
     parser.add_argument("--questions-per-document", type=int, default=3, help="golden questions per document")
     parser.add_argument("--judge-llm", default="", help="LLM judging ragas' LLM metrics ('' skips them)")
     parser.add_argument("--judge-sample-size", type=int, default=0, help="questions per trial the judge scores")

@@ -46,7 +46,7 @@ class LlmSettings(BaseModel):
     api_key: str | None = Field(default=None, repr=False, exclude=True)
     api_key_env: str = "DREAM_LLM_API_KEY"
     temperature: float = 0.0
-    max_tokens: int = 48
+    max_tokens: int = 24
     context_window: int = 4096
     n_threads: int = 1
     timeout_s: float = 60.0
@@ -60,7 +60,7 @@ class LlmProvider(dg.ConfigurableResource):
     models_dir: str = Field(description="Where bundled models are assembled and cached.")
     api_base: str | None = Field(default=None, description="OpenAI-compatible base URL.")
     api_key: str | None = Field(default=None, description="Key for api_base (from an EnvVar).")
-    max_tokens: int = 48
+    max_tokens: int = 24
     n_threads: int = 1
     timeout_s: float = 60.0
 
