@@ -85,6 +85,7 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         table = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
         assert table["rank"].tolist() == [1, 2] and table["mrr"].is_monotonic_decreasing
         assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.html")
+        assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.png") and "plot" in board
 
         client = tracker.client()
         runs = client.search_runs([tracker.experiment_id()])
