@@ -40,12 +40,17 @@ class MlflowTracker(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
-        """Id of `experiment_name`, created on first use."""
+        """Id of `experiment_name`, created on first use (tagged as a model-development
+        experiment, so the MLflow 3 UI opens on its runs rather than the GenAI trace view)."""
         client = self.client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
-        return client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
+        return client.create_experiment(
+            self.experiment_name,
+            artifact_location=self.artifact_location,
+            tags={"mlflow.experimentKind": "custom_model_development"},
+        )
 
     def find_or_create_run(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
         """Returns the id of the run carrying all `tags` (and `parent_run_id`), creating it if
