@@ -118,12 +118,18 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
 class _Progress(tune.Callback):
     """Reports each trial that ends (finished or failed) to `report(key, done, total)`."""
 
-    def __init__(self, report: Callable[[str, int, int], None], total: int) -> None:
+    def __init__(self, report: Callable[[str, int, int], None] | None, total: int) -> None:
         self.report, self.total, self.done = report, total, 0
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its run config into the experiment state; the reporter (a Dagster log
+        # method) stays with the live driver.
+        return {**self.__dict__, "report": None}
 
     def _ended(self, trial) -> None:
         self.done += 1
-        self.report(trial.config["trial"]["config_key"], self.done, self.total)
+        if self.report is not None:
+            self.report(trial.config["trial"]["config_key"], self.done, self.total)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:  # noqa: D102
         self._ended(trial)
