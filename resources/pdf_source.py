@@ -42,13 +42,6 @@ class PdfSource(dg.ConfigurableResource):
             found[document_id] = info
         return found
 
-    def read(self, document_id: str) -> bytes:
-        """The bytes of a document's PDF.
-
-        Raises:
-            KeyError: if no PDF under the source has that document id.
-        """
-        info = self.list_pdfs().get(document_id)
-        if info is None:
-            raise KeyError(f"no PDF for document {document_id!r} under {self.uri}")
+    def read(self, info: ObjectInfo) -> bytes:
+        """The bytes of one PDF listed by `list_pdfs`."""
         return self._client().read_bytes(info.key)

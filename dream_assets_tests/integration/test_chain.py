@@ -44,12 +44,15 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
     with dg.instance_for_test() as instance:
         documents = sorted(resources["pdf_source"].list_pdfs())
         assert documents == ["1973-oil-crisis", "broken", "normans"]
-        instance.add_dynamic_partitions("documents", documents)
+        partitions = [*documents, "ghost"]  # "ghost" was discovered once, then left the source
+        instance.add_dynamic_partitions("documents", partitions)
 
-        ingest = _run(defs, instance, "ingest_job", documents)
+        ingest = _run(defs, instance, "ingest_job", partitions)
+        assert _metadata(ingest, "source_pdfs")["missing_from_source"] == ["ghost"]
         parsed = _metadata(ingest, "parsed_documents")
-        assert (parsed["parsed"], parsed["quarantined"]) == (2, 1)
+        assert (parsed["parsed"], parsed["quarantined"]) == (2, 2)
         assert parsed["quarantine_reasons"]["broken"].startswith("not_a_pdf")
+        assert parsed["quarantine_reasons"]["ghost"].startswith("missing")
         assert store.read_json(layout.quarantine_key("broken"))["reason"] == "not_a_pdf"
 
         golden_run = _run(

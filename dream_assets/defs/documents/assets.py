@@ -32,12 +32,17 @@ def source_pdfs(
     """The raw PDFs, copied from the PDF source into the object store (`source_pdfs/<id>.pdf`).
 
     One partition per document; a run over several partitions copies each. Metadata: bytes and
-    SHA-256 per document.
+    SHA-256 per document, and the documents no longer in the source (reported, not failed).
     """
     store = object_store.client()
-    rows = []
+    listing = pdf_source.list_pdfs()
+    rows, missing = [], []
     for document_id in context.partition_keys:
-        data = pdf_source.read(document_id)
+        if document_id not in listing:
+            missing.append(document_id)
+            context.log.warning("document %s is no longer under %s", document_id, pdf_source.uri)
+            continue
+        data = pdf_source.read(listing[document_id])
         digest = sha256_bytes(data)
         store.write_bytes(layout.source_pdf_key(document_id), data)
         rows.append(f"| {document_id} | {len(data):,} | `{digest[:12]}` |")
@@ -45,6 +50,7 @@ def source_pdfs(
     return dg.MaterializeResult(
         metadata={
             "documents": len(rows),
+            "missing_from_source": missing,
             "preview": dg.MetadataValue.md("| document | bytes | sha256 |\n|---|---|---|\n" + "\n".join(rows)),
         }
     )
@@ -69,6 +75,9 @@ def parsed_documents(
     store = object_store.client()
     parsed, quarantined = [], {}
     for document_id in context.partition_keys:
+        if not store.exists(layout.source_pdf_key(document_id)):
+            quarantined[document_id] = "missing: no raw PDF in the object store"
+            continue
         data = store.read_bytes(layout.source_pdf_key(document_id))
         try:
             if len(data) > config.max_bytes:
