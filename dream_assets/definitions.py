@@ -106,8 +106,9 @@ def resources_for(deployment: str) -> dict:
     raise ValueError(f"DREAM_DEPLOYMENT must be 'local' or 'k8s', not {deployment!r}")
 
 
-def build_definitions(resources: dict) -> dg.Definitions:
-    """Definitions of every DREAM asset, check and job, bound to `resources`."""
+def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """Definitions of every DREAM asset, check and job, bound to `resources` (and run by
+    `executor`, the default multiprocess one when None)."""
     return dg.Definitions(
         assets=[
             source_pdfs,
@@ -124,7 +125,19 @@ def build_definitions(resources: dict) -> dg.Definitions:
         ],
         jobs=[ingest_job, golden_job, index_job, sweep_job, leaderboard_job],
         resources=resources,
+        executor=executor,
     )
 
 
-defs = build_definitions(resources_for(os.environ.get("DREAM_DEPLOYMENT", "local")))
+def executor_for(deployment: str) -> dg.ExecutorDefinition | None:
+    """On Kubernetes every step gets its own pod (sized by the assets' `dagster-k8s/config`
+    op tags); locally Dagster's default executor."""
+    if deployment == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return None
+
+
+DEPLOYMENT = os.environ.get("DREAM_DEPLOYMENT", "local")
+defs = build_definitions(resources_for(DEPLOYMENT), executor_for(DEPLOYMENT))

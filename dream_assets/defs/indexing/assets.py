@@ -30,6 +30,8 @@ def index_version(corpus_version: str, index_key: str) -> str:
     deps=[dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
     group_name="indexing",
     kinds={"llamaindex", "pytorch"},
+    # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
+    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}},
 )
 def embedding_index(
     context: dg.AssetExecutionContext, object_store: ObjectStore, embeddings: EmbeddingProvider
