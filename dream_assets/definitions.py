@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
+from dream_assets.defs.documents.sensors import new_document_sensor
 from dream_assets.defs.evaluation.assets import experiment_leaderboard, trial_evaluations
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.golden.checks import (
@@ -124,6 +125,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             golden_dataset_references_are_grounded,
         ],
         jobs=[ingest_job, golden_job, index_job, sweep_job, leaderboard_job],
+        sensors=[new_document_sensor],
         resources=resources,
         executor=executor,
     )

@@ -1,0 +1,37 @@
+"""New documents: a sensor on the PDF source (a folder or an S3 prefix)."""
+
+import json
+
+import dagster as dg
+
+from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
+from dream_assets.partitions import document_partitions
+from resources.pdf_source import PdfSource
+
+
+@dg.sensor(
+    asset_selection=[source_pdfs, parsed_documents],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def new_document_sensor(context: dg.SensorEvaluationContext, pdf_source: PdfSource) -> dg.SensorResult:
+    """Adds a `documents` partition for every new PDF and requests its ingestion; a changed PDF
+    (new ETag) is ingested again, once per version (run key = document id and ETag). The cursor
+    holds the last seen ETag of every document; deleted documents are logged and dropped from
+    it (their partitions and stored artifacts stay, so past evaluations remain reproducible)."""
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    listing = pdf_source.list_pdfs()
+    changed = {document_id: info.etag for document_id, info in listing.items() if seen.get(document_id) != info.etag}
+    deleted = sorted(set(seen) - set(listing))
+    for document_id in deleted:
+        context.log.warning("document %s was deleted from %s", document_id, pdf_source.uri)
+    known = set(context.instance.get_dynamic_partitions(document_partitions.name))
+    added = sorted(set(changed) - known)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"{document_id}:{etag}", partition_key=document_id)
+            for document_id, etag in sorted(changed.items())
+        ],
+        dynamic_partitions_requests=[document_partitions.build_add_request(added)] if added else [],
+        cursor=json.dumps({document_id: info.etag for document_id, info in sorted(listing.items())}),
+    )
