@@ -29,8 +29,11 @@ $(STAMP): pyproject.toml requirements/lock.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
+	cp config/dagster.yaml $@
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.demo $(DEMO_ARGS)
 
 test: $(STAMP)
@@ -40,8 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-dagster-ui: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+dagster-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 mlflow-ui: $(STAMP)
