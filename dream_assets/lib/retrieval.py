@@ -210,5 +210,5 @@ def covered_context_ids(retrieved: RetrievedContext, contexts: pd.DataFrame) -> 
     same = contexts[contexts["document_id"] == retrieved.document_id]
     overlap = (same["end"].clip(upper=retrieved.end) - same["start"].clip(lower=retrieved.start)).clip(lower=0)
     shorter = (same["end"] - same["start"]).clip(upper=retrieved.end - retrieved.start)
-    covered = same[(overlap > 0) & (overlap * 2 >= shorter)].assign(overlap=overlap)
-    return covered.sort_values("overlap", ascending=False)["context_id"].tolist()
+    covering = overlap[(overlap > 0) & (overlap * 2 >= shorter)].sort_values(ascending=False, kind="stable")
+    return same.loc[covering.index, "context_id"].tolist()

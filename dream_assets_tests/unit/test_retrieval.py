@@ -34,6 +34,19 @@ def test_a_sentence_inside_a_paragraph_covers_it_and_documents_do_not_mix():
     assert covered_context_ids(_retrieved(20, 60, "f"), CONTEXTS) == []
 
 
+def test_a_chunk_covering_nothing_in_its_document_covers_nothing():
+    # clips the end of p0 and the start of p1 (text between them is not a reference context):
+    # no paragraph is mostly inside it and it is mostly outside both (regression:
+    # an empty selection once came back as one NaN id per paragraph of the document)
+    gapped = pd.DataFrame(
+        [
+            {"context_id": "g:p0", "document_id": "g", "start": 0, "end": 100},
+            {"context_id": "g:p1", "document_id": "g", "start": 200, "end": 300},
+        ]
+    )
+    assert covered_context_ids(_retrieved(90, 210, "g"), gapped) == []
+
+
 @pytest.mark.parametrize(
     "method",
     [
