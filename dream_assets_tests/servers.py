@@ -102,3 +102,88 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    """Polls `url` until it answers HTTP 200.
+
+    Raises:
+        RuntimeError: with the end of `log` if the process exits or `timeout_s` passes first.
+    """
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"{url} did not come up: {log.read_text()[-3000:]}")
+
+
+def start_mlflow(directory: Path, s3: S3Server, bucket: str, timeout_s: float = 120.0) -> tuple[str, subprocess.Popen]:
+    """Starts an MLflow tracking server (SQLite backend, artifacts proxied to `bucket` on the S3
+    server) on 127.0.0.1 without the job runner; returns (tracking URI, process)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = directory / "mlflow.log"
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url,
+        "AWS_ACCESS_KEY_ID": s3.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
+    }
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{directory / 'mlflow.db'}",
+            "--artifacts-destination",
+            f"s3://{bucket}/mlflow",
+        ],
+        stdout=open(log, "wb"),  # noqa: SIM115 - lives as long as the server
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{uri}/health", process, log, timeout_s)
+    return uri, process
+
+
+def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) -> tuple[str, subprocess.Popen]:
+    """Starts a Ray head node (`ray start --head --block`) listening on 127.0.0.1 only, with token
+    authentication off; returns (address, process). Stopping the process stops the node."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port, dashboard = free_port(), free_port()
+    log = directory / "ray.log"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--num-cpus={num_cpus}",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            f"--temp-dir={directory / 'tmp'}",
+        ],
+        stdout=open(log, "wb"),  # noqa: SIM115 - lives as long as the node
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    wait_for_http(f"http://127.0.0.1:{dashboard}/api/version", process, log, timeout_s)
+    return f"127.0.0.1:{port}", process

@@ -9,29 +9,14 @@ from dream_assets.definitions import build_definitions, local_resources
 from dream_assets.lib.evaluation import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS
 from dream_assets.lib.sweep import run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets_tests.chain import metadata as _metadata
+from dream_assets_tests.chain import run_job as _run
 from resources.tracking import TAG_GOLDEN_VERSION, TAG_KIND
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 INDEX = "chunks256o32_minilm-l6"
 CONFIGS = [f"{INDEX}_gemma-3-270m_k2", f"{INDEX}_gemma-3-270m_k4"]
-RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def _run(defs, instance, job, keys=None, run_config=None):
-    tags = dict(zip(RANGE, (keys[0], keys[-1]), strict=True)) if keys else {}
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}
-    )
-    assert result.success
-    return result
-
-
-def _metadata(result, asset):
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    assert events, asset  # a run over n partitions records n materialisations with the same metadata
-    return {k: v.value for k, v in events[0].materialization.metadata.items()}
 
 
 def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session):

@@ -1,0 +1,91 @@
+"""The DREAM chain against real services, as users run it: PDFs and artifacts in an S3 bucket
+(SeaweedFS), an MLflow tracking server with S3 artifacts, and a Ray head node the sweep joins."""
+
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+
+from dream_assets import layout
+from dream_assets.definitions import build_definitions, local_resources
+from dream_assets_tests.chain import metadata, run_job
+from resources.object_store import S3ObjectStore
+from resources.pdf_source import PdfSource
+from resources.ray_cluster import RayCluster
+from resources.tracking import TAG_KIND, MlflowTracker
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PDFS = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "pdfs"
+CONFIGS = ["window2_minilm-l6_gemma-3-270m_k2", "window2_minilm-l6_gemma-3-270m_k4"]
+
+
+def test_chain_on_s3_mlflow_server_and_ray_head(
+    tmp_path, models_dir, s3_server, s3_bucket, mlflow_server, ray_head, ray_session
+):
+    client, bucket = s3_bucket
+    for name in ("Normans.pdf", "Force.pdf"):
+        client.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=(PDFS / name).read_bytes())
+    credentials = {
+        "endpoint_url": s3_server.endpoint_url,
+        "access_key_id": s3_server.access_key_id,
+        "secret_access_key": s3_server.secret_access_key,
+    }
+    resources = local_resources(tmp_path / "state", "unused")
+    resources.update(
+        pdf_source=PdfSource(uri=f"s3://{bucket}/inbox", **credentials),
+        object_store=S3ObjectStore(bucket=bucket, prefix="dream", **credentials),
+        tracker=MlflowTracker(tracking_uri=mlflow_server, experiment_name="dream-services"),
+        ray_cluster=RayCluster(
+            address=ray_head, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
+        ),
+        embeddings=resources["embeddings"].model_copy(update={"models_dir": str(models_dir)}),
+        llms=resources["llms"].model_copy(update={"models_dir": str(models_dir)}),
+    )
+    defs = build_definitions(resources)
+    with dg.instance_for_test() as instance:
+        documents = sorted(resources["pdf_source"].list_pdfs())
+        assert documents == ["force", "normans"]
+        instance.add_dynamic_partitions("documents", documents)
+        run_job(defs, instance, "ingest_job", documents)
+        golden = metadata(
+            run_job(
+                defs,
+                instance,
+                "golden_job",
+                run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2}}}},
+            ),
+            "golden_dataset",
+        )
+        run_job(defs, instance, "index_job", ["window2_minilm-l6"])
+        sweep = metadata(run_job(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
+        assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
+        run_job(defs, instance, "leaderboard_job")
+
+    import ray
+
+    # the sweep joined the head node (Ray reports the node's own IP for 127.0.0.1)
+    assert ray.get_runtime_context().gcs_address.rsplit(":", 1)[1] == ray_head.rsplit(":", 1)[1]
+    keys = {
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    }
+    version = golden["version"]
+    for key in CONFIGS:
+        assert f"dream/{layout.trial_key(version, key)}" in keys
+    assert f"dream/{layout.leaderboard_prefix(version)}/leaderboard.png" in keys
+    tracker = resources["tracker"]
+    runs = tracker.client().search_runs([tracker.experiment_id()])
+    assert sorted(r.data.tags[TAG_KIND] for r in runs) == ["sweep", "trial", "trial"]
+    artifacts = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id=s3_server.access_key_id,
+        aws_secret_access_key=s3_server.secret_access_key,
+        region_name="us-east-1",
+    ).list_objects_v2(Bucket="mlflow-artifacts")
+    stored = [o["Key"] for o in artifacts.get("Contents", [])]
+    assert sum(key.endswith("per_question.parquet") for key in stored) == 2
+    assert any(key.endswith("leaderboard.parquet") for key in stored)
