@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-sample-size", type=int, default=0, help="questions per trial the judge scores")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    report = logging.StreamHandler(sys.stdout)  # the demo's own output: plain lines on stdout
+    logger.addHandler(report)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
     from dream_assets import layout
     from dream_assets.definitions import defs, state_dir
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     found = sorted(pdf_source.list_pdfs())
     documents = found[: args.documents] if args.documents else found
     if not documents:
-        print(f"no PDF found under {pdf_source.uri}", file=sys.stderr)
+        logger.error("no PDF found under %s", pdf_source.uri)
         return 1
     instance.add_dynamic_partitions(document_partitions.name, documents)
     configs = rag_config_partitions.get_partition_keys()
@@ -101,18 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     table = store.read_parquet(f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet")
     questions = len(store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet"))
     columns = ["rank", "config_key", *[c for c in PLOT_METRICS if c in table], "status"]
-    print(
+    logger.info(
         f"\nDREAM leaderboard: {len(table)} configurations x {questions} questions,"
         f" golden set {golden}, {len(documents)} documents\n"
     )
-    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(
+    logger.info(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    logger.info(
         "\nstage timings: "
         + ", ".join(f"{title} {seconds:.0f} s" for title, seconds in timings)
         + f"; total {total:.0f} s"
     )
     plot = store.uri(f"{layout.leaderboard_prefix(golden)}/leaderboard.html")
-    print(f"""
+    logger.info(f"""
 Where to look:
   plot:       {plot} (and leaderboard.png beside it)
   Dagster UI: make dagster-ui   (then http://127.0.0.1:3000: asset graph, partitions, runs, metadata)
