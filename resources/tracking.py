@@ -17,6 +17,7 @@ from pydantic import Field
 TAG_KIND = "dream.kind"
 TAG_CONFIG_KEY = "dream.config_key"
 TAG_GOLDEN_VERSION = "dream.golden_version"
+TAG_ERROR = "dream.error"
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -109,9 +110,15 @@ class MlflowTracker(dg.ConfigurableResource):
         entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")])
         client.log_inputs(run_id, datasets=[entity])
 
-    def finish(self, run_id: str, failed: bool = False) -> None:
-        """Ends a run as FINISHED (or FAILED)."""
-        self.client().set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+    def finish(self, run_id: str, error: str | None = None) -> None:
+        """Ends a run as FINISHED, or as FAILED with `error` in its `dream.error` tag; a run that
+        failed before and now finishes loses that tag."""
+        client = self.client()
+        if error:
+            client.set_tag(run_id, TAG_ERROR, error[:5000])
+        elif TAG_ERROR in client.get_run(run_id).data.tags:
+            client.delete_tag(run_id, TAG_ERROR)
+        client.set_terminated(run_id, status="FAILED" if error else "FINISHED")
 
     def run_url(self, run_id: str) -> str:
         """Link to the run in the MLflow UI (`ui_url`, else the tracking URI if it is HTTP)."""

@@ -29,3 +29,21 @@ def test_bundled_minilm_is_found_and_verified(tmp_path):
     assert (directory / "model.safetensors").exists() and (directory / "modules.json").exists()
     with pytest.raises(KeyError, match="not a bundled model"):
         bundled_model_path("gpt-5", tmp_path)
+
+
+def test_tracker_reuses_runs_and_clears_a_past_failure(tmp_path):
+    from resources.tracking import TAG_ERROR, MlflowTracker
+
+    tracker = MlflowTracker(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=(tmp_path / "a").as_uri()
+    )
+    parent = tracker.find_or_create_run("sweep", {"dream.kind": "sweep"})
+    run = tracker.find_or_create_run("k", {"dream.config_key": "k"}, parent)
+    tracker.finish(run, error="RuntimeError: boom")
+    failed = tracker.client().get_run(run)
+    assert failed.info.status == "FAILED" and failed.data.tags[TAG_ERROR] == "RuntimeError: boom"
+    assert tracker.find_or_create_run("k", {"dream.config_key": "k"}, parent) == run
+    tracker.finish(run)
+    finished = tracker.client().get_run(run)
+    assert finished.info.status == "FINISHED" and TAG_ERROR not in finished.data.tags
+    assert len(tracker.client().search_runs([tracker.experiment_id()])) == 2

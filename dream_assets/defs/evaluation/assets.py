@@ -113,8 +113,7 @@ def trial_evaluations(
             failed[key] = outcome.error
             store.write_json(error_key, {"config_key": key, "error": outcome.error})
             tracker.log_trial(run_id, trial.config.params(), {})
-            tracker.client().set_tag(run_id, "dream.error", outcome.error[:5000])
-            tracker.finish(run_id, failed=True)
+            tracker.finish(run_id, error=outcome.error)
             context.log.error("trial %s failed: %s", key, outcome.error)
             continue
         store.delete(error_key)
