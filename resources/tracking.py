@@ -8,6 +8,7 @@ sweep updates its runs instead of duplicating them.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -80,7 +81,8 @@ class MlflowTracker(dg.ConfigurableResource):
         client = self.client()
         existing = client.get_run(run_id).data.params
         new_params = [Param(k, str(v)) for k, v in params.items() if k not in existing]
-        finite = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
+        now = int(time.time() * 1000)  # a re-logged metric must be newer, or MLflow keeps the larger value
+        finite = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
         client.log_batch(run_id, metrics=finite, params=new_params)
         if table is not None:
             self.log_table(run_id, table, table_name)

@@ -40,6 +40,8 @@ def answer_questions(
     context_window: int,
     max_tokens: int,
     on_progress: Callable[[int, int], None] | None = None,
+    cache=None,
+    llm_identity: object = None,
 ) -> pd.DataFrame:
     """Runs retrieval and generation for every question.
 
@@ -53,13 +55,15 @@ def answer_questions(
         context_window: the LLM's context window in tokens.
         max_tokens: most tokens per answer.
         on_progress: called with (done, total) after each question.
+        cache: LLM answer cache (see `generate`), or None.
+        llm_identity: what identifies the LLM and its parameters in the cache key.
 
     Returns:
         One row per question: the golden columns plus `retrieved_contexts`,
         `retrieved_context_ids` (flattened, rank order, one `unmatched:<node>` id per retrieved
         node covering no reference context), `response`, `hit_rate`, `mrr`, `exact_match`, `f1`,
-        `retrieval_latency_s`, `generation_latency_s`, `prompt_tokens`, `completion_tokens` and
-        `error` (empty when the question was answered).
+        `retrieval_latency_s`, `generation_latency_s`, `prompt_tokens`, `completion_tokens`,
+        `cached` (the answer came from the cache) and `error` (empty when answered).
     """
     rows = []
     for done, question in enumerate(questions.itertuples(index=False), start=1):
@@ -75,7 +79,7 @@ def answer_questions(
         )
         try:
             prompt = build_prompt(question.user_input, row["retrieved_contexts"], context_window, max_tokens)
-            generation = generate(llm, prompt, prompt_style)
+            generation = generate(llm, prompt, prompt_style, cache, llm_identity)
             answers = list(question.reference_answers)
             row.update(
                 response=generation.response,
@@ -84,6 +88,7 @@ def answer_questions(
                 generation_latency_s=generation.latency_s,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
+                cached=generation.cached,
                 error="",
             )
         except Exception as error:  # noqa: BLE001 - any client failure is recorded per question
@@ -95,6 +100,7 @@ def answer_questions(
                 generation_latency_s=math.nan,
                 prompt_tokens=0,
                 completion_tokens=0,
+                cached=False,
                 error=f"{type(error).__name__}: {error}",
             )
         rows.append(row)
@@ -197,7 +203,8 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
     Returns:
         For every metric column present: its mean over scored questions (`<metric>`) and its
         coverage, scored / attempted (`<metric>_coverage`); latency p50 and p95 in seconds
-        (`retrieval_latency_p50_s`, ...); token totals; `questions` and `errors` counts. A metric
+        (`retrieval_latency_p50_s`, ...); token totals; `questions`, `errors`, `llm_calls` (answers
+        generated now) and `llm_cache_hits` (answers taken from the cache) counts. A metric
         that no question could score has mean NaN and coverage 0, never a silent 0.
     """
     summary: dict[str, float] = {"questions": float(len(scored)), "errors": float((scored["error"] != "").sum())}
@@ -214,4 +221,7 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
             summary[f"{stage}_latency_p{quantile}_s"] = value
     summary["prompt_tokens"] = float(scored["prompt_tokens"].sum())
     summary["completion_tokens"] = float(scored["completion_tokens"].sum())
+    cached = scored["cached"].astype(bool) if "cached" in scored else pd.Series(False, index=scored.index)
+    summary["llm_cache_hits"] = float(cached.sum())
+    summary["llm_calls"] = float(((scored["error"] == "") & ~cached).sum())
     return summary

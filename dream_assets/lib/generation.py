@@ -8,6 +8,8 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 
+from dream_assets.lib.hashing import content_hash
+
 # Where a base model's answer ends (it would go on writing the next question otherwise).
 COMPLETION_STOP = ["\n", "Question:"]
 INSTRUCTION = "Read the context and answer the question with a short phrase copied from the context."
@@ -19,12 +21,14 @@ CHARS_PER_TOKEN = 4
 @dataclass(frozen=True)
 class Generation:
     """One LLM answer: text, prompt and completion tokens (0 when the server does not report
-    them), and wall-clock latency in seconds."""
+    them), wall-clock latency in seconds of the call that produced it, and whether it came from
+    the cache (then no call was made now)."""
 
     response: str
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    cached: bool = False
 
 
 def build_prompt(question: str, contexts: list[str], context_window: int = 4096, max_tokens: int = 48) -> str:
@@ -54,18 +58,26 @@ def _usage(raw: Any) -> tuple[int, int]:
     return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
 
 
-def generate(llm: LLM, prompt: str, prompt_style: str) -> Generation:
-    """Calls the LLM once.
+def generate(llm: LLM, prompt: str, prompt_style: str, cache=None, llm_identity: object = None) -> Generation:
+    """Calls the LLM once, or answers from `cache`.
 
     Args:
         llm: a LlamaIndex LLM (from `resources.llm.make_llm`).
         prompt: the full prompt from `build_prompt`.
         prompt_style: `completion` sends the prompt as is (a base model continues after
             `Answer:`); `chat` lets the LLM wrap it in its chat format.
+        cache: a mapping-like store (`diskcache.Cache`) of earlier answers, or None.
+        llm_identity: JSON-able description of everything that changes the answer (model,
+            endpoint, sampling parameters, stop strings); with the prompt and style it keys the
+            cache, so a repeated or resumed evaluation asks the LLM nothing it answered before.
 
     Raises:
-        Whatever the LLM client raises (timeouts, HTTP errors); the caller records it.
+        Whatever the LLM client raises (timeouts, HTTP errors); the caller records it. Failures
+        are not cached.
     """
+    key = content_hash([llm_identity, prompt_style, prompt], length=64) if cache is not None else None
+    if key is not None and key in cache:
+        return Generation(**{**cache[key], "cached": True})
     start = time.perf_counter()
     completion = llm.complete(prompt, formatted=prompt_style == "completion")
     latency = time.perf_counter() - start
@@ -73,4 +85,12 @@ def generate(llm: LLM, prompt: str, prompt_style: str) -> Generation:
     text = completion.text.strip()
     if prompt_style == "completion":  # a base model goes on after its answer: keep its first line
         text = text.split("\n", 1)[0].strip()
-    return Generation(text, prompt_tokens, completion_tokens, latency)
+    generation = Generation(text, prompt_tokens, completion_tokens, latency)
+    if key is not None:
+        cache[key] = {
+            "response": text,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "latency_s": latency,
+        }
+    return generation

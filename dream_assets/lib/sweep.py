@@ -8,6 +8,7 @@ its error and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -43,6 +44,8 @@ class TrialSettings(BaseModel):
         judge_sample_size: questions scored by the judge.
         seed: seed of the judge sample.
         scratch_dir: local directory for the downloaded index (shared by trials on one node).
+        llm_cache_dir: directory of the LLM answer cache ('' for none), shared by the trials on
+            one node.
     """
 
     config: RagConfig
@@ -56,6 +59,7 @@ class TrialSettings(BaseModel):
     judge_sample_size: int = 0
     seed: int = 0
     scratch_dir: str = ""
+    llm_cache_dir: str = ""
 
 
 @dataclass
@@ -100,15 +104,19 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     llm_settings = settings.llm
     stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
     llm = make_llm(llm_settings, stop=stop)
-    answered = answer_questions(
-        questions,
-        contexts,
-        retriever,
-        llm,
-        llm_settings.prompt_style,
-        llm_settings.context_window,
-        llm_settings.max_tokens,
-    )
+    identity = {**llm_settings.model_dump(mode="json", exclude={"n_threads", "timeout_s", "api_key_env"}), "stop": stop}
+    with _llm_cache(settings.llm_cache_dir) as cache:
+        answered = answer_questions(
+            questions,
+            contexts,
+            retriever,
+            llm,
+            llm_settings.prompt_style,
+            llm_settings.context_window,
+            llm_settings.max_tokens,
+            cache=cache,
+            llm_identity=identity,
+        )
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
     scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
     store.write_parquet(settings.output_key, scored)
@@ -136,6 +144,18 @@ class _Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: D102
         self._ended(trial)
+
+
+@contextlib.contextmanager
+def _llm_cache(directory: str):
+    """A process-safe on-disk cache (diskcache, SQLite) at `directory`, or None when empty."""
+    if not directory:
+        yield None
+        return
+    import diskcache
+
+    with diskcache.Cache(directory, size_limit=2**32) as cache:
+        yield cache
 
 
 def _trainable(config: dict[str, Any]) -> None:

@@ -87,9 +87,16 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
 
-        # a second sweep over the same configurations and golden set updates the same runs
+        # a second sweep over the same configurations and golden set updates the same runs and
+        # asks the LLM nothing: every answer comes from the cache
         _run(defs, instance, "sweep_job", CONFIGS)
         assert len(client.search_runs([tracker.experiment_id()])) == 3
+        for key in CONFIGS:
+            assert store.read_parquet(layout.trial_key(version, key))["cached"].all()
+        assert {
+            r.data.metrics["llm_calls"]
+            for r in client.search_runs([tracker.experiment_id()], "tags.`dream.kind` = 'trial'")
+        } == {0.0}
 
         # one failing trial is reported with its reason and does not stop the other
         good = _trial_settings(defs, store, version, CONFIGS[0], resources)

@@ -85,6 +85,7 @@ def trial_evaluations(
                 judge_sample_size=config.judge_sample_size,
                 seed=config.seed,
                 scratch_dir=ray_cluster.scratch_dir,
+                llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
             )
         )
     context.log.info(
