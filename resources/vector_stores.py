@@ -1,0 +1,149 @@
+"""Vector stores: PostgreSQL with pgvector (psycopg 3 and pgvector-python).
+
+Rows are (id, text, embedding); ids are stable (document and offset), so loading the same rows
+again updates them instead of duplicating them. Every SQL identifier derived from configuration
+is quoted with `psycopg.sql`; no SQL is built from strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import dagster as dg
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from pydantic import Field
+
+Metric = Literal["cosine", "l2"]
+_OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
+
+
+class PgVectorStore(dg.ConfigurableResource):
+    """A PostgreSQL database with the pgvector extension (`CREATE EXTENSION vector` is run on
+    first use, which needs the right to create it)."""
+
+    dsn: str = Field(description="libpq connection string, e.g. postgresql://user@host:5432/db (from an EnvVar).")
+
+    def connect(self) -> psycopg.Connection:
+        """A new connection with the vector type registered."""
+        connection = psycopg.connect(self.dsn, autocommit=False)
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        connection.commit()
+        register_vector(connection)
+        return connection
+
+    def upsert(self, table: str, ids: Sequence[str], texts: Sequence[str], embeddings: np.ndarray) -> int:
+        """Loads rows with binary COPY into a staging table, then inserts them into `table`
+        (created if missing), replacing rows with the same id, in one transaction.
+
+        Args:
+            table: table name (any string; it is quoted).
+            ids: stable row ids, unique.
+            texts: the rows' texts.
+            embeddings: float array of shape (rows, dimensions).
+
+        Returns:
+            The number of rows loaded.
+
+        Raises:
+            ValueError: if the lengths differ or ids repeat.
+        """
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        if not (len(ids) == len(texts) == len(vectors)):
+            raise ValueError(f"ids ({len(ids)}), texts ({len(texts)}) and embeddings ({len(vectors)}) differ in length")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique within one upsert")
+        target = sql.Identifier(table)
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (id text PRIMARY KEY, text text NOT NULL, embedding vector({}))"
+                ).format(target, sql.Literal(vectors.shape[1]))
+            )
+            cursor.execute("CREATE TEMP TABLE staging (id text, text text, embedding vector) ON COMMIT DROP")
+            with cursor.copy("COPY staging (id, text, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "vector"])
+                for row in zip(ids, texts, vectors, strict=True):
+                    copy.write_row(row)
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {} (id, text, embedding) SELECT id, text, embedding FROM staging "
+                    "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, embedding = EXCLUDED.embedding"
+                ).format(target)
+            )
+        return len(ids)
+
+    def count(self, table: str) -> int:
+        """Rows in `table`."""
+        with self.connect() as connection:
+            return connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+
+    def build_index(
+        self,
+        table: str,
+        method: Literal["hnsw", "ivfflat"] = "hnsw",
+        metric: Metric = "cosine",
+        m: int = 16,
+        ef_construction: int = 64,
+        lists: int | None = None,
+    ) -> str:
+        """Builds an approximate index after loading (pgvector's advice: IVFFlat needs the data
+        to choose its centroids). Defaults are pgvector's: HNSW m=16, ef_construction=64; IVFFlat
+        `lists` = rows / 1000 up to 1M rows, sqrt(rows) above (pgvector README).
+
+        Returns:
+            The index name (`<table>_<method>_<metric>`).
+        """
+        name = f"{table}_{method}_{metric}"[:63]
+        _, opclass = _OPERATORS[metric]
+        with self.connect() as connection:
+            if method == "hnsw":
+                options = sql.SQL("WITH (m = {}, ef_construction = {})").format(
+                    sql.Literal(m), sql.Literal(ef_construction)
+                )
+            else:
+                rows = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[
+                    0
+                ]
+                chosen = lists or max(1, rows // 1000 if rows <= 1_000_000 else int(np.sqrt(rows)))
+                options = sql.SQL("WITH (lists = {})").format(sql.Literal(chosen))
+            connection.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) {}").format(
+                    sql.Identifier(name), sql.Identifier(table), sql.SQL(method), sql.SQL(opclass), options
+                )
+            )
+        return name
+
+    def query(
+        self,
+        table: str,
+        embedding: np.ndarray,
+        k: int,
+        metric: Metric = "cosine",
+        ef_search: int | None = None,
+        probes: int | None = None,
+        exact: bool = False,
+    ) -> list[tuple[str, float]]:
+        """The `k` nearest rows: (id, distance), nearest first.
+
+        `ef_search` (HNSW) and `probes` (IVFFlat) are set for this query's transaction only;
+        `exact` disables index scans, giving the exact answer to measure recall against.
+        """
+        operator, _ = _OPERATORS[metric]
+        with self.connect() as connection:
+            if ef_search is not None:
+                connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+            if probes is not None:
+                connection.execute(sql.SQL("SET LOCAL ivfflat.probes = {}").format(sql.Literal(probes)))
+            if exact:
+                connection.execute("SET LOCAL enable_indexscan = off")
+            rows = connection.execute(
+                sql.SQL("SELECT id, embedding {} %s AS distance FROM {} ORDER BY distance LIMIT %s").format(
+                    sql.SQL(operator), sql.Identifier(table)
+                ),
+                (np.asarray(embedding, dtype=np.float32), k),
+            ).fetchall()
+        return [(row[0], float(row[1])) for row in rows]
