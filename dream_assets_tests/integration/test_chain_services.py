@@ -22,15 +22,17 @@ CONFIGS = ["window2_minilm-l6_gemma-3-270m_k2", "window2_minilm-l6_gemma-3-270m_
 
 
 def test_chain_on_s3_mlflow_server_and_ray_head(
-    tmp_path, models_dir, s3_server, s3_bucket, mlflow_server, ray_head, ray_session
+    monkeypatch, tmp_path, models_dir, s3_server, s3_bucket, mlflow_server, ray_head, ray_session
 ):
     client, bucket = s3_bucket
     for name in ("Normans.pdf", "Force.pdf"):
         client.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=(PDFS / name).read_bytes())
+    # the secret reaches the resources through an EnvVar, as in deployment
+    monkeypatch.setenv("DREAM_TEST_S3_SECRET", s3_server.secret_access_key)
     credentials = {
         "endpoint_url": s3_server.endpoint_url,
         "access_key_id": s3_server.access_key_id,
-        "secret_access_key": s3_server.secret_access_key,
+        "secret_access_key": dg.EnvVar("DREAM_TEST_S3_SECRET"),
     }
     resources = local_resources(tmp_path / "state", "unused")
     resources.update(
@@ -45,8 +47,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     )
     defs = build_definitions(resources)
     with dg.instance_for_test() as instance:
-        documents = sorted(resources["pdf_source"].list_pdfs())
-        assert documents == ["force", "normans"]
+        documents = ["force", "normans"]  # what the sensor would add for the two uploads
         instance.add_dynamic_partitions("documents", documents)
         run_job(defs, instance, "ingest_job", documents)
         golden = metadata(
@@ -62,6 +63,10 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         sweep = metadata(run_job(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
         assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
         run_job(defs, instance, "leaderboard_job")
+        # no secret in Dagster's event log, metadata or captured compute logs
+        secret = s3_server.secret_access_key.encode()
+        stored = [path for path in Path(instance.root_directory).rglob("*") if path.is_file()]
+        assert stored and not [path for path in stored if secret in path.read_bytes()]
 
     import ray
 
@@ -79,6 +84,8 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     tracker = resources["tracker"]
     runs = tracker.client().search_runs([tracker.experiment_id()])
     assert sorted(r.data.tags[TAG_KIND] for r in runs) == ["sweep", "trial", "trial"]
+    for run in runs:  # nor in MLflow params or tags
+        assert s3_server.secret_access_key not in repr((run.data.params, run.data.tags))
     artifacts = boto3.client(
         "s3",
         endpoint_url=s3_server.endpoint_url,
