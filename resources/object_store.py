@@ -197,7 +197,11 @@ class S3ObjectStore(ObjectStore):
 
     def settings(self) -> ObjectStoreSettings:
         """Plain settings: `s3://bucket/prefix` with the endpoint and credentials."""
-        options: dict[str, Any] = {"client_kwargs": {"region_name": self.region_name}}
+        options: dict[str, Any] = {
+            "client_kwargs": {"region_name": self.region_name},
+            # bounded retries: a store that is down fails in seconds, naming the endpoint
+            "config_kwargs": {"retries": {"max_attempts": 4, "mode": "standard"}, "connect_timeout": 5},
+        }
         if self.endpoint_url:
             options["endpoint_url"] = self.endpoint_url
         if self.access_key_id:
