@@ -18,15 +18,7 @@ def main() -> None:
     start = time.perf_counter()
     s3 = start_seaweedfs(base / "s3")
     timings["SeaweedFS S3 (weed mini)"] = time.perf_counter() - start
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        aws_access_key_id=s3.access_key_id,
-        aws_secret_access_key=s3.secret_access_key,
-        region_name="us-east-1",
-    ).create_bucket(Bucket="mlflow-artifacts")
+    s3.client().create_bucket(Bucket="mlflow-artifacts")
     start = time.perf_counter()
     _, mlflow = start_mlflow(base / "mlflow", s3, "mlflow-artifacts")
     timings["MLflow tracking server"] = time.perf_counter() - start

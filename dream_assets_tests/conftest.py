@@ -58,15 +58,7 @@ def s3_bucket(s3_server, request):
     import re
     import uuid
 
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id=s3_server.access_key_id,
-        aws_secret_access_key=s3_server.secret_access_key,
-        region_name="us-east-1",
-    )
+    client = s3_server.client()
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:6]
     client.create_bucket(Bucket=name)
     return client, name
@@ -75,17 +67,9 @@ def s3_bucket(s3_server, request):
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory, s3_server):
     """A real MLflow tracking server whose artifacts go to the S3 server."""
-    import boto3
-
     from dream_assets_tests.servers import start_mlflow, stop
 
-    boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id=s3_server.access_key_id,
-        aws_secret_access_key=s3_server.secret_access_key,
-        region_name="us-east-1",
-    ).create_bucket(Bucket="mlflow-artifacts")
+    s3_server.client().create_bucket(Bucket="mlflow-artifacts")
     uri, process = start_mlflow(tmp_path_factory.mktemp("mlflow"), s3_server, "mlflow-artifacts")
     yield uri
     stop(process)

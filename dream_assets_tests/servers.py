@@ -26,6 +26,18 @@ class S3Server:
     secret_access_key: str
     process: subprocess.Popen
 
+    def client(self):
+        """A boto3 S3 client of this server."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name="us-east-1",
+        )
+
 
 def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None = None) -> S3Server:
     """Starts SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process, from the
@@ -34,8 +46,6 @@ def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None =
     Raises:
         RuntimeError: with the server's log if it does not answer within `timeout_s`.
     """
-    import boto3
-
     weed = Path(sys.executable).parent / "weed"
     directory.mkdir(parents=True, exist_ok=True)
     key, secret = "dream-test-key", "dream-test-secret-4f9c"
@@ -77,17 +87,15 @@ def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None =
         stderr=subprocess.STDOUT,
         env={**os.environ, "GOMEMLIMIT": "256MiB"},
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
+    server = S3Server(f"http://127.0.0.1:{port}", key, secret, process)
+    client = server.client()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         try:
             client.list_buckets()
-            return S3Server(endpoint, key, secret, process)
+            return server
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.5)
     process.terminate()

@@ -3,7 +3,6 @@
 
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import pytest
 
@@ -86,13 +85,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     assert sorted(r.data.tags[TAG_KIND] for r in runs) == ["sweep", "trial", "trial"]
     for run in runs:  # nor in MLflow params or tags
         assert s3_server.secret_access_key not in repr((run.data.params, run.data.tags))
-    artifacts = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id=s3_server.access_key_id,
-        aws_secret_access_key=s3_server.secret_access_key,
-        region_name="us-east-1",
-    ).list_objects_v2(Bucket="mlflow-artifacts")
+    artifacts = s3_server.client().list_objects_v2(Bucket="mlflow-artifacts")
     stored = [o["Key"] for o in artifacts.get("Contents", [])]
     assert sum(key.endswith("per_question.parquet") for key in stored) == 2
     assert any(key.endswith("leaderboard.parquet") for key in stored)

@@ -3,7 +3,6 @@
 import shutil
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import pytest
 
@@ -24,13 +23,7 @@ def test_s3_outage_fails_clearly_and_the_rerun_stores_each_document_once(tmp_pat
         shutil.copy(PDFS / name, inbox / name)
     server = start_seaweedfs(tmp_path / "s3")
     port = int(server.endpoint_url.rsplit(":", 1)[1])
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        region_name="us-east-1",
-    )
+    s3 = server.client()
     s3.create_bucket(Bucket="faults")
     resources = local_resources(tmp_path / "state", str(inbox))
     resources["object_store"] = S3ObjectStore(
