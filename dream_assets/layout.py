@@ -42,6 +42,11 @@ def trial_key(golden_version: str, config_key: str) -> str:
     return f"trial_evaluations/{golden_version}/{config_key}.parquet"
 
 
+def trial_error_key(golden_version: str, config_key: str) -> str:
+    """Record of a configuration's failed trial on one golden-set version (its error)."""
+    return f"trial_evaluations/{golden_version}/{config_key}.error.json"
+
+
 def leaderboard_prefix(golden_version: str) -> str:
     """Folder of the leaderboard (table, plots) of one golden-set version."""
     return f"experiment_leaderboard/{golden_version}"

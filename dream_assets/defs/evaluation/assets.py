@@ -109,7 +109,7 @@ def trial_evaluations(
             key, {TAG_KIND: "trial", TAG_CONFIG_KEY: key, TAG_GOLDEN_VERSION: golden_version}, parent
         )
         tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
-        error_key = trial.output_key.replace(".parquet", ".error.json")
+        error_key = layout.trial_error_key(golden_version, key)
         if outcome.error:
             failed[key] = outcome.error
             store.write_json(error_key, {"config_key": key, "error": outcome.error})
@@ -159,7 +159,7 @@ def experiment_leaderboard(
     rows = []
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
-        error_key = table_key.replace(".parquet", ".error.json")
+        error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
             rows.append(
                 {
