@@ -99,17 +99,15 @@ class PgVectorStore(dg.ConfigurableResource):
         """
         name = f"{table}_{method}_{metric}"[:63]
         _, opclass = _OPERATORS[metric]
+        if method == "hnsw":
+            options = sql.SQL("WITH (m = {}, ef_construction = {})").format(
+                sql.Literal(m), sql.Literal(ef_construction)
+            )
+        else:
+            rows = self.count(table)
+            chosen = lists or max(1, rows // 1000 if rows <= 1_000_000 else int(np.sqrt(rows)))
+            options = sql.SQL("WITH (lists = {})").format(sql.Literal(chosen))
         with self.connect() as connection:
-            if method == "hnsw":
-                options = sql.SQL("WITH (m = {}, ef_construction = {})").format(
-                    sql.Literal(m), sql.Literal(ef_construction)
-                )
-            else:
-                rows = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[
-                    0
-                ]
-                chosen = lists or max(1, rows // 1000 if rows <= 1_000_000 else int(np.sqrt(rows)))
-                options = sql.SQL("WITH (lists = {})").format(sql.Literal(chosen))
             connection.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) {}").format(
                     sql.Identifier(name), sql.Identifier(table), sql.SQL(method), sql.SQL(opclass), options

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from llama_index.core.llms import LLM
@@ -87,10 +87,5 @@ def generate(llm: LLM, prompt: str, prompt_style: str, cache=None, llm_identity:
         text = text.split("\n", 1)[0].strip()
     generation = Generation(text, prompt_tokens, completion_tokens, latency)
     if key is not None:
-        cache[key] = {
-            "response": text,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "latency_s": latency,
-        }
+        cache[key] = {name: value for name, value in asdict(generation).items() if name != "cached"}
     return generation
