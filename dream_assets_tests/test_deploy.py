@@ -118,6 +118,7 @@ def test_service_urls_point_at_services_the_manifests_create():
         "RAY_ADDRESS",
         "DREAM_LLM_API_BASE",
         "MLFLOW_BACKEND_STORE_URI",
+        "DREAM_PG_DSN",
     } <= urls.keys()
     for name, url in urls.items():
         parsed = urlparse(url)
@@ -141,3 +142,12 @@ def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
     assert "torch==2.13.0" in dockerfile and "requirements/lock.txt" in dockerfile
     for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DREAM_LLM_API_KEY"):
         assert secret not in dockerfile
+
+
+def test_ray_pods_accept_connections_only_from_their_namespace():
+    [ray] = _by_kind("RayCluster")
+    [policy] = [p for p in _by_kind("NetworkPolicy") if p["spec"]["podSelector"]["matchLabels"].get("ray.io/cluster")]
+    assert policy["spec"]["podSelector"]["matchLabels"]["ray.io/cluster"] == ray["metadata"]["name"]
+    assert policy["metadata"]["namespace"] == ray["metadata"]["namespace"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]  # no namespaceSelector, no ipBlock

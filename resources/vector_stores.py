@@ -1,31 +1,105 @@
-"""Vector stores: PostgreSQL with pgvector (psycopg 3 and pgvector-python).
+"""Vector stores: where embedding indexes keep their vectors.
 
-Rows are (id, text, embedding); ids are stable (document and offset), so loading the same rows
-again updates them instead of duplicating them. Every SQL identifier derived from configuration
-is quoted with `psycopg.sql`; no SQL is built from strings.
+- `InMemoryVectorStore` (the embedded default): LlamaIndex's `SimpleVectorStore`, persisted with
+  the index in the object store and loaded whole by each trial.
+- `PgVectorStore`: PostgreSQL with pgvector. The RAG chain's indexes use LlamaIndex's
+  `PGVectorStore` on it (`llama_vector_store`); the bulk pipeline uses its own methods: binary
+  COPY upserts keyed by stable ids (loading the same rows again updates them instead of
+  duplicating them), indexes built after loading, per-query search settings. Every SQL identifier
+  derived from configuration is quoted with `psycopg.sql`; no SQL is built from strings.
+
+Workers get `VectorStoreSettings` (plain data; the DSN, which may hold a password, is left out of
+repr) and open the store themselves.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
-from pydantic import Field
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 Metric = Literal["cosine", "l2"]
 _OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
 
 
-class PgVectorStore(dg.ConfigurableResource):
+class VectorStoreSettings(BaseModel):
+    """What a worker needs to open the vector store: `kind` and, for pgvector, the libpq `dsn`."""
+
+    kind: Literal["in_memory", "pgvector"] = "in_memory"
+    dsn: str | None = Field(default=None, repr=False)
+
+
+class VectorStore(dg.ConfigurableResource):
+    """Where the RAG chain's embedding indexes keep their vectors."""
+
+    def settings(self) -> VectorStoreSettings:
+        """Plain settings for workers."""
+        raise NotImplementedError
+
+
+class InMemoryVectorStore(VectorStore):
+    """LlamaIndex's `SimpleVectorStore`: vectors persisted beside the index in the object store,
+    loaded into memory by each trial (the embedded default; exact cosine top-k)."""
+
+    def settings(self) -> VectorStoreSettings:  # noqa: D102
+        return VectorStoreSettings()
+
+
+def table_name(index_key: str, version: str) -> str:
+    """The pgvector table name (without LlamaIndex's `data_` prefix) of one index version:
+    lower case letters, digits and `_`, at most 48 characters so derived index names fit
+    PostgreSQL's 63."""
+    return re.sub(r"[^a-z0-9_]", "_", f"{index_key}_{version}".lower())[-48:].lstrip("_")
+
+
+def llama_vector_store(settings: VectorStoreSettings, table: str, dimensions: int) -> BasePydanticVectorStore | None:
+    """LlamaIndex's `PGVectorStore` on `table` (created on first use, exact cosine search: no
+    approximate index, so rankings equal the in-memory store's), or None for the in-memory kind.
+
+    The engines are built here from the DSN (psycopg 3 driver, sync and async), so the password
+    never lands in the store's own fields.
+
+    Raises:
+        ValueError: if the kind is pgvector and no DSN is set.
+    """
+    if settings.kind == "in_memory":
+        return None
+    if not settings.dsn:
+        raise ValueError("vector store 'pgvector' needs a dsn (postgresql://user:password@host:port/db)")
+    from llama_index.vector_stores.postgres import PGVectorStore
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = make_url(settings.dsn).set(drivername="postgresql+psycopg")
+    return PGVectorStore(
+        table_name=table,
+        embed_dim=dimensions,
+        use_jsonb=True,
+        initialization_fail_on_error=True,
+        engine=create_engine(url, pool_pre_ping=True),
+        async_engine=create_async_engine(url),
+    )
+
+
+class PgVectorStore(VectorStore):
     """A PostgreSQL database with the pgvector extension (`CREATE EXTENSION vector` is run on
     first use, which needs the right to create it)."""
 
     dsn: str = Field(description="libpq connection string, e.g. postgresql://user@host:5432/db (from an EnvVar).")
+
+    def settings(self) -> VectorStoreSettings:  # noqa: D102
+        return VectorStoreSettings(kind="pgvector", dsn=self.dsn)
 
     def connect(self) -> psycopg.Connection:
         """A new connection with the vector type registered."""

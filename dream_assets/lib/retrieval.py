@@ -29,6 +29,7 @@ from llama_index.core.node_parser import (
 from llama_index.core.postprocessor import MetadataReplacementPostProcessor
 from llama_index.core.retrievers import AutoMergingRetriever
 from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from dream_assets.lib.parsing import ParsedDocument
 from dream_assets.rag_config import (
@@ -133,18 +134,35 @@ def build_index(
     method: RetrievalMethod,
     embed_model: BaseEmbedding,
     persist_dir: str | Path,
+    vector_store: BasePydanticVectorStore | None = None,
 ) -> tuple[int, int]:
     """Parses, embeds and persists an index (LlamaIndex storage layout) in `persist_dir`.
+
+    Args:
+        documents: the parsed documents.
+        method: the retrieval method (its node parser).
+        embed_model: the embedding model of the nodes.
+        persist_dir: local directory the index is written to.
+        vector_store: where the vectors go; None keeps them in LlamaIndex's in-memory store,
+            persisted in `persist_dir`. An external store is cleared first, so a build that died
+            half-way and is run again leaves each node stored once.
 
     Returns:
         (number of nodes stored, number of nodes embedded).
     """
     all_nodes, embedded = build_nodes(documents, method)
-    storage = StorageContext.from_defaults()
+    if vector_store is not None:
+        vector_store.clear()
+    storage = StorageContext.from_defaults(vector_store=vector_store)
     storage.docstore.add_documents(all_nodes)
     index = VectorStoreIndex(embedded, storage_context=storage, embed_model=embed_model, show_progress=False)
     index.storage_context.persist(persist_dir=str(persist_dir))
     return len(all_nodes), len(embedded)
+
+
+def embedding_dimensions(embed_model: BaseEmbedding) -> int:
+    """Length of the model's embedding vectors (one probe embedding)."""
+    return len(embed_model.get_text_embedding("dimensions"))
 
 
 class Retriever:
@@ -155,12 +173,19 @@ class Retriever:
         method: the retrieval method the index was built with.
         embed_model: the embedding model it was built with (queries are embedded with it).
         top_k: number of nodes fetched by similarity (before auto-merging).
+        vector_store: the external store the index was built into, or None for the in-memory
+            store persisted in `persist_dir`.
     """
 
     def __init__(
-        self, persist_dir: str | Path, method: RetrievalMethod, embed_model: BaseEmbedding, top_k: int
+        self,
+        persist_dir: str | Path,
+        method: RetrievalMethod,
+        embed_model: BaseEmbedding,
+        top_k: int,
+        vector_store: BasePydanticVectorStore | None = None,
     ) -> None:
-        storage = StorageContext.from_defaults(persist_dir=str(persist_dir))
+        storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
         self.index = load_index_from_storage(storage, embed_model=embed_model)
         self.method = method
         base = self.index.as_retriever(similarity_top_k=top_k)

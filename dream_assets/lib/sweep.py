@@ -1,9 +1,11 @@
 """The sweep: one Ray Tune trial per RAG configuration, each evaluating it on the golden set.
 
 Trials receive plain settings (`TrialSettings`: URIs, model names, paths), never a resource or a
-live client, and connect to the object store inside the worker. A trial writes its per-question
-table to the object store and reports the aggregate metrics; a trial that raises is returned with
-its error and the others go on.
+live client, and connect to the object store inside the worker. The settings (which hold
+credentials) travel through Ray's object store (`tune.with_parameters`); Tune's search space, which
+Tune writes to its results directory (`params.json`, experiment state), holds only each
+configuration's key and parameters. A trial writes its per-question table to the object store and
+reports the aggregate metrics; a trial that raises is returned with its error and the others go on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dream_assets.rag_config import RagConfig
 from resources.embeddings import EmbeddingSettings
 from resources.llm import LlmSettings
 from resources.object_store import ObjectStoreSettings
+from resources.vector_stores import VectorStoreSettings
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ class TrialSettings(BaseModel):
         config: the RAG configuration evaluated.
         object_store: how to open the object store.
         index_prefix: object-store prefix of the persisted embedding index.
+        vector_store: where the index's vectors are (in memory: in `index_prefix`).
+        vector_table: the index's table in an external vector store.
         golden_prefix: object-store prefix of the golden set (`questions.parquet`,
             `contexts.parquet`).
         output_key: object-store key of the per-question table this trial writes.
@@ -51,6 +56,8 @@ class TrialSettings(BaseModel):
     config: RagConfig
     object_store: ObjectStoreSettings
     index_prefix: str
+    vector_store: VectorStoreSettings = VectorStoreSettings()
+    vector_table: str | None = None
     golden_prefix: str
     output_key: str
     embedding: EmbeddingSettings
@@ -82,10 +89,11 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     """
     from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
     from dream_assets.lib.generation import COMPLETION_STOP
-    from dream_assets.lib.retrieval import Retriever
+    from dream_assets.lib.retrieval import Retriever, embedding_dimensions
     from resources.embeddings import make_embedding
     from resources.llm import make_llm
     from resources.object_store import ObjectStoreClient
+    from resources.vector_stores import llama_vector_store
 
     store = ObjectStoreClient(settings.object_store)
     scratch = Path(settings.scratch_dir or tempfile.gettempdir()) / "indexes" / settings.index_prefix
@@ -100,7 +108,10 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
     embed_model = make_embedding(settings.embedding)
-    retriever = Retriever(scratch, settings.config.retrieval, embed_model, settings.config.top_k)
+    vectors = settings.vector_table and llama_vector_store(
+        settings.vector_store, settings.vector_table, embedding_dimensions(embed_model)
+    )
+    retriever = Retriever(scratch, settings.config.retrieval, embed_model, settings.config.top_k, vectors or None)
     llm_settings = settings.llm
     stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
     llm = make_llm(llm_settings, stop=stop)
@@ -158,8 +169,8 @@ def _llm_cache(directory: str):
         yield cache
 
 
-def _trainable(config: dict[str, Any]) -> None:
-    tune.report(run_trial(TrialSettings.model_validate(config["trial"])))
+def _trainable(config: dict[str, Any], settings: dict[str, TrialSettings]) -> None:
+    tune.report(run_trial(settings[config["trial"]["config_key"]]))
 
 
 def run_sweep(
@@ -189,11 +200,9 @@ def run_sweep(
         return []
     by_key = {trial.config.key: trial for trial in trials}
     tuner = tune.Tuner(
-        tune.with_resources(_trainable, {"cpu": cpus_per_trial}),
+        tune.with_resources(tune.with_parameters(_trainable, settings=by_key), {"cpu": cpus_per_trial}),
         param_space={
-            "trial": tune.grid_search(
-                [{**trial.model_dump(mode="json"), "config_key": trial.config.key} for trial in trials]
-            )
+            "trial": tune.grid_search([{"config_key": key, **trial.config.params()} for key, trial in by_key.items()])
         },
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent_trials,

@@ -1,5 +1,6 @@
 """The DREAM chain against real services, as users run it: PDFs and artifacts in an S3 bucket
-(SeaweedFS), an MLflow tracking server with S3 artifacts, and a Ray head node the sweep joins."""
+(SeaweedFS), vectors in PostgreSQL + pgvector, an MLflow tracking server with S3 artifacts, and a
+Ray head node the sweep joins."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from resources.object_store import S3ObjectStore
 from resources.pdf_source import PdfSource
 from resources.ray_cluster import RayCluster
 from resources.tracking import TAG_KIND, MlflowTracker
+from resources.vector_stores import PgVectorStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,13 +23,14 @@ CONFIGS = ["window2_minilm-l6_gemma-3-270m_k2", "window2_minilm-l6_gemma-3-270m_
 
 
 def test_chain_on_s3_mlflow_server_and_ray_head(
-    monkeypatch, tmp_path, models_dir, s3_server, s3_bucket, mlflow_server, ray_head, ray_session
+    monkeypatch, tmp_path, models_dir, s3_server, s3_bucket, mlflow_server, ray_head, ray_session, postgres_server
 ):
     client, bucket = s3_bucket
     for name in ("Normans.pdf", "Force.pdf"):
         client.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=(PDFS / name).read_bytes())
     # the secret reaches the resources through an EnvVar, as in deployment
     monkeypatch.setenv("DREAM_TEST_S3_SECRET", s3_server.secret_access_key)
+    monkeypatch.setenv("DREAM_TEST_PG_DSN", postgres_server.dsn)
     credentials = {
         "endpoint_url": s3_server.endpoint_url,
         "access_key_id": s3_server.access_key_id,
@@ -39,8 +42,11 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         object_store=S3ObjectStore(bucket=bucket, prefix="dream", **credentials),
         tracker=MlflowTracker(tracking_uri=mlflow_server, experiment_name="dream-services"),
         ray_cluster=RayCluster(
-            address=ray_head, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
+            address=ray_head.address,
+            storage_path=str(tmp_path / "ray_results"),
+            scratch_dir=str(tmp_path / "scratch"),
         ),
+        vector_store=PgVectorStore(dsn=dg.EnvVar("DREAM_TEST_PG_DSN")),
         embeddings=resources["embeddings"].model_copy(update={"models_dir": str(models_dir)}),
         llms=resources["llms"].model_copy(update={"models_dir": str(models_dir)}),
     )
@@ -58,19 +64,29 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
             ),
             "golden_dataset",
         )
-        run_job(defs, instance, "index_job", ["window2_minilm-l6"])
+        index = metadata(run_job(defs, instance, "index_job", ["window2_minilm-l6"]), "embedding_index")
         sweep = metadata(run_job(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
         assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
         run_job(defs, instance, "leaderboard_job")
-        # no secret in Dagster's event log, metadata or captured compute logs
-        secret = s3_server.secret_access_key.encode()
-        stored = [path for path in Path(instance.root_directory).rglob("*") if path.is_file()]
-        assert stored and not [path for path in stored if secret in path.read_bytes()]
+        # no secret in Dagster's event log, metadata or captured compute logs, nor in Ray Tune's
+        # results or the Ray node's session logs
+        secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode()]
+        roots = [Path(instance.root_directory), tmp_path / "ray_results", ray_head.directory]
+        stored = [path for root in roots for path in root.rglob("*") if path.is_file()]
+        assert len({root for root in roots if any(p.is_relative_to(root) for p in stored)}) == 3
+        assert not [path for path in stored for secret in secrets if secret in path.read_bytes()]
 
     import ray
 
     # the sweep joined the head node (Ray reports the node's own IP for 127.0.0.1)
-    assert ray.get_runtime_context().gcs_address.rsplit(":", 1)[1] == ray_head.rsplit(":", 1)[1]
+    assert ray.get_runtime_context().gcs_address.rsplit(":", 1)[1] == ray_head.address.rsplit(":", 1)[1]
+    # the vectors are in pgvector: one row per embedded node
+    import psycopg
+
+    with psycopg.connect(postgres_server.dsn) as connection:
+        tables = connection.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'data_window2%'").fetchall()
+        [(rows,)] = connection.execute(f'SELECT count(*) FROM "{tables[0][0]}"').fetchall()  # noqa: S608
+    assert len(tables) == 1 and rows == index["embedded_nodes"] > 0
     keys = {
         o["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -84,7 +100,8 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     runs = tracker.client().search_runs([tracker.experiment_id()])
     assert sorted(r.data.tags[TAG_KIND] for r in runs) == ["sweep", "trial", "trial"]
     for run in runs:  # nor in MLflow params or tags
-        assert s3_server.secret_access_key not in repr((run.data.params, run.data.tags))
+        for secret in (s3_server.secret_access_key, postgres_server.password):
+            assert secret not in repr((run.data.params, run.data.tags))
     artifacts = s3_server.client().list_objects_v2(Bucket="mlflow-artifacts")
     stored = [o["Key"] for o in artifacts.get("Contents", [])]
     assert sum(key.endswith("per_question.parquet") for key in stored) == 2

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from dream_assets.definitions import build_definitions, local_resources
-from dream_assets_tests.chain import QUIET, RANGE, run_job
+from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
 from dream_assets_tests.servers import start_seaweedfs, stop
 from resources.object_store import S3ObjectStore
 
@@ -59,3 +59,55 @@ def test_s3_outage_fails_clearly_and_the_rerun_stores_each_document_once(tmp_pat
         )
     finally:
         stop(server.process)
+
+
+def test_postgres_restart_mid_write_fails_clearly_and_the_rerun_stores_each_node_once(
+    monkeypatch, tmp_path, pdf_folder, models_dir, postgres_server, postgres_dsn
+):
+    import psycopg
+    from llama_index.vector_stores.postgres import PGVectorStore
+
+    from resources.vector_stores import PgVectorStore
+
+    resources = local_resources(tmp_path / "state", str(pdf_folder))
+    resources["vector_store"] = PgVectorStore(dsn=postgres_dsn)
+    resources["embeddings"] = resources["embeddings"].model_copy(update={"models_dir": str(models_dir)})
+    defs = build_definitions(resources)
+    real_add = PGVectorStore.add
+
+    def add_half_then_lose_the_server(self, nodes, **kwargs):
+        real_add(self, nodes[: len(nodes) // 2])  # committed
+        postgres_server.stop()
+        return real_add(self, nodes[len(nodes) // 2 :])
+
+    def table_rows() -> tuple[int, int]:
+        with psycopg.connect(postgres_dsn) as connection:
+            [table] = connection.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'data_chunks%'")
+            query = f'SELECT count(*), count(DISTINCT node_id) FROM "{table[0]}"'  # noqa: S608 - name from pg_tables
+            return connection.execute(query).fetchone()
+
+    with dg.instance_for_test() as instance:
+        documents = sorted(path.stem.lower() for path in pdf_folder.glob("*.pdf"))
+        instance.add_dynamic_partitions("documents", documents)
+        run_job(defs, instance, "ingest_job", documents)
+        monkeypatch.setattr(PGVectorStore, "add", add_half_then_lose_the_server)
+        failed = defs.resolve_job_def("index_job").execute_in_process(
+            instance=instance,
+            tags=dict(zip(RANGE, ("chunks256o32_minilm-l6",) * 2, strict=True)),
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        assert not failed.success
+        [failure] = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert "127.0.0.1" in str(failure.event_specific_data.error)
+        assert postgres_server.password not in str(failure.event_specific_data.error)
+
+        monkeypatch.setattr(PGVectorStore, "add", real_add)
+        postgres_server.start()
+        stored, distinct = table_rows()
+        assert 0 < stored == distinct  # the first half was committed before the server went down
+        built = metadata(run_job(defs, instance, "index_job", ["chunks256o32_minilm-l6"]), "embedding_index")
+        assert table_rows() == (built["embedded_nodes"], built["embedded_nodes"])  # each node once
+        assert built["embedded_nodes"] > stored
+        again = metadata(run_job(defs, instance, "index_job", ["chunks256o32_minilm-l6"]), "embedding_index")
+        assert again["embedded_nodes"] == 0 and table_rows() == (built["embedded_nodes"],) * 2

@@ -1,5 +1,6 @@
 """PgVectorStore against a real PostgreSQL 18 + pgvector server on 127.0.0.1 (session fixture),
-on real embeddings of real text (SQuAD paragraphs, bundled all-MiniLM-L6-v2)."""
+on real embeddings of real text (SQuAD paragraphs and PDFs, bundled all-MiniLM-L6-v2): the bulk
+methods, and the RAG chain's indexes through LlamaIndex's PGVectorStore."""
 
 import json
 from pathlib import Path
@@ -7,13 +8,19 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
+from dream_assets.lib.hashing import slugify
+from dream_assets.lib.parsing import parse_pdf
+from dream_assets.lib.retrieval import Retriever, build_index, embedding_dimensions
+from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, SentenceWindowMethod
 from resources.embeddings import EmbeddingProvider, make_embedding
-from resources.vector_stores import PgVectorStore
+from resources.vector_stores import PgVectorStore, llama_vector_store, table_name
 
 pytestmark = pytest.mark.integration
 
 SQUAD = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "dev-v2.0.json"
+PDFS = [SQUAD.parent / "pdfs" / name for name in ("Normans.pdf", "1973_oil_crisis.pdf")]
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +75,34 @@ def test_bad_input_is_refused_before_touching_the_database(postgres_dsn):
         store.upsert("t", ["a", "a"], ["x", "y"], np.zeros((2, 3)))
     with pytest.raises(psycopg.errors.UndefinedTable):
         store.count("t")
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        ChunksMethod(chunk_size=256, chunk_overlap=32),
+        SentenceWindowMethod(window_size=2),
+        AutoMergingMethod(chunk_sizes=(512, 128)),
+    ],
+    ids=lambda m: m.slug,
+)
+def test_chain_index_in_pgvector_retrieves_what_the_in_memory_index_does(tmp_path, postgres_dsn, paragraphs, method):
+    model = paragraphs[3]
+    documents = [parse_pdf(slugify(path.stem), path.read_bytes()) for path in PDFS]
+    settings = PgVectorStore(dsn=postgres_dsn).settings()
+    table = table_name(method.slug, "v1")
+    stored, embedded = build_index(
+        documents, method, model, tmp_path / "pg", llama_vector_store(settings, table, embedding_dimensions(model))
+    )
+    assert build_index(documents, method, model, tmp_path / "memory") == (stored, embedded)
+    assert not (tmp_path / "pg" / "default__vector_store.json").exists()  # the vectors are in PostgreSQL
+    with psycopg.connect(postgres_dsn) as connection:
+        rows = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(f"data_{table}"))).fetchone()
+    assert rows[0] == embedded
+    in_pg = Retriever(
+        tmp_path / "pg", method, model, 4, llama_vector_store(settings, table, embedding_dimensions(model))
+    )
+    in_memory = Retriever(tmp_path / "memory", method, model, 4)
+    for question in ("Who was the duke in the battle of Hastings?", "What caused the 1973 oil crisis?"):
+        spans = [[(c.document_id, c.start, c.end) for c in r.retrieve(question)] for r in (in_pg, in_memory)]
+        assert spans[0] and spans[0] == spans[1]

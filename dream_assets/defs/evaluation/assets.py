@@ -23,6 +23,7 @@ from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+from resources.vector_stores import VectorStore
 
 
 class SweepConfig(dg.Config):
@@ -57,6 +58,7 @@ def trial_evaluations(
     llms: LlmProvider,
     ray_cluster: RayCluster,
     tracker: MlflowTracker,
+    vector_store: VectorStore,
 ) -> dg.MaterializeResult:
     """Per-question evaluation table of each configuration
     (`trial_evaluations/<golden version>/<config key>.parquet`): question, reference, retrieved
@@ -77,6 +79,8 @@ def trial_evaluations(
                 config=rag,
                 object_store=object_store.settings(),
                 index_prefix=index["prefix"],
+                vector_store=vector_store.settings(),
+                vector_table=index.get("table"),
                 golden_prefix=layout.golden_prefix(golden_version),
                 output_key=layout.trial_key(golden_version, key),
                 embedding=embeddings.settings_for(rag.embedding_model),

@@ -10,18 +10,20 @@ import dagster as dg
 from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.retrieval import build_index
+from dream_assets.lib.retrieval import build_index, embedding_dimensions
 from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
 from resources.embeddings import EmbeddingProvider, make_embedding
 from resources.object_store import ObjectStore
+from resources.vector_stores import VectorStore, llama_vector_store, table_name
 
 _INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
 
 
-def index_version(corpus_version: str, index_key: str) -> str:
-    """Content hash of (parsed corpus version, retrieval method and parameters, embedding model)."""
+def index_version(corpus_version: str, index_key: str, vector_store_kind: str = "in_memory") -> str:
+    """Content hash of (parsed corpus version, retrieval method and parameters, embedding model,
+    vector store kind)."""
     method, embedding_model = _INDEX_SETTINGS[index_key]
-    return content_hash([corpus_version, method.model_dump(mode="json"), embedding_model])
+    return content_hash([corpus_version, method.model_dump(mode="json"), embedding_model, vector_store_kind])
 
 
 @dg.asset(
@@ -34,15 +36,22 @@ def index_version(corpus_version: str, index_key: str) -> str:
     op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}},
 )
 def embedding_index(
-    context: dg.AssetExecutionContext, object_store: ObjectStore, embeddings: EmbeddingProvider
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    vector_store: VectorStore,
 ) -> dg.MaterializeResult:
     """Persisted LlamaIndex vector index of the parsed corpus
-    (`embedding_index/<index_key>/<version>/`).
+    (`embedding_index/<index_key>/<version>/`; with pgvector, the vectors are in the table
+    `data_<index_key>_<version>` and the object store keeps the node store).
 
     The version hashes the corpus version (the documents' SHA-256s), the node parser and its
-    parameters, and the embedding model; an index whose version is already stored is reused and
-    nothing is embedded. Metadata: nodes stored and embedded, seconds, reuse, per partition.
+    parameters, the embedding model and the vector store kind; an index whose version is already
+    stored is reused and nothing is embedded (`manifest.json` is written last, so its presence
+    means the vectors and the node store are complete). Metadata: nodes stored and embedded, seconds, reuse, per
+    partition.
     """
+    store_settings = vector_store.settings()
     store = object_store.client()
     documents = read_parsed_documents(context.instance, store)
     if not documents:
@@ -51,17 +60,21 @@ def embedding_index(
     rows, embedded_total = [], 0
     for index_key in context.partition_keys:
         method, embedding_model = _INDEX_SETTINGS[index_key]
-        version = index_version(corpus_version, index_key)
+        version = index_version(corpus_version, index_key, store_settings.kind)
         prefix = layout.index_prefix(index_key, version)
+        table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
         start = time.perf_counter()
-        reused = store.exists(f"{prefix}/docstore.json")
+        reused = store.exists(f"{prefix}/manifest.json")
         nodes = embedded = 0
         if not reused:
             embed_model = make_embedding(embeddings.settings_for(embedding_model))
+            external = table and llama_vector_store(store_settings, table, embedding_dimensions(embed_model))
             with tempfile.TemporaryDirectory() as directory:
-                nodes, embedded = build_index(list(documents.values()), method, embed_model, directory)
+                nodes, embedded = build_index(list(documents.values()), method, embed_model, directory, external)
                 store.upload_dir(directory, prefix)
-        store.write_json(layout.index_pointer(index_key), {"version": version, "prefix": prefix})
+            # written last: its presence means the whole index is stored
+            store.write_json(f"{prefix}/manifest.json", {"nodes": nodes, "embedded": embedded, "table": table})
+        store.write_json(layout.index_pointer(index_key), {"version": version, "prefix": prefix, "table": table})
         seconds = time.perf_counter() - start
         embedded_total += embedded
         context.log.info(
@@ -83,6 +96,7 @@ def embedding_index(
                     "embedded": embedded,
                     "seconds": seconds,
                     "uri": store.uri(prefix),
+                    "vector_store": f"pgvector table data_{table}" if table else "in memory",
                 },
             )
         )
