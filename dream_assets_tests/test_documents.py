@@ -22,17 +22,19 @@ def test_bad_pdfs_are_quarantined_and_good_ones_parsed(tmp_path):
     (inbox / "scan.pdf").write_bytes(_blank_pdf())
     (inbox / "empty.pdf").write_bytes(b"")
     (inbox / "notes.pdf").write_bytes("plain text, ünïcode".encode())
+    (inbox / "cut.pdf").write_bytes((SAMPLES / "habibi.pdf").read_bytes()[:4000])  # truncated download
     resources = local_resources(tmp_path / "state", str(inbox))
     defs = build_definitions(resources)
     store = resources["object_store"].client()
     with dg.instance_for_test() as instance:
         documents = sorted(resources["pdf_source"].list_pdfs())
-        assert documents == ["empty", "four-pages", "habibi", "locked", "notes", "scan"]
+        assert documents == ["cut", "empty", "four-pages", "habibi", "locked", "notes", "scan"]
         instance.add_dynamic_partitions("documents", documents)
         config = {"ops": {"parsed_documents": {"config": {"max_bytes": 20_000}}}}
         parsed = metadata(run_job(defs, instance, "ingest_job", documents, config), "parsed_documents")
     reasons = {doc: reason.split(":")[0] for doc, reason in parsed["quarantine_reasons"].items()}
     assert reasons == {
+        "cut": "corrupt",
         "empty": "empty_file",
         "four-pages": "too_large",
         "locked": "encrypted",
