@@ -209,7 +209,9 @@ def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) 
 
 
 def listeners(process: subprocess.Popen) -> list[tuple[str, str, int]]:
-    """Listening TCP sockets of a process and all its descendants: (process name, IP, port)."""
+    """Listening TCP sockets of a process and all its descendants: (component, IP, port); the
+    component is the executable's name, or for Python the script or module it runs
+    (`dashboard.py`, `ray.util.client.server`)."""
     import psutil
 
     root = psutil.Process(process.pid)
@@ -217,9 +219,15 @@ def listeners(process: subprocess.Popen) -> list[tuple[str, str, int]]:
     for member in [root, *root.children(recursive=True)]:
         try:
             connections = member.net_connections(kind="tcp")
+            # Ray retitles some processes (setproctitle): the command line may come as one string
+            name, arguments = member.name(), " ".join(member.cmdline()).split()
         except psutil.Error:  # exited meanwhile
             continue
-        found += [(member.name(), c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
+        if name.startswith("python"):
+            scripts = [Path(a).name for a in arguments[1:] if a.endswith(".py")]
+            modules = [arguments[i + 1] for i, a in enumerate(arguments[:-1]) if a == "-m"]
+            name = (modules or scripts or [name])[0]
+        found += [(name, c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
     return found
 
 

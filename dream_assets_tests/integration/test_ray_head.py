@@ -17,13 +17,21 @@ from dream_assets_tests.servers import listeners
 pytestmark = pytest.mark.integration
 
 # Ray components known to listen beyond loopback in Ray 2.60 (see the module docstring)
-RAY_WIDE_LISTENERS = {"gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "python3"}
+RAY_WIDE_LISTENERS = {
+    "gcs_server",
+    "raylet",
+    "ray::DashboardAgent",
+    "ray::RuntimeEnvAgent",
+    "ray.util.client.server",  # Ray Client, on the machine's address
+    "monitor.py",  # autoscaler metrics, 0.0.0.0:44217
+    "dashboard.py",  # dashboard metrics, 0.0.0.0:44227 (its HTTP server is on 127.0.0.1)
+}
 
 
 def test_ray_head_dashboard_is_loopback_only_and_wider_listeners_are_known(ray_head):
     found = listeners(ray_head.process)
     gcs_port = int(ray_head.address.rsplit(":", 1)[1])
-    dashboard = [(ip, port) for name, ip, port in found if name == "python3" and ip == "127.0.0.1"]
+    dashboard = [(ip, port) for name, ip, port in found if name == "dashboard.py" and ip == "127.0.0.1"]
     assert dashboard, found  # the dashboard's HTTP server, on loopback
     dashboard_ports = {port for _, port in dashboard}
     assert not [entry for entry in found if entry[2] in dashboard_ports and entry[1] != "127.0.0.1"]
