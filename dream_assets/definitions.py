@@ -4,8 +4,12 @@ The resource set is chosen once, here, by deployment name (`DREAM_DEPLOYMENT`):
 - `local` (default): embedded services under the state directory `DREAM_HOME` (default
   `.dream/` in the project): a local-directory object store, local Ray, MLflow on SQLite, bundled
   models; the PDFs come from `DREAM_PDF_SOURCE` (default: the bundled demo corpus);
-- `k8s`: S3/MinIO, the MLflow server, the Ray cluster and an OpenAI-compatible LLM endpoint,
-  every address and credential from environment variables (see deploy/).
+- `k8s`: S3/MinIO, PostgreSQL + pgvector, the MLflow server, the Ray cluster and an
+  OpenAI-compatible LLM endpoint, every address and credential from environment variables (see
+  deploy/).
+
+The bulk ingestion pipeline's PostgreSQL is `DREAM_PG_DSN` in both (`make ingest-demo` starts an
+embedded one and sets it); its OpenSearch asset is defined only when `OPENSEARCH_URL` is set.
 """
 
 from __future__ import annotations
@@ -25,11 +29,30 @@ from dream_assets.defs.golden.checks import (
     golden_dataset_references_are_grounded,
 )
 from dream_assets.defs.indexing.assets import embedding_index
-from dream_assets.defs.jobs import golden_job, index_job, ingest_job, leaderboard_job, sweep_job
+from dream_assets.defs.ingestion.assets import (
+    opensearch_index,
+    oscar_chunks,
+    oscar_embeddings,
+    oscar_jsonl,
+    oscar_parquet,
+    pgvector_index,
+    vector_query_benchmark,
+)
+from dream_assets.defs.jobs import (
+    golden_job,
+    index_job,
+    ingest_job,
+    leaderboard_job,
+    opensearch_job,
+    oscar_ingest_job,
+    sweep_job,
+    vector_benchmark_job,
+)
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import LocalObjectStore, S3ObjectStore
-from resources.pdf_source import PdfSource
+from resources.opensearch_store import OpenSearchStore
+from resources.pdf_source import OscarSource, PdfSource
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
 from resources.vector_stores import InMemoryVectorStore, PgVectorStore
@@ -65,7 +88,16 @@ def local_resources(home: Path, pdf_source: str) -> dict:
             artifact_location=(home / "mlflow" / "artifacts").as_uri(),
         ),
         "vector_store": InMemoryVectorStore(),
+        "oscar_source": OscarSource(uri=os.environ.get("DREAM_OSCAR_SOURCE", str(home / "oscar_inbox"))),
+        "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
+        **_opensearch(),
     }
+
+
+def _opensearch() -> dict:
+    """The OpenSearch resource when `OPENSEARCH_URL` is set (no OpenSearch installs from the
+    registries this project builds from, so it is never embedded)."""
+    return {"opensearch": OpenSearchStore(url=dg.EnvVar("OPENSEARCH_URL"))} if os.environ.get("OPENSEARCH_URL") else {}
 
 
 def k8s_resources() -> dict:
@@ -94,6 +126,14 @@ def k8s_resources() -> dict:
         ),
         "tracker": MlflowTracker(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
         "vector_store": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
+        "oscar_source": OscarSource(
+            uri=dg.EnvVar("DREAM_OSCAR_SOURCE"),
+            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        ),
+        "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
+        **_opensearch(),
     }
 
 
@@ -121,13 +161,29 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             embedding_index,
             trial_evaluations,
             experiment_leaderboard,
+            oscar_jsonl,
+            oscar_parquet,
+            oscar_chunks,
+            oscar_embeddings,
+            pgvector_index,
+            vector_query_benchmark,
+            *([opensearch_index] if "opensearch" in resources else []),
         ],
         asset_checks=[
             golden_dataset_is_not_empty,
             golden_dataset_has_no_duplicate_questions,
             golden_dataset_references_are_grounded,
         ],
-        jobs=[ingest_job, golden_job, index_job, sweep_job, leaderboard_job],
+        jobs=[
+            ingest_job,
+            golden_job,
+            index_job,
+            sweep_job,
+            leaderboard_job,
+            oscar_ingest_job,
+            vector_benchmark_job,
+            *([opensearch_job] if "opensearch" in resources else []),
+        ],
         sensors=[new_document_sensor],
         resources=resources,
         executor=executor,

@@ -50,3 +50,33 @@ def trial_error_key(golden_version: str, config_key: str) -> str:
 def leaderboard_prefix(golden_version: str) -> str:
     """Folder of the leaderboard (table, plots) of one golden-set version."""
     return f"experiment_leaderboard/{golden_version}"
+
+
+def oscar_jsonl_prefix(shard: str) -> str:
+    """Folder holding one OSCAR shard file as it came from the source."""
+    return f"oscar/jsonl/{shard}"
+
+
+def oscar_records_prefix(shard: str) -> str:
+    """Parquet folder of one shard's kept records."""
+    return f"oscar/records/{shard}"
+
+
+def oscar_rejects_key(shard: str) -> str:
+    """Every line of one shard that was not kept, with its reason (Parquet)."""
+    return f"oscar/rejects/{shard}.parquet"
+
+
+def oscar_chunks_prefix(shard: str) -> str:
+    """Parquet folder of one shard's chunks."""
+    return f"oscar/chunks/{shard}"
+
+
+def oscar_embeddings_prefix(shard: str) -> str:
+    """Parquet folder of one shard's chunks with embeddings (the parent holds only such folders)."""
+    return f"oscar/embeddings/{shard}"
+
+
+def oscar_embeddings_manifest(shard: str) -> str:
+    """Model and row count of one shard's embeddings."""
+    return f"oscar/manifests/embeddings/{shard}.json"

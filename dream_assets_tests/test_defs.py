@@ -14,6 +14,24 @@ def test_definitions_load():
         "embedding_index",
         "trial_evaluations",
         "experiment_leaderboard",
+        "oscar_jsonl",
+        "oscar_parquet",
+        "oscar_chunks",
+        "oscar_embeddings",
+        "pgvector_index",
+        "vector_query_benchmark",
+    }
+
+
+def test_opensearch_asset_is_defined_only_with_an_opensearch_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENSEARCH_URL", "http://127.0.0.1:9200")
+    with_url = build_definitions(local_resources(tmp_path, str(tmp_path)))
+    keys = {key.to_user_string() for key in with_url.resolve_asset_graph().get_all_asset_keys()}
+    assert "opensearch_index" in keys and with_url.resolve_job_def("opensearch_job")
+    monkeypatch.delenv("OPENSEARCH_URL")
+    without = build_definitions(local_resources(tmp_path, str(tmp_path)))
+    assert "opensearch_index" not in {
+        key.to_user_string() for key in without.resolve_asset_graph().get_all_asset_keys()
     }
 
 

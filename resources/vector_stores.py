@@ -163,10 +163,12 @@ class PgVectorStore(VectorStore):
         m: int = 16,
         ef_construction: int = 64,
         lists: int | None = None,
+        rebuild: bool = False,
     ) -> str:
         """Builds an approximate index after loading (pgvector's advice: IVFFlat needs the data
         to choose its centroids). Defaults are pgvector's: HNSW m=16, ef_construction=64; IVFFlat
-        `lists` = rows / 1000 up to 1M rows, sqrt(rows) above (pgvector README).
+        `lists` = rows / 1000 up to 1M rows, sqrt(rows) above (pgvector README). `rebuild` drops
+        an existing index of that name first (IVFFlat after new rows: its lists come from the data).
 
         Returns:
             The index name (`<table>_<method>_<metric>`).
@@ -182,6 +184,8 @@ class PgVectorStore(VectorStore):
             chosen = lists or max(1, rows // 1000 if rows <= 1_000_000 else int(np.sqrt(rows)))
             options = sql.SQL("WITH (lists = {})").format(sql.Literal(chosen))
         with self.connect() as connection:
+            if rebuild:
+                connection.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
             connection.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) {}").format(
                     sql.Identifier(name), sql.Identifier(table), sql.SQL(method), sql.SQL(opclass), options
@@ -199,23 +203,56 @@ class PgVectorStore(VectorStore):
         probes: int | None = None,
         exact: bool = False,
     ) -> list[tuple[str, float]]:
-        """The `k` nearest rows: (id, distance), nearest first.
+        """The `k` nearest rows to one embedding: (id, distance), nearest first (see `query_many`)."""
+        [rows], _ = self.query_many(table, np.asarray(embedding)[None, :], k, metric, ef_search, probes, exact)
+        return rows
 
-        `ef_search` (HNSW) and `probes` (IVFFlat) are set for this query's transaction only;
-        `exact` disables index scans, giving the exact answer to measure recall against.
+    def query_many(
+        self,
+        table: str,
+        embeddings: np.ndarray,
+        k: int,
+        metric: Metric = "cosine",
+        ef_search: int | None = None,
+        probes: int | None = None,
+        exact: bool = False,
+    ) -> tuple[list[list[tuple[str, float]]], list[float]]:
+        """The `k` nearest rows to each of several embeddings, over one connection.
+
+        `ef_search` (HNSW, pgvector default 40) and `probes` (IVFFlat, default 1) are set for
+        this session; `exact` disables index scans, giving the exact answer recall is measured
+        against.
+
+        Args:
+            table: table name (quoted).
+            embeddings: float array of shape (queries, dimensions).
+            k: neighbours per query.
+            metric: `cosine` (`<=>`) or `l2` (`<->`); an index serves only its own metric.
+            ef_search: HNSW candidate list size.
+            probes: IVFFlat lists visited.
+            exact: sequential scan instead of any index.
+
+        Returns:
+            (per query: (id, distance) nearest first; per query: seconds, client side).
         """
+        import time
+
         operator, _ = _OPERATORS[metric]
+        statement = sql.SQL("SELECT id, embedding {} %s AS distance FROM {} ORDER BY distance LIMIT %s").format(
+            sql.SQL(operator), sql.Identifier(table)
+        )
+        results, seconds = [], []
         with self.connect() as connection:
+            connection.autocommit = True
             if ef_search is not None:
-                connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+                connection.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef_search)))
             if probes is not None:
-                connection.execute(sql.SQL("SET LOCAL ivfflat.probes = {}").format(sql.Literal(probes)))
+                connection.execute(sql.SQL("SET ivfflat.probes = {}").format(sql.Literal(probes)))
             if exact:
-                connection.execute("SET LOCAL enable_indexscan = off")
-            rows = connection.execute(
-                sql.SQL("SELECT id, embedding {} %s AS distance FROM {} ORDER BY distance LIMIT %s").format(
-                    sql.SQL(operator), sql.Identifier(table)
-                ),
-                (np.asarray(embedding, dtype=np.float32), k),
-            ).fetchall()
-        return [(row[0], float(row[1])) for row in rows]
+                connection.execute("SET enable_indexscan = off")
+            for embedding in np.asarray(embeddings, dtype=np.float32):
+                start = time.perf_counter()
+                rows = connection.execute(statement, (embedding, k), prepare=True).fetchall()
+                seconds.append(time.perf_counter() - start)
+                results.append([(row[0], float(row[1])) for row in rows])
+        return results, seconds

@@ -9,3 +9,8 @@ golden_job = dg.define_asset_job("golden_job", selection=["golden_dataset"])
 index_job = dg.define_asset_job("index_job", selection=["embedding_index"])
 sweep_job = dg.define_asset_job("sweep_job", selection=["trial_evaluations"])
 leaderboard_job = dg.define_asset_job("leaderboard_job", selection=["experiment_leaderboard"])
+oscar_ingest_job = dg.define_asset_job(
+    "oscar_ingest_job", selection=["oscar_jsonl", "oscar_parquet", "oscar_chunks", "oscar_embeddings", "pgvector_index"]
+)
+opensearch_job = dg.define_asset_job("opensearch_job", selection=["opensearch_index"])
+vector_benchmark_job = dg.define_asset_job("vector_benchmark_job", selection=["vector_query_benchmark"])

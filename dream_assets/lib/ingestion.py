@@ -1,0 +1,178 @@
+"""The bulk ingestion stages on Ray Data: OSCAR JSONL → records Parquet → chunks → embeddings.
+
+Each stage reads one shard's input from the object store and writes that shard's output folder
+with `SaveMode.OVERWRITE`, so a stage that failed half-way and runs again replaces what it left
+instead of adding to it. Ray must already be initialised (`RayCluster.connect`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import ray.data
+
+from dream_assets.lib.oscar import RECORD_COLUMNS, REJECT_COLUMNS, chunk_records, parse_lines
+from resources.object_store import ObjectStoreClient
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage did: rows in and out, wall seconds, and rows out per second."""
+
+    rows_in: int
+    rows_out: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:  # noqa: D102
+        return self.rows_out / self.seconds if self.seconds else 0.0
+
+
+def arrow_filesystem(store: ObjectStoreClient):
+    """The store's fsspec filesystem as a pyarrow filesystem, for Ray Data's readers and writers."""
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return PyFileSystem(FSSpecHandler(store.fs))
+
+
+class _ParseBatch:
+    def __init__(self, languages: frozenset[str] | None, excluded_warnings: frozenset[str]) -> None:
+        self.languages, self.excluded = languages, excluded_warnings
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        records, rejects = parse_lines(batch["text"].tolist(), self.languages, self.excluded)
+        records["reject_reason"] = None
+        rejects = rejects.rename(columns={"excerpt": "text"}).assign(reject_reason=lambda f: f["reason"])
+        return pd.concat([records, rejects[["reject_reason", "text"]]], ignore_index=True)
+
+
+def parse_shard(
+    store: ObjectStoreClient,
+    shard_key: str,
+    records_prefix: str,
+    languages: frozenset[str] | None,
+    excluded_warnings: frozenset[str],
+) -> tuple[StageResult, pd.DataFrame]:
+    """Reads one OSCAR JSONL shard (`.jsonl` or `.jsonl.zst`, decompressed by Ray Data from the
+    extension), keeps and filters its records (`dream_assets.lib.oscar.parse_lines`) and writes
+    them as Parquet under `records_prefix`.
+
+    Returns:
+        (lines in / records out / seconds, rejects with `REJECT_COLUMNS`: every line not kept,
+        with its reason).
+    """
+    start = time.perf_counter()
+    filesystem = arrow_filesystem(store)
+    lines = ray.data.read_text(store.path(shard_key), filesystem=filesystem)
+    parsed = lines.map_batches(
+        _ParseBatch(languages, excluded_warnings), batch_format="pandas", batch_size=1024
+    ).materialize()
+    records = parsed.filter(_is_record)
+    records.select_columns(RECORD_COLUMNS).write_parquet(
+        store.path(records_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE
+    )
+    kept = records.count()
+    rejects = parsed.filter(_is_reject).to_pandas()
+    rejects = rejects.rename(columns={"reject_reason": "reason", "text": "excerpt"})
+    total = parsed.count()
+    rejects = rejects.reindex(columns=REJECT_COLUMNS).astype(str)  # typed even when empty
+    return StageResult(total, kept, time.perf_counter() - start), rejects
+
+
+def _is_record(row: dict) -> bool:
+    return row["reject_reason"] is None
+
+
+def _is_reject(row: dict) -> bool:
+    return row["reject_reason"] is not None
+
+
+def chunk_shard(
+    store: ObjectStoreClient, records_prefix: str, chunks_prefix: str, chunk_size: int, chunk_overlap: int
+) -> StageResult:
+    """Splits the records of one shard into character chunks (`chunk_records`) and writes them as
+    Parquet under `chunks_prefix`."""
+    start = time.perf_counter()
+    filesystem = arrow_filesystem(store)
+    records = ray.data.read_parquet(store.path(records_prefix), filesystem=filesystem)
+    chunks = records.map_batches(
+        chunk_records, fn_kwargs={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}, batch_format="pandas"
+    ).materialize()
+    chunks.write_parquet(store.path(chunks_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE)
+    return StageResult(records.count(), chunks.count(), time.perf_counter() - start)
+
+
+class Embedder:
+    """Ray Data callable class: loads a sentence-transformers model once per actor and adds an
+    `embedding` column (float32, L2-normalised, so cosine similarity is the dot product)."""
+
+    def __init__(self, model: str, device: str, batch_size: int) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(model, device=device)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:  # noqa: D102
+        vectors = self.model.encode(
+            batch["text"].tolist(), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return batch.assign(embedding=list(vectors.astype(np.float32)))
+
+
+def embed_shard(
+    store: ObjectStoreClient,
+    chunks_prefix: str,
+    embeddings_prefix: str,
+    model: str,
+    actors: int,
+    batch_size: int,
+    num_gpus: float = 0.0,
+) -> StageResult:
+    """Embeds one shard's chunks with `Embedder` actors (`actors` of them, each with `num_gpus`
+    GPUs, or one CPU when 0) and writes chunks with their embeddings under `embeddings_prefix`.
+
+    Args:
+        store: the object store.
+        chunks_prefix: folder of the shard's chunks (`chunk_shard`).
+        embeddings_prefix: folder the chunks with embeddings are written to.
+        model: a local model directory or a Hugging Face id.
+        actors: size of the actor pool (each loads the model once).
+        batch_size: rows per Ray Data batch and per forward pass.
+        num_gpus: GPUs per actor; 0 runs on CPU (one CPU per actor).
+    """
+    start = time.perf_counter()
+    filesystem = arrow_filesystem(store)
+    # read and split first, in their own executions: the actors may take every CPU, and a read
+    # or repartition task waiting for one would stall the pipeline
+    chunks = ray.data.read_parquet(store.path(chunks_prefix), filesystem=filesystem).materialize()
+    rows = chunks.count()
+    chunks = chunks.repartition(max(actors, -(-rows // batch_size))).materialize()  # every actor gets blocks
+    embedded = chunks.map_batches(
+        Embedder,
+        fn_constructor_kwargs={"model": model, "device": "cuda" if num_gpus else "cpu", "batch_size": batch_size},
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        batch_size=batch_size,
+        batch_format="pandas",
+        num_gpus=num_gpus or None,
+        num_cpus=None if num_gpus else 1,
+    ).materialize()
+    embedded.write_parquet(store.path(embeddings_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE)
+    return StageResult(rows, embedded.count(), time.perf_counter() - start)
+
+
+def read_embeddings(store: ObjectStoreClient, prefix: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The chunks under `prefix` (one shard's folder, or the parent of several) and their
+    embeddings.
+
+    Returns:
+        (chunks without the embedding column, float32 array of shape (chunks, dimensions)),
+        in the same row order.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(store.path(prefix), filesystem=arrow_filesystem(store))
+    vectors = table.column("embedding").combine_chunks().to_numpy(zero_copy_only=False)
+    return table.drop_columns(["embedding"]).to_pandas(), np.asarray(vectors, dtype=np.float32)
