@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint dagster-ui mlflow-ui bench clean
+.PHONY: install demo ingest-demo test lint dagster-ui mlflow-ui bench clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ $(DAGSTER_HOME)/dagster.yaml:
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.demo $(DEMO_ARGS)
+
+ingest-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m dream_assets.ingest_demo $(INGEST_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import ray.data
+from ray.data.expressions import col
 
 from dream_assets.lib.oscar import RECORD_COLUMNS, REJECT_COLUMNS, chunk_records, parse_lines
 from resources.object_store import ObjectStoreClient
@@ -70,24 +71,16 @@ def parse_shard(
     parsed = lines.map_batches(
         _ParseBatch(languages, excluded_warnings), batch_format="pandas", batch_size=1024
     ).materialize()
-    records = parsed.filter(_is_record)
+    records = parsed.filter(expr=col("reject_reason").is_null())
     records.select_columns(RECORD_COLUMNS).write_parquet(
         store.path(records_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE
     )
     kept = records.count()
-    rejects = parsed.filter(_is_reject).to_pandas()
+    rejects = parsed.filter(expr=col("reject_reason").is_not_null()).to_pandas()
     rejects = rejects.rename(columns={"reject_reason": "reason", "text": "excerpt"})
     total = parsed.count()
     rejects = rejects.reindex(columns=REJECT_COLUMNS).astype(str)  # typed even when empty
     return StageResult(total, kept, time.perf_counter() - start), rejects
-
-
-def _is_record(row: dict) -> bool:
-    return row["reject_reason"] is None
-
-
-def _is_reject(row: dict) -> bool:
-    return row["reject_reason"] is not None
 
 
 def chunk_shard(

@@ -125,49 +125,54 @@ def chunk_records(records: pd.DataFrame, chunk_size: int = 1000, chunk_overlap: 
 
 
 def squad_paragraph_records(squad_path: Path) -> list[dict]:
-    """OSCAR 23.01 records built from the SQuAD v2.0 paragraphs (real Wikipedia text): one record
-    per paragraph, deterministic ids (UUID5 of title and index), language `en`, OSCAR's
-    document-level quality warnings computed by its own rules where the text allows (`tiny`:
-    fewer than 5 lines; `short_sentences`: most lines under 100 bytes; `noisy`: more than half
-    of the characters not letters)."""
+    """OSCAR 23.01 records built from the SQuAD v2.0 paragraphs (real Wikipedia text), one per
+    paragraph (`oscar_records`)."""
     squad = json.loads(squad_path.read_text(encoding="utf-8"))
+    return oscar_records(
+        (f"https://en.wikipedia.org/wiki/{article['title']}#paragraph-{index}", paragraph["context"])
+        for article in squad["data"]
+        for index, paragraph in enumerate(article["paragraphs"])
+    )
+
+
+def oscar_records(texts: Iterable[tuple[str, str]], date: str = "2016-06-16T00:00:00Z") -> list[dict]:
+    """OSCAR 23.01 records of (URL, text) pairs: deterministic record ids (UUID5 of the URL),
+    language `en`, and OSCAR's document-level quality warnings computed by its own rules where
+    the text allows (`tiny`: fewer than 5 sentences; `short_sentences`: most sentences under 100
+    bytes; `noisy`: fewer than half of the characters letters)."""
     records = []
-    for article in squad["data"]:
-        title = article["title"]
-        for index, paragraph in enumerate(article["paragraphs"]):
-            text = paragraph["context"]
-            sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
-            letters = sum(character.isalpha() for character in text)
-            warnings = []
-            if len(sentences) < 5:
-                warnings.append("tiny")
-            if sum(len(s.encode()) < 100 for s in sentences) > len(sentences) / 2:
-                warnings.append("short_sentences")
-            if letters < len(text) / 2:
-                warnings.append("noisy")
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            records.append(
-                {
-                    "content": text,
-                    "warc_headers": {
-                        "warc-record-id": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{title}#{index}')}>",
-                        "warc-target-uri": f"https://en.wikipedia.org/wiki/{title}#paragraph-{index}",
-                        "warc-date": "2016-06-16T00:00:00Z",
-                        "warc-type": "conversion",
-                        "content-length": str(len(text.encode())),
-                        "warc-block-digest": f"sha256:{digest}",
-                        "warc-identified-content-language": "eng",
-                    },
-                    "metadata": {
-                        "identification": {"label": "en", "prob": 0.99},
-                        "harmful_pp": None,
-                        "tlsh": None,
-                        "quality_warnings": warnings or None,
-                        "categories": None,
-                        "sentence_identifications": [{"label": "en", "prob": 0.99} for _ in sentences],
-                    },
-                }
-            )
+    for url, text in texts:
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+        letters = sum(character.isalpha() for character in text)
+        warnings = []
+        if len(sentences) < 5:
+            warnings.append("tiny")
+        if sum(len(s.encode()) < 100 for s in sentences) > len(sentences) / 2:
+            warnings.append("short_sentences")
+        if letters < len(text) / 2:
+            warnings.append("noisy")
+        records.append(
+            {
+                "content": text,
+                "warc_headers": {
+                    "warc-record-id": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>",
+                    "warc-target-uri": url,
+                    "warc-date": date,
+                    "warc-type": "conversion",
+                    "content-length": str(len(text.encode())),
+                    "warc-block-digest": f"sha256:{hashlib.sha256(text.encode()).hexdigest()}",
+                    "warc-identified-content-language": "eng",
+                },
+                "metadata": {
+                    "identification": {"label": "en", "prob": 0.99},
+                    "harmful_pp": None,
+                    "tlsh": None,
+                    "quality_warnings": warnings or None,
+                    "categories": None,
+                    "sentence_identifications": [{"label": "en", "prob": 0.99} for _ in sentences],
+                },
+            }
+        )
     return records
 
 
