@@ -96,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, home: Path) -> int:
+    import ray.data
+
     from dream_assets.definitions import defs
+
+    # the command line shows one progress bar per job; Ray Data's own per-operator lines go
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     from dream_assets.defs.ingestion.assets import oscar_shard_partitions
 
     instance = dg.DagsterInstance.get()
@@ -111,9 +117,11 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     ]
     for name, config, keys in tqdm(jobs, desc="ingestion", unit="job", file=sys.stdout):
         start = time.perf_counter()
-        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        tags = {}
+        if keys:
+            tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, tags=tags if keys else {}, run_config={**config, **quiet}, raise_on_error=False
+            instance=instance, tags=tags, run_config={**config, **quiet}, raise_on_error=False
         )
         logger.info("%s: %s in %.0f s", name, "ok" if result.success else "FAILED", time.perf_counter() - start)
         seen = set()

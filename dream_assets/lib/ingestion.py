@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import ray.data
 from ray.data.expressions import col
 
@@ -39,15 +40,41 @@ def arrow_filesystem(store: ObjectStoreClient):
     return PyFileSystem(FSSpecHandler(store.fs))
 
 
+_PARSED = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("url", pa.string()),
+        ("date", pa.string()),
+        ("language", pa.string()),
+        ("language_prob", pa.float64()),
+        ("quality_warnings", pa.list_(pa.string())),
+        ("categories", pa.list_(pa.string())),
+        ("harmful_pp", pa.float64()),
+        ("text", pa.string()),
+        ("reject_reason", pa.string()),
+    ]
+)
+
+
 class _ParseBatch:
     def __init__(self, languages: frozenset[str] | None, excluded_warnings: frozenset[str]) -> None:
         self.languages, self.excluded = languages, excluded_warnings
 
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, batch: pd.DataFrame) -> pa.Table:
         records, rejects = parse_lines(batch["text"].tolist(), self.languages, self.excluded)
         records["reject_reason"] = None
-        rejects = rejects.rename(columns={"excerpt": "text"}).assign(reject_reason=lambda f: f["reason"])
-        return pd.concat([records, rejects[["reject_reason", "text"]]], ignore_index=True)
+        # rejected lines ride along in the same typed table: the excerpt in `text`, empty fields
+        filler = {"language_prob": 0.0, "harmful_pp": 0.0, "quality_warnings": [], "categories": []}
+        rejected = pd.DataFrame(
+            {
+                **{column: [filler.get(column, "")] * len(rejects) for column in RECORD_COLUMNS},
+                "text": rejects["excerpt"].tolist(),
+                "reject_reason": rejects["reason"].tolist(),
+            }
+        )
+        return pa.concat_tables(
+            [pa.Table.from_pandas(frame, _PARSED, preserve_index=False) for frame in (records, rejected)]
+        )
 
 
 def parse_shard(
