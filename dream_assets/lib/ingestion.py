@@ -62,19 +62,14 @@ class _ParseBatch:
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         records, rejects = parse_lines(batch["text"].tolist(), self.languages, self.excluded)
-        records["reject_reason"] = None
         # rejected lines ride along in the same typed table: the excerpt in `text`, empty fields
         filler = {"language_prob": 0.0, "harmful_pp": 0.0, "quality_warnings": [], "categories": []}
-        rejected = pd.DataFrame(
-            {
-                **{column: [filler.get(column, "")] * len(rejects) for column in RECORD_COLUMNS},
-                "text": rejects["excerpt"].tolist(),
-                "reject_reason": rejects["reason"].tolist(),
-            }
-        )
-        return pa.concat_tables(
-            [pa.Table.from_pandas(frame, _PARSED, preserve_index=False) for frame in (records, rejected)]
-        )
+        rows = [{**row, "reject_reason": None} for row in records.to_dict("records")]
+        rows += [
+            {**{c: filler.get(c, "") for c in RECORD_COLUMNS}, "text": excerpt, "reject_reason": reason}
+            for reason, excerpt in rejects[["reason", "excerpt"]].itertuples(index=False)
+        ]
+        return pa.Table.from_pylist(rows, schema=_PARSED)
 
 
 def parse_shard(

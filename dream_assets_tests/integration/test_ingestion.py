@@ -14,7 +14,7 @@ from dream_assets.definitions import build_definitions, local_resources
 from dream_assets.defs.ingestion.assets import oscar_tables
 from dream_assets.lib.ingestion import read_embeddings
 from dream_assets.lib.oscar import squad_paragraph_records, write_shards
-from dream_assets_tests.chain import metadata, run_job
+from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
 from resources.embeddings import make_embedding
 from resources.pdf_source import OscarSource
 from resources.vector_stores import PgVectorStore
@@ -105,3 +105,27 @@ def test_oscar_pipeline_loads_each_chunk_once_and_finds_the_planted_answer(
     assert results.loc[results["setting"] == "ef_search=100", "recall@10"].item() >= 0.9
     assert (results["p50_ms"] <= results["p99_ms"]).all() and (results["qps_1_client"] > 0).all()
     assert store.exists(layout.oscar_rejects_key("en-meta-1"))
+
+
+def test_a_corrupt_shard_is_reported_and_the_good_one_is_written(tmp_path, ray_session):
+    folder = tmp_path / "oscar"
+    write_shards(squad_paragraph_records(SQUAD)[:6], folder, 1)
+    (folder / "en_meta_9.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"not really zstd" * 10)
+    resources = local_resources(tmp_path / "state", str(tmp_path / "unused"))
+    resources["oscar_source"] = OscarSource(uri=str(folder))
+    resources["pgvector"] = PgVectorStore(dsn="postgresql://unused@127.0.0.1:9/never")  # never reached
+    defs = build_definitions(resources)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("oscar_shards", ["en-meta-1", "en-meta-9"])
+        result = defs.resolve_job_def("oscar_ingest_job").execute_in_process(
+            instance=instance, tags=dict(zip(RANGE, ("en-meta-1", "en-meta-9"), strict=True)), run_config=QUIET,
+            raise_on_error=False,
+        )  # fmt: skip
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "oscar_parquet"
+    assert "en-meta-9" in failure.event_specific_data.error.message
+    assert "en-meta-9" in failure.event_specific_data.user_failure_data.metadata["failed_shards"].value
+    store = resources["object_store"].client()
+    assert store.list(layout.oscar_records_prefix("en-meta-1")) and store.exists(layout.oscar_rejects_key("en-meta-1"))
+    assert not store.list(layout.oscar_records_prefix("en-meta-9"))

@@ -40,10 +40,12 @@ def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, ob
     the object store (`oscar/jsonl/<shard>/<file name>`). Metadata: bytes and SHA-256 per shard."""
     store = object_store.client()
     listing = oscar_source.list_shards()
-    rows = []
+    rows, missing = [], []
     for shard in context.partition_keys:
         if shard not in listing:
-            raise ValueError(f"shard {shard!r} is not under {oscar_source.uri} (found: {sorted(listing)[:10]})")
+            missing.append(shard)
+            context.log.warning("shard %s is no longer under %s", shard, oscar_source.uri)
+            continue
         info = listing[shard]
         data = oscar_source.read(info)
         name = info.key.rsplit("/", 1)[-1]
@@ -51,7 +53,11 @@ def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, ob
         store.write_bytes(f"{layout.oscar_jsonl_prefix(shard)}/{name}", data)
         rows.append((shard, name, f"{len(data):,}", sha256_bytes(data)[:12]))
     return dg.MaterializeResult(
-        metadata={"shards": len(rows), "preview": _per_shard_table(rows, ("shard", "file", "bytes", "sha256"))}
+        metadata={
+            "shards": len(rows),
+            "missing_from_source": missing,
+            "preview": _per_shard_table(rows, ("shard", "file", "bytes", "sha256")),
+        }
     )
 
 
@@ -78,16 +84,24 @@ def oscar_parquet(
     store = object_store.client()
     ray_cluster.connect()
     languages = frozenset(config.languages) or None
-    rows, reasons, examples = [], {}, []
+    rows, reasons, examples, failed = [], {}, [], {}
     for shard in context.partition_keys:
-        [source] = store.list(layout.oscar_jsonl_prefix(shard))
-        result, rejects = parse_shard(
-            store,
-            source.key,
-            layout.oscar_records_prefix(shard),
-            languages,
-            frozenset(config.excluded_quality_warnings),
-        )
+        sources = store.list(layout.oscar_jsonl_prefix(shard))
+        if len(sources) != 1:
+            failed[shard] = f"expected one file under {layout.oscar_jsonl_prefix(shard)}, found {len(sources)}"
+            continue
+        try:
+            result, rejects = parse_shard(
+                store,
+                sources[0].key,
+                layout.oscar_records_prefix(shard),
+                languages,
+                frozenset(config.excluded_quality_warnings),
+            )
+        except Exception as error:  # noqa: BLE001 - a broken shard is recorded; the others go on
+            failed[shard] = f"{type(error).__name__}: {str(error)[:300]}"
+            context.log.error("shard %s failed: %s", shard, failed[shard])
+            continue
         store.write_parquet(layout.oscar_rejects_key(shard), rejects)
         kinds = rejects["reason"].str.split(":").str[0].value_counts().to_dict()
         for kind, count in kinds.items():
@@ -95,17 +109,19 @@ def oscar_parquet(
         examples += [f"{shard}: {r.reason} | {r.excerpt[:80]}" for r in rejects.head(2).itertuples()]
         rows.append((shard, result.rows_in, result.rows_out, len(rejects), f"{result.seconds:.1f}"))
         context.log.info("shard %s: %d lines, %d records kept, %d rejected", shard, *rows[-1][1:4])
-    return dg.MaterializeResult(
-        metadata={
-            "lines": sum(r[1] for r in rows),
-            "records": sum(r[2] for r in rows),
-            "rejected": sum(r[3] for r in rows),
-            "rejected_by_reason": reasons,
-            "rejected_examples": examples[:10],
-            "records_per_s": sum(r[2] for r in rows) / max(sum(float(r[4]) for r in rows), 1e-9),
-            "shards": _per_shard_table(rows, ("shard", "lines", "records", "rejected", "seconds")),
-        }
-    )
+    metadata = {
+        "lines": sum(r[1] for r in rows),
+        "records": sum(r[2] for r in rows),
+        "rejected": sum(r[3] for r in rows),
+        "rejected_by_reason": reasons,
+        "rejected_examples": examples[:10],
+        "records_per_s": sum(r[2] for r in rows) / max(sum(float(r[4]) for r in rows), 1e-9),
+        "shards": _per_shard_table(rows, ("shard", "lines", "records", "rejected", "seconds")),
+        "failed_shards": failed,
+    }
+    if failed:  # the good shards are written; re-run the failed ones alone once fixed
+        raise dg.Failure(f"{len(failed)} shard(s) could not be read: {sorted(failed)}", metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 class ChunkingConfig(dg.Config):
