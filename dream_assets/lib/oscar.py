@@ -137,17 +137,19 @@ def squad_paragraph_records(squad_path: Path) -> list[dict]:
 
 def oscar_records(texts: Iterable[tuple[str, str]], date: str = "2016-06-16T00:00:00Z") -> list[dict]:
     """OSCAR 23.01 records of (URL, text) pairs: deterministic record ids (UUID5 of the URL),
-    language `en`, and OSCAR's document-level quality warnings computed by its own rules where
-    the text allows (`tiny`: fewer than 5 sentences; `short_sentences`: most sentences under 100
-    bytes; `noisy`: fewer than half of the characters letters)."""
+    language `en`, and OSCAR 23.01's document-level quality warnings computed by its own rules
+    where the text allows (`tiny`: fewer than 5 lines; `short_sentences`: more than half of the
+    lines under 100 bytes; `noisy`: fewer than half of the characters letters, a stand-in for
+    OSCAR's non-letter ratio rule)."""
     records = []
     for url, text in texts:
+        lines = text.split("\n")
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
         letters = sum(character.isalpha() for character in text)
         warnings = []
-        if len(sentences) < 5:
+        if len(lines) < 5:
             warnings.append("tiny")
-        if sum(len(s.encode()) < 100 for s in sentences) > len(sentences) / 2:
+        if sum(len(line.encode()) < 100 for line in lines) > len(lines) / 2:
             warnings.append("short_sentences")
         if letters < len(text) / 2:
             warnings.append("noisy")
