@@ -155,7 +155,7 @@ def embed_shard(
         embeddings_prefix: folder the chunks with embeddings are written to.
         model: a local model directory or a Hugging Face id.
         actors: size of the actor pool (each loads the model once).
-        batch_size: rows per Ray Data batch and per forward pass.
+        batch_size: texts per forward pass (a Ray Data batch holds up to 16 of them).
         num_gpus: GPUs per actor; 0 runs on CPU (one CPU per actor).
     """
     start = time.perf_counter()
@@ -164,12 +164,18 @@ def embed_shard(
     # or repartition task waiting for one would stall the pipeline
     chunks = ray.data.read_parquet(store.path(chunks_prefix), filesystem=filesystem).materialize()
     rows = chunks.count()
-    chunks = chunks.repartition(max(actors, -(-rows // batch_size))).materialize()  # every actor gets blocks
+    # Ray Data batches of many forward passes: sentence-transformers sorts each batch by length
+    # before splitting it, so texts of similar length share a forward pass and padding is small
+    # (one forward pass per Ray batch pads every text to the batch's longest)
+    # and as many blocks per actor, so no actor is left with the last one alone
+    blocks = actors * max(1, -(-rows // (batch_size * 16 * actors)))
+    rows_per_batch = -(-rows // blocks)
+    chunks = chunks.repartition(blocks).materialize()
     embedded = chunks.map_batches(
         Embedder,
         fn_constructor_kwargs={"model": model, "device": "cuda" if num_gpus else "cpu", "batch_size": batch_size},
         compute=ray.data.ActorPoolStrategy(size=actors),
-        batch_size=batch_size,
+        batch_size=rows_per_batch,
         batch_format="pandas",
         num_gpus=num_gpus or None,
         num_cpus=None if num_gpus else 1,
