@@ -120,7 +120,7 @@ def main() -> None:
     if args.corpus:
         from dream_assets.ingest_demo import main as ingest
 
-        ingest(["--gcide-records", "120000", "--shards", "8", "--model", "all-MiniLM-L6-v2", "--batch-size", "128",
+        ingest(["--gcide-records", "130000", "--shards", "8", "--model", "all-MiniLM-L6-v2", "--batch-size", "128",
                 "--questions", "500", "--clients", "4"])  # fmt: skip
 
 
