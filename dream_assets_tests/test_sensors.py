@@ -67,6 +67,7 @@ def test_sensor_on_an_s3_prefix_requests_each_object_once_per_etag(s3_server, s3
         client.put_object(Bucket=bucket, Key="inbox/Normans.pdf", Body=(PDFS / "Warsaw.pdf").read_bytes())
         changed = _tick(instance, source, first.cursor)
         assert [r.partition_key for r in changed.run_requests] == ["normans"]
+        assert source.read(source.list_pdfs()["normans"]) == (PDFS / "Warsaw.pdf").read_bytes()
         assert len({r.run_key for r in [*first.run_requests, *changed.run_requests]}) == 3
         client.delete_object(Bucket=bucket, Key="inbox/Force.pdf")
         deleted = _tick(instance, source, changed.cursor)

@@ -1,19 +1,12 @@
 """The S3 implementations against a real S3 server (SeaweedFS on 127.0.0.1, started by the
 session fixture), over the S3 protocol: the same code runs against MinIO or AWS S3."""
 
-from pathlib import Path
-
-import dagster as dg
 import pandas as pd
 import pytest
 
-from dream_assets.defs.documents.sensors import new_document_sensor
 from resources.object_store import S3ObjectStore
-from resources.pdf_source import PdfSource
 
 pytestmark = pytest.mark.integration
-
-PDFS = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "pdfs"
 
 
 def _store(server, bucket: str, prefix: str = "dream") -> S3ObjectStore:
@@ -49,31 +42,3 @@ def test_s3_object_store_round_trips(s3_server, s3_bucket, tmp_path):
     assert store.list("a") == [] and not store.exists("a/b.bin")
     with pytest.raises(ValueError, match="object key"):
         store.write_bytes("../escape", b"x")
-
-
-def test_sensor_on_an_s3_prefix(s3_server, s3_bucket):
-    client, bucket = s3_bucket
-    source = PdfSource(
-        uri=f"s3://{bucket}/inbox",
-        endpoint_url=s3_server.endpoint_url,
-        access_key_id=s3_server.access_key_id,
-        secret_access_key=s3_server.secret_access_key,
-    )
-
-    def tick(instance, cursor):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pdf_source": source})
-        result = new_document_sensor(context)
-        for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        return result
-
-    with dg.instance_for_test() as instance:
-        for name in ("Normans.pdf", "Force.pdf"):
-            client.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=(PDFS / name).read_bytes())
-        first = tick(instance, None)
-        assert sorted(r.partition_key for r in first.run_requests) == ["force", "normans"]
-        assert tick(instance, first.cursor).run_requests == []
-        client.put_object(Bucket=bucket, Key="inbox/Normans.pdf", Body=(PDFS / "Warsaw.pdf").read_bytes())
-        changed = tick(instance, first.cursor)
-        assert [r.partition_key for r in changed.run_requests] == ["normans"]
-        assert source.read(source.list_pdfs()["normans"]) == (PDFS / "Warsaw.pdf").read_bytes()
