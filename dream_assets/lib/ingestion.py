@@ -16,7 +16,7 @@ import pyarrow as pa
 import ray.data
 from ray.data.expressions import col
 
-from dream_assets.lib.oscar import RECORD_COLUMNS, REJECT_COLUMNS, chunk_records, parse_lines
+from dream_assets.lib.oscar import RECORD_COLUMNS, RECORD_SCHEMA, REJECT_COLUMNS, chunk_records, parse_lines
 from resources.object_store import ObjectStoreClient
 
 
@@ -33,6 +33,11 @@ class StageResult:
         return self.rows_out / self.seconds if self.seconds else 0.0
 
 
+def overall_rows_per_s(results: list[StageResult]) -> float:
+    """Rows out per second over several stage runs (total rows / total seconds)."""
+    return StageResult(0, sum(r.rows_out for r in results), sum(r.seconds for r in results)).rows_per_s
+
+
 def arrow_filesystem(store: ObjectStoreClient):
     """The store's fsspec filesystem as a pyarrow filesystem, for Ray Data's readers and writers."""
     from pyarrow.fs import FSSpecHandler, PyFileSystem
@@ -40,20 +45,7 @@ def arrow_filesystem(store: ObjectStoreClient):
     return PyFileSystem(FSSpecHandler(store.fs))
 
 
-_PARSED = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("url", pa.string()),
-        ("date", pa.string()),
-        ("language", pa.string()),
-        ("language_prob", pa.float64()),
-        ("quality_warnings", pa.list_(pa.string())),
-        ("categories", pa.list_(pa.string())),
-        ("harmful_pp", pa.float64()),
-        ("text", pa.string()),
-        ("reject_reason", pa.string()),
-    ]
-)
+_PARSED = RECORD_SCHEMA.append(pa.field("reject_reason", pa.string()))
 
 
 class _ParseBatch:
@@ -93,7 +85,7 @@ def parse_shard(
     parsed = lines.map_batches(
         _ParseBatch(languages, excluded_warnings), batch_format="pandas", batch_size=1024
     ).materialize()
-    records = parsed.filter(expr=col("reject_reason").is_null())
+    records = parsed.filter(expr=col("reject_reason").is_null()).materialize()  # written, then counted
     records.select_columns(RECORD_COLUMNS).write_parquet(
         store.path(records_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE
     )

@@ -26,18 +26,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
-RECORD_COLUMNS = [
-    "record_id",
-    "url",
-    "date",
-    "language",
-    "language_prob",
-    "quality_warnings",
-    "categories",
-    "harmful_pp",
-    "text",
-]
+RECORD_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("url", pa.string()),
+        ("date", pa.string()),
+        ("language", pa.string()),
+        ("language_prob", pa.float64()),
+        ("quality_warnings", pa.list_(pa.string())),
+        ("categories", pa.list_(pa.string())),
+        ("harmful_pp", pa.float64()),
+        ("text", pa.string()),
+    ]
+)
+RECORD_COLUMNS = RECORD_SCHEMA.names
 REJECT_COLUMNS = ["reason", "excerpt"]
 CHUNK_COLUMNS = ["chunk_id", "record_id", "offset", "url", "language", "text"]
 

@@ -79,12 +79,12 @@ def oscar_parquet(
     parsed and filtered with Ray Data. Every line not kept is in `oscar/rejects/<shard>.parquet`
     with its reason (malformed JSON, missing field, empty, language, quality warning), counted in
     the metadata with examples."""
-    from dream_assets.lib.ingestion import parse_shard
+    from dream_assets.lib.ingestion import overall_rows_per_s, parse_shard
 
     store = object_store.client()
     ray_cluster.connect()
     languages = frozenset(config.languages) or None
-    rows, reasons, examples, failed = [], {}, [], {}
+    rows, results, reasons, examples, failed = [], [], {}, [], {}
     for shard in context.partition_keys:
         sources = store.list(layout.oscar_jsonl_prefix(shard))
         if len(sources) != 1:
@@ -107,6 +107,7 @@ def oscar_parquet(
         for kind, count in kinds.items():
             reasons[kind] = reasons.get(kind, 0) + int(count)
         examples += [f"{shard}: {r.reason} | {r.excerpt[:80]}" for r in rejects.head(2).itertuples()]
+        results.append(result)
         rows.append((shard, result.rows_in, result.rows_out, len(rejects), f"{result.seconds:.1f}"))
         context.log.info("shard %s: %d lines, %d records kept, %d rejected", shard, *rows[-1][1:4])
     metadata = {
@@ -115,7 +116,7 @@ def oscar_parquet(
         "rejected": sum(r[3] for r in rows),
         "rejected_by_reason": reasons,
         "rejected_examples": examples[:10],
-        "records_per_s": sum(r[2] for r in rows) / max(sum(float(r[4]) for r in rows), 1e-9),
+        "records_per_s": overall_rows_per_s(results),
         "shards": _per_shard_table(rows, ("shard", "lines", "records", "rejected", "seconds")),
         "failed_shards": failed,
     }
@@ -137,13 +138,13 @@ def oscar_chunks(
 ):
     """Character chunks of each shard's records (`oscar/chunks/<shard>/`), with stable ids
     `<record id>:<offset>`, split by LangChain's `RecursiveCharacterTextSplitter` on Ray Data."""
-    from dream_assets.lib.ingestion import chunk_shard
+    from dream_assets.lib.ingestion import chunk_shard, overall_rows_per_s
 
     if not 0 <= config.chunk_overlap < config.chunk_size:
         raise ValueError(f"chunk_overlap ({config.chunk_overlap}) must be in [0, chunk_size={config.chunk_size})")
     store = object_store.client()
     ray_cluster.connect()
-    rows = []
+    rows, results = [], []
     for shard in context.partition_keys:
         result = chunk_shard(
             store,
@@ -152,12 +153,13 @@ def oscar_chunks(
             config.chunk_size,
             config.chunk_overlap,
         )
+        results.append(result)
         rows.append((shard, result.rows_in, result.rows_out, f"{result.seconds:.1f}"))
         context.log.info("shard %s: %d records → %d chunks in %.1f s", shard, *rows[-1][1:3], result.seconds)
     return dg.MaterializeResult(
         metadata={
             "chunks": sum(r[2] for r in rows),
-            "chunks_per_s": sum(r[2] for r in rows) / max(sum(float(r[3]) for r in rows), 1e-9),
+            "chunks_per_s": overall_rows_per_s(results),
             "shards": _per_shard_table(rows, ("shard", "records", "chunks", "seconds")),
         }
     )
@@ -188,17 +190,17 @@ def oscar_embeddings(
     ray_cluster: RayCluster,
 ):
     """Each shard's chunks with their embeddings (`oscar/embeddings/<shard>/`, L2-normalised
-    float32), computed by a Ray Data actor pool; `oscar/embeddings/<shard>.json` records the model
-    and dimensions for the stores and the benchmark."""
+    float32), computed by a Ray Data actor pool; `oscar/manifests/embeddings/<shard>.json` records
+    the model and chunk count for the stores and the benchmark."""
     import ray
 
-    from dream_assets.lib.ingestion import embed_shard
+    from dream_assets.lib.ingestion import embed_shard, overall_rows_per_s
 
     store = object_store.client()
     ray_cluster.connect()
     settings = embeddings.settings_for(config.model)
     gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= config.actors else 0.0
-    rows = []
+    rows, results = [], []
     for shard in context.partition_keys:
         result = embed_shard(
             store,
@@ -210,6 +212,7 @@ def oscar_embeddings(
             gpus,
         )
         store.write_json(layout.oscar_embeddings_manifest(shard), {"model": config.model, "chunks": result.rows_out})
+        results.append(result)
         rows.append((shard, result.rows_out, f"{result.seconds:.1f}", f"{result.rows_per_s:.1f}"))
         context.log.info("shard %s: %d chunks embedded in %.1f s", shard, result.rows_out, result.seconds)
     return dg.MaterializeResult(
@@ -217,7 +220,7 @@ def oscar_embeddings(
             "model": config.model,
             "device": "cuda" if gpus else "cpu",
             "embedded": sum(r[1] for r in rows),
-            "embeddings_per_s": sum(r[1] for r in rows) / max(sum(float(r[2]) for r in rows), 1e-9),
+            "embeddings_per_s": overall_rows_per_s(results),
             "shards": _per_shard_table(rows, ("shard", "chunks", "seconds", "per second")),
         }
     )
