@@ -10,6 +10,7 @@ Usage: python -m dream_assets.ingest_demo [--shards N] [--gcide-records N] [--mo
 
 import argparse
 import gzip
+import json
 import logging
 import os
 import re
@@ -46,17 +47,28 @@ def gcide_entries(limit: int) -> list[tuple[str, str]]:
 
 
 def build_shards(directory: Path, shards: int, gcide_records: int) -> list[Path]:
-    """Writes the demo shards (SQuAD paragraphs, then GCIDE entries) to `directory`, once."""
+    """Writes the demo shards (SQuAD paragraphs, then GCIDE entries) to `directory`.
+
+    Shards that are there already are kept when they are the user's own (no marker file) or
+    the same demo corpus; a demo corpus of other sizes is replaced (its marker,
+    `dream-demo-corpus.json`, records the sizes it was written with).
+    """
     from dream_assets.defs.golden.assets import DEMO_SQUAD
     from dream_assets.lib.oscar import oscar_records, squad_paragraph_records, write_shards
 
+    marker = directory / "dream-demo-corpus.json"
+    wanted = {"shards": shards, "gcide_records": gcide_records}
     existing = sorted(directory.glob("*.jsonl*"))
-    if existing:
+    if existing and (not marker.exists() or json.loads(marker.read_text()) == wanted):
         return existing
+    for path in existing:
+        path.unlink()
     records = squad_paragraph_records(DEMO_SQUAD)
     if gcide_records:
         records += oscar_records(gcide_entries(gcide_records))
-    return write_shards(records, directory, shards)
+    paths = write_shards(records, directory, shards)
+    marker.write_text(json.dumps(wanted))
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
