@@ -26,6 +26,7 @@ from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.golden.checks import (
     golden_dataset_has_no_duplicate_questions,
     golden_dataset_is_not_empty,
+    golden_dataset_question_lengths,
     golden_dataset_references_are_grounded,
 )
 from dream_assets.defs.indexing.assets import embedding_index
@@ -171,6 +172,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
         ],
         asset_checks=[
             golden_dataset_is_not_empty,
+            golden_dataset_question_lengths,
             golden_dataset_has_no_duplicate_questions,
             golden_dataset_references_are_grounded,
         ],

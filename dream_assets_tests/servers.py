@@ -224,3 +224,59 @@ def listeners(process: subprocess.Popen) -> list[tuple[str, str, int]]:
             name = (modules or scripts or [name])[0]
         found += [(name, c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
     return found
+
+
+@dataclass
+class OpenAIStub:
+    """A real HTTP server on 127.0.0.1 speaking OpenAI's chat-completions API
+    (`POST /v1/chat/completions`), whose replies a test scripts: `reply(request_body)` returns
+    (HTTP status, assistant message text). Every request body is kept in `requests`."""
+
+    url: str
+    requests: list
+    server: object
+
+    def stop(self) -> None:
+        """Shuts the server down and closes its socket."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_openai_stub(reply) -> OpenAIStub:
+    """Starts an `OpenAIStub` in a background thread; `url` is its `/v1` base URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            requests.append(body)
+            status, text = reply(body)
+            if status == 200:
+                payload = {
+                    "id": f"chatcmpl-{len(requests)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "stub"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+            else:
+                payload = {"error": {"message": text, "type": "stub_error", "code": status}}
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:  # keep the test output clean
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return OpenAIStub(f"http://127.0.0.1:{server.server_address[1]}/v1", requests, server)

@@ -48,7 +48,8 @@ def answer_questions(
     Args:
         questions: golden questions (`question_id`, `user_input`, `reference`,
             `reference_answers`, `reference_contexts`, `reference_context_ids`).
-        contexts: the golden set's context catalogue, for `covered_context_ids`.
+        contexts: the golden set's context catalogue, for `covered_context_ids` (with a
+            `golden_source` column, each question is mapped onto its own source's contexts).
         retriever: the configuration's retriever.
         llm: the answering LLM.
         prompt_style: `completion` or `chat` (see `generate`).
@@ -66,10 +67,13 @@ def answer_questions(
         `cached` (the answer came from the cache) and `error` (empty when answered).
     """
     rows = []
+    # a golden set of two sources has two context catalogues: a question maps onto its own
+    catalogues = dict(tuple(contexts.groupby("golden_source"))) if "golden_source" in contexts else {}
     for done, question in enumerate(questions.itertuples(index=False), start=1):
         row = question._asdict()
+        catalogue = catalogues.get(row.get("golden_source"), contexts)
         retrieved = retriever.retrieve(question.user_input)
-        covered = [covered_context_ids(item, contexts) or [f"unmatched:{item.node_id}"] for item in retrieved]
+        covered = [covered_context_ids(item, catalogue) or [f"unmatched:{item.node_id}"] for item in retrieved]
         row.update(
             retrieved_contexts=[item.text for item in retrieved],
             retrieved_context_ids=list(dict.fromkeys(i for ids in covered for i in ids)),
@@ -202,7 +206,8 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
 
     Returns:
         For every metric column present: its mean over scored questions (`<metric>`) and its
-        coverage, scored / attempted (`<metric>_coverage`); latency p50 and p95 in seconds
+        coverage, scored / attempted (`<metric>_coverage`); with questions from two golden
+        sources (`golden_source`), each metric's mean per source as `<source>/<metric>`; latency p50 and p95 in seconds
         (`retrieval_latency_p50_s`, ...); token totals; `questions`, `errors`, `llm_calls` (answers
         generated now) and `llm_cache_hits` (answers taken from the cache) counts. A metric
         that no question could score has mean NaN and coverage 0, never a silent 0.
@@ -214,6 +219,13 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         values = pd.to_numeric(scored[name], errors="coerce")
         summary[name] = float(values.mean()) if values.notna().any() else math.nan
         summary[f"{name}_coverage"] = float(values.notna().mean()) if len(values) else 0.0
+    sources = scored["golden_source"].dropna().unique() if "golden_source" in scored else []
+    if len(sources) > 1:  # both golden sets: every metric per source too, as `<source>/<metric>`
+        for source in sorted(sources):
+            part = scored[scored["golden_source"] == source]
+            for name in [n for n in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS if n in part]:
+                values = pd.to_numeric(part[name], errors="coerce")
+                summary[f"{source}/{name}"] = float(values.mean()) if values.notna().any() else math.nan
     for stage in ("retrieval", "generation"):
         latencies = pd.to_numeric(scored[f"{stage}_latency_s"], errors="coerce").dropna()
         for quantile in (50, 95):

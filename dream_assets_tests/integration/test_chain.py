@@ -49,7 +49,7 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         golden = _metadata(golden_run, "golden_dataset")
         assert golden["questions"] == 4 and golden["documents"] == 2
         checks = golden_run.get_asset_check_evaluations()
-        assert len(checks) == 3 and all(check.passed for check in checks)
+        assert len(checks) == 4 and all(check.passed for check in checks)
         version = golden["version"]
 
         first_index = _metadata(_run(defs, instance, "index_job", [INDEX]), "embedding_index")

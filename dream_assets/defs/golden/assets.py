@@ -1,68 +1,159 @@
 """The golden dataset: questions with reference answers and reference contexts.
 
-This slice builds the human set from SQuAD v2.0 (the demo corpus' own questions). Each version is
-stored under its content hash, so every evaluation and MLflow run names the exact version it was
-scored on.
+Two sources: the human set from SQuAD v2.0 (the demo corpus' own questions) and a synthetic set
+that ragas generates from the parsed documents over Ray tasks (`dream_assets.lib.synthetic`);
+a run takes one or both (column `golden_source`). Each version is stored under its content hash,
+so every evaluation and MLflow run names the exact version it was scored on.
 """
 
 import json
+import sys
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
+import pandas as pd
+from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.golden import squad_golden_dataset
 from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.synthetic import SyntheticSettings, generate_synthetic_golden
+from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
 
 DEMO_SQUAD = Path(__file__).resolve().parents[3] / "data" / "demo" / "squad" / "dev-v2.0.json"
 
 
 class GoldenDatasetConfig(dg.Config):
-    """`squad_path`: SQuAD v2.0 JSON with the questions; `questions_per_document`: seeded sample
-    size per document (0 keeps all); `seed`: the sample's seed."""
+    """`source`: `human` (SQuAD), `synthetic` (ragas over Ray tasks) or `both` side by side;
+    `squad_path`: SQuAD v2.0 JSON with the human questions; `questions_per_document`: seeded
+    sample size per document for either source (0 keeps every human question; synthetic: 3);
+    `seed`: seed of the sample and of generation; `generator_llm`: LLM that writes synthetic
+    questions (bundled name or a model of the OpenAI-compatible endpoint);
+    `documents_per_task`: documents per Ray task; `max_workers`: most Ray tasks at once (0: as
+    many as the cluster runs); `chunk_size`: synthetic reference-context size in tokens;
+    `max_attempts`: tries per synthetic item."""
 
+    source: Literal["human", "synthetic", "both"] = "human"
     squad_path: str = str(DEMO_SQUAD)
     questions_per_document: int = 3
     seed: int = 0
+    generator_llm: str = "SmolLM2-135M-Instruct"
+    documents_per_task: int = 3
+    max_workers: int = 0
+    chunk_size: int = 192
+    max_attempts: int = 3
 
 
-@dg.asset(deps=[parsed_documents], group_name="golden", kinds={"parquet"})
+@dg.asset(deps=[parsed_documents], group_name="golden", kinds={"parquet", "ray"})
 def golden_dataset(
-    context: dg.AssetExecutionContext, config: GoldenDatasetConfig, object_store: ObjectStore
+    context: dg.AssetExecutionContext,
+    config: GoldenDatasetConfig,
+    object_store: ObjectStore,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
 ) -> dg.MaterializeResult:
-    """Human golden set: SQuAD questions aligned to the parsed PDFs
-    (`golden_dataset/<version>/questions.parquet` and `contexts.parquet`).
+    """Golden set (`golden_dataset/<version>/questions.parquet`, `contexts.parquet` and, for
+    synthetic questions, `failures.parquet`): human SQuAD questions aligned to the parsed PDFs,
+    synthetic questions from ragas' single-hop synthesizer, or both (`golden_source` says which).
 
-    Columns follow ragas: `user_input`, `reference`, `reference_contexts`, plus
-    `reference_context_ids`, `reference_answers`, `question_id`, `document_id`. The version is
-    the content hash of both tables; `golden_dataset/current.json` points at it.
+    Columns follow ragas: `user_input`, `reference`, `reference_contexts`, `synthesizer_name`,
+    plus `reference_context_ids`, `reference_answers`, `question_id`, `document_id`. The version
+    is the content hash of both tables; `golden_dataset/current.json` points at it. Synthetic
+    items that fail (malformed output after retries, ungrounded answer, duplicate) are counted
+    by reason in the metadata, with examples, and listed in `failures.parquet`; LLM responses
+    are cached under the Ray scratch directory, so a re-run asks nothing already answered.
     """
     store = object_store.client()
     documents = read_parsed_documents(context.instance, store)
-    with open(config.squad_path, encoding="utf-8") as file:
-        squad = json.load(file)
-    golden = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
-    version = content_hash([golden.questions.to_dict(orient="records"), golden.contexts.to_dict(orient="records")])
+    parts, failures, metadata = [], pd.DataFrame(), {}
+    if config.source in ("human", "both"):
+        with open(config.squad_path, encoding="utf-8") as file:
+            squad = json.load(file)
+        human = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
+        parts.append(("human", human.questions.assign(synthesizer_name="human"), human.contexts))
+        metadata["human_questions"] = len(human.questions)
+        metadata["human_skipped"] = human.skipped
+    if config.source in ("synthetic", "both"):
+        synthetic = _synthetic(context, config, documents, llms, ray_cluster)
+        failures = synthetic.failures
+        parts.append(("synthetic", synthetic.golden.questions, synthetic.golden.contexts))
+        metadata.update(
+            synthetic_questions=len(synthetic.golden.questions),
+            failed_items=len(failures),
+            failures_by_reason=synthetic.golden.skipped,
+            failure_examples=dg.MetadataValue.md(_failure_examples(failures)),
+            llm_requests=synthetic.llm_requests,
+            llm_calls=synthetic.llm_calls,
+            generation_seconds=round(synthetic.seconds, 1),
+        )
+    questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
+    contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
+    version = content_hash([questions.to_dict(orient="records"), contexts.to_dict(orient="records")])
     prefix = layout.golden_prefix(version)
-    store.write_parquet(f"{prefix}/questions.parquet", golden.questions)
-    store.write_parquet(f"{prefix}/contexts.parquet", golden.contexts)
+    store.write_parquet(f"{prefix}/questions.parquet", questions)
+    store.write_parquet(f"{prefix}/contexts.parquet", contexts)
+    if len(failures):
+        store.write_parquet(f"{prefix}/failures.parquet", failures)
     store.write_json(layout.GOLDEN_POINTER, {"version": version, "prefix": prefix})
-    context.log.info("golden set %s: %d questions over %d documents", version, len(golden.questions), len(documents))
-    preview = golden.questions[["document_id", "user_input", "reference"]].head(10)
+    context.log.info("golden set %s: %d questions over %d documents", version, len(questions), len(documents))
+    preview = questions[["golden_source", "document_id", "user_input", "reference"]].head(10)
     return dg.MaterializeResult(
         metadata={
             "version": version,
             "uri": store.uri(prefix),
-            "questions": len(golden.questions),
+            "source": config.source,
+            "questions": len(questions),
             "documents": len(documents),
-            "contexts": len(golden.contexts),
-            "skipped": golden.skipped,
+            "contexts": len(contexts),
+            **metadata,
             "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):
+    """Generates the synthetic set over Ray tasks, logging each finished task and drawing a
+    progress bar on the terminal."""
+    settings = SyntheticSettings(
+        questions_per_document=config.questions_per_document or 3,
+        chunk_size=config.chunk_size,
+        seed=config.seed,
+        max_attempts=config.max_attempts,
+    )
+    # a JSON question and answer of bounded length fit in 256 tokens
+    llm_settings = llms.settings_for(config.generator_llm).model_copy(update={"max_tokens": 256})
+    ray_cluster.connect()
+    bar = tqdm(total=len(documents), desc="synthetic golden set", unit="doc", file=sys.stderr)
+
+    def progress(done: int, total: int, kept: int, failed: int) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix(questions=kept, failed=failed)
+        context.log.info("synthetic golden set: %d/%d documents, %d questions, %d failed", done, total, kept, failed)
+
+    try:
+        result = generate_synthetic_golden(
+            documents,
+            settings,
+            llm_settings,
+            f"{ray_cluster.scratch_dir}/llm_cache",
+            config.documents_per_task,
+            config.max_workers,
+            progress,
+        )
+    finally:
+        bar.close()
+    return result
+
+
+def _failure_examples(failures: pd.DataFrame, count: int = 5) -> str:
+    if failures.empty:
+        return "no failed item"
+    return failures[["context_id", "attempts", "reason", "excerpt"]].head(count).to_markdown(index=False)
 
 
 def read_current_golden(store):

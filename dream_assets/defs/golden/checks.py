@@ -5,7 +5,11 @@ import dagster as dg
 from dream_assets.defs.documents.assets import read_parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.lib.parsing import normalise_whitespace
+from dream_assets.lib.synthetic import SyntheticSettings
 from resources.object_store import ObjectStore
+
+MIN_QUESTION_CHARS = SyntheticSettings().min_question_chars
+MAX_QUESTION_CHARS = SyntheticSettings().max_question_chars
 
 
 @dg.asset_check(asset=golden_dataset, blocking=True)
@@ -45,4 +49,23 @@ def golden_dataset_references_are_grounded(
     return dg.AssetCheckResult(
         passed=not dangling and not ungrounded,
         metadata={"dangling_reference_ids": dangling[:10], "ungrounded_contexts": ungrounded[:10]},
+    )
+
+
+@dg.asset_check(asset=golden_dataset, blocking=False)
+def golden_dataset_question_lengths(object_store: ObjectStore) -> dg.AssetCheckResult:
+    """Every question has `MIN_QUESTION_CHARS` to `MAX_QUESTION_CHARS` characters (12 to 300;
+    a warning: odd lengths are legal, but many of them say the generator went wrong)."""
+    _, questions, _ = read_current_golden(object_store.client())
+    lengths = questions["user_input"].str.len()
+    outside = questions.loc[(lengths < MIN_QUESTION_CHARS) | (lengths > MAX_QUESTION_CHARS), "user_input"].tolist()
+    return dg.AssetCheckResult(
+        passed=not outside,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "outside_bounds": len(outside),
+            "examples": outside[:5],
+            "min_chars": int(lengths.min()) if len(lengths) else 0,
+            "max_chars": int(lengths.max()) if len(lengths) else 0,
+        },
     )

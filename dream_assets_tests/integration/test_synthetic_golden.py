@@ -1,0 +1,119 @@
+"""The synthetic golden set through the Dagster asset: ragas generation in real Ray tasks with
+the bundled model, failure accounting against an OpenAI-compatible server that returns garbage,
+and the LLM cache (a second materialisation asks the LLM nothing)."""
+
+import json
+import re
+
+import dagster as dg
+import pytest
+
+from dream_assets import layout
+from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.lib.synthetic import SYNTHETIC_COLUMNS
+from dream_assets_tests.chain import metadata as _metadata
+from dream_assets_tests.chain import run_job as _run
+from dream_assets_tests.servers import start_openai_stub
+from resources.llm import LlmProvider
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BLOCKING_CHECKS = {
+    "golden_dataset_is_not_empty",
+    "golden_dataset_has_no_duplicate_questions",
+    "golden_dataset_references_are_grounded",
+}
+
+
+def _definitions(tmp_path, pdf_folder, models_dir, api_base=None):
+    (pdf_folder / "broken.pdf").unlink()
+    resources = local_resources(tmp_path / "state", str(pdf_folder))
+    # a new resource, not `model_copy`: Dagster resources keep their construction arguments
+    resources["llms"] = LlmProvider(models_dir=str(models_dir), api_base=api_base)
+    return build_definitions(resources), resources
+
+
+def _generate(defs, instance, **config):
+    run_config = {"ops": {"golden_dataset": {"config": {"source": "synthetic", "documents_per_task": 1, **config}}}}
+    return _run(defs, instance, "golden_job", run_config=run_config)
+
+
+def _golden_tables(resources, version):
+    store = resources["object_store"].client()
+    prefix = f"golden_dataset/{version}"
+    return store.read_parquet(f"{prefix}/questions.parquet"), store.read_parquet(f"{prefix}/contexts.parquet")
+
+
+def test_bundled_model_in_ray_tasks_grounded_accounted_and_cached(tmp_path, pdf_folder, models_dir, ray_session):
+    defs, resources = _definitions(tmp_path, pdf_folder, models_dir)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("documents", ["1973-oil-crisis", "normans"])
+        _run(defs, instance, "ingest_job", ["1973-oil-crisis", "normans"])
+        first_run = _generate(defs, instance, questions_per_document=2)
+        first = _metadata(first_run, "golden_dataset")
+        questions, contexts = _golden_tables(resources, first["version"])
+
+        # every planned item (2 documents x 2) is either a question or a recorded failure
+        assert first["synthetic_questions"] + first["failed_items"] == 4
+        assert sum(first["failures_by_reason"].values()) == first["failed_items"]
+        assert len(questions) == first["synthetic_questions"] > 0
+        assert set(SYNTHETIC_COLUMNS) <= set(questions.columns)
+        assert set(questions["golden_source"]) == {"synthetic"}
+        assert set(questions["synthesizer_name"]) == {"single_hop_specific_query_synthesizer"}
+        assert questions["question_id"].is_unique
+        # grounded: each reference context is its catalogued span of the parsed text
+        store = resources["object_store"].client()
+        documents = {d: store.read_json(layout.parsed_document_key(d))["text"] for d in ("1973-oil-crisis", "normans")}
+        spans = contexts.set_index("context_id")
+        for row in questions.itertuples():
+            span = spans.loc[row.reference_context_ids[0]]
+            assert documents[row.document_id][span.start : span.end] == row.reference_contexts[0]
+        checks = {c.check_name: c for c in first_run.get_asset_check_evaluations()}
+        assert BLOCKING_CHECKS <= set(checks) and all(checks[name].passed for name in BLOCKING_CHECKS)
+        assert first["llm_calls"] > 0
+
+        second = _metadata(_generate(defs, instance, questions_per_document=2), "golden_dataset")
+        assert second["llm_calls"] == 0 and second["llm_requests"] == first["llm_requests"]
+        assert second["version"] == first["version"]  # same inputs and seed: the same set
+
+
+def _stub_reply(body: dict) -> tuple[int, str]:
+    """Garbage for every prompt about the Normans; for the other document garbage on the
+    greedy first attempt, then a grounded question built from the prompt's own input."""
+    prompt = body["messages"][-1]["content"]
+    if "Norman" in prompt or body.get("temperature", 0) == 0:
+        return 200, "Sure! Here is your question: what is it?"
+    given = json.loads(re.search(r"input: (\{.*\})\s*Output:\s*$", prompt, re.DOTALL).group(1))
+    words = given["context"].split()
+    question = f"What does the text say about {given['term']} and {words[1]}?"
+    return 200, json.dumps({"query": question, "answer": " ".join(words[:10])})
+
+
+def test_malformed_output_is_retried_recorded_and_does_not_stop_the_asset(
+    tmp_path, pdf_folder, models_dir, ray_session
+):
+    stub = start_openai_stub(_stub_reply)
+    try:
+        defs, resources = _definitions(tmp_path, pdf_folder, models_dir, api_base=stub.url)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("documents", ["1973-oil-crisis", "normans"])
+            _run(defs, instance, "ingest_job", ["1973-oil-crisis", "normans"])
+            golden = _metadata(
+                _generate(defs, instance, questions_per_document=2, generator_llm="stub-model", max_attempts=3),
+                "golden_dataset",
+            )
+    finally:
+        stub.stop()
+    questions, _ = _golden_tables(resources, golden["version"])
+    store = resources["object_store"].client()
+    failures = store.read_parquet(f"golden_dataset/{golden['version']}/failures.parquet")
+    # the oil-crisis items failed once (garbage at temperature 0) and then succeeded
+    assert sorted(questions["document_id"]) == ["1973-oil-crisis", "1973-oil-crisis"]
+    # the Normans items are recorded with their reason after every attempt, not dropped
+    assert golden["failed_items"] == 2 and list(failures["document_id"]) == ["normans", "normans"]
+    assert list(failures["attempts"]) == [3, 3]
+    assert all(reason.startswith("RagasOutputParserException") for reason in failures["reason"])
+    assert golden["failures_by_reason"] == {"RagasOutputParserException": 2}
+    # retried: more requests reached the server than items were planned
+    assert len(stub.requests) == golden["llm_calls"] > 4
+    assert {r["model"] for r in stub.requests} == {"stub-model"}
