@@ -5,7 +5,7 @@ runs as one Dagster run over all its partitions: ingest → golden set → embed
 sweep (Ray Tune) → leaderboard. Runs, materialisations and metadata land in the Dagster instance
 under `DAGSTER_HOME`, so `dagster dev` shows them afterwards.
 
-Usage: python -m dream_assets.demo [--documents N] [--questions-per-document N]
+Usage: python -m dream_assets.demo [--documents N] [--questions-per-document N] [--golden SOURCE]
 """
 
 import argparse
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=6, help="use the first N PDFs by name (0: all)")
     parser.add_argument("--questions-per-document", type=int, default=3, help="golden questions per document")
+    parser.add_argument(
+        "--golden", choices=["human", "synthetic", "both"], default="human", help="golden set source (see README)"
+    )
     parser.add_argument("--judge-llm", default="", help="LLM judging ragas' LLM metrics ('' skips them)")
     parser.add_argument("--judge-sample-size", type=int, default=0, help="questions per trial the judge scores")
     args = parser.parse_args(argv)
@@ -72,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             "golden dataset",
             "golden_job",
             None,
-            {"ops": {"golden_dataset": {"config": {"questions_per_document": args.questions_per_document}}}},
+            {
+                "ops": {
+                    "golden_dataset": {
+                        "config": {"questions_per_document": args.questions_per_document, "source": args.golden}
+                    }
+                }
+            },
         ),
         ("embedding indexes", "index_job", embedding_index_partitions.get_partition_keys(), None),
         (
