@@ -29,7 +29,7 @@ from dream_assets.defs.golden.checks import (
     golden_dataset_question_lengths,
     golden_dataset_references_are_grounded,
 )
-from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.defs.indexing.assets import embedding_index, retrieval_pool
 from dream_assets.defs.ingestion.assets import (
     opensearch_index,
     oscar_chunks,
@@ -46,6 +46,7 @@ from dream_assets.defs.jobs import (
     leaderboard_job,
     opensearch_job,
     oscar_ingest_job,
+    retrieval_pool_job,
     sweep_job,
     vector_benchmark_job,
 )
@@ -160,6 +161,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             parsed_documents,
             golden_dataset,
             embedding_index,
+            retrieval_pool,
             trial_evaluations,
             experiment_leaderboard,
             oscar_jsonl,
@@ -180,6 +182,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             ingest_job,
             golden_job,
             index_job,
+            retrieval_pool_job,
             sweep_job,
             leaderboard_job,
             oscar_ingest_job,

@@ -12,6 +12,7 @@ def test_definitions_load():
         "parsed_documents",
         "golden_dataset",
         "embedding_index",
+        "retrieval_pool",
         "trial_evaluations",
         "experiment_leaderboard",
         "oscar_jsonl",

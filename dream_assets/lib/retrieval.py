@@ -27,8 +27,8 @@ from llama_index.core.node_parser import (
     get_leaf_nodes,
 )
 from llama_index.core.postprocessor import MetadataReplacementPostProcessor
-from llama_index.core.retrievers import AutoMergingRetriever
-from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.core.retrievers import AutoMergingRetriever, BaseRetriever
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from dream_assets.lib.parsing import ParsedDocument
@@ -187,12 +187,10 @@ class Retriever:
     ) -> None:
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
         self.index = load_index_from_storage(storage, embed_model=embed_model)
+        self.embed_model = embed_model
         self.method = method
-        base = self.index.as_retriever(similarity_top_k=top_k)
-        if isinstance(method, AutoMergingMethod):
-            self.retriever = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
-        else:
-            self.retriever = base
+        self.top_k = top_k
+        self._retrievers: dict[int, BaseRetriever] = {}
         self.last_latency_s = 0.0
         self.postprocessor = (
             MetadataReplacementPostProcessor(target_metadata_key="window")
@@ -200,14 +198,18 @@ class Retriever:
             else None
         )
 
-    def retrieve(self, question: str) -> list[RetrievedContext]:
-        """Returns the retrieved contexts for one question, best first; sets `last_latency_s`
-        (seconds, query embedding included)."""
-        start = time.perf_counter()
-        nodes: list[NodeWithScore] = self.retriever.retrieve(question)
+    def _retriever(self, top_k: int) -> BaseRetriever:
+        if top_k not in self._retrievers:
+            base = self.index.as_retriever(similarity_top_k=top_k)
+            if isinstance(self.method, AutoMergingMethod):
+                base = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
+            self._retrievers[top_k] = base
+        return self._retrievers[top_k]
+
+    def _contexts(self, query: QueryBundle, top_k: int) -> list[RetrievedContext]:
+        nodes: list[NodeWithScore] = self._retriever(top_k).retrieve(query)
         if self.postprocessor is not None:
             nodes = self.postprocessor.postprocess_nodes(nodes)
-        self.last_latency_s = time.perf_counter() - start
         return [
             RetrievedContext(
                 node_id=item.node.node_id,
@@ -219,6 +221,34 @@ class Retriever:
             )
             for item in nodes
         ]
+
+    def retrieve(self, question: str) -> list[RetrievedContext]:
+        """Returns the retrieved contexts for one question, best first; sets `last_latency_s`
+        (seconds, query embedding included)."""
+        start = time.perf_counter()
+        contexts = self._contexts(QueryBundle(question), self.top_k)
+        self.last_latency_s = time.perf_counter() - start
+        return contexts
+
+    def retrieve_batch(self, queries: list[str] | list[list[float]], top_k: int) -> list[list[RetrievedContext]]:
+        """Retrieved contexts of each query, best first: texts are embedded in one batch
+        (`get_text_embedding_batch`), embeddings (of this index's model) are used as given.
+
+        Raises:
+            ValueError: if an embedding's length differs from the index's.
+        """
+        if not queries:
+            return []
+        if isinstance(queries[0], str):
+            embeddings = self.embed_model.get_text_embedding_batch(list(queries))
+            bundles = [QueryBundle(text, embedding=vector) for text, vector in zip(queries, embeddings, strict=True)]
+        else:
+            expected = embedding_dimensions(self.embed_model)
+            wrong = [len(vector) for vector in queries if len(vector) != expected]
+            if wrong:
+                raise ValueError(f"query embeddings of length {wrong[0]} for an index of {expected}-d embeddings")
+            bundles = [QueryBundle("", embedding=list(map(float, vector))) for vector in queries]
+        return [self._contexts(bundle, top_k) for bundle in bundles]
 
 
 def covered_context_ids(retrieved: RetrievedContext, contexts: pd.DataFrame) -> list[str]:

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,6 +48,9 @@ class TrialSettings(BaseModel):
         scratch_dir: local directory for the downloaded index (shared by trials on one node).
         llm_cache_dir: directory of the LLM answer cache ('' for none), shared by the trials on
             one node.
+        retrieval_pool: name of a running retrieval pool serving this index
+            (`dream_assets.lib.retrieval_pool`); '' (or a pool that is gone) loads the index in
+            the trial.
     """
 
     config: RagConfig
@@ -67,6 +67,7 @@ class TrialSettings(BaseModel):
     seed: int = 0
     scratch_dir: str = ""
     llm_cache_dir: str = ""
+    retrieval_pool: str = ""
 
 
 @dataclass
@@ -89,29 +90,30 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     """
     from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
     from dream_assets.lib.generation import COMPLETION_STOP
-    from dream_assets.lib.retrieval import Retriever, embedding_dimensions
+    from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, load_retriever
     from resources.embeddings import make_embedding
     from resources.llm import make_llm
     from resources.object_store import ObjectStoreClient
-    from resources.vector_stores import llama_vector_store
 
     store = ObjectStoreClient(settings.object_store)
-    scratch = Path(settings.scratch_dir or tempfile.gettempdir()) / "indexes" / settings.index_prefix
-    if not (scratch / "docstore.json").exists():
-        partial = scratch.with_name(f"{scratch.name}.{os.getpid()}.partial")
-        store.download_dir(settings.index_prefix, partial)
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(partial, scratch)
-        except OSError:  # another trial on this node placed it first
-            pass
+    pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool else None
+    if pool is not None:  # the index is loaded once, in the pool's actors
+        retriever = PoolRetriever(pool, settings.config.top_k)
+        embed_model = make_embedding(settings.embedding)  # for ragas' embedding metrics
+    else:
+        spec = IndexSpec(
+            method=settings.config.retrieval,
+            embedding=settings.embedding,
+            object_store=settings.object_store,
+            index_prefix=settings.index_prefix,
+            vector_store=settings.vector_store,
+            vector_table=settings.vector_table,
+            scratch_dir=settings.scratch_dir,
+        )
+        retriever = load_retriever(spec, settings.config.top_k)
+        embed_model = retriever.embed_model
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
-    embed_model = make_embedding(settings.embedding)
-    vectors = settings.vector_table and llama_vector_store(
-        settings.vector_store, settings.vector_table, embedding_dimensions(embed_model)
-    )
-    retriever = Retriever(scratch, settings.config.retrieval, embed_model, settings.config.top_k, vectors or None)
     llm_settings = settings.llm
     stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
     llm = make_llm(llm_settings, stop=stop)

@@ -214,7 +214,9 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
     Reasons: `empty_question`, `empty_answer`, `question_too_short`, `question_too_long`
     (bounds in `settings`), `question_not_about_context` (no content word in common with the
     context: small models copy ragas' in-prompt example), `answer_not_grounded` (less than
-    `min_answer_overlap` of the answer's words occur in the context).
+    `min_answer_overlap` of the answer's words occur in the context), `repetitive_output`
+    (a question or answer of 8 words or more with fewer than half of them distinct: small models
+    loop).
     """
     question, answer = normalise_whitespace(question), normalise_whitespace(answer)
     if not question:
@@ -225,6 +227,10 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
         return "question_too_short"
     if len(question) > settings.max_question_chars:
         return "question_too_long"
+    for text in (question, answer):
+        words = normalize_answer(text).split()
+        if len(words) >= 8 and len(set(words)) < len(words) / 2:
+            return "repetitive_output"
     context_tokens = _content_tokens(context)
     if not _content_tokens(question) & context_tokens:
         return "question_not_about_context"

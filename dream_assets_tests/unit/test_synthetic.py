@@ -31,6 +31,8 @@ def test_rejection_reasons():
     example_copy = "What is the purpose of microservices in software architecture?"
     assert rejection_reason(example_copy, "Rollo", CONTEXT, settings) == "question_not_about_context"
     assert rejection_reason("Who was Rollo?", "a Viking prince of Denmark", CONTEXT, settings) == "answer_not_grounded"
+    looping = "Rollo is the Rollo, it is the Rollo, it is the Rollo, it is the Rollo"
+    assert rejection_reason("Who was Rollo?", looping, CONTEXT, settings) == "repetitive_output"
 
 
 def _row(context_id, question):

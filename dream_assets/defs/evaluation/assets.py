@@ -16,6 +16,7 @@ from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.lib.evaluation import summarize
 from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
+from dream_assets.lib.retrieval_pool import IndexSpec, connect_pool, pool_name, start_pool
 from dream_assets.lib.sweep import TrialSettings, run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
 from resources.embeddings import EmbeddingProvider
@@ -28,11 +29,15 @@ from resources.vector_stores import VectorStore
 
 class SweepConfig(dg.Config):
     """`judge_llm`: LLM for ragas' LLM-judged metrics ('' skips them); `judge_sample_size`:
-    questions per trial it judges; `seed`: seed of that sample."""
+    questions per trial it judges; `seed`: seed of that sample; `retrieval_actors`: start a
+    pool of this many Ray retrieval actors per index for the sweep, so concurrent trials share
+    one loaded index (0: a pool already running for the index, started by `retrieval_pool`, is
+    used; otherwise each trial loads its own)."""
 
     judge_llm: str = ""
     judge_sample_size: int = 0
     seed: int = 0
+    retrieval_actors: int = 0
 
 
 def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
@@ -70,10 +75,28 @@ def trial_evaluations(
     store = object_store.client()
     golden_version, questions, _ = read_current_golden(store)
     judge = llms.settings_for(config.judge_llm).model_copy(update={"max_tokens": 256}) if config.judge_llm else None
-    trials = []
+    trials, pools, started = [], {}, []
+    ray_cluster.connect()
     for key in context.partition_keys:
         rag = CONFIGS_BY_KEY[key]
         index = store.read_json(layout.index_pointer(rag.index_key))
+        name = pool_name(rag.index_key, index["version"])
+        if name not in pools:
+            pools[name] = connect_pool(name)
+            if pools[name] is None and config.retrieval_actors > 0:
+                spec = IndexSpec(
+                    method=rag.retrieval,
+                    embedding=embeddings.settings_for(rag.embedding_model),
+                    object_store=object_store.settings(),
+                    index_prefix=index["prefix"],
+                    vector_store=vector_store.settings(),
+                    vector_table=index.get("table"),
+                    scratch_dir=ray_cluster.scratch_dir,
+                )
+                pools[name] = start_pool(name, spec, config.retrieval_actors)
+                started.append(pools[name])
+            if pools[name] is not None:
+                context.log.info("index %s served by retrieval pool %s", rag.index_key, name)
         trials.append(
             TrialSettings(
                 config=rag,
@@ -90,19 +113,24 @@ def trial_evaluations(
                 seed=config.seed,
                 scratch_dir=ray_cluster.scratch_dir,
                 llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
+                retrieval_pool=name if pools[name] is not None else "",
             )
         )
     context.log.info(
         "sweep of %d configurations on golden set %s (%d questions)", len(trials), golden_version, len(questions)
     )
-    ray_cluster.connect()
-    outcomes = run_sweep(
-        trials,
-        ray_cluster.storage_path,
-        f"sweep-{golden_version}",
-        ray_cluster.max_concurrent_trials,
-        on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
-    )
+    try:
+        outcomes = run_sweep(
+            trials,
+            ray_cluster.storage_path,
+            f"sweep-{golden_version}",
+            ray_cluster.max_concurrent_trials,
+            on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
+        )
+    finally:
+        pool_health = {pool.name: pool.health() for pool in pools.values() if pool is not None}
+        for pool in started:
+            pool.shutdown()
     parent = _sweep_run(tracker, golden_version)
     golden_uri = store.uri(layout.golden_prefix(golden_version))
     tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
@@ -137,6 +165,7 @@ def trial_evaluations(
             "trials": len(trials),
             "failed_trials": len(failed),
             "failures": failed,
+            "retrieval_pools": pool_health,
             "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
             "results": dg.MetadataValue.md(
                 "| configuration | hit_rate | mrr | f1 |\n|---|---|---|---|\n" + "\n".join(rows)

@@ -6,14 +6,17 @@ import tempfile
 import time
 
 import dagster as dg
+import pandas as pd
 
 from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.retrieval import build_index, embedding_dimensions
+from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
 from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
 from resources.embeddings import EmbeddingProvider, make_embedding
 from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
 from resources.vector_stores import VectorStore, llama_vector_store, table_name
 
 _INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
@@ -110,4 +113,62 @@ def embedding_index(
                 "| index | version | status | embedded | seconds |\n|---|---|---|---|---|\n" + "\n".join(rows)
             ),
         }
+    )
+
+
+class RetrievalPoolConfig(dg.Config):
+    """`actors`: index replicas (Ray actors); `num_cpus`: CPUs reserved per actor (0 shares
+    the node with trials); `detached`: keep the actors after this run (found by name by later
+    runs on the same Ray cluster; on the embedded local Ray they end with the process)."""
+
+    actors: int = 2
+    num_cpus: float = 0.0
+    detached: bool = True
+
+
+@dg.asset(
+    partitions_def=embedding_index_partitions,
+    deps=[embedding_index],
+    group_name="indexing",
+    kinds={"ray"},
+)
+def retrieval_pool(
+    context: dg.AssetExecutionContext,
+    config: RetrievalPoolConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    vector_store: VectorStore,
+    ray_cluster: RayCluster,
+) -> dg.MaterializeResult:
+    """A pool of Ray retrieval actors serving the current version of this index
+    (`retrieval-<index key>-<version>`): each actor loads the index once; sweeps and training
+    loops on the cluster find it by name (`dream_assets.lib.retrieval_pool.connect_pool`), so
+    concurrent trials share one loaded index. Metadata: each actor's health (process, node,
+    index load time, calls served). A pool of an older version is left to its owner."""
+    index_key = context.partition_key
+    store = object_store.client()
+    pointer = store.read_json(layout.index_pointer(index_key))
+    method, embedding_model = _INDEX_SETTINGS[index_key]
+    spec = IndexSpec(
+        method=method,
+        embedding=embeddings.settings_for(embedding_model),
+        object_store=object_store.settings(),
+        index_prefix=pointer["prefix"],
+        vector_store=vector_store.settings(),
+        vector_table=pointer.get("table"),
+        scratch_dir=ray_cluster.scratch_dir,
+    )
+    ray_cluster.connect()
+    name = pool_name(index_key, pointer["version"])
+    pool = start_pool(name, spec, config.actors, detached=config.detached, num_cpus=config.num_cpus)
+    health = pool.health()
+    context.log.info("retrieval pool %s: %d actors, %s", name, len(pool.actors), health)
+    return dg.MaterializeResult(
+        metadata={
+            "pool": name,
+            "actors": len(pool.actors),
+            "healthy": sum("error" not in actor for actor in health),
+            "health": dg.MetadataValue.md(pd.DataFrame(health).to_markdown(index=False)),
+        },
+        data_version=dg.DataVersion(pointer["version"]),
     )
