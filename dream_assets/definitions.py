@@ -46,10 +46,12 @@ from dream_assets.defs.jobs import (
     leaderboard_job,
     opensearch_job,
     oscar_ingest_job,
+    reranker_job,
     retrieval_pool_job,
     sweep_job,
     vector_benchmark_job,
 )
+from dream_assets.defs.reranking.assets import finetuned_reranker, reranker_training_pairs
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import LocalObjectStore, S3ObjectStore
@@ -162,6 +164,8 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             golden_dataset,
             embedding_index,
             retrieval_pool,
+            reranker_training_pairs,
+            finetuned_reranker,
             trial_evaluations,
             experiment_leaderboard,
             oscar_jsonl,
@@ -183,6 +187,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             golden_job,
             index_job,
             retrieval_pool_job,
+            reranker_job,
             sweep_job,
             leaderboard_job,
             oscar_ingest_job,

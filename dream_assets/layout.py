@@ -80,3 +80,17 @@ def oscar_embeddings_prefix(shard: str) -> str:
 def oscar_embeddings_manifest(shard: str) -> str:
     """Model and row count of one shard's embeddings."""
     return f"oscar/manifests/embeddings/{shard}.json"
+
+
+RERANKER_PAIRS_POINTER = "reranker/pairs/current.json"
+RERANKER_POINTER = "reranker/model/current.json"
+
+
+def reranker_pairs_key(version: str) -> str:
+    """Training pairs of the reranker (query, passage, label, split), one version."""
+    return f"reranker/pairs/{version}/pairs.parquet"
+
+
+def reranker_model_prefix(version: str) -> str:
+    """Folder of one fine-tuned reranker (sentence-transformers CrossEncoder layout)."""
+    return f"reranker/model/{version}"

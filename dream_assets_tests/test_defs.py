@@ -13,6 +13,8 @@ def test_definitions_load():
         "golden_dataset",
         "embedding_index",
         "retrieval_pool",
+        "reranker_training_pairs",
+        "finetuned_reranker",
         "trial_evaluations",
         "experiment_leaderboard",
         "oscar_jsonl",

@@ -87,6 +87,13 @@ class MlflowTracker(dg.ConfigurableResource):
         if table is not None:
             self.log_table(run_id, table, table_name)
 
+    def log_curve(self, run_id: str, name: str, points: list[tuple[int, float]]) -> None:
+        """Logs a metric's history, one value per step (a training loss curve)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client().log_batch(run_id, metrics=[Metric(name, float(value), now, int(step)) for step, value in points])
+
     def log_table(self, run_id: str, table: pd.DataFrame, name: str) -> None:
         """Logs a DataFrame as a Parquet artifact named `name`."""
         with tempfile.TemporaryDirectory() as directory:

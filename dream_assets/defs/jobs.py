@@ -15,3 +15,4 @@ oscar_ingest_job = dg.define_asset_job(
 )
 opensearch_job = dg.define_asset_job("opensearch_job", selection=["opensearch_index"])
 vector_benchmark_job = dg.define_asset_job("vector_benchmark_job", selection=["vector_query_benchmark"])
+reranker_job = dg.define_asset_job("reranker_job", selection=["reranker_training_pairs", "finetuned_reranker"])

@@ -19,13 +19,13 @@ from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.vector_stores import VectorStore, llama_vector_store, table_name
 
-_INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
+INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
 
 
 def index_version(corpus_version: str, index_key: str, vector_store_kind: str = "in_memory") -> str:
     """Content hash of (parsed corpus version, retrieval method and parameters, embedding model,
     vector store kind)."""
-    method, embedding_model = _INDEX_SETTINGS[index_key]
+    method, embedding_model = INDEX_SETTINGS[index_key]
     return content_hash([corpus_version, method.model_dump(mode="json"), embedding_model, vector_store_kind])
 
 
@@ -62,7 +62,7 @@ def embedding_index(
     corpus_version = content_hash(sorted((d.document_id, d.sha256) for d in documents.values()))
     rows, embedded_total = [], 0
     for index_key in context.partition_keys:
-        method, embedding_model = _INDEX_SETTINGS[index_key]
+        method, embedding_model = INDEX_SETTINGS[index_key]
         version = index_version(corpus_version, index_key, store_settings.kind)
         prefix = layout.index_prefix(index_key, version)
         table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
@@ -148,7 +148,7 @@ def retrieval_pool(
     index_key = context.partition_key
     store = object_store.client()
     pointer = store.read_json(layout.index_pointer(index_key))
-    method, embedding_model = _INDEX_SETTINGS[index_key]
+    method, embedding_model = INDEX_SETTINGS[index_key]
     spec = IndexSpec(
         method=method,
         embedding=embeddings.settings_for(embedding_model),

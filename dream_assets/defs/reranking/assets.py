@@ -1,0 +1,195 @@
+"""A reranker fine-tuned on the golden set: training pairs with hard negatives, then a
+cross-encoder trained in a Ray task sized by `dream_assets.lib.capacity`, tracked in MLflow and
+stored in the object store; the sweep's `finetuned` reranker choice reads it."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from dream_assets import layout
+from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.defs.indexing.assets import INDEX_SETTINGS, embedding_index
+from dream_assets.lib.capacity import estimate_memory, lora_parameter_count, ray_resources
+from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.reranker import fine_tune, training_pairs
+from dream_assets.lib.retrieval_pool import IndexSpec, load_retriever
+from resources.embeddings import EmbeddingProvider
+from resources.models import BUNDLED_MODELS, bundled_model_path
+from resources.object_store import ObjectStore, ObjectStoreClient, ObjectStoreSettings
+from resources.ray_cluster import RayCluster
+from resources.tracking import TAG_KIND, MlflowTracker
+from resources.vector_stores import VectorStore
+
+
+class TrainingPairsConfig(dg.Config):
+    """`index_key`: the embedding index whose retrievals give the hard negatives;
+    `candidates`: contexts retrieved per question; `negatives`: hard negatives kept per question;
+    `validation_fraction`: share of documents held out; `seed`: seed of the split."""
+
+    index_key: str = "chunks256o32_minilm-l6"
+    candidates: int = 8
+    negatives: int = 3
+    validation_fraction: float = 0.25
+    seed: int = 0
+
+
+@dg.asset(deps=[golden_dataset, embedding_index], group_name="reranking", kinds={"parquet"})
+def reranker_training_pairs(
+    context: dg.AssetExecutionContext,
+    config: TrainingPairsConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    vector_store: VectorStore,
+    ray_cluster: RayCluster,
+) -> dg.MaterializeResult:
+    """(query, passage, label, split) pairs from the current golden set
+    (`reranker/pairs/<version>/pairs.parquet`): each question's reference context as the
+    positive, the best retrieved contexts that are not a reference as hard negatives; train and
+    validation split by document, so no document's passages are on both sides."""
+    store = object_store.client()
+    golden_version, questions, contexts = read_current_golden(store)
+    if config.index_key not in INDEX_SETTINGS:
+        known = sorted(INDEX_SETTINGS)
+        raise ValueError(f"index_key {config.index_key!r} is not an index of the search space: {known}")
+    pointer = store.read_json(layout.index_pointer(config.index_key))
+    method, embedding_model = INDEX_SETTINGS[config.index_key]
+    spec = IndexSpec(
+        method=method,
+        embedding=embeddings.settings_for(embedding_model),
+        object_store=object_store.settings(),
+        index_prefix=pointer["prefix"],
+        vector_store=vector_store.settings(),
+        vector_table=pointer.get("table"),
+        scratch_dir=ray_cluster.scratch_dir,
+    )
+    retriever = load_retriever(spec, config.candidates)
+    pairs = training_pairs(questions, contexts, retriever, config.negatives, config.validation_fraction, config.seed)
+    version = content_hash([golden_version, pointer["version"], config.model_dump(), pairs.to_dict(orient="records")])
+    store.write_parquet(layout.reranker_pairs_key(version), pairs)
+    store.write_json(layout.RERANKER_PAIRS_POINTER, {"version": version, "golden_version": golden_version})
+    by_split = pairs.groupby("split")
+    context.log.info("reranker pairs %s: %d pairs of %d questions", version, len(pairs), pairs["question_id"].nunique())
+    return dg.MaterializeResult(
+        metadata={
+            "version": version,
+            "golden_version": golden_version,
+            "pairs": len(pairs),
+            "positives": int(pairs["label"].sum()),
+            "negatives": int((pairs["label"] == 0).sum()),
+            "questions_by_split": {split: int(group["question_id"].nunique()) for split, group in by_split},
+            "documents_by_split": {split: int(group["document_id"].nunique()) for split, group in by_split},
+        },
+        data_version=dg.DataVersion(version),
+    )
+
+
+class RerankerConfig(dg.Config):
+    """`base_model`: bundled model name, local directory or Hugging Face id to start from;
+    `epochs`, `batch_size`, `learning_rate`: training; `lora_rank`: 0 trains every weight,
+    above 0 LoRA adapters of that rank (peft); `seed`: seed of training."""
+
+    base_model: str = "all-MiniLM-L6-v2"
+    epochs: int = 1
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    lora_rank: int = 0
+    seed: int = 0
+
+
+def _architecture(model_dir: Path) -> tuple[int, int, int]:
+    """(parameters, hidden size, layers) of a local model directory, from its safetensors
+    headers and `config.json`; (0, 768, 12), BERT-base's sizes, for a hub id not on disk."""
+    import json
+
+    from safetensors import safe_open
+
+    if not model_dir.is_dir():
+        return 0, 768, 12
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+    total = 0
+    for path in model_dir.glob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as tensors:
+            for key in tensors.keys():  # noqa: SIM118 - safe_open has no __iter__
+                count = 1
+                for size in tensors.get_slice(key).get_shape():
+                    count *= size
+                total += count
+    return total, int(config.get("hidden_size", 768)), int(config.get("num_hidden_layers", 12))
+
+
+def _train_and_store(base_model: str, pairs_key: str, store_settings: ObjectStoreSettings, prefix: str, **options):
+    """The Ray task: reads the pairs, fine-tunes, uploads the model to `prefix`."""
+    store = ObjectStoreClient(store_settings)
+    pairs = store.read_parquet(pairs_key)
+    with tempfile.TemporaryDirectory() as directory:
+        result = fine_tune(base_model, pairs, directory, **options)
+        store.upload_dir(directory, prefix)
+    result.model_dir = prefix
+    return result
+
+
+@dg.asset(deps=[reranker_training_pairs], group_name="reranking", kinds={"ray", "pytorch", "mlflow"})
+def finetuned_reranker(
+    context: dg.AssetExecutionContext,
+    config: RerankerConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+) -> dg.MaterializeResult:
+    """A cross-encoder fine-tuned on the reranker pairs (`reranker/model/<version>/`, pointer
+    `reranker/model/current.json`), trained in one Ray task whose memory (and GPUs, when the
+    cluster has them) come from `lib.capacity` for the base model's parameter count. Logged to
+    MLflow: parameters, the training-loss curve, validation MRR of the positive among its
+    candidates before and after training."""
+    import ray
+
+    store = object_store.client()
+    pairs_pointer = store.read_json(layout.RERANKER_PAIRS_POINTER)
+    pairs_key = layout.reranker_pairs_key(pairs_pointer["version"])
+    bundled = BUNDLED_MODELS.get(config.base_model)
+    base = str(bundled_model_path(config.base_model, embeddings.models_dir)) if bundled else config.base_model
+    parameters, hidden_size, layers = _architecture(Path(base))
+    adapters = lora_parameter_count(hidden_size, layers, config.lora_rank) if config.lora_rank else 0
+    estimate = estimate_memory(parameters, "fp32", lora_parameters=adapters)
+    needed = estimate.lora_training_bytes if config.lora_rank else estimate.full_training_bytes
+    ray_cluster.connect()
+    gpu_memory = 0.0
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        import torch
+
+        gpu_memory = float(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0.0
+    resources = ray_resources(needed, gpu_memory)
+    version = content_hash([pairs_pointer["version"], config.model_dump(), base])
+    prefix = layout.reranker_model_prefix(version)
+    context.log.info("fine-tuning %s (%d parameters) with Ray resources %s", config.base_model, parameters, resources)
+    options = {k: v for k, v in config.model_dump().items() if k != "base_model"}
+    task = ray.remote(_train_and_store).options(num_cpus=1, **resources)
+    result = ray.get(task.remote(base, pairs_key, object_store.settings(), prefix, **options))
+
+    tags = {TAG_KIND: "reranker", "dream.reranker_version": version}
+    run_id = tracker.find_or_create_run(f"reranker-{version}", tags)
+    params = {**config.model_dump(), "pairs_version": pairs_pointer["version"], "parameters": result.parameters}
+    params["trainable_parameters"] = result.trainable_parameters
+    params.update({f"memory_gib_{k}": round(v, 3) for k, v in estimate.gib().items()})
+    metrics = {"validation_mrr_before": result.mrr_before, "validation_mrr_after": result.mrr_after}
+    tracker.log_trial(run_id, params, {**metrics, "train_seconds": result.seconds})
+    tracker.log_curve(run_id, "train_loss", result.loss_curve)
+    tracker.finish(run_id)
+    store.write_json(layout.RERANKER_POINTER, {"version": version, "prefix": prefix, "base_model": config.base_model})
+    context.log.info("reranker %s: validation MRR %.3f -> %.3f", version, result.mrr_before, result.mrr_after)
+    return dg.MaterializeResult(
+        metadata={
+            "version": version,
+            "uri": store.uri(prefix),
+            "validation_mrr_before": result.mrr_before,
+            "validation_mrr_after": result.mrr_after,
+            "train_steps": len(result.loss_curve),
+            "final_train_loss": result.loss_curve[-1][1] if result.loss_curve else float("nan"),
+            "trainable_parameters": result.trainable_parameters,
+            "ray_resources": {k: float(v) for k, v in resources.items()},
+            "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
+        },
+        data_version=dg.DataVersion(version),
+    )
