@@ -74,6 +74,7 @@ class RagConfig(_Frozen):
     embedding_model: str
     llm: str
     top_k: int = Field(gt=0)
+    reranker: Literal["none", "finetuned"] = "none"
 
     @property
     def index_key(self) -> str:
@@ -83,7 +84,8 @@ class RagConfig(_Frozen):
     @property
     def key(self) -> str:
         """Partition key of this configuration."""
-        return f"{self.index_key}_{slug_of(self.llm)}_k{self.top_k}"
+        key = f"{self.index_key}_{slug_of(self.llm)}_k{self.top_k}"
+        return key if self.reranker == "none" else f"{key}_rr-{self.reranker}"
 
     def params(self) -> dict[str, str | int]:
         """Flat parameters for MLflow and the leaderboard (no secret, no path)."""
@@ -91,7 +93,7 @@ class RagConfig(_Frozen):
             f"retrieval.{name}": "-".join(map(str, value)) if isinstance(value, tuple) else value
             for name, value in self.retrieval.model_dump().items()
         }
-        flat.update(embedding_model=self.embedding_model, llm=self.llm, top_k=self.top_k)
+        flat.update(embedding_model=self.embedding_model, llm=self.llm, top_k=self.top_k, reranker=self.reranker)
         return flat
 
 
@@ -102,6 +104,7 @@ class SearchSpace(_Frozen):
     embedding_models: list[str]
     llms: list[str]
     top_k: list[int]
+    rerankers: list[Literal["none", "finetuned"]] = ["none"]
 
     def configs(self) -> list[RagConfig]:
         """Every combination, in file order.
@@ -110,8 +113,10 @@ class SearchSpace(_Frozen):
             ValueError: if two combinations share a partition key.
         """
         configs = [
-            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k)
-            for r, e, m, k in itertools.product(self.retrieval, self.embedding_models, self.llms, self.top_k)
+            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k, reranker=x)
+            for r, e, m, k, x in itertools.product(
+                self.retrieval, self.embedding_models, self.llms, self.top_k, self.rerankers
+            )
         ]
         keys = [config.key for config in configs]
         if len(set(keys)) != len(keys):

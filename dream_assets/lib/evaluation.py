@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_METRICS = ["hit_rate", "mrr", "exact_match", "f1"]
 RAGAS_EMBEDDING_METRICS = ["id_based_context_precision", "id_based_context_recall", "semantic_similarity"]
+# Question columns whose groups get their own metrics: the golden set's source (human,
+# synthetic) and the reranker's document split (train, validation, unseen).
+GROUP_COLUMNS = ["golden_source", "reranker_split"]
 RAGAS_JUDGE_METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall", "answer_correctness"]
 
 
@@ -206,8 +209,9 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
 
     Returns:
         For every metric column present: its mean over scored questions (`<metric>`) and its
-        coverage, scored / attempted (`<metric>_coverage`); with questions from two golden
-        sources (`golden_source`), each metric's mean per source as `<source>/<metric>`; latency p50 and p95 in seconds
+        coverage, scored / attempted (`<metric>_coverage`); for each `GROUP_COLUMNS` column with
+        two groups or more (two golden sources; reranker train and validation documents), each
+        metric's mean per group as `<group>/<metric>`; latency p50 and p95 in seconds
         (`retrieval_latency_p50_s`, ...); token totals; `questions`, `errors`, `llm_calls` (answers
         generated now) and `llm_cache_hits` (answers taken from the cache) counts. A metric
         that no question could score has mean NaN and coverage 0, never a silent 0.
@@ -219,10 +223,12 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         values = pd.to_numeric(scored[name], errors="coerce")
         summary[name] = float(values.mean()) if values.notna().any() else math.nan
         summary[f"{name}_coverage"] = float(values.notna().mean()) if len(values) else 0.0
-    sources = scored["golden_source"].dropna().unique() if "golden_source" in scored else []
-    if len(sources) > 1:  # both golden sets: every metric per source too, as `<source>/<metric>`
-        for source in sorted(sources):
-            part = scored[scored["golden_source"] == source]
+    for column in GROUP_COLUMNS:  # e.g. both golden sets: every metric per source, `<source>/<metric>`
+        groups = scored[column].dropna().unique() if column in scored else []
+        if len(groups) < 2:
+            continue
+        for source in sorted(groups):
+            part = scored[scored[column] == source]
             for name in [n for n in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS if n in part]:
                 values = pd.to_numeric(part[name], errors="coerce")
                 summary[f"{source}/{name}"] = float(values.mean()) if values.notna().any() else math.nan

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k"]
+PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "reranker"]
 PLOT_METRICS = ["hit_rate", "mrr", "f1", "semantic_similarity", "generation_latency_p50_s"]
 
 

@@ -27,6 +27,7 @@ from llama_index.core.node_parser import (
     get_leaf_nodes,
 )
 from llama_index.core.postprocessor import MetadataReplacementPostProcessor
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import AutoMergingRetriever, BaseRetriever
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
@@ -175,6 +176,10 @@ class Retriever:
         top_k: number of nodes fetched by similarity (before auto-merging).
         vector_store: the external store the index was built into, or None for the in-memory
             store persisted in `persist_dir`.
+        reranker: directory (or id) of a cross-encoder; when set, `rerank_factor` x top-k
+            candidates are fetched and LlamaIndex's `SentenceTransformerRerank` keeps the top-k
+            by cross-encoder score (scores become the cross-encoder's).
+        rerank_factor: candidates per kept context when reranking.
     """
 
     def __init__(
@@ -184,6 +189,8 @@ class Retriever:
         embed_model: BaseEmbedding,
         top_k: int,
         vector_store: BasePydanticVectorStore | None = None,
+        reranker: str | None = None,
+        rerank_factor: int = 3,
     ) -> None:
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
         self.index = load_index_from_storage(storage, embed_model=embed_model)
@@ -191,6 +198,8 @@ class Retriever:
         self.method = method
         self.top_k = top_k
         self._retrievers: dict[int, BaseRetriever] = {}
+        self._rerankers: dict[int, BaseNodePostprocessor] = {}
+        self.reranker, self.rerank_factor = reranker, rerank_factor
         self.last_latency_s = 0.0
         self.postprocessor = (
             MetadataReplacementPostProcessor(target_metadata_key="window")
@@ -200,7 +209,8 @@ class Retriever:
 
     def _retriever(self, top_k: int) -> BaseRetriever:
         if top_k not in self._retrievers:
-            base = self.index.as_retriever(similarity_top_k=top_k)
+            fetched = top_k * self.rerank_factor if self.reranker else top_k
+            base = self.index.as_retriever(similarity_top_k=fetched)
             if isinstance(self.method, AutoMergingMethod):
                 base = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
             self._retrievers[top_k] = base
@@ -210,6 +220,12 @@ class Retriever:
         nodes: list[NodeWithScore] = self._retriever(top_k).retrieve(query)
         if self.postprocessor is not None:
             nodes = self.postprocessor.postprocess_nodes(nodes)
+        if self.reranker:
+            if top_k not in self._rerankers:
+                from llama_index.core.postprocessor import SentenceTransformerRerank
+
+                self._rerankers[top_k] = SentenceTransformerRerank(model=self.reranker, top_n=top_k, device="cpu")
+            nodes = self._rerankers[top_k].postprocess_nodes(nodes, query)
         return [
             RetrievedContext(
                 node_id=item.node.node_id,
@@ -235,10 +251,13 @@ class Retriever:
         (`get_text_embedding_batch`), embeddings (of this index's model) are used as given.
 
         Raises:
-            ValueError: if an embedding's length differs from the index's.
+            ValueError: if an embedding's length differs from the index's, or embeddings are
+                given to a reranking retriever (the cross-encoder reads the question text).
         """
         if not queries:
             return []
+        if self.reranker and not isinstance(queries[0], str):
+            raise ValueError("a reranking retriever needs query texts, not embeddings")
         if isinstance(queries[0], str):
             embeddings = self.embed_model.get_text_embedding_batch(list(queries))
             bundles = [QueryBundle(text, embedding=vector) for text, vector in zip(queries, embeddings, strict=True)]

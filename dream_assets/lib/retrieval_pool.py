@@ -52,9 +52,25 @@ class IndexSpec(BaseModel):
     scratch_dir: str = ""
 
 
-def load_retriever(spec: IndexSpec, top_k: int):
-    """Downloads the index to the node's scratch directory once (atomically: a partial copy is
-    renamed into place) and opens a `Retriever` on it.
+def download_once(store, prefix: str, scratch_dir: str, marker: str) -> Path:
+    """Downloads an object-store folder to `<scratch_dir>/<prefix>` once per node: a partial
+    copy is renamed into place, so concurrent processes never see half a folder; `marker` is a
+    file the complete folder has."""
+    target = Path(scratch_dir or tempfile.gettempdir()) / prefix
+    if not (target / marker).exists():
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        store.download_dir(prefix, partial)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(partial, target)
+        except OSError:  # another process on this node placed it first
+            pass
+    return target
+
+
+def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None):
+    """Downloads the index to the node's scratch directory once (`download_once`) and opens a
+    `Retriever` on it (with the cross-encoder `reranker`, a local directory, if given).
 
     Raises:
         FileNotFoundError: if the index is not in the object store.
@@ -65,20 +81,13 @@ def load_retriever(spec: IndexSpec, top_k: int):
     from resources.vector_stores import llama_vector_store
 
     store = ObjectStoreClient(spec.object_store)
-    scratch = Path(spec.scratch_dir or tempfile.gettempdir()) / "indexes" / spec.index_prefix
-    if not (scratch / "docstore.json").exists():
-        partial = scratch.with_name(f"{scratch.name}.{os.getpid()}.partial")
-        store.download_dir(spec.index_prefix, partial)
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(partial, scratch)
-        except OSError:  # another process on this node placed it first
-            pass
+    indexes = str(Path(spec.scratch_dir or tempfile.gettempdir()) / "indexes")
+    scratch = download_once(store, spec.index_prefix, indexes, "docstore.json")
     embed_model = make_embedding(spec.embedding)
     vectors = spec.vector_table and llama_vector_store(
         spec.vector_store, spec.vector_table, embedding_dimensions(embed_model)
     )
-    return Retriever(scratch, spec.method, embed_model, top_k, vectors or None)
+    return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, reranker=reranker)
 
 
 class RetrievalActor:

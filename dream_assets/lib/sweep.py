@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from ray import tune
 
+from dream_assets import layout
 from dream_assets.rag_config import RagConfig
 from resources.embeddings import EmbeddingSettings
 from resources.llm import LlmSettings
@@ -90,13 +91,20 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     """
     from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
     from dream_assets.lib.generation import COMPLETION_STOP
-    from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, load_retriever
+    from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, download_once, load_retriever
     from resources.embeddings import make_embedding
     from resources.llm import make_llm
     from resources.object_store import ObjectStoreClient
 
     store = ObjectStoreClient(settings.object_store)
-    pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool else None
+    reranker = None
+    if settings.config.reranker == "finetuned":
+        if not store.exists(layout.RERANKER_POINTER):
+            raise FileNotFoundError("no fine-tuned reranker in the object store: materialise reranker_job first")
+        prefix = store.read_json(layout.RERANKER_POINTER)["prefix"]
+        reranker = str(download_once(store, prefix, settings.scratch_dir, "config.json"))
+    # a pool answers plain retrievals; a reranking trial fetches its candidates itself
+    pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and reranker is None else None
     if pool is not None:  # the index is loaded once, in the pool's actors
         retriever = PoolRetriever(pool, settings.config.top_k)
         embed_model = make_embedding(settings.embedding)  # for ragas' embedding metrics
@@ -110,9 +118,10 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
             vector_table=settings.vector_table,
             scratch_dir=settings.scratch_dir,
         )
-        retriever = load_retriever(spec, settings.config.top_k)
+        retriever = load_retriever(spec, settings.config.top_k, reranker)
         embed_model = retriever.embed_model
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
+    questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
     llm_settings = settings.llm
     stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
@@ -134,6 +143,20 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
     store.write_parquet(settings.output_key, scored)
     return summarize(scored)
+
+
+def _with_reranker_split(store, golden_prefix: str, questions):
+    """Adds `reranker_split` (train, validation, or unseen) to each question when reranker
+    pairs were drawn from this golden set, so every trial also reports its metrics on the
+    documents the reranker never saw (`validation/<metric>`)."""
+    if not store.exists(layout.RERANKER_PAIRS_POINTER):
+        return questions
+    pointer = store.read_json(layout.RERANKER_PAIRS_POINTER)
+    if golden_prefix != layout.golden_prefix(pointer.get("golden_version", "")):
+        return questions
+    pairs = store.read_parquet(layout.reranker_pairs_key(pointer["version"]))
+    splits = dict(zip(pairs["document_id"], pairs["split"], strict=True))
+    return questions.assign(reranker_split=questions["document_id"].map(splits).fillna("unseen"))
 
 
 class _Progress(tune.Callback):

@@ -12,8 +12,12 @@ from dream_assets import layout
 from dream_assets.definitions import local_resources
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.defs.reranking.assets import finetuned_reranker
+from dream_assets.lib.parsing import parse_pdf
 from dream_assets.lib.reranker import PAIR_COLUMNS, split_documents
-from resources.embeddings import EmbeddingProvider
+from dream_assets.lib.retrieval import Retriever, build_index
+from dream_assets.rag_config import ChunksMethod
+from dream_assets_tests.conftest import DEMO_PDFS
+from resources.embeddings import EmbeddingProvider, make_embedding
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -62,9 +66,17 @@ def test_one_epoch_on_fifty_pairs_is_measured_logged_and_stored(tmp_path, models
     history = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == list(range(1, metadata["train_steps"] + 1))
 
-    from sentence_transformers.cross_encoder import CrossEncoder
-
+    # the stored model reranks a real retriever's candidates: top-2 of its top-6, by score
     pointer = store.read_json(layout.RERANKER_POINTER)
-    model = CrossEncoder(str(store.download_dir(pointer["prefix"], tmp_path / "model")))
-    scores = model.predict([("Who ruled Normandy?", "Rollo ruled Normandy."), ("Who ruled Normandy?", "Steam.")])
-    assert len(scores) == 2 and all(math.isfinite(float(s)) for s in scores)
+    model_dir = str(store.download_dir(pointer["prefix"], tmp_path / "model"))
+    method = ChunksMethod(chunk_size=128, chunk_overlap=16)
+    embed_model = make_embedding(resources["embeddings"].settings_for("all-MiniLM-L6-v2"))
+    document = parse_pdf("normans", (DEMO_PDFS / "Normans.pdf").read_bytes())
+    build_index([document], method, embed_model, tmp_path / "index")
+    plain = Retriever(tmp_path / "index", method, embed_model, top_k=6)
+    reranked = Retriever(tmp_path / "index", method, embed_model, top_k=2, reranker=model_dir)
+    question = "Who was the leader of the Norse raiders?"
+    candidates = [c.node_id for c in plain.retrieve(question)]
+    kept = reranked.retrieve(question)
+    assert len(kept) == 2 and {c.node_id for c in kept} <= set(candidates)
+    assert kept[0].score >= kept[1].score and all(math.isfinite(c.score) for c in kept)

@@ -35,7 +35,23 @@ def test_params_are_flat_and_hold_no_path():
         "embedding_model": "m",
         "llm": "l",
         "top_k": 2,
+        "reranker": "none",
     }
+
+
+def test_a_reranker_dimension_doubles_the_grid_and_marks_only_reranked_keys():
+    space = SearchSpace.model_validate(
+        {
+            "retrieval": [{"method": "chunks"}],
+            "embedding_models": ["m"],
+            "llms": ["l"],
+            "top_k": [2],
+            "rerankers": ["none", "finetuned"],
+        }  # fmt: skip
+    )
+    assert [c.key for c in space.configs()] == ["chunks512o64_m_l_k2", "chunks512o64_m_l_k2_rr-finetuned"]
+    with pytest.raises(pydantic.ValidationError, match="rerankers"):
+        SearchSpace.model_validate({**space.model_dump(), "rerankers": ["colbert"]})
 
 
 def test_default_search_space_is_a_full_grid_sharing_indexes():
