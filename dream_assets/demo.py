@@ -57,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     from dream_assets import layout
     from dream_assets.definitions import defs, state_dir
     from dream_assets.lib.leaderboard import PLOT_METRICS
-    from dream_assets.partitions import document_partitions, embedding_index_partitions, rag_config_partitions
+    from dream_assets.partitions import (
+        SEARCH_SPACE_CONFIGS,
+        document_partitions,
+        embedding_index_partitions,
+        rag_config_partitions,
+    )
 
     home = state_dir()
     instance = dg.DagsterInstance.get()
@@ -84,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             },
         ),
         ("embedding indexes", "index_job", embedding_index_partitions.get_partition_keys(), None),
+        *(
+            [("reranker: training pairs, fine-tuning", "reranker_job", None, None)]
+            if any(config.reranker != "none" for config in SEARCH_SPACE_CONFIGS)
+            else []
+        ),
         (
             f"sweep: {len(configs)} configurations on Ray Tune",
             "sweep_job",

@@ -9,6 +9,7 @@ configuration that differs only in LLM or top-k.
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -134,12 +135,14 @@ def slug_of(model_name: str) -> str:
     return slug
 
 
-def load_search_space(path: str | Path = DEFAULT_SEARCH_SPACE) -> SearchSpace:
-    """Reads a search-space YAML file.
+def load_search_space(path: str | Path | None = None) -> SearchSpace:
+    """Reads a search-space YAML file: `path`, else the file named by `DREAM_SEARCH_SPACE`,
+    else `config/search_space.yaml`.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
         pydantic.ValidationError: naming the offending field if the file does not fit the model.
     """
+    path = path or os.environ.get("DREAM_SEARCH_SPACE") or DEFAULT_SEARCH_SPACE
     with open(path, encoding="utf-8") as file:
         return SearchSpace.model_validate(yaml.safe_load(file))

@@ -229,7 +229,8 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
             continue
         for source in sorted(groups):
             part = scored[scored[column] == source]
-            for name in [n for n in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS if n in part]:
+            scored_metrics = GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS
+            for name in [n for n in scored_metrics if n in part and scored[n].notna().any()]:
                 values = pd.to_numeric(part[name], errors="coerce")
                 summary[f"{source}/{name}"] = float(values.mean()) if values.notna().any() else math.nan
     for stage in ("retrieval", "generation"):

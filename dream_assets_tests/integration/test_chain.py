@@ -87,9 +87,14 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
 
-        # a second sweep over the same configurations and golden set updates the same runs and
-        # asks the LLM nothing: every answer comes from the cache
-        _run(defs, instance, "sweep_job", CONFIGS)
+        # a second sweep over the same configurations and golden set, its retrievals served by a
+        # pool of 2 Ray retrieval actors, updates the same runs and asks the LLM nothing: every
+        # prompt (question + retrieved contexts) is the first sweep's, so every answer is cached
+        pooled = {"ops": {"trial_evaluations": {"config": {"retrieval_actors": 2}}}}
+        second = _metadata(_run(defs, instance, "sweep_job", CONFIGS, run_config=pooled), "trial_evaluations")
+        [(pool, health)] = second["retrieval_pools"].items()
+        assert pool.startswith(f"retrieval-{INDEX}-") and len(health) == 2
+        assert sum(actor["queries"] for actor in health) == 2 * 4  # 2 trials x 4 questions
         assert len(client.search_runs([tracker.experiment_id()])) == 3
         for key in CONFIGS:
             assert store.read_parquet(layout.trial_key(version, key))["cached"].all()

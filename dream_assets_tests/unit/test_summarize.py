@@ -18,6 +18,7 @@ def _table(**columns) -> pd.DataFrame:
         "hit_rate": [1.0, 0.0, 1.0, 1.0],
         "mrr": [1.0, 0.0, 0.5, 0.25],
         "f1": [0.5, 0.0, 1.0, math.nan],
+        "faithfulness": [math.nan] * 4,
     }
     return pd.DataFrame({**base, **columns})
 
@@ -36,3 +37,4 @@ def test_two_golden_sources_get_their_own_means():
     assert summary["human/hit_rate"] == 0.5 and summary["synthetic/hit_rate"] == 1.0
     assert summary["synthetic/f1"] == 1.0  # the failed question is not scored, not a zero
     assert summary["mrr"] == 1.75 / 4  # the overall mean stays
+    assert "human/faithfulness" not in summary  # a metric nobody computed gets no group columns
