@@ -6,7 +6,7 @@ synthetic set against the same ranking on the human SQuAD set: Kendall's tau and
 Retrieval only: the leaderboard ranks by MRR, which needs no LLM answer, so the ranking
 comparison builds each embedding index once and runs no answering LLM.
 
-Usage: python benchmarks/bench_golden.py [--documents N] [--rank-documents N] [--llm NAME]
+Usage: python benchmarks/bench_golden.py [--documents N] [--rank-documents N] [--llm NAME] [--no-ranking]
 """
 
 import argparse
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=16, help="PDFs the generation timing uses")
     parser.add_argument("--rank-documents", type=int, default=6, help="PDFs the ranking comparison uses")
     parser.add_argument("--llm", default="SmolLM2-135M-Instruct", help="generating LLM")
+    parser.add_argument("--no-ranking", action="store_true", help="only time the generation")
     args = parser.parse_args()
 
     import json
@@ -112,6 +113,8 @@ def main() -> None:
     for row in run.golden.questions.head(5).itertuples():
         print(f"  example [{row.document_id}] Q: {row.user_input}\n          A: {row.reference}")
 
+    if args.no_ranking:
+        return
     ranked_ids = sorted(documents)[: args.rank_documents]
     subset = {key: documents[key] for key in ranked_ids}
     human = squad_golden_dataset(json.loads(DEMO_SQUAD.read_text()), subset, 3, 0)

@@ -34,7 +34,9 @@ class LlmSettings(BaseModel):
         temperature: sampling temperature; 0 makes llama.cpp deterministic.
         max_tokens: most tokens generated per answer.
         context_window: tokens of context the model is run with (llama.cpp `n_ctx`).
-        n_threads: llama.cpp CPU threads per process.
+        n_threads: llama.cpp CPU threads per process, for generation and for prompt processing
+            (llama-cpp-python's `n_threads_batch` otherwise defaults to every core, so two
+            processes on two cores contend: measured, no speed-up from a second Ray worker).
         timeout_s: seconds before an HTTP call to the server is abandoned.
     """
 
@@ -117,7 +119,12 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
             temperature=settings.temperature,
             max_new_tokens=settings.max_tokens,
             context_window=settings.context_window,
-            model_kwargs={"n_threads": settings.n_threads, "seed": 0, "verbose": False},
+            model_kwargs={
+                "n_threads": settings.n_threads,
+                "n_threads_batch": settings.n_threads,
+                "seed": 0,
+                "verbose": False,
+            },
             generate_kwargs={"stop": stop} if stop else {},
             completion_to_prompt=_chatml,
             verbose=False,

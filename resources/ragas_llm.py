@@ -97,7 +97,12 @@ class StructuredRagasLLM(BaseRagasLLM):
 
             if self._client is None:
                 self._client = Llama(
-                    settings.model, n_ctx=settings.context_window, n_threads=settings.n_threads, seed=0, verbose=False
+                    settings.model,
+                    n_ctx=settings.context_window,
+                    n_threads=settings.n_threads,
+                    n_threads_batch=settings.n_threads,
+                    seed=0,
+                    verbose=False,
                 )
             match = _SCHEMA_IN_PROMPT.search(text)
             if match:
