@@ -72,6 +72,8 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert board["configurations"] == 2 and board["best"] in CONFIGS
         table = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
         assert table["rank"].tolist() == [1, 2] and table["mrr"].is_monotonic_decreasing
+        assert ((table["mrr_ci95_low"] <= table["mrr"]) & (table["mrr"] <= table["mrr_ci95_high"])).all()
+        assert table.loc[0, "mrr_p_vs_best"] == 1.0 and 0 < table.loc[1, "mrr_p_vs_best"] <= 1
         assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.html")
         assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.png") and "plot" in board
 

@@ -10,6 +10,7 @@ import base64
 import tempfile
 
 import dagster as dg
+import pandas as pd
 
 from dream_assets import layout
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
@@ -17,6 +18,7 @@ from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.lib.evaluation import summarize
 from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
 from dream_assets.lib.retrieval_pool import IndexSpec, connect_pool, pool_name, start_pool
+from dream_assets.lib.statistics import leaderboard_statistics
 from dream_assets.lib.sweep import TrialSettings, run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
 from resources.embeddings import EmbeddingProvider
@@ -185,24 +187,20 @@ def experiment_leaderboard(
     context: dg.AssetExecutionContext, config: LeaderboardConfig, object_store: ObjectStore, tracker: MlflowTracker
 ) -> dg.MaterializeResult:
     """One row per configuration evaluated on the current golden set, sorted by `rank_by`, with
-    its parallel-coordinates plot (`experiment_leaderboard/<golden version>/leaderboard.parquet`,
-    `.html`, `.png`); logged to the sweep's MLflow parent run, which it closes."""
+    bootstrap 95% intervals of hit rate, MRR, F1 and `rank_by` (`<metric>_ci95_low/high`) and
+    the p-value of a paired test against the first configuration (`<metric>_p_vs_best`: above
+    0.05, the difference may be noise), and its parallel-coordinates plot
+    (`experiment_leaderboard/<golden version>/leaderboard.parquet`, `.html`, `.png`); logged to
+    the sweep's MLflow parent run, which it closes."""
     store = object_store.client()
     golden_version, _, _ = read_current_golden(store)
-    rows = []
+    rows, tables = [], {}
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
-            rows.append(
-                {
-                    "config_key": key,
-                    **rag.params(),
-                    **summarize(store.read_parquet(table_key)),
-                    "status": "ok",
-                    "error": "",
-                }
-            )
+            tables[key] = store.read_parquet(table_key)
+            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "status": "ok", "error": ""})
         elif store.exists(error_key):
             rows.append(
                 {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
@@ -210,6 +208,12 @@ def experiment_leaderboard(
     if not rows:
         raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
     table = build_leaderboard(rows, config.rank_by)
+    best = str(table.iloc[0]["config_key"])
+    if best in tables:  # bootstrap 95% intervals, and a paired test against the best configuration
+        metrics = list(dict.fromkeys([config.rank_by, "hit_rate", "mrr", "f1"]))
+        statistics = leaderboard_statistics(tables, best, metrics, seed=0)
+        extra = pd.DataFrame.from_dict(statistics, orient="index")
+        table = table.join(extra, on="config_key")
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
     parent = _sweep_run(tracker, golden_version)
@@ -222,7 +226,8 @@ def experiment_leaderboard(
                 tracker.log_file(parent, path)
         image = base64.b64encode(png.read_bytes()).decode() if png else None
     tracker.finish(parent)
-    shown = ["rank", "config_key", "hit_rate", "mrr", "f1", "semantic_similarity", "generation_latency_p50_s", "status"]
+    shown = ["rank", "config_key", "hit_rate", "mrr", "mrr_ci95_low", "mrr_ci95_high", "mrr_p_vs_best", "f1"]
+    shown += ["semantic_similarity", "generation_latency_p50_s", "status"]
     markdown = table[[c for c in shown if c in table]].to_markdown(index=False, floatfmt=".3f")
     context.log.info("leaderboard of %d configurations; best: %s", len(table), table.iloc[0]["config_key"])
     metadata = {

@@ -1,0 +1,42 @@
+"""Bootstrap intervals and the paired test on per-question metrics."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dream_assets.lib.statistics import bootstrap_ci, leaderboard_statistics, paired_p_value
+
+
+def test_interval_contains_the_mean_and_narrows_with_more_questions():
+    rng = np.random.default_rng(0)
+    small, large = rng.binomial(1, 0.6, 20), rng.binomial(1, 0.6, 400)
+    for values in (small, large):
+        low, high = bootstrap_ci(values)
+        assert low <= values.mean() <= high and 0 <= low < high <= 1
+    assert np.subtract(*bootstrap_ci(large)[::-1]) < np.subtract(*bootstrap_ci(small)[::-1])
+    assert bootstrap_ci(small) == bootstrap_ci(small)  # seeded
+    assert bootstrap_ci([1.0, 1.0, math.nan]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([math.nan]))
+
+
+def test_paired_test_separates_real_from_noise_differences():
+    rng = np.random.default_rng(1)
+    best = rng.uniform(0.5, 1.0, 60)
+    assert paired_p_value(best, best) == 1.0
+    assert paired_p_value(best, best - 0.3) < 0.01
+    assert paired_p_value(best, best + rng.normal(0, 0.01, 60)) > 0.05
+    assert math.isnan(paired_p_value([math.nan], [1.0]))
+
+
+def test_leaderboard_statistics_pair_by_question_id():
+    tables = {
+        "best": pd.DataFrame({"question_id": ["a", "b", "c", "d"], "mrr": [1.0, 1.0, 0.5, 1.0]}),
+        "other": pd.DataFrame({"question_id": ["d", "c", "b", "a"], "mrr": [1.0, 0.5, 1.0, 1.0]}),
+    }
+    stats = leaderboard_statistics(tables, "best", ["mrr", "f1"])
+    assert stats["other"]["mrr_p_vs_best"] == 1.0  # same values once paired by question
+    assert stats["best"]["mrr_ci95_low"] <= 0.875 <= stats["best"]["mrr_ci95_high"]
+    assert "f1_ci95_low" not in stats["best"]
+    assert stats["best"]["mrr_ci95_high"] == pytest.approx(1.0)
