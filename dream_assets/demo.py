@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     golden = store.read_json(layout.GOLDEN_POINTER)["version"]
     table = store.read_parquet(f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet")
     questions = len(store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet"))
-    columns = ["rank", "config_key", *[c for c in PLOT_METRICS if c in table], "status"]
+    statistics = ["mrr_ci95_low", "mrr_ci95_high", "mrr_p_vs_best"]
+    columns = ["rank", "config_key", *[c for c in [*PLOT_METRICS, *statistics] if c in table], "status"]
     logger.info(
         f"\nDREAM leaderboard: {len(table)} configurations x {questions} questions,"
         f" golden set {golden}, {len(documents)} documents\n"
