@@ -154,6 +154,18 @@ class PgVectorStore(VectorStore):
         with self.connect() as connection:
             return connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
 
+    def rows_if_exists(self, table: str) -> int:
+        """Rows in `table`, 0 when there is no such table."""
+        with self.connect() as connection:
+            found = connection.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]
+        return self.count(table) if found else 0
+
+    def drop_index(self, table: str, method: Literal["hnsw", "ivfflat"], metric: Metric = "cosine") -> None:
+        """Drops the `build_index` index of `table` for (method, metric), if there is one."""
+        name = f"{table}_{method}_{metric}"[:63]
+        with self.connect() as connection:
+            connection.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
+
     def build_index(
         self,
         table: str,

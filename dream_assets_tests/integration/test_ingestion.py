@@ -74,6 +74,7 @@ def test_oscar_pipeline_loads_each_chunk_once_and_finds_the_planted_answer(
         )
         loaded = metadata(result, "pgvector_index")
         assert loaded["rows_in_table"] == len(chunks) == metadata(result, "oscar_chunks")["chunks"]
+        assert loaded["bulk_load"] is True  # an empty table: indexes built after the COPY
 
         # the planted query: a SQuAD question whose answer paragraph is in the first shard
         normans = {r for r, u in chunks[["record_id", "url"]].itertuples(False) if u.endswith("Normans#paragraph-0")}
@@ -94,6 +95,9 @@ def test_oscar_pipeline_loads_each_chunk_once_and_finds_the_planted_answer(
             for table in (tables["hnsw"], tables["ivfflat"]):
                 query = sql.SQL("SELECT count(*), count(DISTINCT id) FROM {}").format(sql.Identifier(table))
                 assert connection.execute(query).fetchone() == (len(chunks), len(chunks))
+            # the re-load dropped and rebuilt both indexes: they are there again
+            names = {row[0] for row in connection.execute("SELECT indexname FROM pg_indexes")}
+            assert {f"{tables['hnsw']}_hnsw_cosine", f"{tables['ivfflat']}_ivfflat_cosine"} <= names
 
         bench_config = {"ops": {"vector_query_benchmark": {"config": {"questions": 30, "clients": 2}}}}
         bench = metadata(

@@ -241,6 +241,10 @@ def oscar_tables(model: str) -> dict[str, str]:
     return {"hnsw": f"{base}_hnsw", "ivfflat": f"{base}_ivfflat", "opensearch": base.replace("_", "-")}
 
 
+# Share of a table's rows from which a load drops the indexes and rebuilds them after.
+BULK_LOAD_SHARE = 0.1
+
+
 class PgvectorIndexConfig(dg.Config):
     """HNSW `m` and `ef_construction` (pgvector's defaults 16 and 64); IVFFlat `lists` (0: rows /
     1,000, pgvector's advice up to 1M rows); `metric`: cosine or l2."""
@@ -257,16 +261,25 @@ def pgvector_index(
 ):
     """The chunks and embeddings in PostgreSQL + pgvector (tables `oscar_chunks_<model>_hnsw` and
     `_ivfflat`, the same rows): each shard bulk-loaded with binary COPY and upserted by chunk id in
-    one transaction, then each table's index built after loading (IVFFlat rebuilt, since its
-    lists come from the data; HNSW kept up to date by later inserts).
+    one transaction, then each table's index built after loading, as pgvector advises. A bulk
+    load (incoming rows at least `BULK_LOAD_SHARE` of the table's) drops both indexes first and
+    rebuilds them: measured, COPY into a table with its HNSW index ran at 823 rows/s instead of
+    about 90,000. A small increment keeps HNSW (kept up to date by the inserts); IVFFlat is
+    always rebuilt, since its lists come from the data.
     """
     from dream_assets.lib.ingestion import read_embeddings
 
     store = object_store.client()
     tables = oscar_tables(_shard_model(store, context.partition_keys))
+    shards = {shard: read_embeddings(store, layout.oscar_embeddings_prefix(shard)) for shard in context.partition_keys}
+    incoming = sum(len(chunks) for chunks, _ in shards.values())
+    bulk = incoming >= BULK_LOAD_SHARE * pgvector.rows_if_exists(tables["hnsw"])
+    if bulk:
+        pgvector.drop_index(tables["hnsw"], "hnsw", config.metric)
+        pgvector.drop_index(tables["ivfflat"], "ivfflat", config.metric)
+    context.log.info("%d rows to load: %s", incoming, "bulk load, indexes rebuilt after" if bulk else "increment")
     rows, loaded_total, load_seconds = [], 0, 0.0
-    for shard in context.partition_keys:
-        chunks, vectors = read_embeddings(store, layout.oscar_embeddings_prefix(shard))
+    for shard, (chunks, vectors) in shards.items():
         ids, texts = chunks["chunk_id"].tolist(), chunks["text"].tolist()
         start = time.perf_counter()
         loaded = pgvector.upsert(tables["hnsw"], ids, texts, vectors)
@@ -290,6 +303,7 @@ def pgvector_index(
             "tables": [tables["hnsw"], tables["ivfflat"]],
             "rows_in_table": total,
             "rows_loaded": loaded_total,
+            "bulk_load": bulk,
             "copy_rows_per_s": loaded_total / max(load_seconds, 1e-9),
             "indexes": [hnsw, ivfflat],
             "hnsw_build_seconds": hnsw_seconds,
