@@ -45,22 +45,21 @@ def main() -> None:
 
     import ray
 
-    from dream_assets import layout
     from dream_assets.definitions import defs
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.defs.indexing.assets import INDEX_SETTINGS
-    from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
+    from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+    from dream_assets.lib.retrieval_pool import pool_name, start_pool
 
     resources = defs.resources
     store = resources["object_store"].client()
-    pointer = store.read_json(layout.index_pointer(args.index))  # FileNotFoundError: run make demo first
-    method, embedding_model = INDEX_SETTINGS[args.index]
-    spec = IndexSpec(
-        method=method,
-        embedding=resources["embeddings"].settings_for(embedding_model),
-        object_store=resources["object_store"].settings(),
-        index_prefix=pointer["prefix"],
-        scratch_dir=resources["ray_cluster"].scratch_dir,
+    pointer = current_index_pointer(store, args.index)  # FileNotFoundError: run make demo first
+    spec = index_spec(
+        args.index,
+        pointer,
+        resources["object_store"],
+        resources["embeddings"],
+        resources["vector_store"],
+        resources["ray_cluster"].scratch_dir,
     )
     squad = json.loads(DEMO_SQUAD.read_text())
     questions = [qa["question"] for a in squad["data"] for p in a["paragraphs"] for qa in p["qas"]]

@@ -48,7 +48,7 @@ class StructuredRagasLLM(BaseRagasLLM):
 
     Sampling: temperature `temperature` (0 is greedy, hence deterministic) with seed `seed`;
     ragas' own temperature choice is overridden so that retries change it on purpose.
-    Responses are cached in `cache` (a `diskcache.Cache`, safe across processes) under the hash
+    Responses are cached in `response_cache` (a `diskcache.Cache`, safe across processes) under the hash
     of (model identity, prompt, temperature, seed, token and string budgets). ragas' own
     `cacher` is not used: its key leaves out the model and the seed. `calls` counts requests
     that reached the model, `requests` every request, cache hits included.

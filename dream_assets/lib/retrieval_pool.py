@@ -217,14 +217,14 @@ def connect_pool(name: str) -> RetrievalPool | None:
     import ray
     from ray.util import list_named_actors
 
-    names = sorted(
-        (entry["name"] for entry in list_named_actors(all_namespaces=True) if entry["namespace"] == POOL_NAMESPACE),
-        key=lambda actor: int(actor.rsplit("-", 1)[1]) if actor.rsplit("-", 1)[-1].isdigit() else -1,
-    )
-    mine = [actor for actor in names if actor.rsplit("-", 1)[0] == name and actor.rsplit("-", 1)[1].isdigit()]
-    if not mine:
+    indices = []
+    for entry in list_named_actors(all_namespaces=True):
+        prefix, _, index = entry["name"].rpartition("-")
+        if entry["namespace"] == POOL_NAMESPACE and prefix == name and index.isdigit():
+            indices.append(int(index))
+    if not indices:
         return None
-    return RetrievalPool(name, [ray.get_actor(actor, namespace=POOL_NAMESPACE) for actor in mine])
+    return RetrievalPool(name, [ray.get_actor(f"{name}-{i}", namespace=POOL_NAMESPACE) for i in sorted(indices)])
 
 
 def pool_name(index_key: str, version: str) -> str:

@@ -14,10 +14,10 @@ import pandas as pd
 
 from dream_assets import layout
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
-from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
 from dream_assets.lib.evaluation import summarize
 from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
-from dream_assets.lib.retrieval_pool import IndexSpec, connect_pool, pool_name, start_pool
+from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.statistics import leaderboard_statistics
 from dream_assets.lib.sweep import TrialSettings, run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
@@ -81,20 +81,12 @@ def trial_evaluations(
     ray_cluster.connect()
     for key in context.partition_keys:
         rag = CONFIGS_BY_KEY[key]
-        index = store.read_json(layout.index_pointer(rag.index_key))
+        index = current_index_pointer(store, rag.index_key)
         name = pool_name(rag.index_key, index["version"])
         if name not in pools:
             pools[name] = connect_pool(name)
             if pools[name] is None and config.retrieval_actors > 0:
-                spec = IndexSpec(
-                    method=rag.retrieval,
-                    embedding=embeddings.settings_for(rag.embedding_model),
-                    object_store=object_store.settings(),
-                    index_prefix=index["prefix"],
-                    vector_store=vector_store.settings(),
-                    vector_table=index.get("table"),
-                    scratch_dir=ray_cluster.scratch_dir,
-                )
+                spec = index_spec(rag.index_key, index, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
                 pools[name] = start_pool(name, spec, config.retrieval_actors)
                 started.append(pools[name])
             if pools[name] is not None:

@@ -116,6 +116,40 @@ def embedding_index(
     )
 
 
+def current_index_pointer(store, index_key: str) -> dict:
+    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`.
+
+    Raises:
+        ValueError: if `index_key` is not an index of the search space.
+        FileNotFoundError: if that index was never built.
+    """
+    if index_key not in INDEX_SETTINGS:
+        raise ValueError(f"index_key {index_key!r} is not an index of the search space: {sorted(INDEX_SETTINGS)}")
+    return store.read_json(layout.index_pointer(index_key))
+
+
+def index_spec(
+    index_key: str,
+    pointer: dict,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    vector_store: VectorStore,
+    scratch_dir: str,
+) -> IndexSpec:
+    """How a Ray worker opens the version of index `index_key` that `pointer`
+    (`current_index_pointer`) names."""
+    method, embedding_model = INDEX_SETTINGS[index_key]
+    return IndexSpec(
+        method=method,
+        embedding=embeddings.settings_for(embedding_model),
+        object_store=object_store.settings(),
+        index_prefix=pointer["prefix"],
+        vector_store=vector_store.settings(),
+        vector_table=pointer.get("table"),
+        scratch_dir=scratch_dir,
+    )
+
+
 class RetrievalPoolConfig(dg.Config):
     """`actors`: index replicas (Ray actors); `num_cpus`: CPUs reserved per actor (0 shares
     the node with trials); `detached`: keep the actors after this run (found by name by later
@@ -146,18 +180,8 @@ def retrieval_pool(
     concurrent trials share one loaded index. Metadata: each actor's health (process, node,
     index load time, calls served). A pool of an older version is left to its owner."""
     index_key = context.partition_key
-    store = object_store.client()
-    pointer = store.read_json(layout.index_pointer(index_key))
-    method, embedding_model = INDEX_SETTINGS[index_key]
-    spec = IndexSpec(
-        method=method,
-        embedding=embeddings.settings_for(embedding_model),
-        object_store=object_store.settings(),
-        index_prefix=pointer["prefix"],
-        vector_store=vector_store.settings(),
-        vector_table=pointer.get("table"),
-        scratch_dir=ray_cluster.scratch_dir,
-    )
+    pointer = current_index_pointer(object_store.client(), index_key)
+    spec = index_spec(index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
     ray_cluster.connect()
     name = pool_name(index_key, pointer["version"])
     pool = start_pool(name, spec, config.actors, detached=config.detached, num_cpus=config.num_cpus)

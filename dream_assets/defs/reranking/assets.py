@@ -9,11 +9,11 @@ import dagster as dg
 
 from dream_assets import layout
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
-from dream_assets.defs.indexing.assets import INDEX_SETTINGS, embedding_index
+from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
 from dream_assets.lib.capacity import estimate_memory, lora_parameter_count, ray_resources
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.reranker import fine_tune, training_pairs
-from dream_assets.lib.retrieval_pool import IndexSpec, load_retriever
+from dream_assets.lib.retrieval_pool import load_retriever
 from resources.embeddings import EmbeddingProvider
 from resources.models import BUNDLED_MODELS, bundled_model_path
 from resources.object_store import ObjectStore, ObjectStoreClient, ObjectStoreSettings
@@ -49,20 +49,8 @@ def reranker_training_pairs(
     validation split by document, so no document's passages are on both sides."""
     store = object_store.client()
     golden_version, questions, contexts = read_current_golden(store)
-    if config.index_key not in INDEX_SETTINGS:
-        known = sorted(INDEX_SETTINGS)
-        raise ValueError(f"index_key {config.index_key!r} is not an index of the search space: {known}")
-    pointer = store.read_json(layout.index_pointer(config.index_key))
-    method, embedding_model = INDEX_SETTINGS[config.index_key]
-    spec = IndexSpec(
-        method=method,
-        embedding=embeddings.settings_for(embedding_model),
-        object_store=object_store.settings(),
-        index_prefix=pointer["prefix"],
-        vector_store=vector_store.settings(),
-        vector_table=pointer.get("table"),
-        scratch_dir=ray_cluster.scratch_dir,
-    )
+    pointer = current_index_pointer(store, config.index_key)
+    spec = index_spec(config.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
     retriever = load_retriever(spec, config.candidates)
     pairs = training_pairs(questions, contexts, retriever, config.negatives, config.validation_fraction, config.seed)
     version = content_hash([golden_version, pointer["version"], config.model_dump(), pairs.to_dict(orient="records")])
