@@ -20,11 +20,10 @@ from pydantic import BaseModel
 from ray import tune
 
 from dream_assets import layout
+from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
-from resources.embeddings import EmbeddingSettings
 from resources.llm import LlmSettings
 from resources.object_store import ObjectStoreSettings
-from resources.vector_stores import VectorStoreSettings
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +34,15 @@ class TrialSettings(BaseModel):
     Attributes:
         config: the RAG configuration evaluated.
         object_store: how to open the object store.
-        index_prefix: object-store prefix of the persisted embedding index.
-        vector_store: where the index's vectors are (in memory: in `index_prefix`).
-        vector_table: the index's table in an external vector store.
+        index: the configuration's embedding index (where it is, its embedding model, the
+            node-local scratch directory it and the reranker are downloaded to).
         golden_prefix: object-store prefix of the golden set (`questions.parquet`,
             `contexts.parquet`).
         output_key: object-store key of the per-question table this trial writes.
-        embedding: the embedding model (queries are embedded with the index's model).
         llm: the answering LLM.
         judge_llm: the LLM judging ragas' LLM metrics, or None to skip them.
         judge_sample_size: questions scored by the judge.
         seed: seed of the judge sample.
-        scratch_dir: local directory for the downloaded index (shared by trials on one node).
         llm_cache_dir: directory of the LLM answer cache ('' for none), shared by the trials on
             one node.
         retrieval_pool: name of a running retrieval pool serving this index
@@ -56,17 +52,13 @@ class TrialSettings(BaseModel):
 
     config: RagConfig
     object_store: ObjectStoreSettings
-    index_prefix: str
-    vector_store: VectorStoreSettings = VectorStoreSettings()
-    vector_table: str | None = None
+    index: IndexSpec
     golden_prefix: str
     output_key: str
-    embedding: EmbeddingSettings
     llm: LlmSettings
     judge_llm: LlmSettings | None = None
     judge_sample_size: int = 0
     seed: int = 0
-    scratch_dir: str = ""
     llm_cache_dir: str = ""
     retrieval_pool: str = ""
 
@@ -91,7 +83,7 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     """
     from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
     from dream_assets.lib.generation import COMPLETION_STOP
-    from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, download_once, load_retriever
+    from dream_assets.lib.retrieval_pool import PoolRetriever, connect_pool, download_once, load_retriever
     from resources.embeddings import make_embedding
     from resources.llm import make_llm
     from resources.object_store import ObjectStoreClient
@@ -102,23 +94,14 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
         if not store.exists(layout.RERANKER_POINTER):
             raise FileNotFoundError("no fine-tuned reranker in the object store: materialise reranker_job first")
         prefix = store.read_json(layout.RERANKER_POINTER)["prefix"]
-        reranker = str(download_once(store, prefix, settings.scratch_dir, "config.json"))
+        reranker = str(download_once(store, prefix, settings.index.scratch_dir, "config.json"))
     # a pool answers plain retrievals; a reranking trial fetches its candidates itself
     pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and reranker is None else None
     if pool is not None:  # the index is loaded once, in the pool's actors
         retriever = PoolRetriever(pool, settings.config.top_k)
-        embed_model = make_embedding(settings.embedding)  # for ragas' embedding metrics
+        embed_model = make_embedding(settings.index.embedding)  # for ragas' embedding metrics
     else:
-        spec = IndexSpec(
-            method=settings.config.retrieval,
-            embedding=settings.embedding,
-            object_store=settings.object_store,
-            index_prefix=settings.index_prefix,
-            vector_store=settings.vector_store,
-            vector_table=settings.vector_table,
-            scratch_dir=settings.scratch_dir,
-        )
-        retriever = load_retriever(spec, settings.config.top_k, reranker)
+        retriever = load_retriever(settings.index, settings.config.top_k, reranker)
         embed_model = retriever.embed_model
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)

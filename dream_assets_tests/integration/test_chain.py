@@ -107,23 +107,31 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
 
         # one failing trial is reported with its reason and does not stop the other
         good = _trial_settings(defs, store, version, CONFIGS[0], resources)
-        bad = good.model_copy(update={"index_prefix": "embedding_index/missing", "config": CONFIGS_BY_KEY[CONFIGS[1]]})
+        missing = good.index.model_copy(update={"index_prefix": "embedding_index/missing"})
+        bad = good.model_copy(update={"index": missing, "config": CONFIGS_BY_KEY[CONFIGS[1]]})
         outcomes = run_sweep([good, bad], str(tmp_path / "ray_results"), "failing", 2)
         assert outcomes[0].error is None and 0 <= outcomes[0].metrics["hit_rate"] <= 1
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
 
 
 def _trial_settings(defs, store, version, key, resources):
+    from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
     from dream_assets.lib.sweep import TrialSettings
 
     rag = CONFIGS_BY_KEY[key]
+    spec = index_spec(
+        rag.index_key,
+        current_index_pointer(store, rag.index_key),
+        resources["object_store"],
+        resources["embeddings"],
+        resources["vector_store"],
+        resources["ray_cluster"].scratch_dir,
+    )
     return TrialSettings(
         config=rag,
         object_store=resources["object_store"].settings(),
-        index_prefix=store.read_json(layout.index_pointer(rag.index_key))["prefix"],
+        index=spec,
         golden_prefix=layout.golden_prefix(version),
         output_key=f"scratch/{key}.parquet",
-        embedding=resources["embeddings"].settings_for(rag.embedding_model),
         llm=resources["llms"].settings_for(rag.llm),
-        scratch_dir=resources["ray_cluster"].scratch_dir,
     )

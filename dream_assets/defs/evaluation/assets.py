@@ -82,11 +82,11 @@ def trial_evaluations(
     for key in context.partition_keys:
         rag = CONFIGS_BY_KEY[key]
         index = current_index_pointer(store, rag.index_key)
+        spec = index_spec(rag.index_key, index, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
         name = pool_name(rag.index_key, index["version"])
         if name not in pools:
             pools[name] = connect_pool(name)
             if pools[name] is None and config.retrieval_actors > 0:
-                spec = index_spec(rag.index_key, index, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
                 pools[name] = start_pool(name, spec, config.retrieval_actors)
                 started.append(pools[name])
             if pools[name] is not None:
@@ -95,17 +95,13 @@ def trial_evaluations(
             TrialSettings(
                 config=rag,
                 object_store=object_store.settings(),
-                index_prefix=index["prefix"],
-                vector_store=vector_store.settings(),
-                vector_table=index.get("table"),
+                index=spec,
                 golden_prefix=layout.golden_prefix(golden_version),
                 output_key=layout.trial_key(golden_version, key),
-                embedding=embeddings.settings_for(rag.embedding_model),
                 llm=llms.settings_for(rag.llm),
                 judge_llm=judge,
                 judge_sample_size=config.judge_sample_size,
                 seed=config.seed,
-                scratch_dir=ray_cluster.scratch_dir,
                 llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
                 retrieval_pool=name if pools[name] is not None else "",
             )
