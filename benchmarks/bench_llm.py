@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dream_assets.lib.generation import COMPLETION_STOP, build_prompt, generate
+from dream_assets.lib.generation import answer_stop, build_prompt, generate
 from dream_assets.lib.metrics import normalize_answer
 from resources.llm import LlmProvider, make_llm
 from resources.models import BUNDLED_MODELS
@@ -47,7 +47,7 @@ def main() -> None:
         except FileNotFoundError as error:
             print(f"{name:24} skipped: {error}")
             continue
-        llm = make_llm(settings, stop=COMPLETION_STOP if settings.prompt_style == "completion" else None)
+        llm = make_llm(settings, stop=answer_stop(settings))
         latencies, prompt_tokens, completion_tokens, hits = [], 0, 0, 0
         for context, question, answers in sample:
             prompt = build_prompt(question, [context], settings.context_window, settings.max_tokens)

@@ -80,6 +80,7 @@ def local_resources(home: Path, pdf_source: str) -> dict:
             models_dir=str(home / "models"),
             api_base=os.environ.get("DREAM_LLM_API_BASE"),
             api_key=dg.EnvVar("DREAM_LLM_API_KEY") if os.environ.get("DREAM_LLM_API_KEY") else None,
+            **_llm_table(),
         ),
         "ray_cluster": RayCluster(
             address=os.environ.get("RAY_ADDRESS"),
@@ -96,6 +97,11 @@ def local_resources(home: Path, pdf_source: str) -> dict:
         "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
         **_opensearch(),
     }
+
+
+def _llm_table() -> dict:
+    """The LLM table named by `DREAM_LLM_TABLE`, else the resource's default (config/llms.yaml)."""
+    return {"llm_table": os.environ["DREAM_LLM_TABLE"]} if os.environ.get("DREAM_LLM_TABLE") else {}
 
 
 def _opensearch() -> dict:
@@ -124,6 +130,7 @@ def k8s_resources() -> dict:
             models_dir="/opt/dream/models",
             api_base=dg.EnvVar("DREAM_LLM_API_BASE"),
             api_key=dg.EnvVar("DREAM_LLM_API_KEY"),
+            **_llm_table(),
         ),
         "ray_cluster": RayCluster(
             address=dg.EnvVar("RAY_ADDRESS"), storage_path="/tmp/dream/ray_results", scratch_dir="/tmp/dream/scratch"

@@ -253,8 +253,9 @@ def listeners(process: subprocess.Popen) -> list[tuple[str, str, int]]:
 @dataclass
 class OpenAIStub:
     """A real HTTP server on 127.0.0.1 speaking OpenAI's chat-completions API
-    (`POST /v1/chat/completions`), whose replies a test scripts: `reply(request_body)` returns
-    (HTTP status, assistant message text). Every request body is kept in `requests`."""
+    (`POST /v1/chat/completions`), whose replies a test scripts (see `start_openai_stub`). Every
+    request body is kept in `requests`, with the server's `time.monotonic()` at arrival as
+    `received_at`."""
 
     url: str
     requests: list
@@ -267,7 +268,12 @@ class OpenAIStub:
 
 
 def start_openai_stub(reply) -> OpenAIStub:
-    """Starts an `OpenAIStub` in a background thread; `url` is its `/v1` base URL."""
+    """Starts an `OpenAIStub` in a background thread; `url` is its `/v1` base URL.
+
+    `reply(body)` returns (HTTP status, text) or (status, text, headers): a 200 with a `str`
+    is a chat completion whose message is the text; a 200 with `bytes` sends those bytes as the
+    body (garbage); any other status sends an OpenAI error body with the text as its message.
+    """
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -276,9 +282,13 @@ def start_openai_stub(reply) -> OpenAIStub:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body["received_at"] = time.monotonic()
             requests.append(body)
-            status, text = reply(body)
-            if status == 200:
+            status, text, *extra = reply(body)
+            headers = extra[0] if extra else {}
+            if status == 200 and isinstance(text, bytes):
+                data = text
+            elif status == 200:
                 payload = {
                     "id": f"chatcmpl-{len(requests)}",
                     "object": "chat.completion",
@@ -289,12 +299,14 @@ def start_openai_stub(reply) -> OpenAIStub:
                     ],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
                 }
+                data = json.dumps(payload).encode()
             else:
-                payload = {"error": {"message": text, "type": "stub_error", "code": status}}
-            data = json.dumps(payload).encode()
+                data = json.dumps({"error": {"message": text, "type": "stub_error", "code": status}}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

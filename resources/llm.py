@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import dagster as dg
+import yaml
 from llama_index.core.llms import LLM
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resources.models import BUNDLED_MODELS, bundled_model_path
+
+DEFAULT_LLM_TABLE = Path(__file__).resolve().parent.parent / "config" / "llms.yaml"
 
 
 class LlmSettings(BaseModel):
@@ -38,6 +41,18 @@ class LlmSettings(BaseModel):
             (llama-cpp-python's `n_threads_batch` otherwise defaults to every core, so two
             processes on two cores contend: measured, no speed-up from a second Ray worker).
         timeout_s: seconds before an HTTP call to the server is abandoned.
+        max_attempts: tries per answer when a call fails in a way that may pass (rate limit,
+            timeout, lost connection, server error, malformed response); then the question is
+            recorded as failed with the reason.
+        backoff_s: wait before the second try, doubled for each later one (with full jitter,
+            at most `max_backoff_s`); a server's `Retry-After` is honoured when longer.
+        max_backoff_s: longest wait between tries.
+        requests_per_minute: client-side request rate limit, shared by the sweep's trials
+            (`dream_assets.lib.rate_limit`); 0 for none.
+        tokens_per_minute: client-side token rate limit (prompt + most completion tokens); 0
+            for none.
+        input_usd_per_mtok: price of prompt tokens, US dollars per million (0 for local models).
+        output_usd_per_mtok: price of completion tokens, US dollars per million.
     """
 
     name: str
@@ -52,6 +67,71 @@ class LlmSettings(BaseModel):
     context_window: int = 4096
     n_threads: int = 1
     timeout_s: float = 60.0
+    max_attempts: int = Field(4, ge=1)
+    backoff_s: float = Field(1.0, ge=0)
+    max_backoff_s: float = Field(30.0, ge=0)
+    requests_per_minute: float = Field(0.0, ge=0)
+    tokens_per_minute: float = Field(0.0, ge=0)
+    input_usd_per_mtok: float = Field(0.0, ge=0)
+    output_usd_per_mtok: float = Field(0.0, ge=0)
+
+    # What only changes how the client calls, not what the LLM answers.
+    CLIENT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"n_threads", "timeout_s", "api_key_env", "max_attempts", "backoff_s", "max_backoff_s"}
+        | {"requests_per_minute", "tokens_per_minute", "input_usd_per_mtok", "output_usd_per_mtok"}
+    )
+
+    def identity(self) -> dict:
+        """Everything that changes the answers (model, endpoint, sampling), for cache keys."""
+        return self.model_dump(mode="json", exclude=set(self.CLIENT_FIELDS))
+
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """Price in US dollars of that many tokens, from the price table."""
+        return (prompt_tokens * self.input_usd_per_mtok + completion_tokens * self.output_usd_per_mtok) / 1e6
+
+
+class LlmClientSettings(BaseModel):
+    """One entry of the LLM table (`config/llms.yaml`): prices, rate limits, retry budget (see
+    `LlmSettings` for each field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(None, ge=1)
+    backoff_s: float | None = Field(None, ge=0)
+    max_backoff_s: float | None = Field(None, ge=0)
+    requests_per_minute: float | None = Field(None, ge=0)
+    tokens_per_minute: float | None = Field(None, ge=0)
+    input_usd_per_mtok: float | None = Field(None, ge=0)
+    output_usd_per_mtok: float | None = Field(None, ge=0)
+
+
+class LlmTable(BaseModel):
+    """The LLM table: `default` settings, and per-LLM `models` entries that override them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: LlmClientSettings = LlmClientSettings()
+    models: dict[str, LlmClientSettings] = {}
+
+    def settings_for(self, name: str) -> dict:
+        """The fields set for LLM `name` (its entry over the defaults)."""
+        entry = self.models.get(name, LlmClientSettings())
+        return {**self.default.model_dump(exclude_none=True), **entry.model_dump(exclude_none=True)}
+
+
+def load_llm_table(path: str | Path) -> LlmTable:
+    """Reads the LLM table YAML at `path`.
+
+    Raises:
+        FileNotFoundError: if it does not exist.
+        ValueError: naming the file and the offending field if it does not fit `LlmTable`.
+    """
+    with open(path, encoding="utf-8") as file:
+        data = yaml.safe_load(file) or {}
+    try:
+        return LlmTable.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(f"LLM table {path}: {error}") from error
 
 
 class LlmProvider(dg.ConfigurableResource):
@@ -65,15 +145,21 @@ class LlmProvider(dg.ConfigurableResource):
     max_tokens: int = 24
     n_threads: int = 1
     timeout_s: float = 60.0
+    llm_table: str = Field(
+        default=str(DEFAULT_LLM_TABLE),
+        description="YAML table of per-LLM prices, rate limits and retry budgets ('' for none).",
+    )
 
     def settings_for(self, name: str) -> LlmSettings:
         """Plain settings for the LLM called `name`.
 
         Raises:
-            ValueError: if `name` is not bundled and no `api_base` is configured.
+            ValueError: if `name` is not bundled and no `api_base` is configured, or the LLM
+                table is malformed.
         """
         bundled = BUNDLED_MODELS.get(name)
-        common = {"name": name, "max_tokens": self.max_tokens, "timeout_s": self.timeout_s}
+        table = load_llm_table(self.llm_table).settings_for(name) if self.llm_table else {}
+        common = {"name": name, "max_tokens": self.max_tokens, "timeout_s": self.timeout_s, **table}
         if bundled is not None and bundled.kind == "llm":
             path = bundled_model_path(name, self.models_dir)
             return LlmSettings(
@@ -140,6 +226,6 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
         max_tokens=settings.max_tokens,
         context_window=settings.context_window,
         timeout=settings.timeout_s,
-        max_retries=3,
+        max_retries=0,  # `dream_assets.lib.generation.generate` retries within `max_attempts`
         additional_kwargs={"stop": stop} if stop else {},
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from collections.abc import Callable
 
@@ -20,9 +21,10 @@ import pandas as pd
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import LLM
 
-from dream_assets.lib.generation import build_prompt, generate
+from dream_assets.lib.generation import GenerationError, RetryPolicy, answer_stop, build_prompt, generate
 from dream_assets.lib.metrics import exact_match, hit_rate, reciprocal_rank, token_f1
 from dream_assets.lib.retrieval import Retriever, covered_context_ids
+from resources.llm import LlmSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +41,11 @@ def answer_questions(
     contexts: pd.DataFrame,
     retriever: Retriever,
     llm: LLM,
-    prompt_style: str,
-    context_window: int,
-    max_tokens: int,
+    llm_settings: LlmSettings,
     on_progress: Callable[[int, int], None] | None = None,
     cache=None,
-    llm_identity: object = None,
+    reserve: Callable[[int], float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> pd.DataFrame:
     """Runs retrieval and generation for every question.
 
@@ -54,22 +55,26 @@ def answer_questions(
         contexts: the golden set's context catalogue, for `covered_context_ids` (with a
             `golden_source` column, each question is mapped onto its own source's contexts).
         retriever: the configuration's retriever.
-        llm: the answering LLM.
-        prompt_style: `completion` or `chat` (see `generate`).
-        context_window: the LLM's context window in tokens.
-        max_tokens: most tokens per answer.
+        llm: the answering LLM, built from `llm_settings` with `answer_stop(llm_settings)`.
+        llm_settings: its settings: prompt style, context window, answer length, retry budget,
+            prices; `identity()` and the stop strings key the answer cache.
         on_progress: called with (done, total) after each question.
         cache: LLM answer cache (see `generate`), or None.
-        llm_identity: what identifies the LLM and its parameters in the cache key.
+        reserve: the LLM's rate limiter (`dream_assets.lib.rate_limit.rate_limiter_for`), or None.
+        sleep: how to wait between tries (`time.sleep`).
 
     Returns:
         One row per question: the golden columns plus `retrieved_contexts`,
         `retrieved_context_ids` (flattened, rank order, one `unmatched:<node>` id per retrieved
         node covering no reference context), `response`, `hit_rate`, `mrr`, `exact_match`, `f1`,
         `retrieval_latency_s`, `generation_latency_s`, `prompt_tokens`, `completion_tokens`,
-        `cached` (the answer came from the cache) and `error` (empty when answered).
+        `cost_usd` (tokens at the LLM's prices), `cached` (the answer came from the cache),
+        `attempts` (LLM calls made for it), `error_reason` and `error` (both empty when
+        answered; see `generation.failure_reason`).
     """
     rows = []
+    retry = RetryPolicy(llm_settings.max_attempts, llm_settings.backoff_s, llm_settings.max_backoff_s)
+    identity = {**llm_settings.identity(), "stop": answer_stop(llm_settings)}
     # a golden set of two sources has two context catalogues: a question maps onto its own
     catalogues = dict(tuple(contexts.groupby("golden_source"))) if "golden_source" in contexts else {}
     for done, question in enumerate(questions.itertuples(index=False), start=1):
@@ -84,9 +89,13 @@ def answer_questions(
             mrr=reciprocal_rank(covered, question.reference_context_ids),
             retrieval_latency_s=retriever.last_latency_s,
         )
+        prompt = build_prompt(
+            question.user_input, row["retrieved_contexts"], llm_settings.context_window, llm_settings.max_tokens
+        )
         try:
-            prompt = build_prompt(question.user_input, row["retrieved_contexts"], context_window, max_tokens)
-            generation = generate(llm, prompt, prompt_style, cache, llm_identity)
+            generation = generate(
+                llm, prompt, llm_settings.prompt_style, cache, identity, retry, reserve, llm_settings.max_tokens, sleep
+            )
             answers = list(question.reference_answers)
             row.update(
                 response=generation.response,
@@ -95,10 +104,13 @@ def answer_questions(
                 generation_latency_s=generation.latency_s,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
+                cost_usd=llm_settings.cost_usd(generation.prompt_tokens, generation.completion_tokens),
                 cached=generation.cached,
+                attempts=generation.attempts,
+                error_reason="",
                 error="",
             )
-        except Exception as error:  # noqa: BLE001 - any client failure is recorded per question
+        except GenerationError as error:
             logger.warning("question %s: generation failed: %s", question.question_id, error)
             row.update(
                 response="",
@@ -107,8 +119,11 @@ def answer_questions(
                 generation_latency_s=math.nan,
                 prompt_tokens=0,
                 completion_tokens=0,
+                cost_usd=0.0,
                 cached=False,
-                error=f"{type(error).__name__}: {error}",
+                attempts=error.attempts,
+                error_reason=error.reason,
+                error=str(error),
             )
         rows.append(row)
         if on_progress is not None:
@@ -212,9 +227,12 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         coverage, scored / attempted (`<metric>_coverage`); for each `GROUP_COLUMNS` column with
         two groups or more (two golden sources; reranker train and validation documents), each
         metric's mean per group as `<group>/<metric>`; latency p50 and p95 in seconds
-        (`retrieval_latency_p50_s`, ...); token totals; `questions`, `errors`, `llm_calls` (answers
-        generated now) and `llm_cache_hits` (answers taken from the cache) counts. A metric
-        that no question could score has mean NaN and coverage 0, never a silent 0.
+        (`retrieval_latency_p50_s`, ...); token totals and per-question means; `cost_usd` (all
+        answers at the LLM's prices, cached ones included: what the trial costs from scratch);
+        `questions`, `errors`, `errors_<reason>` per failure reason, `llm_calls` (answers
+        generated now), `llm_cache_hits` (answers taken from the cache) and `llm_retries`
+        (tries beyond the first) counts. A metric that no question could score has mean NaN
+        and coverage 0, never a silent 0.
     """
     summary: dict[str, float] = {"questions": float(len(scored)), "errors": float((scored["error"] != "").sum())}
     for name in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS:
@@ -240,7 +258,15 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
             summary[f"{stage}_latency_p{quantile}_s"] = value
     summary["prompt_tokens"] = float(scored["prompt_tokens"].sum())
     summary["completion_tokens"] = float(scored["completion_tokens"].sum())
+    for name in ("prompt_tokens", "completion_tokens"):
+        summary[f"{name}_per_question"] = summary[name] / len(scored) if len(scored) else math.nan
+    summary["cost_usd"] = float(scored["cost_usd"].sum()) if "cost_usd" in scored else 0.0
     cached = scored["cached"].astype(bool) if "cached" in scored else pd.Series(False, index=scored.index)
     summary["llm_cache_hits"] = float(cached.sum())
     summary["llm_calls"] = float(((scored["error"] == "") & ~cached).sum())
+    if "attempts" in scored:  # tries beyond the first, answered or not
+        summary["llm_retries"] = float((scored["attempts"] - 1).clip(lower=0).sum())
+    if "error_reason" in scored:
+        for reason, count in scored.loc[scored["error_reason"] != "", "error_reason"].value_counts().items():
+            summary[f"errors_{reason}"] = float(count)
     return summary

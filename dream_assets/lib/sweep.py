@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import ray
 from pydantic import BaseModel
 from ray import tune
 
 from dream_assets import layout
+from dream_assets.lib.rate_limit import start_rate_limiters
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
 from resources.llm import LlmSettings
@@ -82,7 +84,8 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
         FileNotFoundError: if the index or the golden set is missing from the object store.
     """
     from dream_assets.lib.evaluation import answer_questions, ragas_scores, summarize
-    from dream_assets.lib.generation import COMPLETION_STOP
+    from dream_assets.lib.generation import answer_stop
+    from dream_assets.lib.rate_limit import rate_limiter_for
     from dream_assets.lib.retrieval_pool import PoolRetriever, connect_pool, download_once, load_retriever
     from resources.embeddings import make_embedding
     from resources.llm import make_llm
@@ -107,21 +110,10 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
     llm_settings = settings.llm
-    stop = COMPLETION_STOP if llm_settings.prompt_style == "completion" else None
-    llm = make_llm(llm_settings, stop=stop)
-    identity = {**llm_settings.model_dump(mode="json", exclude={"n_threads", "timeout_s", "api_key_env"}), "stop": stop}
+    llm = make_llm(llm_settings, stop=answer_stop(llm_settings))
+    reserve = rate_limiter_for(llm_settings.name, llm_settings.requests_per_minute, llm_settings.tokens_per_minute)
     with _llm_cache(settings.llm_cache_dir) as cache:
-        answered = answer_questions(
-            questions,
-            contexts,
-            retriever,
-            llm,
-            llm_settings.prompt_style,
-            llm_settings.context_window,
-            llm_settings.max_tokens,
-            cache=cache,
-            llm_identity=identity,
-        )
+        answered = answer_questions(questions, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve)
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
     scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
     store.write_parquet(settings.output_key, scored)
@@ -189,7 +181,8 @@ def run_sweep(
     cpus_per_trial: float = 1.0,
     on_trial_done: Callable[[str, int, int], None] | None = None,
 ) -> list[TrialOutcome]:
-    """Runs every trial as a Ray Tune trial (grid search over the given configurations).
+    """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
+    one shared client-side rate limiter per LLM that has limits.
 
     Ray must already be initialised (see `resources.ray_cluster.RayCluster.connect`).
 
@@ -225,7 +218,15 @@ def run_sweep(
             callbacks=[_Progress(on_trial_done, len(trials))] if on_trial_done else None,
         ),
     )
-    results = tuner.fit()
+    # one client-side rate limit per LLM, shared by every trial (`dream_assets.lib.rate_limit`)
+    limiters = start_rate_limiters(
+        {trial.llm.name: (trial.llm.requests_per_minute, trial.llm.tokens_per_minute) for trial in trials}
+    )
+    try:
+        results = tuner.fit()
+    finally:
+        for limiter in limiters:
+            ray.kill(limiter)
     outcomes: dict[str, TrialOutcome] = {}
     for result in results:
         key = result.config["trial"]["config_key"] if result.config else "unknown"

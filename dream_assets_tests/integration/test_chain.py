@@ -2,6 +2,7 @@
 object store, local Ray (Tune trials in worker processes), MLflow on SQLite, bundled models."""
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from dream_assets import layout
@@ -112,6 +113,64 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         outcomes = run_sweep([good, bad], str(tmp_path / "ray_results"), "failing", 2)
         assert outcomes[0].error is None and 0 <= outcomes[0].metrics["hit_rate"] <= 1
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
+
+        _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path)
+
+
+def _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
+    """A real HTTP server speaking the OpenAI chat API answers the trial's 4 questions: the first
+    with HTTP 429 once, the second with a garbage body once, the third with 429 every time, the
+    fourth at once; the LLM has a client-side limit of 600 requests a minute and a price."""
+    from dream_assets_tests.servers import start_openai_stub
+    from resources.llm import LlmSettings
+
+    questions = store.read_parquet(f"{good.golden_prefix}/questions.parquet")["user_input"].tolist()
+    seen: dict[int, int] = {}
+
+    def reply(body):
+        [number] = [i for i, q in enumerate(questions) if q in body["messages"][-1]["content"]]
+        seen[number] = seen.get(number, 0) + 1
+        if (number == 0 and seen[number] == 1) or number == 2:
+            return 429, "Rate limit reached for requests", {"Retry-After": "0"}
+        if number == 1 and seen[number] == 1:
+            return 200, b"<html>502 Bad Gateway</html>"
+        return 200, "Rollo"
+
+    stub = start_openai_stub(reply)
+    try:
+        llm = LlmSettings(
+            name="stub-llm",
+            provider="openai",
+            model="stub-llm",
+            api_base=stub.url,
+            api_key="none",
+            max_attempts=3,
+            backoff_s=0.01,
+            requests_per_minute=600,
+            input_usd_per_mtok=1.0,
+            output_usd_per_mtok=2.0,
+        )
+        trial = good.model_copy(update={"llm": llm, "output_key": "scratch/stub-llm.parquet"})
+        [outcome] = run_sweep([trial], str(tmp_path / "ray_results"), "stub-llm", 1)
+    finally:
+        stub.stop()
+    assert outcome.error is None
+    assert seen == {0: 2, 1: 2, 2: 3, 3: 1}
+    table = store.read_parquet("scratch/stub-llm.parquet")
+    assert table["attempts"].tolist() == [2, 2, 3, 1]
+    assert table["error_reason"].tolist() == ["", "", "rate_limited", ""]
+    assert table["response"].tolist() == ["Rollo", "Rollo", "", "Rollo"]
+    assert table.loc[2, "error"].startswith("rate_limited after 3 attempt(s): RateLimitError")
+    metrics = outcome.metrics
+    assert (metrics["errors"], metrics["errors_rate_limited"], metrics["llm_retries"]) == (1, 1, 4)
+    assert metrics["f1_coverage"] == 0.75 and metrics["f1"] == metrics["f1"]  # scored 3 of 4, not NaN
+    # the stub reports 10 prompt and 5 completion tokens per answer: 10 * $1 + 5 * $2 per million
+    assert metrics["cost_usd"] == pytest.approx(3 * 20e-6)
+    sent = sorted(request["received_at"] for request in stub.requests)
+    # 600 a minute: booked 0.1 s apart; the server sees the first call late by the client's
+    # set-up time, so its first gap can be short, and the others vary by milliseconds
+    gaps = np.diff(sent)
+    assert len(sent) == 8 and np.median(gaps) >= 0.09 and sent[-1] - sent[0] >= 0.6
 
 
 def _trial_settings(defs, store, version, key, resources):

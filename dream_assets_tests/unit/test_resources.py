@@ -17,6 +17,20 @@ def test_unknown_llm_without_endpoint_is_a_clear_error(tmp_path):
     assert (remote.provider, remote.model, remote.prompt_style) == ("openai", "llama-70b", "chat")
 
 
+def test_the_llm_table_sets_prices_limits_and_retries_per_llm(tmp_path):
+    provider = LlmProvider(models_dir=str(tmp_path), api_base="http://127.0.0.1:8000/v1")
+    hosted = provider.settings_for("gpt-4o-mini")  # the shipped table's example entry
+    assert (hosted.input_usd_per_mtok, hosted.requests_per_minute, hosted.max_attempts) == (0.15, 500, 4)
+    assert hosted.cost_usd(1_000_000, 1_000_000) == pytest.approx(0.75)
+    other = provider.settings_for("llama-70b")
+    assert (other.input_usd_per_mtok, other.requests_per_minute) == (0.0, 0.0)
+    assert hosted.identity()["model"] == "gpt-4o-mini" and "input_usd_per_mtok" not in hosted.identity()
+    table = tmp_path / "llms.yaml"
+    table.write_text("models:\n  llama-70b:\n    input_usd_per_mtok: 0.5\n    request_per_minute: 10\n")
+    with pytest.raises(ValueError, match=r"(?s)llms.yaml.*request_per_minute"):
+        provider.model_copy(update={"llm_table": str(table)}).settings_for("llama-70b")
+
+
 def test_a_tampered_model_file_is_refused(tmp_path):
     path = tmp_path / "model.gguf"
     path.write_bytes(b"weights")

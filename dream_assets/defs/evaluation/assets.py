@@ -174,7 +174,9 @@ class LeaderboardConfig(dg.Config):
 def experiment_leaderboard(
     context: dg.AssetExecutionContext, config: LeaderboardConfig, object_store: ObjectStore, tracker: MlflowTracker
 ) -> dg.MaterializeResult:
-    """One row per configuration evaluated on the current golden set, sorted by `rank_by`, with
+    """One row per configuration evaluated on the current golden set, sorted by `rank_by`: its
+    metrics, coverage, latencies (p50/p95), tokens, cost (`cost_usd`, from the LLM table's
+    prices) and failure counts by reason, with
     bootstrap 95% intervals of hit rate, MRR, F1 and `rank_by` (`<metric>_ci95_low/high`) and
     the p-value of a paired test against the first configuration (`<metric>_p_vs_best`: above
     0.05, the difference may be noise), and its parallel-coordinates plot
@@ -215,7 +217,8 @@ def experiment_leaderboard(
         image = base64.b64encode(png.read_bytes()).decode() if png else None
     tracker.finish(parent)
     shown = ["rank", "config_key", "hit_rate", "mrr", "mrr_ci95_low", "mrr_ci95_high", "mrr_p_vs_best", "f1"]
-    shown += ["semantic_similarity", "generation_latency_p50_s", "status"]
+    shown += ["semantic_similarity", "retrieval_latency_p50_s", "generation_latency_p50_s", "generation_latency_p95_s"]
+    shown += ["prompt_tokens_per_question", "completion_tokens_per_question", "cost_usd", "errors", "status"]
     markdown = table[[c for c in shown if c in table]].to_markdown(index=False, floatfmt=".3f")
     context.log.info("leaderboard of %d configurations; best: %s", len(table), table.iloc[0]["config_key"])
     metadata = {
