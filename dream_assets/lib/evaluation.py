@@ -42,7 +42,7 @@ def answer_questions(
     retriever: Retriever,
     llm: LLM,
     llm_settings: LlmSettings,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_answered: Callable[[dict], None] | None = None,
     cache=None,
     reserve: Callable[[int], float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -58,7 +58,8 @@ def answer_questions(
         llm: the answering LLM, built from `llm_settings` with `answer_stop(llm_settings)`.
         llm_settings: its settings: prompt style, context window, answer length, retry budget,
             prices; `identity()` and the stop strings key the answer cache.
-        on_progress: called with (done, total) after each question.
+        on_answered: called with each question's finished row (to keep it, see
+            `dream_assets.lib.sweep`).
         cache: LLM answer cache (see `generate`), or None.
         reserve: the LLM's rate limiter (`dream_assets.lib.rate_limit.rate_limiter_for`), or None.
         sleep: how to wait between tries (`time.sleep`).
@@ -77,7 +78,7 @@ def answer_questions(
     identity = {**llm_settings.identity(), "stop": answer_stop(llm_settings)}
     # a golden set of two sources has two context catalogues: a question maps onto its own
     catalogues = dict(tuple(contexts.groupby("golden_source"))) if "golden_source" in contexts else {}
-    for done, question in enumerate(questions.itertuples(index=False), start=1):
+    for question in questions.itertuples(index=False):
         row = question._asdict()
         catalogue = catalogues.get(row.get("golden_source"), contexts)
         retrieved = retriever.retrieve(question.user_input)
@@ -126,8 +127,8 @@ def answer_questions(
                 error=str(error),
             )
         rows.append(row)
-        if on_progress is not None:
-            on_progress(done, len(questions))
+        if on_answered is not None:
+            on_answered(row)
     return pd.DataFrame(rows)
 
 
@@ -229,9 +230,10 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         metric's mean per group as `<group>/<metric>`; latency p50 and p95 in seconds
         (`retrieval_latency_p50_s`, ...); token totals and per-question means; `cost_usd` (all
         answers at the LLM's prices, cached ones included: what the trial costs from scratch);
-        `questions`, `errors`, `errors_<reason>` per failure reason, `llm_calls` (answers
-        generated now), `llm_cache_hits` (answers taken from the cache) and `llm_retries`
-        (tries beyond the first) counts. A metric that no question could score has mean NaN
+        `questions`, `errors`, `errors_<reason>` per failure reason, `questions_resumed`
+        (answered by an interrupted earlier run), and, for the questions answered in this run,
+        `llm_calls` (answers generated), `llm_cache_hits` (answers taken from the cache) and
+        `llm_retries` (tries beyond the first) counts. A metric that no question could score has mean NaN
         and coverage 0, never a silent 0.
     """
     summary: dict[str, float] = {"questions": float(len(scored)), "errors": float((scored["error"] != "").sum())}
@@ -262,10 +264,12 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         summary[f"{name}_per_question"] = summary[name] / len(scored) if len(scored) else math.nan
     summary["cost_usd"] = float(scored["cost_usd"].sum()) if "cost_usd" in scored else 0.0
     cached = scored["cached"].astype(bool) if "cached" in scored else pd.Series(False, index=scored.index)
-    summary["llm_cache_hits"] = float(cached.sum())
-    summary["llm_calls"] = float(((scored["error"] == "") & ~cached).sum())
+    resumed = scored["resumed"].astype(bool) if "resumed" in scored else pd.Series(False, index=scored.index)
+    summary["questions_resumed"] = float(resumed.sum())
+    summary["llm_cache_hits"] = float((cached & ~resumed).sum())
+    summary["llm_calls"] = float(((scored["error"] == "") & ~cached & ~resumed).sum())
     if "attempts" in scored:  # tries beyond the first, answered or not
-        summary["llm_retries"] = float((scored["attempts"] - 1).clip(lower=0).sum())
+        summary["llm_retries"] = float((scored["attempts"] - 1).clip(lower=0)[~resumed].sum())
     if "error_reason" in scored:
         for reason, count in scored.loc[scored["error_reason"] != "", "error_reason"].value_counts().items():
             summary[f"errors_{reason}"] = float(count)

@@ -6,6 +6,14 @@ credentials) travel through Ray's object store (`tune.with_parameters`); Tune's 
 Tune writes to its results directory (`params.json`, experiment state), holds only each
 configuration's key and parameters. A trial writes its per-question table to the object store and
 reports the aggregate metrics; a trial that raises is returned with its error and the others go on.
+
+Resume: a trial's identity is its `fingerprint` (configuration, index version, golden set, LLM
+identity, judge settings, seed). Each answered question is written to the object store as it
+completes (`<table>.parts/<fingerprint>/<question id>.parquet`); a finished trial writes its
+table and then `<table>.done.json` with the fingerprint and metrics. A sweep run again (after a
+crash, a kill -9, a pod eviction) skips every trial whose `done.json` holds its fingerprint and,
+in the others, every question already in the parts; Ray Tune's own `Tuner.restore` picks up the
+sweep's experiment when its state survived, so trials it finished are not scheduled again.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import ray
 from pydantic import BaseModel
 from ray import tune
 
 from dream_assets import layout
+from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.rate_limit import start_rate_limiters
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
@@ -50,6 +60,9 @@ class TrialSettings(BaseModel):
         retrieval_pool: name of a running retrieval pool serving this index
             (`dream_assets.lib.retrieval_pool`); '' (or a pool that is gone) loads the index in
             the trial.
+        resume: skip the trial if it finished before with the same fingerprint, and the
+            questions an interrupted run of it answered (see the module docstring); False
+            evaluates every question again (the LLM cache still answers repeated prompts).
     """
 
     config: RagConfig
@@ -63,22 +76,61 @@ class TrialSettings(BaseModel):
     seed: int = 0
     llm_cache_dir: str = ""
     retrieval_pool: str = ""
+    resume: bool = True
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes this trial's results (not where it runs, how fast,
+        or which pool serves it)."""
+        return content_hash(
+            {
+                "config": self.config.model_dump(mode="json"),
+                # the index version is content-addressed: corpus, chunker and embedding model
+                "index": [self.index.index_prefix, self.index.vector_table],
+                "golden": self.golden_prefix,
+                "llm": self.llm.identity(),
+                "judge": [self.judge_llm.identity() if self.judge_llm else None, self.judge_sample_size, self.seed],
+            },
+            length=16,
+        )
+
+    @property
+    def parts_prefix(self) -> str:
+        """Object-store prefix of the questions answered so far by this trial's fingerprint."""
+        return f"{self.output_key.removesuffix('.parquet')}.parts/{self.fingerprint()}"
+
+    @property
+    def done_key(self) -> str:
+        """Object-store key of the finished trial's record (fingerprint and metrics)."""
+        return f"{self.output_key.removesuffix('.parquet')}.done.json"
 
 
 @dataclass
 class TrialOutcome:
-    """What a trial returned: its metrics, or the error that stopped it."""
+    """What a trial returned: its metrics, or the error that stopped it; `skipped` when it had
+    finished with the same fingerprint before and was not run again."""
 
     config_key: str
     metrics: dict[str, float]
     error: str | None = None
+    skipped: bool = False
+
+
+def finished_metrics(store, settings: TrialSettings) -> dict[str, float] | None:
+    """The metrics of an earlier run of this very trial (same fingerprint, table present), or
+    None when it has to run."""
+    if not (store.exists(settings.done_key) and store.exists(settings.output_key)):
+        return None
+    record = store.read_json(settings.done_key)
+    return record["metrics"] if record.get("fingerprint") == settings.fingerprint() else None
 
 
 def run_trial(settings: TrialSettings) -> dict[str, float]:
-    """Evaluates one configuration and writes its per-question table to `output_key`.
+    """Evaluates one configuration and writes its per-question table to `output_key`, each
+    question to `parts_prefix` as it is answered, and `done_key` at the end.
 
     Returns:
-        The trial metrics from `dream_assets.lib.evaluation.summarize`.
+        The trial metrics from `dream_assets.lib.evaluation.summarize` (with `resume`, those of
+        the earlier run when this trial finished before).
 
     Raises:
         FileNotFoundError: if the index or the golden set is missing from the object store.
@@ -92,6 +144,8 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     from resources.object_store import ObjectStoreClient
 
     store = ObjectStoreClient(settings.object_store)
+    if settings.resume and (metrics := finished_metrics(store, settings)) is not None:
+        return metrics
     reranker = None
     if settings.config.reranker == "finetuned":
         if not store.exists(layout.RERANKER_POINTER):
@@ -109,15 +163,40 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
+    earlier = _answered_parts(store, settings, questions)
+    todo = questions[~questions["question_id"].isin(earlier["question_id"])] if len(earlier) else questions
     llm_settings = settings.llm
     llm = make_llm(llm_settings, stop=answer_stop(llm_settings))
     reserve = rate_limiter_for(llm_settings.name, llm_settings.requests_per_minute, llm_settings.tokens_per_minute)
+
+    def keep(row: dict) -> None:  # each answered question is durable as soon as it completes
+        store.write_parquet(f"{settings.parts_prefix}/{row['question_id']}.parquet", pd.DataFrame([row]))
+
     with _llm_cache(settings.llm_cache_dir) as cache:
-        answered = answer_questions(questions, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve)
+        answered = answer_questions(
+            todo, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve, on_answered=keep
+        )
+    answered = pd.concat([earlier.assign(resumed=True), answered.assign(resumed=False)], ignore_index=True)
+    order = {question_id: i for i, question_id in enumerate(questions["question_id"])}
+    answered = answered.sort_values("question_id", key=lambda ids: ids.map(order), ignore_index=True)
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
     scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
     store.write_parquet(settings.output_key, scored)
-    return summarize(scored)
+    metrics = summarize(scored)
+    store.write_json(settings.done_key, {"fingerprint": settings.fingerprint(), "metrics": metrics})
+    store.delete(settings.parts_prefix.rsplit("/", 1)[0])  # this and any stale fingerprint's parts
+    return metrics
+
+
+def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame) -> pd.DataFrame:
+    """The questions an interrupted run of this trial answered (empty without `resume`)."""
+    if not settings.resume:
+        store.delete(settings.parts_prefix)
+        return pd.DataFrame({"question_id": pd.Series([], dtype=str)})
+    parts = [store.read_parquet(info.key) for info in store.list(settings.parts_prefix)]
+    earlier = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"question_id": pd.Series([], dtype=str)})
+    # one row per golden question, whatever happened to the files
+    return earlier[earlier["question_id"].isin(questions["question_id"])].drop_duplicates("question_id")
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):
@@ -184,40 +263,65 @@ def run_sweep(
     """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
     one shared client-side rate limiter per LLM that has limits.
 
-    Ray must already be initialised (see `resources.ray_cluster.RayCluster.connect`).
+    Trials with `resume` that finished before with the same fingerprint are not run (their
+    outcome is `skipped`, with the earlier metrics). When the Tune experiment of this very set
+    of trials (`<experiment_name>-<hash of their fingerprints>`) was interrupted and its state
+    survived, it is restored (`Tuner.restore`, unfinished and errored trials run again), else a
+    new one runs the remaining trials. Ray must already be initialised (see
+    `resources.ray_cluster.RayCluster.connect`).
 
     Args:
         trials: one per configuration.
         storage_path: Ray Tune's results directory (local path or URI).
-        experiment_name: Tune experiment name (a directory under `storage_path`).
+        experiment_name: Tune experiment name prefix (a directory under `storage_path`).
         max_concurrent_trials: trials running at once.
         cpus_per_trial: CPUs reserved by each trial.
-        on_trial_done: called with (configuration key, trials done, total) as each trial ends.
+        on_trial_done: called with (configuration key, trials done, total) as each trial ends
+            (not for a restored experiment: Tune restores its own callbacks).
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
     """
+    from resources.object_store import ObjectStoreClient
+
     if not trials:
         return []
     by_key = {trial.config.key: trial for trial in trials}
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(_trainable, settings=by_key), {"cpu": cpus_per_trial}),
-        param_space={
-            "trial": tune.grid_search([{"config_key": key, **trial.config.params()} for key, trial in by_key.items()])
-        },
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent_trials,
-            trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
-            trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
-        ),
-        run_config=tune.RunConfig(
-            name=experiment_name,
-            storage_path=storage_path,
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=[_Progress(on_trial_done, len(trials))] if on_trial_done else None,
-        ),
-    )
+    outcomes: dict[str, TrialOutcome] = {}
+    for key, trial in by_key.items():
+        if trial.resume and (metrics := finished_metrics(ObjectStoreClient(trial.object_store), trial)) is not None:
+            outcomes[key] = TrialOutcome(key, metrics, skipped=True)
+    pending = {key: trial for key, trial in by_key.items() if key not in outcomes}
+    if not pending:
+        return [outcomes[key] for key in by_key]
+    name = f"{experiment_name}-{content_hash(sorted(trial.fingerprint() for trial in trials))}"
+    trainable = tune.with_resources(tune.with_parameters(_trainable, settings=by_key), {"cpu": cpus_per_trial})
+    path = f"{storage_path.rstrip('/')}/{name}"
+    resume = all(trial.resume for trial in trials)
+    if resume and tune.Tuner.can_restore(path):
+        logger.info("restoring the interrupted Tune experiment %s", path)
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={
+                "trial": tune.grid_search(
+                    [{"config_key": key, **trial.config.params()} for key, trial in pending.items()]
+                )
+            },
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=max_concurrent_trials,
+                trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
+                trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage_path,
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                callbacks=[_Progress(on_trial_done, len(pending))] if on_trial_done else None,
+            ),
+        )
     # one client-side rate limit per LLM, shared by every trial (`dream_assets.lib.rate_limit`)
     limiters = start_rate_limiters(
         {trial.llm.name: (trial.llm.requests_per_minute, trial.llm.tokens_per_minute) for trial in trials}
@@ -227,9 +331,10 @@ def run_sweep(
     finally:
         for limiter in limiters:
             ray.kill(limiter)
-    outcomes: dict[str, TrialOutcome] = {}
     for result in results:
         key = result.config["trial"]["config_key"] if result.config else "unknown"
+        if key not in pending:
+            continue
         if result.error is not None:
             outcomes[key] = TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}")
         else:

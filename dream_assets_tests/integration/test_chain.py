@@ -90,10 +90,11 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
 
-        # a second sweep over the same configurations and golden set, its retrievals served by a
-        # pool of 2 Ray retrieval actors, updates the same runs and asks the LLM nothing: every
-        # prompt (question + retrieved contexts) is the first sweep's, so every answer is cached
-        pooled = {"ops": {"trial_evaluations": {"config": {"retrieval_actors": 2}}}}
+        # a second sweep over the same configurations and golden set, evaluated again (not
+        # resumed), its retrievals served by a pool of 2 Ray retrieval actors, updates the same
+        # runs and asks the LLM nothing: every prompt (question + retrieved contexts) is the
+        # first sweep's, so every answer is cached
+        pooled = {"ops": {"trial_evaluations": {"config": {"retrieval_actors": 2, "resume": False}}}}
         second = _metadata(_run(defs, instance, "sweep_job", CONFIGS, run_config=pooled), "trial_evaluations")
         [(pool, health)] = second["retrieval_pools"].items()
         assert pool.startswith(f"retrieval-{INDEX}-") and len(health) == 2
@@ -105,6 +106,10 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
             r.data.metrics["llm_calls"]
             for r in client.search_runs([tracker.experiment_id()], "tags.`dream.kind` = 'trial'")
         } == {0.0}
+        # a third, resumed (the default), finds both trials finished with the same settings
+        third = _metadata(_run(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
+        assert (third["skipped_trials"], third["resumed_questions"], third["failed_trials"]) == (2, 0, 0)
+        assert len(client.search_runs([tracker.experiment_id()])) == 3
 
         # one failing trial is reported with its reason and does not stop the other
         good = _trial_settings(defs, store, version, CONFIGS[0], resources)

@@ -34,12 +34,16 @@ class SweepConfig(dg.Config):
     questions per trial it judges; `seed`: seed of that sample; `retrieval_actors`: start a
     pool of this many Ray retrieval actors per index for the sweep, so concurrent trials share
     one loaded index (0: a pool already running for the index, started by `retrieval_pool`, is
-    used; otherwise each trial loads its own)."""
+    used; otherwise each trial loads its own); `resume`: skip trials that finished before with
+    identical settings and, in an interrupted trial, the questions it answered (a crashed or
+    killed sweep run again redoes nothing); False evaluates everything again (the LLM cache
+    still answers repeated prompts)."""
 
     judge_llm: str = ""
     judge_sample_size: int = 0
     seed: int = 0
     retrieval_actors: int = 0
+    resume: bool = True
 
 
 def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
@@ -72,7 +76,10 @@ def trial_evaluations(
     contexts and ids, response, every metric, latencies, tokens.
 
     A trial that fails is recorded (`<config key>.error.json`, a FAILED MLflow run, this
-    asset's metadata) and the other trials go on.
+    asset's metadata) and the other trials go on. Run again, the sweep resumes: finished trials
+    are skipped (`skipped_trials`), interrupted ones answer only the questions they had not
+    (`resumed_questions`), and each configuration keeps its one MLflow run (looked up by
+    configuration key and golden-set version).
     """
     store = object_store.client()
     golden_version, questions, _ = read_current_golden(store)
@@ -104,6 +111,7 @@ def trial_evaluations(
                 seed=config.seed,
                 llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
                 retrieval_pool=name if pools[name] is not None else "",
+                resume=config.resume,
             )
         )
     context.log.info(
@@ -154,6 +162,10 @@ def trial_evaluations(
             "golden_version": golden_version,
             "trials": len(trials),
             "failed_trials": len(failed),
+            "skipped_trials": dg.MetadataValue.int(sum(outcome.skipped for outcome in outcomes)),
+            "resumed_questions": dg.MetadataValue.int(
+                int(sum(outcome.metrics.get("questions_resumed", 0) for outcome in outcomes if not outcome.skipped))
+            ),
             "failures": failed,
             "retrieval_pools": pool_health,
             "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
