@@ -69,23 +69,29 @@ RetrievalMethod = Annotated[ChunksMethod | SentenceWindowMethod | AutoMergingMet
 
 
 class RagConfig(_Frozen):
-    """One point of the search space: one Dagster partition, one Ray Tune trial, one MLflow run."""
+    """One point of the search space: one Dagster partition, one Ray Tune trial, one MLflow run.
+
+    `retriever`: `vector` (top-k by embedding similarity), `bm25` (LlamaIndex's BM25Retriever
+    over the same nodes: lexical), or `hybrid` (both, fused by reciprocal rank fusion, Cormack
+    et al. 2009, through LlamaIndex's QueryFusionRetriever)."""
 
     retrieval: RetrievalMethod
     embedding_model: str
     llm: str
     top_k: int = Field(gt=0)
+    retriever: Literal["vector", "bm25", "hybrid"] = "vector"
     reranker: Literal["none", "finetuned"] = "none"
 
     @property
     def index_key(self) -> str:
-        """Partition key of the embedding index this configuration reads."""
+        """Partition key of the embedding index this configuration reads (BM25 reads its nodes)."""
         return f"{self.retrieval.slug}_{slug_of(self.embedding_model)}"
 
     @property
     def key(self) -> str:
         """Partition key of this configuration."""
         key = f"{self.index_key}_{slug_of(self.llm)}_k{self.top_k}"
+        key = key if self.retriever == "vector" else f"{key}_{self.retriever}"
         return key if self.reranker == "none" else f"{key}_rr-{self.reranker}"
 
     def params(self) -> dict[str, str | int]:
@@ -94,7 +100,13 @@ class RagConfig(_Frozen):
             f"retrieval.{name}": "-".join(map(str, value)) if isinstance(value, tuple) else value
             for name, value in self.retrieval.model_dump().items()
         }
-        flat.update(embedding_model=self.embedding_model, llm=self.llm, top_k=self.top_k, reranker=self.reranker)
+        flat.update(
+            embedding_model=self.embedding_model,
+            llm=self.llm,
+            top_k=self.top_k,
+            retriever=self.retriever,
+            reranker=self.reranker,
+        )
         return flat
 
 
@@ -105,6 +117,7 @@ class SearchSpace(_Frozen):
     embedding_models: list[str]
     llms: list[str]
     top_k: list[int]
+    retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
     rerankers: list[Literal["none", "finetuned"]] = ["none"]
 
     def configs(self) -> list[RagConfig]:
@@ -114,9 +127,9 @@ class SearchSpace(_Frozen):
             ValueError: if two combinations share a partition key.
         """
         configs = [
-            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k, reranker=x)
-            for r, e, m, k, x in itertools.product(
-                self.retrieval, self.embedding_models, self.llms, self.top_k, self.rerankers
+            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k, retriever=v, reranker=x)
+            for r, e, m, k, v, x in itertools.product(
+                self.retrieval, self.embedding_models, self.llms, self.top_k, self.retrievers, self.rerankers
             )
         ]
         keys = [config.key for config in configs]

@@ -180,6 +180,11 @@ class Retriever:
             candidates are fetched and LlamaIndex's `SentenceTransformerRerank` keeps the top-k
             by cross-encoder score (scores become the cross-encoder's).
         rerank_factor: candidates per kept context when reranking.
+        retriever: `vector` (embedding similarity), `bm25` (LlamaIndex `BM25Retriever` over the
+            index's embedded nodes, English stemming), or `hybrid` (both through
+            `QueryFusionRetriever` in `reciprocal_rerank` mode: reciprocal rank fusion with
+            k = 60, Cormack, Clarke and Buettcher, SIGIR 2009; scores become fused scores).
+            Auto-merging then merges whatever the base retriever returns.
     """
 
     def __init__(
@@ -191,7 +196,10 @@ class Retriever:
         vector_store: BasePydanticVectorStore | None = None,
         reranker: str | None = None,
         rerank_factor: int = 3,
+        retriever: str = "vector",
     ) -> None:
+        if retriever not in ("vector", "bm25", "hybrid"):
+            raise ValueError(f"retriever must be vector, bm25 or hybrid, got {retriever!r}")
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
         self.index = load_index_from_storage(storage, embed_model=embed_model)
         self.embed_model = embed_model
@@ -200,6 +208,7 @@ class Retriever:
         self._retrievers: dict[int, BaseRetriever] = {}
         self._rerankers: dict[int, BaseNodePostprocessor] = {}
         self.reranker, self.rerank_factor = reranker, rerank_factor
+        self.mode = retriever
         self.last_latency_s = 0.0
         self.postprocessor = (
             MetadataReplacementPostProcessor(target_metadata_key="window")
@@ -210,11 +219,35 @@ class Retriever:
     def _retriever(self, top_k: int) -> BaseRetriever:
         if top_k not in self._retrievers:
             fetched = top_k * self.rerank_factor if self.reranker else top_k
-            base = self.index.as_retriever(similarity_top_k=fetched)
+            base = self._base_retriever(fetched)
             if isinstance(self.method, AutoMergingMethod):
                 base = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
             self._retrievers[top_k] = base
         return self._retrievers[top_k]
+
+    def _base_retriever(self, top_k: int) -> BaseRetriever:
+        vector = self.index.as_retriever(similarity_top_k=top_k)
+        if self.mode == "vector":
+            return vector
+        from llama_index.core.llms import MockLLM
+        from llama_index.core.retrievers import QueryFusionRetriever
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        # the nodes the vector index holds (auto-merging: the leaves; parents are merged in later)
+        nodes = get_leaf_nodes(list(self.index.docstore.docs.values()))
+        bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(top_k, len(nodes)), language="en")
+        if self.mode == "bm25":
+            return bm25
+        # one query, no rewriting: the LLM is never called (MockLLM keeps LlamaIndex from
+        # resolving its default OpenAI one)
+        return QueryFusionRetriever(
+            [vector, bm25],
+            llm=MockLLM(),
+            mode="reciprocal_rerank",
+            similarity_top_k=top_k,
+            num_queries=1,
+            use_async=False,
+        )
 
     def _contexts(self, query: QueryBundle, top_k: int) -> list[RetrievedContext]:
         nodes: list[NodeWithScore] = self._retriever(top_k).retrieve(query)

@@ -68,9 +68,10 @@ def download_once(store, prefix: str, scratch_dir: str, marker: str) -> Path:
     return target
 
 
-def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None):
+def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None, retriever: str = "vector"):
     """Downloads the index to the node's scratch directory once (`download_once`) and opens a
-    `Retriever` on it (with the cross-encoder `reranker`, a local directory, if given).
+    `Retriever` on it (with the cross-encoder `reranker`, a local directory, if given, and the
+    `retriever` mode: vector, bm25 or hybrid).
 
     Raises:
         FileNotFoundError: if the index is not in the object store.
@@ -87,7 +88,7 @@ def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None):
     vectors = spec.vector_table and llama_vector_store(
         spec.vector_store, spec.vector_table, embedding_dimensions(embed_model)
     )
-    return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, reranker=reranker)
+    return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, reranker=reranker, retriever=retriever)
 
 
 class RetrievalActor:

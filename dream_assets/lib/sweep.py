@@ -152,13 +152,14 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
             raise FileNotFoundError("no fine-tuned reranker in the object store: materialise reranker_job first")
         prefix = store.read_json(layout.RERANKER_POINTER)["prefix"]
         reranker = str(download_once(store, prefix, settings.index.scratch_dir, "config.json"))
-    # a pool answers plain retrievals; a reranking trial fetches its candidates itself
-    pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and reranker is None else None
+    # a pool answers plain vector retrievals; a reranking, BM25 or hybrid trial retrieves itself
+    plain = reranker is None and settings.config.retriever == "vector"
+    pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and plain else None
     if pool is not None:  # the index is loaded once, in the pool's actors
         retriever = PoolRetriever(pool, settings.config.top_k)
         embed_model = make_embedding(settings.index.embedding)  # for ragas' embedding metrics
     else:
-        retriever = load_retriever(settings.index, settings.config.top_k, reranker)
+        retriever = load_retriever(settings.index, settings.config.top_k, reranker, settings.config.retriever)
         embed_model = retriever.embed_model
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)

@@ -35,6 +35,7 @@ def test_params_are_flat_and_hold_no_path():
         "embedding_model": "m",
         "llm": "l",
         "top_k": 2,
+        "retriever": "vector",
         "reranker": "none",
     }
 
@@ -52,6 +53,23 @@ def test_a_reranker_dimension_doubles_the_grid_and_marks_only_reranked_keys():
     assert [c.key for c in space.configs()] == ["chunks512o64_m_l_k2", "chunks512o64_m_l_k2_rr-finetuned"]
     with pytest.raises(pydantic.ValidationError, match="rerankers"):
         SearchSpace.model_validate({**space.model_dump(), "rerankers": ["colbert"]})
+
+
+def test_bm25_and_hybrid_retrievers_share_the_index_and_mark_their_keys():
+    space = SearchSpace.model_validate(
+        {
+            "retrieval": [{"method": "chunks"}],
+            "embedding_models": ["m"],
+            "llms": ["l"],
+            "top_k": [2],
+            "retrievers": ["vector", "bm25", "hybrid"],
+        }  # fmt: skip
+    )
+    configs = space.configs()
+    assert [c.key for c in configs] == ["chunks512o64_m_l_k2", "chunks512o64_m_l_k2_bm25", "chunks512o64_m_l_k2_hybrid"]
+    assert {c.index_key for c in configs} == {"chunks512o64_m"}
+    with pytest.raises(pydantic.ValidationError, match="retrievers"):
+        SearchSpace.model_validate({**space.model_dump(), "retrievers": ["splade"]})
 
 
 def test_default_search_space_is_a_full_grid_sharing_indexes():
