@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "reranker"]
+PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
+STATUS_ORDER = {"ok": 2, "stopped_early": 1, "failed": 0}
 PLOT_METRICS = ["hit_rate", "mrr", "f1", "semantic_similarity", "generation_latency_p50_s"]
 
 
@@ -17,9 +18,11 @@ def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
 
     Args:
         rows: one dict per configuration: `config_key`, the `RagConfig.params()`, the trial
-            metrics, `status` (`ok` or `failed`) and `error`.
-        rank_by: metric to sort by, descending (then `f1`, then the key, for a stable order);
-            failed configurations come last.
+            metrics, `status` (`ok`; `stopped_early` by a multi-fidelity search, its metrics on
+            fewer questions; or `failed`) and `error`.
+        rank_by: metric to sort by, descending (then `f1`, then the key, for a stable order),
+            within each status: evaluated on every question first, then stopped early, then
+            failed.
 
     Returns:
         The table with a 1-based `rank` column first.
@@ -34,7 +37,7 @@ def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
     table = table.sort_values(
         by=["status", *keys, "config_key"],
         ascending=[False, *([False] * len(keys)), True],
-        key=lambda column: column.map({"ok": 1, "failed": 0}) if column.name == "status" else column,
+        key=lambda column: column.map(STATUS_ORDER) if column.name == "status" else column,
         na_position="last",
     ).reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))

@@ -63,6 +63,10 @@ class TrialSettings(BaseModel):
         resume: skip the trial if it finished before with the same fingerprint, and the
             questions an interrupted run of it answered (see the module docstring); False
             evaluates every question again (the LLM cache still answers repeated prompts).
+        rungs: multi-fidelity evaluation: growing numbers of questions (the last: all), taken
+            in one seeded order shared by every trial; metrics are reported after each rung
+            (with `questions`, Tune's time attribute for `ASHAScheduler`), so a scheduler can
+            stop a weak configuration early. Empty: all questions, one report.
     """
 
     config: RagConfig
@@ -77,6 +81,7 @@ class TrialSettings(BaseModel):
     llm_cache_dir: str = ""
     retrieval_pool: str = ""
     resume: bool = True
+    rungs: list[int] = []
 
     def fingerprint(self) -> str:
         """Hash of everything that changes this trial's results (not where it runs, how fast,
@@ -124,9 +129,13 @@ def finished_metrics(store, settings: TrialSettings) -> dict[str, float] | None:
     return record["metrics"] if record.get("fingerprint") == settings.fingerprint() else None
 
 
-def run_trial(settings: TrialSettings) -> dict[str, float]:
+def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = None) -> dict[str, float]:
     """Evaluates one configuration and writes its per-question table to `output_key`, each
     question to `parts_prefix` as it is answered, and `done_key` at the end.
+
+    Args:
+        settings: the trial.
+        report: called with the metrics after each rung and at the end (`tune.report`).
 
     Returns:
         The trial metrics from `dream_assets.lib.evaluation.summarize` (with `resume`, those of
@@ -145,6 +154,8 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
 
     store = ObjectStoreClient(settings.object_store)
     if settings.resume and (metrics := finished_metrics(store, settings)) is not None:
+        if report is not None:
+            report(metrics)
         return metrics
     reranker = None
     if settings.config.reranker == "finetuned":
@@ -164,36 +175,46 @@ def run_trial(settings: TrialSettings) -> dict[str, float]:
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
-    earlier = _answered_parts(store, settings, questions)
-    todo = questions[~questions["question_id"].isin(earlier["question_id"])] if len(earlier) else questions
     llm_settings = settings.llm
     llm = make_llm(llm_settings, stop=answer_stop(llm_settings))
     reserve = rate_limiter_for(llm_settings.name, llm_settings.requests_per_minute, llm_settings.tokens_per_minute)
+    if not settings.resume:
+        store.delete(settings.parts_prefix)
+    resumed = set(_answered_parts(store, settings, questions)["question_id"])  # from an earlier run
+    judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
 
     def keep(row: dict) -> None:  # each answered question is durable as soon as it completes
         store.write_parquet(f"{settings.parts_prefix}/{row['question_id']}.parquet", pd.DataFrame([row]))
 
-    with _llm_cache(settings.llm_cache_dir) as cache:
-        answered = answer_questions(
-            todo, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve, on_answered=keep
-        )
-    answered = pd.concat([earlier.assign(resumed=True), answered.assign(resumed=False)], ignore_index=True)
-    order = {question_id: i for i, question_id in enumerate(questions["question_id"])}
-    answered = answered.sort_values("question_id", key=lambda ids: ids.map(order), ignore_index=True)
-    judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
-    scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
-    store.write_parquet(settings.output_key, scored)
-    metrics = summarize(scored)
+    if settings.rungs:  # one seeded order for every trial, so rungs compare the same questions
+        questions = questions.sample(frac=1.0, random_state=settings.seed, ignore_index=True)
+    sizes = [size for size in settings.rungs if size < len(questions)] + [len(questions)]
+    for size in sizes:
+        subset = questions.iloc[:size]
+        earlier = _answered_parts(store, settings, subset)
+        todo = subset[~subset["question_id"].isin(earlier["question_id"])]
+        with _llm_cache(settings.llm_cache_dir) as cache:
+            answered = answer_questions(
+                todo, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve, on_answered=keep
+            )
+        answered = pd.concat([earlier, answered], ignore_index=True)
+        answered["resumed"] = answered["question_id"].isin(resumed)
+        order = {question_id: i for i, question_id in enumerate(subset["question_id"])}
+        answered = answered.sort_values("question_id", key=lambda ids: ids.map(order), ignore_index=True)
+        scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
+        store.write_parquet(settings.output_key, scored)  # a trial stopped at this rung keeps it
+        metrics = summarize(scored)
+        if size < len(questions) and report is not None:
+            report(metrics)
     store.write_json(settings.done_key, {"fingerprint": settings.fingerprint(), "metrics": metrics})
     store.delete(settings.parts_prefix.rsplit("/", 1)[0])  # this and any stale fingerprint's parts
+    if report is not None:
+        report(metrics)
     return metrics
 
 
 def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame) -> pd.DataFrame:
-    """The questions an interrupted run of this trial answered (empty without `resume`)."""
-    if not settings.resume:
-        store.delete(settings.parts_prefix)
-        return pd.DataFrame({"question_id": pd.Series([], dtype=str)})
+    """The questions among `questions` that this trial's fingerprint has answered so far."""
     parts = [store.read_parquet(info.key) for info in store.list(settings.parts_prefix)]
     earlier = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"question_id": pd.Series([], dtype=str)})
     # one row per golden question, whatever happened to the files
@@ -250,7 +271,7 @@ def _llm_cache(directory: str):
 
 
 def _trainable(config: dict[str, Any], settings: dict[str, TrialSettings]) -> None:
-    tune.report(run_trial(settings[config["trial"]["config_key"]]))
+    run_trial(settings[config["trial"]["config_key"]], report=tune.report)
 
 
 def run_sweep(
@@ -260,6 +281,7 @@ def run_sweep(
     max_concurrent_trials: int,
     cpus_per_trial: float = 1.0,
     on_trial_done: Callable[[str, int, int], None] | None = None,
+    scheduler=None,
 ) -> list[TrialOutcome]:
     """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
     one shared client-side rate limiter per LLM that has limits.
@@ -279,6 +301,8 @@ def run_sweep(
         cpus_per_trial: CPUs reserved by each trial.
         on_trial_done: called with (configuration key, trials done, total) as each trial ends
             (not for a restored experiment: Tune restores its own callbacks).
+        scheduler: a Ray Tune trial scheduler (`multi_fidelity_scheduler`), with trials that
+            have `rungs`; None runs every trial to the end.
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
@@ -311,6 +335,7 @@ def run_sweep(
                 )
             },
             tune_config=tune.TuneConfig(
+                scheduler=scheduler,
                 max_concurrent_trials=max_concurrent_trials,
                 trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
                 trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
@@ -342,6 +367,40 @@ def run_sweep(
             metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
             outcomes[key] = TrialOutcome(key, metrics)
     return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+def question_rungs(total: int, min_questions: int, reduction_factor: int) -> list[int]:
+    """Successive-halving rungs over `total` questions: min_questions * reduction_factor**i
+    below `total`, then `total` (Jamieson and Talwalkar, AISTATS 2016; Li et al., "A System for
+    Massively Parallel Hyperparameter Tuning", MLSys 2020, for the asynchronous version).
+
+    Raises:
+        ValueError: if min_questions < 1 or reduction_factor < 2.
+    """
+    if min_questions < 1 or reduction_factor < 2:
+        raise ValueError(f"need min_questions >= 1 and reduction_factor >= 2, got {min_questions}, {reduction_factor}")
+    rungs, size = [], min_questions
+    while size < total:
+        rungs.append(size)
+        size *= reduction_factor
+    return [*rungs, total]
+
+
+def multi_fidelity_scheduler(metric: str, total: int, min_questions: int, reduction_factor: int):
+    """Ray Tune's `ASHAScheduler` over questions evaluated: at each rung of `question_rungs`, a
+    trial goes on only if its `metric` (maximised) is in the top 1/`reduction_factor` of the
+    trials that reached that rung so far; the others stop there, with their metrics on the
+    questions they answered."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="questions",
+        metric=metric,
+        mode="max",
+        max_t=total,
+        grace_period=min_questions,
+        reduction_factor=reduction_factor,
+    )
 
 
 _TUNE_BOOKKEEPING = {

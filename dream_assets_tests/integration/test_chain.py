@@ -120,6 +120,35 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
 
         _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path)
+        _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
+
+
+def _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path):
+    """Six configurations (vector, BM25 and hybrid retrieval, top-1 and top-4) on the 4 golden
+    questions by ASHA: rungs of 1, 2 and 4 questions, one trial at a time so that the order in
+    which trials reach each rung, and so the decisions, are fixed."""
+    from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
+
+    rungs = question_rungs(4, min_questions=1, reduction_factor=2)
+    assert rungs == [1, 2, 4]
+    trials = []
+    for retriever in ("vector", "bm25", "hybrid"):
+        for top_k in (4, 1):
+            config = good.config.model_copy(update={"retriever": retriever, "top_k": top_k})
+            output = f"asha/{config.key}.parquet"
+            trials.append(good.model_copy(update={"config": config, "rungs": rungs, "output_key": output}))
+    scheduler = multi_fidelity_scheduler("mrr", 4, 1, 2)
+    outcomes = run_sweep(trials, str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler)
+    assert all(outcome.error is None for outcome in outcomes)
+    evaluated = {o.config_key: int(o.metrics["questions"]) for o in outcomes}
+    assert set(evaluated.values()) <= set(rungs) and 4 in evaluated.values()
+    assert min(evaluated.values()) < 4  # some configurations stopped early
+    tables = {trial.config.key: (trial.config, store.read_parquet(trial.output_key)) for trial in trials}
+    order = tables[max(evaluated, key=evaluated.get)][1]["question_id"].tolist()
+    for key, (config, table) in tables.items():  # every trial answered a prefix of one shared order
+        assert table["question_id"].tolist() == order[: evaluated[key]]
+        assert table["retrieved_contexts"].map(len).eq(config.top_k).all()
+    assert sum(evaluated.values()) < 4 * len(trials)  # fewer question evaluations than the grid
 
 
 def _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):

@@ -8,6 +8,7 @@ sweep's parent run, with the golden set as the run's dataset input.
 
 import base64
 import tempfile
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +20,7 @@ from dream_assets.lib.evaluation import summarize
 from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
 from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.statistics import leaderboard_statistics
-from dream_assets.lib.sweep import TrialSettings, run_sweep
+from dream_assets.lib.sweep import TrialSettings, multi_fidelity_scheduler, question_rungs, run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
@@ -37,13 +38,21 @@ class SweepConfig(dg.Config):
     used; otherwise each trial loads its own); `resume`: skip trials that finished before with
     identical settings and, in an interrupted trial, the questions it answered (a crashed or
     killed sweep run again redoes nothing); False evaluates everything again (the LLM cache
-    still answers repeated prompts)."""
+    still answers repeated prompts); `search`: `grid` evaluates every configuration on every
+    question, `asha` is multi-fidelity (successive halving, Ray Tune's ASHAScheduler): every
+    configuration starts on `min_questions` questions, and only the best 1/`reduction_factor`
+    of those that reached each rung (by `rank_by`) go on to `reduction_factor` times as many,
+    up to all; stopped configurations keep their metrics on the questions they answered."""
 
     judge_llm: str = ""
     judge_sample_size: int = 0
     seed: int = 0
     retrieval_actors: int = 0
     resume: bool = True
+    search: Literal["grid", "asha"] = "grid"
+    min_questions: int = 8
+    reduction_factor: int = 2
+    rank_by: str = "mrr"
 
 
 def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
@@ -85,6 +94,9 @@ def trial_evaluations(
     golden_version, questions, _ = read_current_golden(store)
     judge = llms.settings_for(config.judge_llm).model_copy(update={"max_tokens": 256}) if config.judge_llm else None
     trials, pools, started = [], {}, []
+    rungs = (
+        question_rungs(len(questions), config.min_questions, config.reduction_factor) if config.search == "asha" else []
+    )
     ray_cluster.connect()
     for key in context.partition_keys:
         rag = CONFIGS_BY_KEY[key]
@@ -112,6 +124,7 @@ def trial_evaluations(
                 llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
                 retrieval_pool=name if pools[name] is not None else "",
                 resume=config.resume,
+                rungs=rungs,
             )
         )
     context.log.info(
@@ -124,6 +137,9 @@ def trial_evaluations(
             f"sweep-{golden_version}",
             ray_cluster.max_concurrent_trials,
             on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
+            scheduler=multi_fidelity_scheduler(config.rank_by, len(questions), rungs[0], config.reduction_factor)
+            if rungs
+            else None,
         )
     finally:
         pool_health = {pool.name: pool.health() for pool in pools.values() if pool is not None}
@@ -163,6 +179,12 @@ def trial_evaluations(
             "trials": len(trials),
             "failed_trials": len(failed),
             "skipped_trials": dg.MetadataValue.int(sum(outcome.skipped for outcome in outcomes)),
+            "stopped_early": dg.MetadataValue.int(
+                sum(0 < outcome.metrics.get("questions", len(questions)) < len(questions) for outcome in outcomes)
+            ),
+            "questions_evaluated": dg.MetadataValue.int(
+                int(sum(outcome.metrics.get("questions", 0) for outcome in outcomes))
+            ),
             "resumed_questions": dg.MetadataValue.int(
                 int(sum(outcome.metrics.get("questions_resumed", 0) for outcome in outcomes if not outcome.skipped))
             ),
@@ -195,14 +217,15 @@ def experiment_leaderboard(
     (`experiment_leaderboard/<golden version>/leaderboard.parquet`, `.html`, `.png`); logged to
     the sweep's MLflow parent run, which it closes."""
     store = object_store.client()
-    golden_version, _, _ = read_current_golden(store)
+    golden_version, questions, _ = read_current_golden(store)
     rows, tables = [], {}
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
             tables[key] = store.read_parquet(table_key)
-            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "status": "ok", "error": ""})
+            status = "ok" if len(tables[key]) >= len(questions) else "stopped_early"  # by multi-fidelity search
+            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "status": status, "error": ""})
         elif store.exists(error_key):
             rows.append(
                 {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
@@ -228,7 +251,8 @@ def experiment_leaderboard(
                 tracker.log_file(parent, path)
         image = base64.b64encode(png.read_bytes()).decode() if png else None
     tracker.finish(parent)
-    shown = ["rank", "config_key", "hit_rate", "mrr", "mrr_ci95_low", "mrr_ci95_high", "mrr_p_vs_best", "f1"]
+    shown = ["rank", "config_key", "questions", "hit_rate", "mrr", "mrr_ci95_low", "mrr_ci95_high", "mrr_p_vs_best"]
+    shown += ["f1"]
     shown += ["semantic_similarity", "retrieval_latency_p50_s", "generation_latency_p50_s", "generation_latency_p95_s"]
     shown += ["prompt_tokens_per_question", "completion_tokens_per_question", "cost_usd", "errors", "status"]
     markdown = table[[c for c in shown if c in table]].to_markdown(index=False, floatfmt=".3f")
