@@ -21,7 +21,7 @@ import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.defs.documents.sensors import new_document_sensor
-from dream_assets.defs.evaluation.assets import experiment_leaderboard, trial_evaluations
+from dream_assets.defs.evaluation.assets import experiment_leaderboard, range_search, trial_evaluations
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.golden.checks import (
     golden_dataset_has_no_duplicate_questions,
@@ -46,6 +46,7 @@ from dream_assets.defs.jobs import (
     leaderboard_job,
     opensearch_job,
     oscar_ingest_job,
+    range_search_job,
     reranker_job,
     retrieval_pool_job,
     sweep_job,
@@ -175,6 +176,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             finetuned_reranker,
             trial_evaluations,
             experiment_leaderboard,
+            range_search,
             oscar_jsonl,
             oscar_parquet,
             oscar_chunks,
@@ -197,6 +199,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             reranker_job,
             sweep_job,
             leaderboard_job,
+            range_search_job,
             oscar_ingest_job,
             vector_benchmark_job,
             *([opensearch_job] if "opensearch" in resources else []),

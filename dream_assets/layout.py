@@ -47,6 +47,11 @@ def trial_error_key(golden_version: str, config_key: str) -> str:
     return f"trial_evaluations/{golden_version}/{config_key}.error.json"
 
 
+def range_search_prefix(golden_version: str) -> str:
+    """Folder of an Optuna range search's per-question tables on one golden-set version."""
+    return f"range_search/{golden_version}"
+
+
 def leaderboard_prefix(golden_version: str) -> str:
     """Folder of the leaderboard (table, plots) of one golden-set version."""
     return f"experiment_leaderboard/{golden_version}"

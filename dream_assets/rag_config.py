@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dream_assets.lib.hashing import slugify
 
@@ -110,8 +110,92 @@ class RagConfig(_Frozen):
         return flat
 
 
+class IntRange(_Frozen):
+    """An integer dimension sampled from [low, high] in steps of `step` (Optuna's `suggest_int`).
+
+    Raises:
+        pydantic.ValidationError: if low > high or step < 1.
+    """
+
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.low > self.high:
+            raise ValueError(f"range low {self.low} is above high {self.high}")
+        return self
+
+
+IntDimension = IntRange | list[int]
+
+
+class RangeSpace(_Frozen):
+    """The `ranges:` section of a search space: dimensions as choices (lists) or ranges
+    (`{low, high, step}`), sampled by Optuna (`search: optuna`), for spaces too large for a grid.
+    Each sampled configuration builds or reuses its content-addressed index.
+
+    Attributes:
+        methods: retrieval methods to sample (`chunks`, `sentence_window`).
+        chunk_size, chunk_overlap: tokens, for `chunks` (overlap kept below the size).
+        window_size: sentences either side, for `sentence_window`.
+        embedding_models, llms, retrievers: choices.
+        top_k: contexts retrieved.
+        samples: configurations the search evaluates.
+    """
+
+    methods: list[Literal["chunks", "sentence_window"]] = ["chunks"]
+    chunk_size: IntDimension = IntRange(low=128, high=512, step=64)
+    chunk_overlap: IntDimension = IntRange(low=0, high=64, step=16)
+    window_size: IntDimension = IntRange(low=1, high=4)
+    embedding_models: list[str]
+    llms: list[str]
+    top_k: IntDimension = IntRange(low=1, high=8)
+    retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
+    samples: int = Field(16, ge=1)
+
+    def suggest(self, trial) -> dict:
+        """Optuna define-by-run space: draws one configuration's parameters on an
+        `optuna.Trial` (only the method's own parameters are drawn)."""
+
+        def integer(name: str, dimension: IntDimension, high: int | None = None) -> int:
+            if isinstance(dimension, list):
+                return trial.suggest_categorical(name, dimension)
+            top = max(dimension.low, min(dimension.high, high)) if high is not None else dimension.high
+            return trial.suggest_int(name, dimension.low, top, step=dimension.step)
+
+        method = trial.suggest_categorical("method", self.methods)
+        if method == "chunks":
+            size = integer("chunk_size", self.chunk_size)
+            integer("chunk_overlap", self.chunk_overlap, high=size // 2)
+        else:
+            integer("window_size", self.window_size)
+        trial.suggest_categorical("embedding_model", self.embedding_models)
+        trial.suggest_categorical("llm", self.llms)
+        integer("top_k", self.top_k)
+        trial.suggest_categorical("retriever", self.retrievers)
+        return {}
+
+    @staticmethod
+    def config_from(params: dict) -> RagConfig:
+        """The `RagConfig` of parameters drawn by `suggest`."""
+        if params["method"] == "chunks":
+            method = ChunksMethod(chunk_size=params["chunk_size"], chunk_overlap=params["chunk_overlap"])
+        else:
+            method = SentenceWindowMethod(window_size=params["window_size"])
+        return RagConfig(
+            retrieval=method,
+            embedding_model=params["embedding_model"],
+            llm=params["llm"],
+            top_k=params["top_k"],
+            retriever=params["retriever"],
+        )
+
+
 class SearchSpace(_Frozen):
-    """The grid of a sweep, as written in `config/search_space.yaml`."""
+    """The grid of a sweep, as written in `config/search_space.yaml`, and the optional ranges
+    of an Optuna search (`ranges`)."""
 
     retrieval: list[RetrievalMethod]
     embedding_models: list[str]
@@ -119,6 +203,7 @@ class SearchSpace(_Frozen):
     top_k: list[int]
     retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
     rerankers: list[Literal["none", "finetuned"]] = ["none"]
+    ranges: RangeSpace | None = None
 
     def configs(self) -> list[RagConfig]:
         """Every combination, in file order.

@@ -35,6 +35,9 @@ class LlmSettings(BaseModel):
             `api_key_env` from its own environment instead.
         api_key_env: environment variable holding the key in workers.
         temperature: sampling temperature; 0 makes llama.cpp deterministic.
+        seed: sampling seed (llama.cpp's, and the OpenAI API's `seed`, which servers honour on a
+            best-effort basis); a sweep's `repeats` answer each question with seeds seed,
+            seed + 1, ... to measure how much a sampling LLM's answers vary.
         max_tokens: most tokens generated per answer.
         context_window: tokens of context the model is run with (llama.cpp `n_ctx`).
         n_threads: llama.cpp CPU threads per process, for generation and for prompt processing
@@ -63,6 +66,7 @@ class LlmSettings(BaseModel):
     api_key: str | None = Field(default=None, repr=False, exclude=True)
     api_key_env: str = "DREAM_LLM_API_KEY"
     temperature: float = 0.0
+    seed: int = 0
     max_tokens: int = 24
     context_window: int = 4096
     n_threads: int = 1
@@ -96,6 +100,7 @@ class LlmClientSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    temperature: float | None = Field(None, ge=0)
     max_attempts: int | None = Field(None, ge=1)
     backoff_s: float | None = Field(None, ge=0)
     max_backoff_s: float | None = Field(None, ge=0)
@@ -208,7 +213,7 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
             model_kwargs={
                 "n_threads": settings.n_threads,
                 "n_threads_batch": settings.n_threads,
-                "seed": 0,
+                "seed": settings.seed,
                 "verbose": False,
             },
             generate_kwargs={"stop": stop} if stop else {},
@@ -227,5 +232,5 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
         context_window=settings.context_window,
         timeout=settings.timeout_s,
         max_retries=0,  # `dream_assets.lib.generation.generate` retries within `max_attempts`
-        additional_kwargs={"stop": stop} if stop else {},
+        additional_kwargs={"seed": settings.seed, **({"stop": stop} if stop else {})},
     )

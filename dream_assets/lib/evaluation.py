@@ -224,8 +224,10 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
     """Aggregates a per-question table into trial metrics.
 
     Returns:
-        For every metric column present: its mean over scored questions (`<metric>`) and its
-        coverage, scored / attempted (`<metric>_coverage`); for each `GROUP_COLUMNS` column with
+        For every metric column present: its mean over scored rows (`<metric>`), its
+        coverage, scored / attempted (`<metric>_coverage`), and with several answers per question
+        (a `repeat` column) the sample standard deviation of the repeats' means
+        (`<metric>_repeat_std`); `questions` (distinct) and `repeats`; for each `GROUP_COLUMNS` column with
         two groups or more (two golden sources; reranker train and validation documents), each
         metric's mean per group as `<group>/<metric>`; latency p50 and p95 in seconds
         (`retrieval_latency_p50_s`, ...); token totals and per-question means; `cost_usd` (all
@@ -236,13 +238,18 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         `llm_retries` (tries beyond the first) counts. A metric that no question could score has mean NaN
         and coverage 0, never a silent 0.
     """
-    summary: dict[str, float] = {"questions": float(len(scored)), "errors": float((scored["error"] != "").sum())}
+    questions = scored["question_id"].nunique() if "question_id" in scored else len(scored)
+    summary: dict[str, float] = {"questions": float(questions), "errors": float((scored["error"] != "").sum())}
+    repeats = scored["repeat"].nunique() if "repeat" in scored else 1
+    summary["repeats"] = float(repeats)
     for name in GROUND_TRUTH_METRICS + RAGAS_EMBEDDING_METRICS + RAGAS_JUDGE_METRICS:
         if name not in scored:
             continue
         values = pd.to_numeric(scored[name], errors="coerce")
         summary[name] = float(values.mean()) if values.notna().any() else math.nan
         summary[f"{name}_coverage"] = float(values.notna().mean()) if len(values) else 0.0
+        if repeats > 1:  # how much the metric moves between repeats (sample std of their means)
+            summary[f"{name}_repeat_std"] = float(values.groupby(scored["repeat"]).mean().std(ddof=1))
     for column in GROUP_COLUMNS:  # e.g. both golden sets: every metric per source, `<source>/<metric>`
         groups = scored[column].dropna().unique() if column in scored else []
         if len(groups) < 2:

@@ -75,16 +75,18 @@ def leaderboard_statistics(
     `<metric>_p_vs_best` (paired on `question_id` against configuration `best`).
 
     Args:
-        tables: per-question tables by configuration key (with `question_id` and the metrics).
+        tables: per-question tables by configuration key (with `question_id` and the metrics;
+            several rows of one question, its repeats, are averaged first: the question is the
+            unit that is resampled and paired).
         best: key of the reference configuration (the leaderboard's first).
         metrics: metric columns to describe (absent ones are skipped).
         seed: seed of the resamples.
     """
-    reference = tables[best].set_index("question_id")
+    reference = _per_question(tables[best], metrics)
     out: dict[str, dict[str, float]] = {}
     for key, table in tables.items():
         row: dict[str, float] = {}
-        indexed = table.set_index("question_id")
+        indexed = _per_question(table, metrics)
         for metric in metrics:
             if metric not in indexed or metric not in reference:
                 continue
@@ -95,3 +97,10 @@ def leaderboard_statistics(
             )
         out[key] = row
     return out
+
+
+def _per_question(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per question id: the mean of each metric over the question's rows (repeats)."""
+    present = [metric for metric in metrics if metric in table]
+    values = table[present].apply(pd.to_numeric, errors="coerce")
+    return values.groupby(table["question_id"], sort=False).mean()

@@ -21,19 +21,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import ray
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from ray import tune
 
 from dream_assets import layout
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.rate_limit import start_rate_limiters
 from dream_assets.lib.retrieval_pool import IndexSpec
-from dream_assets.rag_config import RagConfig
+from dream_assets.rag_config import RagConfig, RangeSpace
+from resources.embeddings import EmbeddingSettings
 from resources.llm import LlmSettings
 from resources.object_store import ObjectStoreSettings
 
@@ -67,6 +68,10 @@ class TrialSettings(BaseModel):
             in one seeded order shared by every trial; metrics are reported after each rung
             (with `questions`, Tune's time attribute for `ASHAScheduler`), so a scheduler can
             stop a weak configuration early. Empty: all questions, one report.
+        repeats: answers per question, the LLM sampling with seeds `llm.seed`, `llm.seed + 1`,
+            ... (for an LLM run with temperature > 0; greedy decoding repeats itself); the table
+            has one row per (question, `repeat`), metrics average over all of them and report
+            the spread between repeats (`<metric>_repeat_std`).
     """
 
     config: RagConfig
@@ -82,6 +87,7 @@ class TrialSettings(BaseModel):
     retrieval_pool: str = ""
     resume: bool = True
     rungs: list[int] = []
+    repeats: int = Field(1, ge=1)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes this trial's results (not where it runs, how fast,
@@ -94,6 +100,7 @@ class TrialSettings(BaseModel):
                 "golden": self.golden_prefix,
                 "llm": self.llm.identity(),
                 "judge": [self.judge_llm.identity() if self.judge_llm else None, self.judge_sample_size, self.seed],
+                "repeats": self.repeats,
             },
             length=16,
         )
@@ -112,12 +119,14 @@ class TrialSettings(BaseModel):
 @dataclass
 class TrialOutcome:
     """What a trial returned: its metrics, or the error that stopped it; `skipped` when it had
-    finished with the same fingerprint before and was not run again."""
+    finished with the same fingerprint before and was not run again; `params` of a drawn
+    configuration (`RagConfig.params`, range search only)."""
 
     config_key: str
     metrics: dict[str, float]
     error: str | None = None
     skipped: bool = False
+    params: dict[str, str | int] = field(default_factory=dict)
 
 
 def finished_metrics(store, settings: TrialSettings) -> dict[str, float] | None:
@@ -175,32 +184,43 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
-    llm_settings = settings.llm
-    llm = make_llm(llm_settings, stop=answer_stop(llm_settings))
-    reserve = rate_limiter_for(llm_settings.name, llm_settings.requests_per_minute, llm_settings.tokens_per_minute)
+    # one LLM per repeat, sampling with seeds seed, seed + 1, ... (one repeat by default)
+    repeats = [settings.llm.model_copy(update={"seed": settings.llm.seed + r}) for r in range(settings.repeats)]
+    llms: dict[int, object] = {}
+    reserve = rate_limiter_for(settings.llm.name, settings.llm.requests_per_minute, settings.llm.tokens_per_minute)
     if not settings.resume:
         store.delete(settings.parts_prefix)
-    resumed = set(_answered_parts(store, settings, questions)["question_id"])  # from an earlier run
+    resumed = _answered_parts(store, settings, questions)  # by an earlier, interrupted run
+    resumed_ids = set(zip(resumed["question_id"], resumed["repeat"], strict=True))
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
 
     def keep(row: dict) -> None:  # each answered question is durable as soon as it completes
-        store.write_parquet(f"{settings.parts_prefix}/{row['question_id']}.parquet", pd.DataFrame([row]))
+        name = f"{row['question_id']}.r{row['repeat']}.parquet"
+        store.write_parquet(f"{settings.parts_prefix}/{name}", pd.DataFrame([row]))
+
+    def answer(subset: pd.DataFrame, repeat: int) -> pd.DataFrame:
+        earlier = _answered_parts(store, settings, subset, repeat)
+        todo = subset[~subset["question_id"].isin(earlier["question_id"])].assign(repeat=repeat)
+        if len(todo) and repeat not in llms:
+            llms[repeat] = make_llm(repeats[repeat], stop=answer_stop(repeats[repeat]))
+        with _llm_cache(settings.llm_cache_dir) as cache:
+            answered = answer_questions(
+                todo, contexts, retriever, llms.get(repeat), repeats[repeat], keep, cache, reserve
+            )
+        return pd.concat([earlier, answered], ignore_index=True)
 
     if settings.rungs:  # one seeded order for every trial, so rungs compare the same questions
         questions = questions.sample(frac=1.0, random_state=settings.seed, ignore_index=True)
     sizes = [size for size in settings.rungs if size < len(questions)] + [len(questions)]
     for size in sizes:
         subset = questions.iloc[:size]
-        earlier = _answered_parts(store, settings, subset)
-        todo = subset[~subset["question_id"].isin(earlier["question_id"])]
-        with _llm_cache(settings.llm_cache_dir) as cache:
-            answered = answer_questions(
-                todo, contexts, retriever, llm, llm_settings, cache=cache, reserve=reserve, on_answered=keep
-            )
-        answered = pd.concat([earlier, answered], ignore_index=True)
-        answered["resumed"] = answered["question_id"].isin(resumed)
+        answered = pd.concat([answer(subset, repeat) for repeat in range(settings.repeats)], ignore_index=True)
+        keys = zip(answered["question_id"], answered["repeat"], strict=True)
+        answered["resumed"] = [key in resumed_ids for key in keys]
         order = {question_id: i for i, question_id in enumerate(subset["question_id"])}
-        answered = answered.sort_values("question_id", key=lambda ids: ids.map(order), ignore_index=True)
+        answered = answered.sort_values(
+            ["question_id", "repeat"], key=lambda c: c.map(order) if c.name == "question_id" else c, ignore_index=True
+        )
         scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
         store.write_parquet(settings.output_key, scored)  # a trial stopped at this rung keeps it
         metrics = summarize(scored)
@@ -213,12 +233,16 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     return metrics
 
 
-def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame) -> pd.DataFrame:
-    """The questions among `questions` that this trial's fingerprint has answered so far."""
+def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame, repeat: int | None = None) -> pd.DataFrame:
+    """Rows this trial's fingerprint has answered so far among `questions` (of one `repeat`, or
+    all), one per (question, repeat); empty with the columns `question_id` and `repeat`."""
     parts = [store.read_parquet(info.key) for info in store.list(settings.parts_prefix)]
-    earlier = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"question_id": pd.Series([], dtype=str)})
-    # one row per golden question, whatever happened to the files
-    return earlier[earlier["question_id"].isin(questions["question_id"])].drop_duplicates("question_id")
+    empty = pd.DataFrame({"question_id": pd.Series([], dtype=str), "repeat": pd.Series([], dtype=int)})
+    earlier = pd.concat(parts, ignore_index=True) if parts else empty
+    earlier = earlier[earlier["question_id"].isin(questions["question_id"])]
+    if repeat is not None:
+        earlier = earlier[earlier["repeat"] == repeat]
+    return earlier.drop_duplicates(["question_id", "repeat"], ignore_index=True)
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):
@@ -401,6 +425,125 @@ def multi_fidelity_scheduler(metric: str, total: int, min_questions: int, reduct
         grace_period=min_questions,
         reduction_factor=reduction_factor,
     )
+
+
+class RangeSearchContext(BaseModel):
+    """What every trial of an Optuna range search shares, as plain data.
+
+    Attributes:
+        space: the ranges (`RangeSpace`).
+        object_store: how to open the object store.
+        documents: ids of the parsed documents (the corpus indexes are built from).
+        embeddings: settings of each embedding model of the space, by name.
+        llms: settings of each LLM of the space, by name.
+        golden_prefix: object-store prefix of the golden set.
+        output_prefix: object-store prefix of the per-question tables (`<prefix>/<key>.parquet`).
+        scratch_dir: node-local directory for downloaded indexes.
+        llm_cache_dir: directory of the LLM answer cache ('' for none).
+        rungs: multi-fidelity rungs (`question_rungs`), or empty.
+        seed: seed of Optuna's sampler and of the question order.
+    """
+
+    space: RangeSpace
+    object_store: ObjectStoreSettings
+    documents: list[str]
+    embeddings: dict[str, EmbeddingSettings]
+    llms: dict[str, LlmSettings]
+    golden_prefix: str
+    output_prefix: str
+    scratch_dir: str = ""
+    llm_cache_dir: str = ""
+    rungs: list[int] = []
+    seed: int = 0
+
+
+def _range_trainable(params: dict[str, Any], context: RangeSearchContext) -> None:
+    from dream_assets.lib.indexes import ensure_index
+    from dream_assets.lib.parsing import ParsedDocument
+    from resources.object_store import ObjectStoreClient
+
+    config = RangeSpace.config_from(params)
+    store = ObjectStoreClient(context.object_store)
+    documents = [ParsedDocument.from_dict(store.read_json(layout.parsed_document_key(d))) for d in context.documents]
+    embedding = context.embeddings[config.embedding_model]
+    pointer = ensure_index(store, documents, config.index_key, config.retrieval, embedding)
+    index = IndexSpec(
+        method=config.retrieval,
+        embedding=embedding,
+        object_store=context.object_store,
+        index_prefix=pointer["prefix"],
+        scratch_dir=context.scratch_dir,
+    )
+    settings = TrialSettings(
+        config=config,
+        object_store=context.object_store,
+        index=index,
+        golden_prefix=context.golden_prefix,
+        output_key=f"{context.output_prefix}/{config.key}.parquet",
+        llm=context.llms[config.llm],
+        seed=context.seed,
+        llm_cache_dir=context.llm_cache_dir,
+        rungs=context.rungs,
+    )
+    extra = {"config_key": config.key, "index_built": float(pointer["built"]), "embedded": float(pointer["embedded"])}
+    run_trial(settings, report=lambda metrics: tune.report({**metrics, **extra}))
+
+
+def run_range_search(
+    context: RangeSearchContext,
+    storage_path: str,
+    experiment_name: str,
+    max_concurrent_trials: int,
+    metric: str = "mrr",
+    scheduler=None,
+) -> list[TrialOutcome]:
+    """Samples `context.space.samples` configurations with Optuna's TPE sampler (Ray Tune's
+    `OptunaSearch`, define-by-run over `RangeSpace.suggest`, seeded) and evaluates each like a
+    sweep trial; a drawn chunker or window without an index gets one built in the trial
+    (content-addressed: the same draw twice, or the grid's, is built once). Ray must be
+    initialised.
+
+    Args:
+        context: the search.
+        storage_path: Ray Tune's results directory.
+        experiment_name: Tune experiment name.
+        max_concurrent_trials: trials at once (Optuna learns from finished ones, so fewer
+            concurrent trials sample better).
+        metric: maximised by the sampler (and the scheduler).
+        scheduler: a trial scheduler (`multi_fidelity_scheduler`) when `context.rungs` is set.
+
+    Returns:
+        One outcome per sampled trial, in the order Tune returns them; its metrics include
+        `index_built` (1 when the trial built its index) and `embedded` (nodes it embedded).
+    """
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(space=context.space.suggest, metric=metric, mode="max", seed=context.seed)
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(_range_trainable, context=context), {"cpu": 1}),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=context.space.samples,
+            max_concurrent_trials=max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(
+            name=experiment_name,
+            storage_path=storage_path,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    outcomes = []
+    for result in tuner.fit():
+        config = RangeSpace.config_from(result.config)
+        if result.error is not None:
+            error = f"{type(result.error).__name__}: {result.error}"
+            outcomes.append(TrialOutcome(config.key, {}, error, params=config.params()))
+        else:
+            metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
+            outcomes.append(TrialOutcome(config.key, metrics, params=config.params()))
+    return outcomes
 
 
 _TUNE_BOOKKEEPING = {

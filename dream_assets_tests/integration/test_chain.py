@@ -20,7 +20,7 @@ INDEX = "chunks256o32_minilm-l6"
 CONFIGS = [f"{INDEX}_gemma-3-270m_k2", f"{INDEX}_gemma-3-270m_k4"]
 
 
-def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session):
+def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session, monkeypatch):
     resources = local_resources(tmp_path / "state", str(pdf_folder))
     resources["embeddings"] = resources["embeddings"].model_copy(update={"models_dir": str(models_dir)})
     resources["llms"] = resources["llms"].model_copy(update={"models_dir": str(models_dir)})
@@ -111,6 +111,8 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert (third["skipped_trials"], third["resumed_questions"], third["failed_trials"]) == (2, 0, 0)
         assert len(client.search_runs([tracker.experiment_id()])) == 3
 
+        _optuna_draws_configurations_in_the_ranges(defs, instance, store, tracker, tmp_path, monkeypatch)
+
         # one failing trial is reported with its reason and does not stop the other
         good = _trial_settings(defs, store, version, CONFIGS[0], resources)
         missing = good.index.model_copy(update={"index_prefix": "embedding_index/missing"})
@@ -120,7 +122,29 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
 
         _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path)
+        _repeats_answer_with_successive_seeds(good, store, tmp_path)
         _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
+
+
+def _repeats_answer_with_successive_seeds(good, store, tmp_path):
+    """A sampling LLM (the stub answers by the request's seed) answers each question twice."""
+    from dream_assets_tests.servers import start_openai_stub
+    from resources.llm import LlmSettings
+
+    stub = start_openai_stub(lambda body: (200, {0: "Rollo", 1: "the Normans"}[body["seed"]]))
+    try:
+        llm = LlmSettings(name="stub", provider="openai", model="stub", api_base=stub.url, temperature=0.7, seed=0)
+        trial = good.model_copy(update={"llm": llm, "repeats": 2, "output_key": "scratch/repeats.parquet"})
+        [outcome] = run_sweep([trial], str(tmp_path / "ray_results"), "repeats", 1)
+    finally:
+        stub.stop()
+    assert outcome.error is None
+    assert sorted(request["seed"] for request in stub.requests) == [0] * 4 + [1] * 4
+    table = store.read_parquet("scratch/repeats.parquet")
+    assert len(table) == 8 and table.groupby("question_id")["repeat"].apply(lambda r: sorted(r) == [0, 1]).all()
+    assert set(table.loc[table["repeat"] == 1, "response"]) == {"the Normans"}
+    assert (outcome.metrics["questions"], outcome.metrics["repeats"]) == (4, 2)
+    assert outcome.metrics["f1_repeat_std"] >= 0 and outcome.metrics["mrr_repeat_std"] == 0  # same retrieval
 
 
 def _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path):
@@ -228,3 +252,42 @@ def _trial_settings(defs, store, version, key, resources):
         output_key=f"scratch/{key}.parquet",
         llm=resources["llms"].settings_for(rag.llm),
     )
+
+
+def _optuna_draws_configurations_in_the_ranges(defs, instance, store, tracker, tmp_path, monkeypatch):
+    """Optuna draws 3 configurations from ranges (chunk size 128 or 256, overlap, top-k 1 to 3,
+    vector or BM25); drawn chunkers get their indexes built in the trials, once each."""
+    import yaml
+
+    from dream_assets.rag_config import DEFAULT_SEARCH_SPACE
+
+    space = yaml.safe_load(DEFAULT_SEARCH_SPACE.read_text())
+    space["ranges"] = {
+        "methods": ["chunks"],
+        "chunk_size": {"low": 128, "high": 256, "step": 128},
+        "chunk_overlap": [16],
+        "embedding_models": ["all-MiniLM-L6-v2"],
+        "llms": ["gemma-3-270m"],
+        "top_k": {"low": 1, "high": 3},
+        "retrievers": ["vector", "bm25"],
+        "samples": 3,
+    }
+    path = tmp_path / "search_space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    monkeypatch.setenv("DREAM_SEARCH_SPACE", str(path))
+    search = _metadata(_run(defs, instance, "range_search_job"), "range_search")
+    monkeypatch.delenv("DREAM_SEARCH_SPACE")
+    assert (search["draws"], search["failed"]) == (3, 0)
+    version = store.read_json(layout.GOLDEN_POINTER)["version"]
+    tables = [info.key for info in store.list(layout.range_search_prefix(version)) if info.key.endswith(".parquet")]
+    keys = [key.rsplit("/", 1)[1].removesuffix(".parquet") for key in tables]
+    assert len(keys) == search["distinct_configurations"] and search["best"] in keys
+    chunkers = {key.split("_")[0] for key in keys}
+    assert chunkers <= {"chunks128o16", "chunks256o16"}
+    assert search["indexes_built"] <= len(chunkers)  # one build per drawn chunker, whoever draws it
+    for key in keys:
+        table = store.read_parquet(f"{layout.range_search_prefix(version)}/{key}.parquet")
+        top_k = int(key.split("_k")[1].split("_")[0])
+        assert 1 <= top_k <= 3 and table["retrieved_contexts"].map(len).eq(top_k).all() and len(table) == 4
+    runs = tracker.client().search_runs([tracker.experiment_id()], "tags.`dream.kind` = 'range_trial'")
+    assert {run.data.tags["dream.config_key"] for run in runs} == set(keys)

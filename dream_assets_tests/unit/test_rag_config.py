@@ -101,3 +101,40 @@ def test_duplicate_configurations_are_refused():
     )
     with pytest.raises(ValueError, match="duplicate"):
         space.configs()
+
+
+def test_optuna_draws_stay_in_the_ranges_and_only_draw_the_methods_parameters():
+    import optuna
+
+    from dream_assets.rag_config import IntRange, RangeSpace
+
+    space = RangeSpace(
+        methods=["chunks", "sentence_window"],
+        chunk_size=IntRange(low=128, high=256, step=64),
+        chunk_overlap=IntRange(low=0, high=200, step=16),
+        window_size=[1, 3],
+        embedding_models=["m"],
+        llms=["l"],
+        top_k=IntRange(low=1, high=4),
+        retrievers=["vector", "bm25"],
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    methods = set()
+    for _ in range(30):
+        trial = study.ask()
+        space.suggest(trial)
+        config = RangeSpace.config_from(trial.params)
+        methods.add(config.retrieval.method)
+        assert 1 <= config.top_k <= 4 and config.retriever in ("vector", "bm25")
+        if config.retrieval.method == "chunks":
+            assert config.retrieval.chunk_size in (128, 192, 256)
+            assert config.retrieval.chunk_overlap <= config.retrieval.chunk_size // 2
+            assert "window_size" not in trial.params
+        else:
+            assert config.retrieval.window_size in (1, 3) and "chunk_size" not in trial.params
+        study.tell(trial, 0.0)
+    assert methods == {"chunks", "sentence_window"}
+    with pytest.raises(pydantic.ValidationError, match="above high"):
+        IntRange(low=5, high=1)
+    assert load_search_space().ranges.samples == 16  # the shipped file has a ranges section

@@ -40,3 +40,14 @@ def test_leaderboard_statistics_pair_by_question_id():
     assert stats["best"]["mrr_ci95_low"] <= 0.875 <= stats["best"]["mrr_ci95_high"]
     assert "f1_ci95_low" not in stats["best"]
     assert stats["best"]["mrr_ci95_high"] == pytest.approx(1.0)
+
+
+def test_repeats_of_a_question_are_averaged_before_pairing():
+    tables = {
+        "best": pd.DataFrame({"question_id": ["a", "b"], "f1": [1.0, 0.5]}),
+        # two repeats per question whose means equal the best's values
+        "sampled": pd.DataFrame({"question_id": ["a", "a", "b", "b"], "f1": [1.0, 1.0, 0.0, 1.0]}),
+    }
+    stats = leaderboard_statistics(tables, "best", ["f1"])
+    assert stats["sampled"]["f1_p_vs_best"] == 1.0
+    assert stats["sampled"]["f1_ci95_low"] == stats["best"]["f1_ci95_low"]

@@ -3,6 +3,7 @@
 import math
 
 import pandas as pd
+import pytest
 
 from dream_assets.lib.evaluation import summarize
 
@@ -38,3 +39,14 @@ def test_two_golden_sources_get_their_own_means():
     assert summary["synthetic/f1"] == 1.0  # the failed question is not scored, not a zero
     assert summary["mrr"] == 1.75 / 4  # the overall mean stays
     assert "human/faithfulness" not in summary  # a metric nobody computed gets no group columns
+
+
+def test_repeats_count_questions_once_and_report_their_spread():
+    table = pd.concat([_table().assign(repeat=0), _table(f1=[0.0, 0.0, 0.0, math.nan]).assign(repeat=1)])
+    table["question_id"] = ["a", "b", "c", "d"] * 2
+    summary = summarize(table)
+    assert (summary["questions"], summary["repeats"]) == (4, 2)
+    assert summary["f1"] == 0.25  # the mean of all six scored answers
+    assert summary["f1_repeat_std"] == pytest.approx(math.sqrt(0.125))  # repeat means 0.5 and 0.0
+    assert summary["mrr_repeat_std"] == 0.0
+    assert "f1_repeat_std" not in summarize(_table().assign(question_id=list("abcd")))

@@ -14,14 +14,24 @@ import dagster as dg
 import pandas as pd
 
 from dream_assets import layout
+from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
 from dream_assets.lib.evaluation import summarize
+from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.leaderboard import build_leaderboard, parallel_coordinates, save_plot
 from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.statistics import leaderboard_statistics
-from dream_assets.lib.sweep import TrialSettings, multi_fidelity_scheduler, question_rungs, run_sweep
+from dream_assets.lib.sweep import (
+    RangeSearchContext,
+    TrialSettings,
+    multi_fidelity_scheduler,
+    question_rungs,
+    run_range_search,
+    run_sweep,
+)
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
+from dream_assets.rag_config import load_search_space
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
@@ -42,13 +52,16 @@ class SweepConfig(dg.Config):
     question, `asha` is multi-fidelity (successive halving, Ray Tune's ASHAScheduler): every
     configuration starts on `min_questions` questions, and only the best 1/`reduction_factor`
     of those that reached each rung (by `rank_by`) go on to `reduction_factor` times as many,
-    up to all; stopped configurations keep their metrics on the questions they answered."""
+    up to all; stopped configurations keep their metrics on the questions they answered;
+    `repeats`: answers per question with successive LLM seeds (for an LLM sampling at a
+    temperature above 0, set in config/llms.yaml), reported as `<metric>_repeat_std`."""
 
     judge_llm: str = ""
     judge_sample_size: int = 0
     seed: int = 0
     retrieval_actors: int = 0
     resume: bool = True
+    repeats: int = 1
     search: Literal["grid", "asha"] = "grid"
     min_questions: int = 8
     reduction_factor: int = 2
@@ -125,6 +138,7 @@ def trial_evaluations(
                 retrieval_pool=name if pools[name] is not None else "",
                 resume=config.resume,
                 rungs=rungs,
+                repeats=config.repeats,
             )
         )
     context.log.info(
@@ -224,7 +238,8 @@ def experiment_leaderboard(
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
             tables[key] = store.read_parquet(table_key)
-            status = "ok" if len(tables[key]) >= len(questions) else "stopped_early"  # by multi-fidelity search
+            evaluated = tables[key]["question_id"].nunique()
+            status = "ok" if evaluated >= len(questions) else "stopped_early"  # by multi-fidelity search
             rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "status": status, "error": ""})
         elif store.exists(error_key):
             rows.append(
@@ -268,3 +283,105 @@ def experiment_leaderboard(
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
     return dg.MaterializeResult(metadata=metadata)
+
+
+class RangeSearchConfig(dg.Config):
+    """`samples`: configurations to draw (0: the `ranges:` section's `samples`); `rank_by`: the
+    metric Optuna maximises; `min_questions` (0: every question for every draw) and
+    `reduction_factor`: multi-fidelity rungs as in `SweepConfig`; `seed`: Optuna's sampler
+    and the question order."""
+
+    samples: int = 0
+    rank_by: str = "mrr"
+    min_questions: int = 0
+    reduction_factor: int = 2
+    seed: int = 0
+
+
+@dg.asset(
+    deps=[golden_dataset, dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
+    group_name="evaluation",
+    kinds={"ray", "optuna", "mlflow"},
+)
+def range_search(
+    context: dg.AssetExecutionContext,
+    config: RangeSearchConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+) -> dg.MaterializeResult:
+    """An Optuna search (TPE, through Ray Tune's `OptunaSearch`) over the `ranges:` section of
+    the search space: chunk size, overlap, window size and top-k as ranges, models and
+    retrievers as choices; with `min_questions`, ASHA stops weak draws early. Each draw is
+    evaluated like a sweep trial (`range_search/<golden version>/<config key>.parquet`), builds
+    or reuses its content-addressed index, and is logged as an MLflow run under the search's
+    parent run. Metadata: the draws, best first.
+
+    Raises:
+        ValueError: if the search space has no `ranges:` section.
+    """
+    space = load_search_space().ranges
+    if space is None:
+        raise ValueError("the search space file has no `ranges:` section (see config/search_space.yaml)")
+    if config.samples:
+        space = space.model_copy(update={"samples": config.samples})
+    store = object_store.client()
+    golden_version, questions, _ = read_current_golden(store)
+    documents = read_parsed_documents(context.instance, store)
+    rungs = []
+    if config.min_questions:
+        rungs = question_rungs(len(questions), config.min_questions, config.reduction_factor)
+    search = RangeSearchContext(
+        space=space,
+        object_store=object_store.settings(),
+        documents=sorted(documents),
+        embeddings={name: embeddings.settings_for(name) for name in space.embedding_models},
+        llms={name: llms.settings_for(name) for name in space.llms},
+        golden_prefix=layout.golden_prefix(golden_version),
+        output_prefix=layout.range_search_prefix(golden_version),
+        scratch_dir=ray_cluster.scratch_dir,
+        llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
+        rungs=rungs,
+        seed=config.seed,
+    )
+    ray_cluster.connect()
+    context.log.info("Optuna search: %d draws on golden set %s", space.samples, golden_version)
+    outcomes = run_range_search(
+        search,
+        ray_cluster.storage_path,
+        f"range-search-{golden_version}-{content_hash([space.model_dump(mode='json'), config.model_dump()])}",
+        ray_cluster.max_concurrent_trials,
+        config.rank_by,
+        multi_fidelity_scheduler(config.rank_by, len(questions), rungs[0], config.reduction_factor) if rungs else None,
+    )
+    parent = tracker.find_or_create_run(
+        f"range-search-{golden_version}", {TAG_KIND: "range_search", TAG_GOLDEN_VERSION: golden_version}
+    )
+    rows = []
+    for outcome in outcomes:
+        run_id = tracker.find_or_create_run(
+            outcome.config_key,
+            {TAG_KIND: "range_trial", TAG_CONFIG_KEY: outcome.config_key, TAG_GOLDEN_VERSION: golden_version},
+            parent,
+        )
+        tracker.log_trial(run_id, outcome.params, outcome.metrics)
+        tracker.finish(run_id, error=outcome.error)
+        error = outcome.error or ""
+        rows.append({"config_key": outcome.config_key, **outcome.params, **outcome.metrics, "error": error})
+    tracker.finish(parent)
+    table = pd.DataFrame(rows).sort_values(config.rank_by, ascending=False, na_position="last")
+    shown = [c for c in ["config_key", "questions", "hit_rate", "mrr", "f1", "index_built", "error"] if c in table]
+    return dg.MaterializeResult(
+        metadata={
+            "golden_version": golden_version,
+            "draws": len(outcomes),
+            "distinct_configurations": table["config_key"].nunique(),
+            "failed": int((table["error"] != "").sum()),
+            "indexes_built": int(table.get("index_built", pd.Series(dtype=float)).sum()),
+            "best": str(table.iloc[0]["config_key"]),
+            "draws_table": dg.MetadataValue.md(table[shown].to_markdown(index=False, floatfmt=".3f")),
+            "mlflow_search_run": dg.MetadataValue.url(tracker.run_url(parent)),
+        }
+    )

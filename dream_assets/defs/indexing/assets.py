@@ -10,7 +10,7 @@ import pandas as pd
 
 from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
-from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.indexes import corpus_version, index_version
 from dream_assets.lib.retrieval import build_index, embedding_dimensions
 from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
 from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
@@ -20,13 +20,6 @@ from resources.ray_cluster import RayCluster
 from resources.vector_stores import VectorStore, llama_vector_store, table_name
 
 INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
-
-
-def index_version(corpus_version: str, index_key: str, vector_store_kind: str = "in_memory") -> str:
-    """Content hash of (parsed corpus version, retrieval method and parameters, embedding model,
-    vector store kind)."""
-    method, embedding_model = INDEX_SETTINGS[index_key]
-    return content_hash([corpus_version, method.model_dump(mode="json"), embedding_model, vector_store_kind])
 
 
 @dg.asset(
@@ -59,11 +52,11 @@ def embedding_index(
     documents = read_parsed_documents(context.instance, store)
     if not documents:
         raise ValueError("no parsed document: materialise parsed_documents first")
-    corpus_version = content_hash(sorted((d.document_id, d.sha256) for d in documents.values()))
+    corpus = corpus_version(list(documents.values()))
     rows, embedded_total = [], 0
     for index_key in context.partition_keys:
         method, embedding_model = INDEX_SETTINGS[index_key]
-        version = index_version(corpus_version, index_key, store_settings.kind)
+        version = index_version(corpus, method, embedding_model, store_settings.kind)
         prefix = layout.index_prefix(index_key, version)
         table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
         start = time.perf_counter()
@@ -106,7 +99,7 @@ def embedding_index(
         rows.append(f"| {index_key} | `{version}` | {'reused' if reused else 'built'} | {embedded} | {seconds:.1f} |")
     return dg.MaterializeResult(
         metadata={
-            "corpus_version": corpus_version,
+            "corpus_version": corpus,
             "documents": len(documents),
             "embedded_nodes": embedded_total,
             "indexes": dg.MetadataValue.md(
