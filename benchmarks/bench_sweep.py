@@ -209,6 +209,9 @@ def main() -> None:
         resumed = _run(resume_defs, instance, "sweep_job", configs)["trial_evaluations"]
         resume_seconds = time.perf_counter() - start
     after = _trial_metrics(resume_store, version, configs)
+    # what the re-run found done: whole trials and answered questions (a part written by a worker
+    # in the instant after the count above is in here, not there)
+    kept = resumed["skipped_trials"] * questions + resumed["resumed_questions"]
     # questions answered by the re-run: those of the trials it ran, less the ones it resumed
     fresh = sum(m["questions"] - m["questions_resumed"] for k, m in after.items() if k not in finished_before)
     tracker = resume_defs.resources["tracker"]
@@ -216,7 +219,7 @@ def main() -> None:
     print(f"\n3. resume: killed (SIGKILL) after {killed_after:.0f} s, {before} of {total} question evaluations kept")
     print(f"   re-run: {resume_seconds:.0f} s, {resumed['skipped_trials']} trials skipped,"
           f" {resumed['resumed_questions']} questions resumed, {fresh:.0f} answered now;"
-          f" evaluated twice: {before + fresh - total:.0f}; MLflow runs: {len(runs)}"
+          f" evaluated twice: {kept + fresh - total:.0f}; MLflow runs: {len(runs)}"
           f" ({len(configs)} trials + 1 sweep)")  # fmt: skip
     shutil.rmtree(base, ignore_errors=True)
 
