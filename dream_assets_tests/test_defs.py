@@ -53,3 +53,9 @@ def test_local_resources_live_under_the_state_directory(tmp_path):
     assert resources["object_store"].root == str(tmp_path / "object_store")
     assert resources["tracker"].tracking_uri == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
     dg.Definitions.validate_loadable(build_definitions(resources))
+
+
+def test_code_versions_let_dagster_show_stale_indexes_and_evaluations():
+    graph = defs.resolve_asset_graph()
+    versions = {key.to_user_string(): graph.get(key).code_version for key in graph.get_all_asset_keys()}
+    assert versions["embedding_index"] and versions["trial_evaluations"]

@@ -80,6 +80,9 @@ def _sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
     deps=[dg.AssetDep(embedding_index, partition_mapping=index_to_configs), golden_dataset],
     group_name="evaluation",
     kinds={"ray", "mlflow"},
+    # bump when the per-question table or the metrics change (2: retries, cost, resume, repeats),
+    # so Dagster shows the evaluations and the leaderboard as stale
+    code_version="2",
     # The step is the Tune driver; trials run on the Ray cluster's workers.
     op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "1", "memory": "4Gi"}}}}},
 )

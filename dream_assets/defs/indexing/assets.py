@@ -28,6 +28,9 @@ INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) f
     deps=[dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
     group_name="indexing",
     kinds={"llamaindex", "pytorch"},
+    # Dagster marks the index and everything downstream stale when this changes: bump it when
+    # node parsing or what an index holds changes (its data is content-addressed already).
+    code_version="1",
     # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
     op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}},
 )
