@@ -144,7 +144,10 @@ def ragas_scores(
     The embedding metrics are scored on every answered question; the LLM-judged ones on
     `judge_sample_size` answered questions drawn with `seed`, when `judge_llm` is given
     (other rows get NaN: `coverage` in `summarize` says how many were scored). A sample the
-    judge cannot score (malformed output, timeout) is NaN, not an error.
+    judge cannot score after ragas' retries (`RunConfig`: 2 retries with backoff; malformed
+    output also gets ragas' fix-format prompt) is NaN, not an error, and its row's
+    `judge_failures` names the metrics that failed (comma-separated; '' when all were scored or
+    the row was not in the sample).
     """
     from ragas import EvaluationDataset, evaluate
     from ragas.embeddings import LlamaIndexEmbeddingsWrapper
@@ -205,6 +208,11 @@ def ragas_scores(
     for name in RAGAS_JUDGE_METRICS:
         if name in renamed:
             scored.loc[sample_index.to_numpy(), name] = renamed[name].to_numpy(dtype=float)
+    # the judge's failures, per question: metrics ragas could not score after its retries
+    scored["judge_failures"] = ""
+    for i in sample_index:
+        failed = [name for name in RAGAS_JUDGE_METRICS if pd.isna(scored.at[i, name])]
+        scored.at[i, "judge_failures"] = ",".join(failed)
     return scored
 
 
@@ -277,6 +285,8 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
     summary["llm_calls"] = float(((scored["error"] == "") & ~cached & ~resumed).sum())
     if "attempts" in scored:  # tries beyond the first, answered or not
         summary["llm_retries"] = float((scored["attempts"] - 1).clip(lower=0)[~resumed].sum())
+    if "judge_failures" in scored:  # sampled questions the judge could not score on some metric
+        summary["judge_failures"] = float((scored["judge_failures"] != "").sum())
     if "error_reason" in scored:
         for reason, count in scored.loc[scored["error_reason"] != "", "error_reason"].value_counts().items():
             summary[f"errors_{reason}"] = float(count)
