@@ -190,37 +190,36 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     reserve = rate_limiter_for(settings.llm.name, settings.llm.requests_per_minute, settings.llm.tokens_per_minute)
     if not settings.resume:
         store.delete(settings.parts_prefix)
-    resumed = _answered_parts(store, settings, questions)  # by an earlier, interrupted run
-    resumed_ids = set(zip(resumed["question_id"], resumed["repeat"], strict=True))
+    # every answer of this fingerprint so far, by (question, repeat): read once, then kept here
+    answers = {(row["question_id"], row["repeat"]): row for row in _answered_parts(store, settings, questions)}
+    resumed_ids = set(answers)  # answered by an earlier, interrupted run
     judge = make_llm(settings.judge_llm) if settings.judge_llm and settings.judge_sample_size > 0 else None
 
     def keep(row: dict) -> None:  # each answered question is durable as soon as it completes
+        answers[(row["question_id"], row["repeat"])] = row
         name = f"{row['question_id']}.r{row['repeat']}.parquet"
         store.write_parquet(f"{settings.parts_prefix}/{name}", pd.DataFrame([row]))
 
-    def answer(subset: pd.DataFrame, repeat: int) -> pd.DataFrame:
-        earlier = _answered_parts(store, settings, subset, repeat)
-        todo = subset[~subset["question_id"].isin(earlier["question_id"])].assign(repeat=repeat)
-        if len(todo) and repeat not in llms:
+    def answer(subset: pd.DataFrame, repeat: int) -> None:
+        todo = subset[[(question_id, repeat) not in answers for question_id in subset["question_id"]]]
+        if not len(todo):
+            return
+        if repeat not in llms:
             llms[repeat] = make_llm(repeats[repeat], stop=answer_stop(repeats[repeat]))
         with _llm_cache(settings.llm_cache_dir) as cache:
-            answered = answer_questions(
-                todo, contexts, retriever, llms.get(repeat), repeats[repeat], keep, cache, reserve
+            answer_questions(
+                todo.assign(repeat=repeat), contexts, retriever, llms[repeat], repeats[repeat], keep, cache, reserve
             )
-        return pd.concat([earlier, answered], ignore_index=True)
 
     if settings.rungs:  # one seeded order for every trial, so rungs compare the same questions
         questions = questions.sample(frac=1.0, random_state=settings.seed, ignore_index=True)
     sizes = [size for size in settings.rungs if size < len(questions)] + [len(questions)]
     for size in sizes:
         subset = questions.iloc[:size]
-        answered = pd.concat([answer(subset, repeat) for repeat in range(settings.repeats)], ignore_index=True)
-        keys = zip(answered["question_id"], answered["repeat"], strict=True)
-        answered["resumed"] = [key in resumed_ids for key in keys]
-        order = {question_id: i for i, question_id in enumerate(subset["question_id"])}
-        answered = answered.sort_values(
-            ["question_id", "repeat"], key=lambda c: c.map(order) if c.name == "question_id" else c, ignore_index=True
-        )
+        for repeat in range(settings.repeats):
+            answer(subset, repeat)
+        keys = [(question_id, repeat) for question_id in subset["question_id"] for repeat in range(settings.repeats)]
+        answered = pd.DataFrame([answers[key] for key in keys]).assign(resumed=[key in resumed_ids for key in keys])
         scored = ragas_scores(answered, embed_model, judge, settings.judge_sample_size, settings.seed)
         store.write_parquet(settings.output_key, scored)  # a trial stopped at this rung keeps it
         metrics = summarize(scored)
@@ -233,16 +232,15 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     return metrics
 
 
-def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame, repeat: int | None = None) -> pd.DataFrame:
-    """Rows this trial's fingerprint has answered so far among `questions` (of one `repeat`, or
-    all), one per (question, repeat); empty with the columns `question_id` and `repeat`."""
+def _answered_parts(store, settings: TrialSettings, questions: pd.DataFrame) -> list[dict]:
+    """Rows this trial's fingerprint has written so far among `questions`, one per (question,
+    repeat)."""
     parts = [store.read_parquet(info.key) for info in store.list(settings.parts_prefix)]
-    empty = pd.DataFrame({"question_id": pd.Series([], dtype=str), "repeat": pd.Series([], dtype=int)})
-    earlier = pd.concat(parts, ignore_index=True) if parts else empty
+    if not parts:
+        return []
+    earlier = pd.concat(parts, ignore_index=True)
     earlier = earlier[earlier["question_id"].isin(questions["question_id"])]
-    if repeat is not None:
-        earlier = earlier[earlier["repeat"] == repeat]
-    return earlier.drop_duplicates(["question_id", "repeat"], ignore_index=True)
+    return earlier.drop_duplicates(["question_id", "repeat"]).to_dict("records")
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):
@@ -372,25 +370,30 @@ def run_sweep(
                 callbacks=[_Progress(on_trial_done, len(pending))] if on_trial_done else None,
             ),
         )
-    # one client-side rate limit per LLM, shared by every trial (`dream_assets.lib.rate_limit`)
-    limiters = start_rate_limiters(
-        {trial.llm.name: (trial.llm.requests_per_minute, trial.llm.tokens_per_minute) for trial in trials}
-    )
+    for result in _fit_with_rate_limits(tuner, [trial.llm for trial in trials]):
+        key = result.config["trial"]["config_key"] if result.config else "unknown"
+        if key in pending:
+            outcomes[key] = _outcome(key, result)
+    return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+def _fit_with_rate_limits(tuner: tune.Tuner, llms: list[LlmSettings]):
+    """Runs `tuner` with one client-side rate limiter per LLM that has limits, shared by every
+    trial (`dream_assets.lib.rate_limit`), and stops the limiters after; returns the results."""
+    limiters = start_rate_limiters({llm.name: (llm.requests_per_minute, llm.tokens_per_minute) for llm in llms})
     try:
-        results = tuner.fit()
+        return tuner.fit()
     finally:
         for limiter in limiters:
             ray.kill(limiter)
-    for result in results:
-        key = result.config["trial"]["config_key"] if result.config else "unknown"
-        if key not in pending:
-            continue
-        if result.error is not None:
-            outcomes[key] = TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}")
-        else:
-            metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
-            outcomes[key] = TrialOutcome(key, metrics)
-    return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+def _outcome(key: str, result, params: dict | None = None) -> TrialOutcome:
+    """The outcome of one Tune result: its error, or its numeric metrics."""
+    if result.error is not None:
+        return TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}", params=params or {})
+    metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
+    return TrialOutcome(key, metrics, params=params or {})
 
 
 def question_rungs(total: int, min_questions: int, reduction_factor: int) -> list[int]:
@@ -410,19 +413,22 @@ def question_rungs(total: int, min_questions: int, reduction_factor: int) -> lis
     return [*rungs, total]
 
 
-def multi_fidelity_scheduler(metric: str, total: int, min_questions: int, reduction_factor: int):
-    """Ray Tune's `ASHAScheduler` over questions evaluated: at each rung of `question_rungs`, a
-    trial goes on only if its `metric` (maximised) is in the top 1/`reduction_factor` of the
-    trials that reached that rung so far; the others stop there, with their metrics on the
-    questions they answered."""
+def multi_fidelity_scheduler(metric: str, rungs: list[int], reduction_factor: int):
+    """Ray Tune's `ASHAScheduler` over questions evaluated: at each rung of `rungs` (from
+    `question_rungs`), a trial goes on only if its `metric` (maximised) is in the top
+    1/`reduction_factor` of the trials that reached that rung so far; the others stop there,
+    with their metrics on the questions they answered. None when `rungs` is empty (every trial
+    runs to the end)."""
     from ray.tune.schedulers import ASHAScheduler
 
+    if not rungs:
+        return None
     return ASHAScheduler(
         time_attr="questions",
         metric=metric,
         mode="max",
-        max_t=total,
-        grace_period=min_questions,
+        max_t=rungs[-1],
+        grace_period=rungs[0],
         reduction_factor=reduction_factor,
     )
 
@@ -535,14 +541,9 @@ def run_range_search(
         ),
     )
     outcomes = []
-    for result in tuner.fit():
+    for result in _fit_with_rate_limits(tuner, list(context.llms.values())):
         config = RangeSpace.config_from(result.config)
-        if result.error is not None:
-            error = f"{type(result.error).__name__}: {result.error}"
-            outcomes.append(TrialOutcome(config.key, {}, error, params=config.params()))
-        else:
-            metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
-            outcomes.append(TrialOutcome(config.key, metrics, params=config.params()))
+        outcomes.append(_outcome(config.key, result, config.params()))
     return outcomes
 
 

@@ -161,7 +161,7 @@ def _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path
             config = good.config.model_copy(update={"retriever": retriever, "top_k": top_k})
             output = f"asha/{config.key}.parquet"
             trials.append(good.model_copy(update={"config": config, "rungs": rungs, "output_key": output}))
-    scheduler = multi_fidelity_scheduler("mrr", 4, 1, 2)
+    scheduler = multi_fidelity_scheduler("mrr", rungs, 2)
     outcomes = run_sweep(trials, str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler)
     assert all(outcome.error is None for outcome in outcomes)
     evaluated = {o.config_key: int(o.metrics["questions"]) for o in outcomes}

@@ -40,31 +40,22 @@ def test_params_are_flat_and_hold_no_path():
     }
 
 
-def test_a_reranker_dimension_doubles_the_grid_and_marks_only_reranked_keys():
-    space = SearchSpace.model_validate(
-        {
-            "retrieval": [{"method": "chunks"}],
-            "embedding_models": ["m"],
-            "llms": ["l"],
-            "top_k": [2],
-            "rerankers": ["none", "finetuned"],
-        }  # fmt: skip
+def _one_point_space(**dimension) -> SearchSpace:
+    """A search space of one chunker, model, LLM and top-k, plus `dimension`."""
+    return SearchSpace.model_validate(
+        {"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [2], **dimension}
     )
+
+
+def test_a_reranker_dimension_doubles_the_grid_and_marks_only_reranked_keys():
+    space = _one_point_space(rerankers=["none", "finetuned"])
     assert [c.key for c in space.configs()] == ["chunks512o64_m_l_k2", "chunks512o64_m_l_k2_rr-finetuned"]
     with pytest.raises(pydantic.ValidationError, match="rerankers"):
         SearchSpace.model_validate({**space.model_dump(), "rerankers": ["colbert"]})
 
 
 def test_bm25_and_hybrid_retrievers_share_the_index_and_mark_their_keys():
-    space = SearchSpace.model_validate(
-        {
-            "retrieval": [{"method": "chunks"}],
-            "embedding_models": ["m"],
-            "llms": ["l"],
-            "top_k": [2],
-            "retrievers": ["vector", "bm25", "hybrid"],
-        }  # fmt: skip
-    )
+    space = _one_point_space(retrievers=["vector", "bm25", "hybrid"])
     configs = space.configs()
     assert [c.key for c in configs] == ["chunks512o64_m_l_k2", "chunks512o64_m_l_k2_bm25", "chunks512o64_m_l_k2_hybrid"]
     assert {c.index_key for c in configs} == {"chunks512o64_m"}

@@ -154,9 +154,7 @@ def trial_evaluations(
             f"sweep-{golden_version}",
             ray_cluster.max_concurrent_trials,
             on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
-            scheduler=multi_fidelity_scheduler(config.rank_by, len(questions), rungs[0], config.reduction_factor)
-            if rungs
-            else None,
+            scheduler=multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
         )
     finally:
         pool_health = {pool.name: pool.health() for pool in pools.values() if pool is not None}
@@ -357,7 +355,7 @@ def range_search(
         f"range-search-{golden_version}-{content_hash([space.model_dump(mode='json'), config.model_dump()])}",
         ray_cluster.max_concurrent_trials,
         config.rank_by,
-        multi_fidelity_scheduler(config.rank_by, len(questions), rungs[0], config.reduction_factor) if rungs else None,
+        multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
     )
     parent = tracker.find_or_create_run(
         f"range-search-{golden_version}", {TAG_KIND: "range_search", TAG_GOLDEN_VERSION: golden_version}
