@@ -161,14 +161,16 @@ def main() -> None:
         key: asha_store.read_parquet(layout.trial_key(version, key)) for key in configs
         if asha_store.exists(layout.trial_key(version, key))
     }  # fmt: skip
-    asha_calls = sum(int((t["error"] == "").sum() - t["cached"].sum()) for t in asha_metrics.values())
+    asha_calls = sum(
+        int((t["generated"] & (t["error"] == "")).sum() - t["cached"].sum()) for t in asha_metrics.values()
+    )
     winner, asha_winner = board["best"], str(asha_table.iloc[0]["config_key"])
     low, high = table.loc[winner, "mrr_ci95_low"], table.loc[winner, "mrr_ci95_high"]
     asha_mrr = table.loc[asha_winner, "mrr"]
     verdict = "same" if winner == asha_winner else "within the CI" if low <= asha_mrr <= high else "outside the CI"
     print(f"\n2. multi-fidelity (ASHA, rungs from {args.min_questions} questions, x2) vs grid:")
     print(f"   grid: {grid_seconds:.0f} s, {len(configs) * questions} question evaluations, {grid_calls:.0f} LLM calls")
-    print(f"   ASHA: {asha_seconds:.0f} s, {asha['questions_evaluated']} question evaluations, {asha_calls} LLM calls,"
+    print(f"   ASHA: {asha_seconds:.0f} s, {asha['questions_answered']} question evaluations, {asha_calls} LLM calls,"
           f" {asha['stopped_early']} configurations stopped early")  # fmt: skip
     print(f"   grid winner {winner} (MRR {table.loc[winner, 'mrr']:.3f}, 95% CI [{low:.3f}, {high:.3f}]);")
     print(f"   ASHA winner {asha_winner} (grid MRR {asha_mrr:.3f}): {verdict}")
@@ -194,7 +196,7 @@ def main() -> None:
             for key in configs
             if key not in done
         )
-        return int(sum(m["questions"] for m in done.values())) + parts
+        return int(sum(m["generated_questions"] for m in done.values())) + parts
 
     start = time.perf_counter()
     while answered() < total // 2 and process.poll() is None:
@@ -213,7 +215,7 @@ def main() -> None:
     # in the instant after the count above is in here, not there)
     kept = resumed["skipped_trials"] * questions + resumed["resumed_questions"]
     # questions answered by the re-run: those of the trials it ran, less the ones it resumed
-    fresh = sum(m["questions"] - m["questions_resumed"] for k, m in after.items() if k not in finished_before)
+    fresh = sum(m["generated_questions"] - m["questions_resumed"] for k, m in after.items() if k not in finished_before)
     tracker = resume_defs.resources["tracker"]
     runs = tracker.client().search_runs([tracker.experiment_id()])
     print(f"\n3. resume: killed (SIGKILL) after {killed_after:.0f} s, {before} of {total} question evaluations kept")

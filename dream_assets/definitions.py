@@ -21,7 +21,9 @@ import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.defs.documents.sensors import new_document_sensor
-from dream_assets.defs.evaluation.assets import experiment_leaderboard, range_search, trial_evaluations
+from dream_assets.defs.evaluation.assets import trial_evaluations
+from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
+from dream_assets.defs.evaluation.search import range_search
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.golden.checks import (
     golden_dataset_has_no_duplicate_questions,

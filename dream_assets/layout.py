@@ -3,6 +3,8 @@ hashes, so re-runs find what earlier runs stored."""
 
 from __future__ import annotations
 
+from dream_assets.lib.hashing import slugify
+
 
 def source_pdf_key(document_id: str) -> str:
     """Raw PDF of a document."""
@@ -99,3 +101,9 @@ def reranker_pairs_key(version: str) -> str:
 def reranker_model_prefix(version: str) -> str:
     """Folder of one fine-tuned reranker (sentence-transformers CrossEncoder layout)."""
     return f"reranker/model/{version}"
+
+
+def query_embeddings_key(golden_version: str, embedding_model: str) -> str:
+    """Embeddings of one golden-set version's questions by one embedding model (Parquet:
+    `question_id`, `embedding`): computed once, read by every configuration on that model."""
+    return f"query_embeddings/{golden_version}/{slugify(embedding_model)}.parquet"

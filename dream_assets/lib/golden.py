@@ -38,11 +38,14 @@ class GoldenDataset:
             document; columns `CONTEXT_COLUMNS`. Retrieved chunks are mapped onto these ids.
         skipped: counts of questions left out, by reason (`unanswerable`,
             `document_not_parsed`, `context_not_found`).
+        collapsed: questions merged into another of the same document with the same text
+            (normalised: case and whitespace), their answers and contexts merged.
     """
 
     questions: pd.DataFrame
     contexts: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
+    collapsed: int = 0
 
 
 def _context_pattern(context: str) -> re.Pattern[str]:
@@ -121,7 +124,8 @@ def squad_golden_dataset(
         candidates = []
         for index, (paragraph, span) in enumerate(zip(paragraphs, spans, strict=True)):
             context_id = f"{document_id}:p{index:03d}"
-            answerable = [q for q in paragraph["qas"] if not q.get("is_impossible")]
+            # SQuAD v1.1 has no `is_impossible`: every question with an answer is answerable
+            answerable = [q for q in paragraph["qas"] if not q.get("is_impossible") and q.get("answers")]
             skipped["unanswerable"] += len(paragraph["qas"]) - len(answerable)
             if span is None:
                 skipped["context_not_found"] += len(answerable)
@@ -151,5 +155,24 @@ def squad_golden_dataset(
                     "reference_context_ids": [context_id],
                 }
             )
-    questions = pd.DataFrame(rows, columns=QUESTION_COLUMNS)
-    return GoldenDataset(questions, pd.DataFrame(contexts, columns=CONTEXT_COLUMNS), skipped)
+    questions, collapsed = _collapse_duplicates(pd.DataFrame(rows, columns=QUESTION_COLUMNS))
+    return GoldenDataset(questions, pd.DataFrame(contexts, columns=CONTEXT_COLUMNS), skipped, collapsed)
+
+
+def _collapse_duplicates(questions: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Merges questions of one document whose texts are equal after lower-casing and whitespace
+    normalisation (SQuAD v2.0's dev set has 3 such pairs among its 2,910 answerable questions):
+    the first keeps its id and reference, and gets the union of the answers and of the
+    reference contexts. Returns (questions, how many were merged away)."""
+    if questions.empty:
+        return questions, 0
+    key = questions["document_id"] + "\0" + questions["user_input"].map(lambda t: normalise_whitespace(t).lower())
+    if not key.duplicated().any():
+        return questions, 0
+    merged = []
+    for _, group in questions.groupby(key, sort=False):
+        row = group.iloc[0].to_dict()
+        for column in ("reference_answers", "reference_contexts", "reference_context_ids"):
+            row[column] = list(dict.fromkeys(value for values in group[column] for value in values))
+        merged.append(row)
+    return pd.DataFrame(merged, columns=QUESTION_COLUMNS), len(questions) - len(merged)

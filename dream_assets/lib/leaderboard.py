@@ -10,7 +10,18 @@ import plotly.graph_objects as go
 
 PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
 STATUS_ORDER = {"ok": 2, "stopped_early": 1, "failed": 0}
-PLOT_METRICS = ["hit_rate", "mrr", "f1", "semantic_similarity", "generation_latency_p50_s"]
+PLOT_METRICS = [
+    "tier",
+    "hit_rate",
+    "mrr",
+    "ndcg",
+    "held_out/mrr",
+    "f1",
+    "semantic_similarity",
+    "generation_latency_p50_s",
+]
+# Metrics with intervals and paired tests on the leaderboard (beside the ranking metric).
+EVIDENCE_METRICS = ["hit_rate", "mrr", "ndcg", "f1"]
 
 
 def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
@@ -46,7 +57,8 @@ def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
 
 def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
     """Parallel-coordinates plot: the configuration's parameters (categorical axes) then its
-    metrics, one line per successful configuration, coloured by `rank_by`."""
+    tier and metrics (each labelled with its `n`), one line per successful configuration,
+    coloured by `rank_by`."""
     ok = table[table["status"] == "ok"]
     dimensions = []
     for column in PARAM_COLUMNS:
@@ -64,7 +76,8 @@ def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
         )
     for column in PLOT_METRICS:
         if column in ok and ok[column].notna().any():
-            dimensions.append({"label": column, "values": ok[column].tolist()})
+            label = column if f"{column}_n" not in ok else f"{column} (n={int(ok[f'{column}_n'].max())})"
+            dimensions.append({"label": label, "values": ok[column].tolist()})
     figure = go.Figure(
         go.Parcoords(
             line={"color": ok[rank_by].tolist(), "colorscale": "Viridis", "showscale": True}, dimensions=dimensions
@@ -74,6 +87,67 @@ def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
         title=f"DREAM leaderboard, coloured by {rank_by}", width=1200, height=550, margin={"l": 120, "r": 60}
     )
     return figure
+
+
+def add_evidence(table: pd.DataFrame, tables: dict[str, pd.DataFrame], rank_by: str, seed: int = 0) -> pd.DataFrame:
+    """Adds the statistics that say which differences are real to a `build_leaderboard` table.
+
+    On the selection split (the rows the configurations were ranked on): bootstrap 95%
+    intervals (`<metric>_ci95_low/high`) and the paired test against the first configuration
+    (`<metric>_p_vs_best`) of `rank_by`, hit rate, MRR, nDCG and F1; tiers by `rank_by`,
+    Holm-corrected (`tier`, `<rank_by>_p_holm`; `dream_assets.lib.statistics.holm_tiers`). On
+    the held-out split: the same intervals as `held_out/<metric>_ci95_low/high`.
+
+    Args:
+        table: the leaderboard, best first (`config_key`, `status`).
+        tables: per-question tables by configuration key (a `split` column marks held-out rows).
+        rank_by: the ranking metric.
+        seed: seed of the resamples.
+    """
+    from dream_assets.lib.splits import HELD_OUT
+    from dream_assets.lib.statistics import holm_tiers, leaderboard_statistics
+
+    ranked = [key for key in table["config_key"] if key in tables]
+    if not ranked:
+        return table
+    metrics = list(dict.fromkeys([rank_by, *EVIDENCE_METRICS]))
+    held = {
+        key: t["split"].eq(HELD_OUT) if "split" in t else pd.Series(False, index=t.index) for key, t in tables.items()
+    }
+    selection = {key: tables[key][~held[key]] for key in ranked}
+    statistics = pd.DataFrame.from_dict(leaderboard_statistics(selection, ranked[0], metrics, seed), orient="index")
+    tiers = pd.DataFrame.from_dict(holm_tiers(selection, ranked, rank_by, seed=seed), orient="index")
+    table = table.join(statistics, on="config_key").join(tiers, on="config_key")
+    held_out = {key: tables[key][held[key]] for key in ranked if held[key].any()}
+    if held_out:
+        intervals = leaderboard_statistics(held_out, next(iter(held_out)), metrics, seed)
+        renamed = {
+            key: {f"held_out/{name}": value for name, value in row.items() if "_ci95_" in name}
+            for key, row in intervals.items()
+        }
+        table = table.join(pd.DataFrame.from_dict(renamed, orient="index"), on="config_key")
+    return table
+
+
+def verdict(table: pd.DataFrame, rank_by: str) -> str:
+    """The sentence DREAM quotes: the winner picked on the selection split and its score on the
+    held-out split with its 95% interval and `n` (the unbiased estimate), and its tier's size."""
+    best = table.iloc[0]
+    held = f"held_out/{rank_by}"
+    selection = f"{rank_by} {best[rank_by]:.3f} on {int(best.get(f'{rank_by}_n', 0))} selection questions"
+    if held in table and pd.notna(best[held]):
+        low, high = best.get(f"{held}_ci95_low"), best.get(f"{held}_ci95_high")
+        quoted = (
+            f"held-out {rank_by} {best[held]:.3f} [95% CI {low:.3f}, {high:.3f}]"
+            f" on {int(best[f'{held}_n'])} held-out questions"
+        )
+    else:
+        quoted = "no held-out split (see the golden set's metadata): its score is the selection score"
+    tier = table["tier"].eq(1).sum() if "tier" in table else 1
+    return (
+        f"winner {best['config_key']}: {quoted}; picked on {selection};"
+        f" {tier} configuration(s) in tier 1 (not significantly worse, Holm-corrected)"
+    )
 
 
 def save_plot(figure: go.Figure, directory: str | Path) -> tuple[Path, Path | None]:

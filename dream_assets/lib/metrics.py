@@ -7,6 +7,7 @@ reading-comprehension standards, implemented here because they are a few lines e
 from __future__ import annotations
 
 import collections
+import math
 import re
 import string
 from collections.abc import Sequence
@@ -63,3 +64,19 @@ def _f1(prediction: str, answer: str) -> float:
 def token_f1(response: str, answers: Sequence[str]) -> float:
     """SQuAD token F1: the best bag-of-tokens F1 between the response and any answer."""
     return max((_f1(response, answer) for answer in answers), default=0.0)
+
+
+def ndcg(retrieved_ids: Sequence[Sequence[str]], reference_ids: Sequence[str]) -> float:
+    """nDCG@k with binary relevance (Järvelin and Kekäläinen, ACM TOIS 2002): the discounted
+    gain sum(1 / log2(rank + 1)) of the retrieved nodes covering a reference context not
+    credited to an earlier node, over the ideal gain of every reference context ranked first
+    (up to the k ranks retrieved). 0.0 with nothing retrieved or no reference."""
+    wanted, credited = set(reference_ids), set()
+    gain = 0.0
+    for rank, ids in enumerate(retrieved_ids, start=1):
+        new = (wanted & set(ids)) - credited
+        if new:
+            gain += 1.0 / math.log2(rank + 1)
+            credited |= new
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), len(retrieved_ids)) + 1))
+    return gain / ideal if ideal else 0.0

@@ -279,28 +279,57 @@ class Retriever:
         self.last_latency_s = time.perf_counter() - start
         return contexts
 
-    def retrieve_batch(self, queries: list[str] | list[list[float]], top_k: int) -> list[list[RetrievedContext]]:
-        """Retrieved contexts of each query, best first: texts are embedded in one batch
-        (`get_text_embedding_batch`), embeddings (of this index's model) are used as given.
+    def _dimensions(self) -> int:
+        """Length of the index's vectors: one stored vector's (in memory), else a probe embedding."""
+        data = getattr(self.index.vector_store, "data", None)
+        stored = getattr(data, "embedding_dict", None)
+        if stored:
+            return len(next(iter(stored.values())))
+        return embedding_dimensions(self.embed_model)
+
+    def retrieve_batch(
+        self,
+        queries: list[str] | list[list[float]],
+        top_k: int,
+        embeddings: list[list[float]] | None = None,
+    ) -> list[list[RetrievedContext]]:
+        """Retrieved contexts of each query, best first.
+
+        Args:
+            queries: question texts, or (vector retrieval only) their embeddings.
+            top_k: nodes fetched per query (before auto-merging).
+            embeddings: the texts' embeddings by this index's model, computed once per question
+                set (`dream_assets.lib.query_embeddings`); without them texts are embedded here
+                in one batch (`get_text_embedding_batch`), and only when the mode uses vectors
+                (`bm25` embeds nothing).
 
         Raises:
-            ValueError: if an embedding's length differs from the index's, or embeddings are
-                given to a reranking retriever (the cross-encoder reads the question text).
+            ValueError: if an embedding's length differs from the index's, embeddings are given
+                for other than plain vector retrieval, or `embeddings` and `queries` differ in
+                length.
         """
         if not queries:
             return []
-        if self.reranker and not isinstance(queries[0], str):
-            raise ValueError("a reranking retriever needs query texts, not embeddings")
-        if isinstance(queries[0], str):
-            embeddings = self.embed_model.get_text_embedding_batch(list(queries))
-            bundles = [QueryBundle(text, embedding=vector) for text, vector in zip(queries, embeddings, strict=True)]
+        if not isinstance(queries[0], str):
+            if self.reranker or self.mode != "vector":
+                raise ValueError(f"a {self.mode} retriever{' with a reranker' if self.reranker else ''} needs texts")
+            texts, embeddings = [""] * len(queries), [list(map(float, vector)) for vector in queries]
         else:
-            expected = embedding_dimensions(self.embed_model)
-            wrong = [len(vector) for vector in queries if len(vector) != expected]
+            texts = list(queries)
+        if embeddings is None and self.mode != "bm25":
+            embeddings = self.embed_model.get_text_embedding_batch(texts)
+        elif embeddings is not None:
+            if len(embeddings) != len(texts):
+                raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} queries")
+            expected = self._dimensions()
+            wrong = [len(vector) for vector in embeddings if len(vector) != expected]
             if wrong:
                 raise ValueError(f"query embeddings of length {wrong[0]} for an index of {expected}-d embeddings")
-            bundles = [QueryBundle("", embedding=list(map(float, vector))) for vector in queries]
-        return [self._contexts(bundle, top_k) for bundle in bundles]
+        vectors = embeddings if embeddings is not None else [None] * len(texts)
+        return [
+            self._contexts(QueryBundle(text, embedding=vector), top_k)
+            for text, vector in zip(texts, vectors, strict=True)
+        ]
 
 
 def covered_context_ids(retrieved: RetrievedContext, contexts: pd.DataFrame) -> list[str]:

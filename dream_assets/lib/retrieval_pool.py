@@ -245,3 +245,14 @@ class PoolRetriever:
         (contexts,) = self.pool.retrieve([question], self.top_k)
         self.last_latency_s = time.perf_counter() - start
         return contexts
+
+    def retrieve_batch(
+        self, queries: list[str], top_k: int, embeddings: list[list[float]] | None = None, batch_size: int = 256
+    ) -> list[list[RetrievedContext]]:
+        """Contexts of each query, best first: the embeddings when given (the pool's actors
+        embed texts otherwise), in batches of `batch_size` spread over the actors."""
+        import ray
+
+        sent = embeddings if embeddings is not None else queries
+        refs = [self.pool.submit(sent[i : i + batch_size], top_k) for i in range(0, len(sent), batch_size)]
+        return [contexts for batch in ray.get(refs) for contexts in batch]

@@ -1,5 +1,6 @@
 """Uncertainty on the leaderboard: bootstrap confidence intervals of a configuration's mean
-metric, and a paired test of each configuration against the best one on the same questions.
+metric, a paired test of each configuration against the best one on the same questions, and
+tiers of configurations the tests cannot tell apart, corrected for multiple comparisons (Holm).
 
 Both use SciPy: `scipy.stats.bootstrap` (percentile intervals: per-question metrics such as hit
 rate are 0/1, for which BCa intervals are often undefined) and `scipy.stats.permutation_test`
@@ -104,3 +105,61 @@ def _per_question(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     present = [metric for metric in metrics if metric in table]
     values = table[present].apply(pd.to_numeric, errors="coerce")
     return values.groupby(table["question_id"], sort=False).mean()
+
+
+def holm_tiers(
+    tables: dict[str, pd.DataFrame], order: list[str], metric: str, alpha: float = 0.05, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Groups configurations into tiers of statistically indistinguishable performance.
+
+    Tier 1 is the best configuration (the first of `order`) and every configuration not
+    significantly worse than it: paired tests (`paired_p_value`) of each against the best,
+    corrected for multiple comparisons over that whole family with Holm's step-down method
+    (Holm, "A Simple Sequentially Rejective Multiple Test Procedure", Scand. J. Statistics
+    1979; statsmodels' `multipletests(method="holm")`), which controls the family-wise error
+    rate at `alpha`. The best of the configurations left is the head of tier 2, tested the same
+    way against the rest, and so on.
+
+    Args:
+        tables: per-question tables by configuration key (`question_id` and `metric`; repeats
+            are averaged per question first).
+        order: the configurations to group, best first (the leaderboard's order).
+        metric: the metric compared.
+        alpha: family-wise error rate of each tier's family of tests.
+        seed: seed of the permutation tests.
+
+    Returns:
+        Per configuration: `tier` (1, 2, ...), `<metric>_p_vs_tier_best` (raw) and
+        `<metric>_p_holm` (Holm-adjusted) of its test against its tier's head; for the head of
+        tier 2 or later, those of the test that put it out of the tier above (the best: 1.0).
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    out: dict[str, dict[str, float]] = {}
+    remaining = [key for key in order if key in tables and metric in tables[key]]
+    per_question = {key: _per_question(tables[key], [metric])[metric] for key in remaining}
+    tier = 0
+    while remaining:
+        tier += 1
+        head, others = remaining[0], remaining[1:]
+        # the head of a later tier keeps the p-values of the test that put it out of the tier above
+        out[head] = {f"{metric}_p_vs_tier_best": 1.0, f"{metric}_p_holm": 1.0, **out.get(head, {}), "tier": float(tier)}
+        raw = []
+        for key in others:
+            common = per_question[key].index.intersection(per_question[head].index)
+            raw.append(paired_p_value(per_question[key].loc[common], per_question[head].loc[common], seed=seed))
+        tested = [i for i, p in enumerate(raw) if not math.isnan(p)]
+        adjusted = [math.nan] * len(raw)
+        if tested:
+            _, corrected, _, _ = multipletests([raw[i] for i in tested], alpha=alpha, method="holm")
+            for i, value in zip(tested, corrected, strict=True):
+                adjusted[i] = float(value)
+        left = []
+        for key, p, p_holm in zip(others, raw, adjusted, strict=True):
+            if math.isnan(p_holm) or p_holm <= alpha:  # untestable or significantly worse: a later tier
+                left.append(key)
+                out[key] = {f"{metric}_p_vs_tier_best": p, f"{metric}_p_holm": p_holm}
+                continue
+            out[key] = {"tier": float(tier), f"{metric}_p_vs_tier_best": p, f"{metric}_p_holm": p_holm}
+        remaining = left
+    return out

@@ -45,7 +45,7 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
             defs,
             instance,
             "golden_job",
-            run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2}}}},
+            run_config={"ops": {"golden_dataset": {"config": {"questions_per_document": 2, "held_out_fraction": 0}}}},
         )
         golden = _metadata(golden_run, "golden_dataset")
         assert golden["questions"] == 4 and golden["documents"] == 2
@@ -151,6 +151,7 @@ def _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path
     """Six configurations (vector, BM25 and hybrid retrieval, top-1 and top-4) on the 4 golden
     questions by ASHA: rungs of 1, 2 and 4 questions, one trial at a time so that the order in
     which trials reach each rung, and so the decisions, are fixed."""
+    from dream_assets.lib.splits import generation_sample
     from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
 
     rungs = question_rungs(4, min_questions=1, reduction_factor=2)
@@ -164,14 +165,16 @@ def _multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path
     scheduler = multi_fidelity_scheduler("mrr", rungs, 2)
     outcomes = run_sweep(trials, str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler)
     assert all(outcome.error is None for outcome in outcomes)
-    evaluated = {o.config_key: int(o.metrics["questions"]) for o in outcomes}
+    evaluated = {o.config_key: int(o.metrics["generated_questions"]) for o in outcomes}
     assert set(evaluated.values()) <= set(rungs) and 4 in evaluated.values()
     assert min(evaluated.values()) < 4  # some configurations stopped early
-    tables = {trial.config.key: (trial.config, store.read_parquet(trial.output_key)) for trial in trials}
-    order = tables[max(evaluated, key=evaluated.get)][1]["question_id"].tolist()
-    for key, (config, table) in tables.items():  # every trial answered a prefix of one shared order
-        assert table["question_id"].tolist() == order[: evaluated[key]]
-        assert table["retrieved_contexts"].map(len).eq(config.top_k).all()
+    questions = store.read_parquet(f"{good.golden_prefix}/questions.parquet")
+    order = generation_sample(questions, 0, seed=good.seed)["question_id"].tolist()
+    for trial in trials:  # every trial retrieved every question and answered a prefix of one order
+        table, key = store.read_parquet(trial.output_key), trial.config.key
+        assert len(table) == 4 and table["retrieved_contexts"].map(len).eq(trial.config.top_k).all()
+        assert set(table.loc[table["generated"], "question_id"]) == set(order[: evaluated[key]])
+        assert table.loc[~table["generated"], "response"].eq("").all() and table["mrr"].notna().all()
     assert sum(evaluated.values()) < 4 * len(trials)  # fewer question evaluations than the grid
 
 
@@ -233,7 +236,7 @@ def _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
 
 def _trial_settings(defs, store, version, key, resources):
     from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
-    from dream_assets.lib.sweep import TrialSettings
+    from dream_assets.lib.trial import TrialSettings
 
     rag = CONFIGS_BY_KEY[key]
     spec = index_spec(

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
-from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS, ragas_scores, summarize
+from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
+from dream_assets.lib.scoring import ragas_scores
+from dream_assets.lib.summary import summarize
 from dream_assets_tests.servers import start_openai_stub
 from resources.embeddings import EmbeddingProvider, make_embedding
 from resources.llm import LlmSettings, make_llm

@@ -72,3 +72,25 @@ def test_squad_sampling_is_seeded():
     assert len(first.questions) == 5
     assert first.questions["question_id"].tolist() == again.questions["question_id"].tolist()
     assert first.questions["question_id"].tolist() != other.questions["question_id"].tolist()
+
+
+def test_duplicate_questions_of_a_document_are_collapsed_with_their_answers_merged():
+    squad = _squad()
+    paragraph = squad["data"][0]["paragraphs"][0]
+    paragraph["qas"].append(
+        {"id": "q1b", "question": "capital of  poland?", "answers": [{"text": "the city of Warsaw"}]}
+    )
+    golden = squad_golden_dataset(squad, {"warsaw": _document("Title. Warsaw is the capital of Poland.")})
+    assert golden.questions["question_id"].tolist() == ["q1"] and golden.collapsed == 1
+    assert list(golden.questions.iloc[0]["reference_answers"]) == ["Warsaw", "the city of Warsaw"]
+
+
+def test_squad_v1_without_is_impossible_and_questions_without_answers_do_not_crash():
+    squad = _squad()
+    for article in squad["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa.pop("is_impossible", None)
+    golden = squad_golden_dataset(squad, {"warsaw": _document("Title. Warsaw is the capital of Poland.")})
+    assert golden.questions["question_id"].tolist() == ["q1"]
+    assert golden.skipped["unanswerable"] == 1  # q2 has no answer: not answerable, not an IndexError

@@ -27,3 +27,16 @@ def test_token_f1_matches_the_squad_definition():
     assert token_f1("Rollo the Viking leader", ["Rollo leader"]) == pytest.approx(0.8)
     assert token_f1("", ["Rollo"]) == 0.0
     assert token_f1("anything", []) == 0.0
+
+
+def test_ndcg_discounts_by_rank_and_credits_each_reference_once():
+    import math
+
+    from dream_assets.lib.metrics import ndcg
+
+    assert ndcg([["a"], ["x"]], ["a"]) == 1.0
+    assert ndcg([["x"], ["a"]], ["a"]) == pytest.approx(1 / math.log2(3))
+    assert ndcg([["x"], ["y"]], ["a"]) == 0.0
+    # two references: found at ranks 1 and 3 of 3; ideal: ranks 1 and 2
+    ideal = 1 + 1 / math.log2(3)
+    assert ndcg([["a"], ["a"], ["b"]], ["a", "b"]) == pytest.approx((1 + 1 / math.log2(4)) / ideal)

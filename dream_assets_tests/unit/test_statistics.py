@@ -51,3 +51,34 @@ def test_repeats_of_a_question_are_averaged_before_pairing():
     stats = leaderboard_statistics(tables, "best", ["f1"])
     assert stats["sampled"]["f1_p_vs_best"] == 1.0
     assert stats["sampled"]["f1_ci95_low"] == stats["best"]["f1_ci95_low"]
+
+
+def _tables(rng, means: dict[str, float], questions: int = 80) -> dict[str, pd.DataFrame]:
+    ids = [f"q{i}" for i in range(questions)]
+    return {key: pd.DataFrame({"question_id": ids, "mrr": rng.binomial(1, p, questions)}) for key, p in means.items()}
+
+
+def test_holm_tiers_group_the_indistinguishable_and_split_off_the_worse():
+    from dream_assets.lib.statistics import holm_tiers
+
+    rng = np.random.default_rng(0)
+    tables = _tables(rng, {"best": 0.8})
+    tables["twin"] = tables["best"].assign(mrr=tables["best"]["mrr"].to_numpy())  # same answers
+    tables["twin"].loc[0, "mrr"] = 1 - tables["twin"].loc[0, "mrr"]  # differs on one question
+    tables["worse"] = tables["best"].assign(mrr=0.0)
+    tiers = holm_tiers(tables, ["best", "twin", "worse"], "mrr")
+    assert {key: row["tier"] for key, row in tiers.items()} == {"best": 1, "twin": 1, "worse": 2}
+    assert tiers["worse"]["mrr_p_vs_tier_best"] < 0.05 and tiers["twin"]["mrr_p_holm"] > 0.05
+
+
+def test_holm_correction_is_stricter_than_the_raw_tests():
+    from dream_assets.lib.statistics import holm_tiers
+
+    rng = np.random.default_rng(5)
+    tables = _tables(rng, {"best": 0.7, **{f"c{i}": 0.6 for i in range(8)}}, questions=200)
+    tiers = holm_tiers(tables, list(tables), "mrr")
+    assert set(tiers) == set(tables)
+    assert all(row["mrr_p_holm"] >= row["mrr_p_vs_tier_best"] for row in tiers.values())
+    # a configuration left in tier 1 may have a raw p below 0.05 that Holm's correction lifted
+    lifted = [k for k, row in tiers.items() if row["tier"] == 1 and row["mrr_p_vs_tier_best"] <= 0.05]
+    assert all(tiers[k]["mrr_p_holm"] > 0.05 for k in lifted)

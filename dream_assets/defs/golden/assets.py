@@ -19,6 +19,7 @@ from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.golden import squad_golden_dataset
 from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.splits import HELD_OUT, SELECTION, split_golden
 from dream_assets.lib.synthetic import SyntheticSettings, generate_synthetic_golden
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
@@ -35,7 +36,10 @@ class GoldenDatasetConfig(dg.Config):
     questions (bundled name or a model of the OpenAI-compatible endpoint);
     `documents_per_task`: documents per Ray task; `max_workers`: most Ray tasks at once (0: as
     many as the cluster runs); `chunk_size`: synthetic reference-context size in tokens;
-    `max_attempts`: tries per synthetic item."""
+    `max_attempts`: tries per synthetic item; `held_out_fraction`: share of the questions held
+    out of the search to score its winner without bias (`dream_assets.lib.splits`; 0: no
+    held-out split); `split_unit`: `question` (stratified by document) or `document` (whole
+    documents held out)."""
 
     source: Literal["human", "synthetic", "both"] = "human"
     squad_path: str = str(DEMO_SQUAD)
@@ -46,6 +50,8 @@ class GoldenDatasetConfig(dg.Config):
     max_workers: int = 0
     chunk_size: int = 192
     max_attempts: int = 3
+    held_out_fraction: float = 0.3
+    split_unit: Literal["question", "document"] = "question"
 
 
 @dg.asset(deps=[parsed_documents], group_name="golden", kinds={"parquet", "ray"})
@@ -77,6 +83,7 @@ def golden_dataset(
         parts.append(("human", human.questions.assign(synthesizer_name="human"), human.contexts))
         metadata["human_questions"] = len(human.questions)
         metadata["human_skipped"] = human.skipped
+        metadata["duplicate_questions_collapsed"] = human.collapsed
     if config.source in ("synthetic", "both"):
         synthetic = _synthetic(context, config, documents, llms, ray_cluster)
         failures = synthetic.failures
@@ -92,6 +99,16 @@ def golden_dataset(
         )
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
     contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
+    split, split_note = split_golden(questions, config.held_out_fraction, config.seed, config.split_unit)
+    questions = questions.assign(split=split)
+    if split_note:
+        context.log.warning("golden set: %s", split_note)
+    counts = questions["split"].value_counts()
+    metadata.update(
+        selection_questions=int(counts.get(SELECTION, 0)),
+        held_out_questions=int(counts.get(HELD_OUT, 0)),
+        split=split_note or f"{config.held_out_fraction:.0%} held out by {config.split_unit}, seed {config.seed}",
+    )
     version = content_hash([questions.to_dict(orient="records"), contexts.to_dict(orient="records")])
     prefix = layout.golden_prefix(version)
     store.write_parquet(f"{prefix}/questions.parquet", questions)
@@ -100,7 +117,7 @@ def golden_dataset(
         store.write_parquet(f"{prefix}/failures.parquet", failures)
     store.write_json(layout.GOLDEN_POINTER, {"version": version, "prefix": prefix})
     context.log.info("golden set %s: %d questions over %d documents", version, len(questions), len(documents))
-    preview = questions[["golden_source", "document_id", "user_input", "reference"]].head(10)
+    preview = questions[["golden_source", "split", "document_id", "user_input", "reference"]].head(10)
     return dg.MaterializeResult(
         metadata={
             "version": version,

@@ -1,0 +1,126 @@
+"""The Optuna search over the search space's ranges, beside the grid sweep."""
+
+import dagster as dg
+import pandas as pd
+
+from dream_assets import layout
+from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.query_embeddings import embed_question_sets
+from dream_assets.lib.range_search import RangeSearchContext, run_range_search
+from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
+from dream_assets.rag_config import load_search_space
+from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
+from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
+from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+
+
+class RangeSearchConfig(dg.Config):
+    """`samples`: configurations to draw (0: the `ranges:` section's `samples`); `rank_by`: the
+    metric Optuna maximises (on the golden set's selection split); `generation_sample_size`:
+    questions each draw answers with the LLM, as in `SweepConfig` (every question is
+    retrieved); `min_questions` (0: the whole sample for every draw) and `reduction_factor`:
+    multi-fidelity rungs over the sample as in `SweepConfig`; `seed`: Optuna's sampler and
+    the sample."""
+
+    samples: int = 0
+    rank_by: str = "mrr"
+    generation_sample_size: int = 50
+    min_questions: int = 0
+    reduction_factor: int = 2
+    seed: int = 0
+
+
+@dg.asset(
+    deps=[golden_dataset, dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
+    group_name="evaluation",
+    kinds={"ray", "optuna", "mlflow"},
+)
+def range_search(
+    context: dg.AssetExecutionContext,
+    config: RangeSearchConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+) -> dg.MaterializeResult:
+    """An Optuna search (TPE, through Ray Tune's `OptunaSearch`) over the `ranges:` section of
+    the search space: chunk size, overlap, window size and top-k as ranges, models and
+    retrievers as choices; with `min_questions`, ASHA stops weak draws early. Each draw is
+    evaluated like a sweep trial (`range_search/<golden version>/<config key>.parquet`), builds
+    or reuses its content-addressed index, and is logged as an MLflow run under the search's
+    parent run. Metadata: the draws, best first.
+
+    Raises:
+        ValueError: if the search space has no `ranges:` section.
+    """
+    space = load_search_space().ranges
+    if space is None:
+        raise ValueError("the search space file has no `ranges:` section (see config/search_space.yaml)")
+    if config.samples:
+        space = space.model_copy(update={"samples": config.samples})
+    store = object_store.client()
+    golden_version, questions, _ = read_current_golden(store)
+    documents = read_parsed_documents(context.instance, store)
+    rungs = []
+    if config.min_questions:
+        sample = min(config.generation_sample_size or len(questions), len(questions))
+        rungs = question_rungs(sample, config.min_questions, config.reduction_factor)
+    search = RangeSearchContext(
+        space=space,
+        object_store=object_store.settings(),
+        documents=sorted(documents),
+        embeddings={name: embeddings.settings_for(name) for name in space.embedding_models},
+        llms={name: llms.settings_for(name) for name in space.llms},
+        golden_prefix=layout.golden_prefix(golden_version),
+        output_prefix=layout.range_search_prefix(golden_version),
+        scratch_dir=ray_cluster.scratch_dir,
+        llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
+        rungs=rungs,
+        generation_sample_size=config.generation_sample_size,
+        seed=config.seed,
+    )
+    ray_cluster.connect()
+    embed_question_sets(object_store.settings(), golden_version, list(search.embeddings.values()))
+    context.log.info("Optuna search: %d draws on golden set %s", space.samples, golden_version)
+    outcomes = run_range_search(
+        search,
+        ray_cluster.storage_path,
+        f"range-search-{golden_version}-{content_hash([space.model_dump(mode='json'), config.model_dump()])}",
+        ray_cluster.max_concurrent_trials,
+        config.rank_by,
+        multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
+    )
+    parent = tracker.find_or_create_run(
+        f"range-search-{golden_version}", {TAG_KIND: "range_search", TAG_GOLDEN_VERSION: golden_version}
+    )
+    rows = []
+    for outcome in outcomes:
+        run_id = tracker.find_or_create_run(
+            outcome.config_key,
+            {TAG_KIND: "range_trial", TAG_CONFIG_KEY: outcome.config_key, TAG_GOLDEN_VERSION: golden_version},
+            parent,
+        )
+        tracker.log_trial(run_id, outcome.params, outcome.metrics)
+        tracker.finish(run_id, error=outcome.error)
+        error = outcome.error or ""
+        rows.append({"config_key": outcome.config_key, **outcome.params, **outcome.metrics, "error": error})
+    tracker.finish(parent)
+    table = pd.DataFrame(rows).sort_values(config.rank_by, ascending=False, na_position="last")
+    shown = [c for c in ["config_key", "questions", "hit_rate", "mrr", "f1", "index_built", "error"] if c in table]
+    return dg.MaterializeResult(
+        metadata={
+            "golden_version": golden_version,
+            "draws": len(outcomes),
+            "distinct_configurations": table["config_key"].nunique(),
+            "failed": int((table["error"] != "").sum()),
+            "indexes_built": int(table.get("index_built", pd.Series(dtype=float)).sum()),
+            "best": str(table.iloc[0]["config_key"]),
+            "draws_table": dg.MetadataValue.md(table[shown].to_markdown(index=False, floatfmt=".3f")),
+            "mlflow_search_run": dg.MetadataValue.url(tracker.run_url(parent)),
+        }
+    )
