@@ -22,7 +22,7 @@ logger = logging.getLogger("dream.demo")
 
 # Questions each configuration answers with the LLM in the demo: chosen so that the demo stays
 # near 15 minutes on 2 cores (see README, "What `make demo` does").
-GENERATION_SAMPLE_SIZE = 24
+GENERATION_SAMPLE_SIZE = 12
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 

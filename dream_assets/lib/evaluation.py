@@ -24,9 +24,10 @@ from collections.abc import Callable
 import pandas as pd
 from llama_index.core.llms import LLM
 
+from dream_assets.lib.context_matching import ContextCatalogue
 from dream_assets.lib.generation import GenerationError, RetryPolicy, answer_stop, build_prompt, generate
 from dream_assets.lib.metrics import exact_match, hit_rate, ndcg, reciprocal_rank, token_f1
-from dream_assets.lib.retrieval import Retriever, covered_context_ids
+from dream_assets.lib.retrieval import Retriever
 from resources.llm import LlmSettings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def retrieve_questions(
 
     Args:
         questions: golden questions (`question_id`, `user_input`, `reference_context_ids`, ...).
-        contexts: the golden set's context catalogue, for `covered_context_ids` (with a
+        contexts: the golden set's context catalogue, for `ContextCatalogue` (with a
             `golden_source` column, each question is mapped onto its own source's contexts).
         retriever: the configuration's retriever.
         query_embeddings: each question's embedding by `question_id`, from the index's embedding
@@ -78,11 +79,14 @@ def retrieve_questions(
     start = time.perf_counter()
     results = retriever.retrieve_batch(questions["user_input"].tolist(), retriever.top_k, embeddings)
     latency = (time.perf_counter() - start) / len(questions)
-    catalogues = dict(tuple(contexts.groupby("golden_source"))) if "golden_source" in contexts else {}
+    whole = ContextCatalogue(contexts)
+    by_source = {}
+    if "golden_source" in contexts:
+        by_source = {source: ContextCatalogue(group) for source, group in contexts.groupby("golden_source")}
     rows = []
     for question, retrieved in zip(questions.to_dict("records"), results, strict=True):
-        catalogue = catalogues.get(question.get("golden_source"), contexts)
-        covered = [covered_context_ids(item, catalogue) or [f"unmatched:{item.node_id}"] for item in retrieved]
+        catalogue = by_source.get(question.get("golden_source"), whole)
+        covered = [catalogue.covered(item) or [f"unmatched:{item.node_id}"] for item in retrieved]
         references = list(question["reference_context_ids"])
         rows.append(
             {

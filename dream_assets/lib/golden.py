@@ -161,7 +161,7 @@ def squad_golden_dataset(
 
 def _collapse_duplicates(questions: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Merges questions of one document whose texts are equal after lower-casing and whitespace
-    normalisation (SQuAD v2.0's dev set has 3 such pairs among its 2,910 answerable questions):
+    normalisation (SQuAD v2.0's dev set has 4 such pairs among its 2,910 answerable questions):
     the first keeps its id and reference, and gets the union of the answers and of the
     reference contexts. Returns (questions, how many were merged away)."""
     if questions.empty:

@@ -50,6 +50,16 @@ def read_query_embeddings(store, golden_version: str, embedding_model: str) -> d
     return dict(zip(table["question_id"], table["embedding"].map(list), strict=True))
 
 
+def _embedding_task(object_store, golden_version: str, embedding) -> int:
+    """`ensure_query_embeddings` in a Ray task, with torch using every CPU the task holds (a
+    reused Ray worker keeps the one thread it started with)."""
+    import ray
+    import torch
+
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    return ensure_query_embeddings(object_store, golden_version, embedding)
+
+
 class count_embedded_texts:  # noqa: N801 - used as a context manager, like contextlib's
     """Counts the texts every LlamaIndex embedding model in this process embeds while the block
     runs (its instrumentation's `EmbeddingEndEvent`s: one per batch, listing its texts);
@@ -81,14 +91,18 @@ class count_embedded_texts:  # noqa: N801 - used as a context manager, like cont
 
 
 def embed_question_sets(object_store, golden_version: str, embeddings: list) -> dict[str, int]:
-    """`ensure_query_embeddings` for each embedding model, one Ray task each (in parallel, on
-    the cluster; Ray must be initialised).
+    """`ensure_query_embeddings` for each embedding model, one Ray task each, every task taking
+    the CPUs of the smallest node with CPUs so that its encoder runs on all of them (measured on
+    2 CPUs, MiniLM and mpnet on 2,906 questions: 179 s, against 270-291 s as two 1-CPU tasks).
+    Ray must be initialised.
 
     Returns:
         Texts embedded now, by model name (0 where the stored embeddings were reused).
     """
     import ray
 
-    task = ray.remote(num_cpus=1)(ensure_query_embeddings)
+    workers = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
+    cpus = min((cpu for cpu in workers if cpu > 0), default=1.0)  # a KubeRay head may have no CPU
+    task = ray.remote(num_cpus=max(1.0, cpus))(_embedding_task)
     refs = {settings.name: task.remote(object_store, golden_version, settings) for settings in embeddings}
     return {name: int(count) for name, count in zip(refs, ray.get(list(refs.values())), strict=True)}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from dream_assets.lib.retrieval import covered_context_ids
+from dream_assets.lib.context_matching import covered_context_ids
 
 PAIR_COLUMNS = ["question_id", "document_id", "split", "query", "passage", "label"]
 

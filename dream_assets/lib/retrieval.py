@@ -7,7 +7,7 @@
   leaves into their parent when enough siblings are retrieved.
 
 Every retrieved context carries its character span in the parsed document, so it can be scored
-against ground-truth reference contexts (`covered_context_ids`).
+against ground-truth reference contexts (`dream_assets.lib.context_matching`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from llama_index.core import Document, StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import (
@@ -209,6 +208,7 @@ class Retriever:
         self._rerankers: dict[int, BaseNodePostprocessor] = {}
         self.reranker, self.rerank_factor = reranker, rerank_factor
         self.mode = retriever
+        self._exact = None  # ExactVectorSearch over the in-memory store, built on first use
         self.last_latency_s = 0.0
         self.postprocessor = (
             MetadataReplacementPostProcessor(target_metadata_key="window")
@@ -226,7 +226,15 @@ class Retriever:
         return self._retrievers[top_k]
 
     def _base_retriever(self, top_k: int) -> BaseRetriever:
-        vector = self.index.as_retriever(similarity_top_k=top_k)
+        stored = getattr(getattr(self.index.vector_store, "data", None), "embedding_dict", None)
+        if stored:  # LlamaIndex's in-memory store: the same exact search, vectorised
+            from dream_assets.lib.exact_search import ExactVectorRetriever, ExactVectorSearch
+
+            if self._exact is None:
+                self._exact = ExactVectorSearch(stored)
+            vector = ExactVectorRetriever(self._exact, self.index.docstore, self.embed_model, top_k)
+        else:  # an external store (pgvector) searches itself
+            vector = self.index.as_retriever(similarity_top_k=top_k)
         if self.mode == "vector":
             return vector
         from llama_index.core.llms import MockLLM
@@ -330,21 +338,3 @@ class Retriever:
             self._contexts(QueryBundle(text, embedding=vector), top_k)
             for text, vector in zip(texts, vectors, strict=True)
         ]
-
-
-def covered_context_ids(retrieved: RetrievedContext, contexts: pd.DataFrame) -> list[str]:
-    """Reference contexts that a retrieved context covers, most-overlapping first.
-
-    A retrieved span covers a reference span when their overlap is at least half of the shorter
-    of the two: a chunk holding most of a paragraph counts, and so does a sentence window lying
-    inside one; a chunk that clips a paragraph's edge does not.
-
-    Args:
-        retrieved: one retrieved context.
-        contexts: the golden set's context catalogue (`context_id`, `document_id`, `start`, `end`).
-    """
-    same = contexts[contexts["document_id"] == retrieved.document_id]
-    overlap = (same["end"].clip(upper=retrieved.end) - same["start"].clip(lower=retrieved.start)).clip(lower=0)
-    shorter = (same["end"] - same["start"]).clip(upper=retrieved.end - retrieved.start)
-    covering = overlap[(overlap > 0) & (overlap * 2 >= shorter)].sort_values(ascending=False, kind="stable")
-    return same.loc[covering.index, "context_id"].tolist()

@@ -77,3 +77,29 @@ def test_bm25_ranks_the_exact_rare_term_first_and_works_under_auto_merging(norma
     assert hybrid and all(0 <= c.start < c.end for c in hybrid)
     with pytest.raises(ValueError, match="retriever must be"):
         Retriever(index, method, embed_model, 2, retriever="splade")
+
+
+def test_vectorised_exact_search_ranks_as_llamaindex_in_memory_store_and_batches_agree(normans):
+    """The vector search DREAM runs over the in-memory store (`ExactVectorSearch`) against
+    LlamaIndex's own `SimpleVectorStore` query on the same index, and one batch of questions
+    with precomputed embeddings against one question at a time."""
+    from llama_index.core.schema import QueryBundle
+
+    _, questions, embed_model, _ = normans
+    method = ChunksMethod(chunk_size=128, chunk_overlap=16)
+    index = _index(normans, method, "exact")
+    retriever = Retriever(index, method, embed_model, 5)
+    library = retriever.index.as_retriever(similarity_top_k=5)
+    texts = [question for question, _ in questions]
+    embeddings = embed_model.get_text_embedding_batch(texts)
+    batch = retriever.retrieve_batch(texts, 5, embeddings)
+    for text, vector, batched in zip(texts, embeddings, batch, strict=True):
+        expected = library.retrieve(QueryBundle(text, embedding=vector))
+        assert [c.node_id for c in batched] == [n.node.node_id for n in expected]
+        assert [c.score for c in batched] == pytest.approx([n.score for n in expected], abs=1e-5)
+        assert [c.node_id for c in retriever.retrieve(text)] == [c.node_id for c in batched]
+    with pytest.raises(ValueError, match="embeddings for"):
+        retriever.retrieve_batch(texts, 5, embeddings[:-1])
+    bm25 = Retriever(index, method, embed_model, 5, retriever="bm25")
+    with pytest.raises(ValueError, match="needs texts"):
+        bm25.retrieve_batch(embeddings[:2], 5)

@@ -112,5 +112,10 @@ def experiment_leaderboard(
 
 
 def shown(table: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard's columns a person reads first (`SHOWN`, those present)."""
-    return table[[column for column in SHOWN if column in table]]
+    """The leaderboard's columns a person reads first (`SHOWN`, those present), tiers and counts
+    as integers."""
+    columns = table[[column for column in SHOWN if column in table]].copy()
+    for column in columns:
+        if column == "tier" or column.endswith("_n"):
+            columns[column] = columns[column].round().astype("Int64")
+    return columns
