@@ -45,7 +45,8 @@ def rankings(documents: dict, human, synthetic, models_dir: str):
     """MRR and hit rate of every configuration on both sets: {config key: (human, synthetic)}."""
     from dream_assets.lib.context_matching import covered_context_ids
     from dream_assets.lib.metrics import hit_rate, reciprocal_rank
-    from dream_assets.lib.retrieval import Retriever, build_index
+    from dream_assets.lib.nodes import build_index
+    from dream_assets.lib.retrieval import Retriever
     from dream_assets.partitions import SEARCH_SPACE_CONFIGS
     from resources.embeddings import EmbeddingProvider, make_embedding
 

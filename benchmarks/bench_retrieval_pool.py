@@ -93,8 +93,9 @@ def main() -> None:
     import ray
 
     from dream_assets.lib.hashing import slugify
+    from dream_assets.lib.nodes import build_index
     from dream_assets.lib.parsing import parse_pdf
-    from dream_assets.lib.retrieval import Retriever, build_index
+    from dream_assets.lib.retrieval import Retriever
     from dream_assets.lib.retrieval_pool import IndexSpec, start_pool
     from dream_assets.rag_config import ChunksMethod
     from resources.embeddings import EmbeddingProvider, make_embedding

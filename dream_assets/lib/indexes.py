@@ -41,7 +41,7 @@ def ensure_index(store, documents: list[ParsedDocument], index_key: str, method:
         The index pointer: `version`, `prefix`, `table` (None), `built` (whether it was built now)
         and `embedded` (nodes embedded now).
     """
-    from dream_assets.lib.retrieval import build_index
+    from dream_assets.lib.nodes import build_index
     from resources.embeddings import make_embedding
 
     version = index_version(corpus_version(documents), method, embedding.name)

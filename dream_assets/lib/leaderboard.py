@@ -56,19 +56,22 @@ def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
 
 
 def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
-    """Parallel-coordinates plot: the configuration's parameters (categorical axes) then its
-    tier and metrics (each labelled with its `n`), one line per successful configuration,
-    coloured by `rank_by`."""
+    """Parallel-coordinates plot: the parameters that vary between configurations (categorical
+    axes; the fixed ones are named in the title), then the tier (1 on top) and the metrics, each
+    labelled with its `n`; one line per successful configuration, coloured by `rank_by`."""
     ok = table[table["status"] == "ok"]
-    dimensions = []
+    dimensions, fixed = [], []
     for column in PARAM_COLUMNS:
         if column not in ok:
             continue
         values = ok[column].astype(str)
         categories = sorted(values.unique())
+        if len(categories) == 1:
+            fixed.append(f"{column} {categories[0]}")
+            continue
         dimensions.append(
             {
-                "label": column,
+                "label": column.removeprefix("retrieval."),
                 "values": values.map(categories.index).tolist(),
                 "tickvals": list(range(len(categories))),
                 "ticktext": categories,
@@ -76,16 +79,22 @@ def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
         )
     for column in PLOT_METRICS:
         if column in ok and ok[column].notna().any():
-            label = column if f"{column}_n" not in ok else f"{column} (n={int(ok[f'{column}_n'].max())})"
-            dimensions.append({"label": label, "values": ok[column].tolist()})
+            dimension = {"label": column, "values": ok[column].tolist()}
+            if f"{column}_n" in ok:
+                dimension["label"] = f"{column} (n={int(ok[f'{column}_n'].max())})"
+            if column == "tier":
+                dimension["range"] = [float(ok["tier"].max()), 1.0]
+                dimension["tickvals"] = sorted({float(tier) for tier in ok["tier"].dropna()})
+            dimensions.append(dimension)
     figure = go.Figure(
         go.Parcoords(
-            line={"color": ok[rank_by].tolist(), "colorscale": "Viridis", "showscale": True}, dimensions=dimensions
+            line={"color": ok[rank_by].tolist(), "colorscale": "Viridis", "showscale": True},
+            dimensions=dimensions,
+            labelangle=-20,
         )
     )
-    figure.update_layout(
-        title=f"DREAM leaderboard, coloured by {rank_by}", width=1200, height=550, margin={"l": 120, "r": 60}
-    )
+    title = f"DREAM leaderboard, coloured by {rank_by}" + (f"<br><sup>{', '.join(fixed)}</sup>" if fixed else "")
+    figure.update_layout(title=title, width=1400, height=620, margin={"l": 150, "r": 60, "t": 150})
     return figure
 
 

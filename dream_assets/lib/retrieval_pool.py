@@ -76,7 +76,8 @@ def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None, ret
     Raises:
         FileNotFoundError: if the index is not in the object store.
     """
-    from dream_assets.lib.retrieval import Retriever, embedding_dimensions
+    from dream_assets.lib.nodes import embedding_dimensions
+    from dream_assets.lib.retrieval import Retriever
     from resources.embeddings import make_embedding
     from resources.object_store import ObjectStoreClient
     from resources.vector_stores import llama_vector_store

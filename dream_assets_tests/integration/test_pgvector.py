@@ -11,8 +11,9 @@ import pytest
 from psycopg import sql
 
 from dream_assets.lib.hashing import slugify
+from dream_assets.lib.nodes import build_index, embedding_dimensions
 from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever, build_index, embedding_dimensions
+from dream_assets.lib.retrieval import Retriever
 from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, SentenceWindowMethod
 from resources.embeddings import EmbeddingProvider, make_embedding
 from resources.vector_stores import PgVectorStore, llama_vector_store, table_name

@@ -12,9 +12,10 @@ from dream_assets import layout
 from dream_assets.definitions import local_resources
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.defs.reranking.assets import finetuned_reranker
+from dream_assets.lib.nodes import build_index
 from dream_assets.lib.parsing import parse_pdf
 from dream_assets.lib.reranker import PAIR_COLUMNS, split_documents
-from dream_assets.lib.retrieval import Retriever, build_index
+from dream_assets.lib.retrieval import Retriever
 from dream_assets.rag_config import ChunksMethod
 from dream_assets_tests.conftest import DEMO_PDFS
 from resources.embeddings import EmbeddingProvider, make_embedding

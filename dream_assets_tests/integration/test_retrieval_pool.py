@@ -7,8 +7,9 @@ import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.lib.hashing import slugify
+from dream_assets.lib.nodes import build_index
 from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever, build_index
+from dream_assets.lib.retrieval import Retriever
 from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, start_pool
 from dream_assets.rag_config import ChunksMethod, SentenceWindowMethod
 from dream_assets_tests.conftest import DEMO_PDFS

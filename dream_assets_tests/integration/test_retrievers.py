@@ -6,8 +6,9 @@ import json
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
+from dream_assets.lib.nodes import build_index
 from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever, build_index
+from dream_assets.lib.retrieval import Retriever
 from dream_assets.rag_config import AutoMergingMethod, ChunksMethod
 from dream_assets_tests.conftest import DEMO_PDFS
 from resources.embeddings import EmbeddingProvider, make_embedding

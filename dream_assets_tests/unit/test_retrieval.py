@@ -5,8 +5,9 @@ import pytest
 
 from dream_assets.lib.context_matching import covered_context_ids
 from dream_assets.lib.hashing import slugify
+from dream_assets.lib.nodes import build_nodes
 from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import RetrievedContext, build_nodes
+from dream_assets.lib.retrieval import RetrievedContext
 from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, SentenceWindowMethod
 
 PDF = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "pdfs" / "Normans.pdf"

@@ -11,7 +11,7 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.indexes import corpus_version, index_version
-from dream_assets.lib.retrieval import build_index, embedding_dimensions
+from dream_assets.lib.nodes import build_index, embedding_dimensions
 from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
 from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
 from resources.embeddings import EmbeddingProvider, make_embedding
