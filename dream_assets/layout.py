@@ -29,13 +29,26 @@ def golden_prefix(version: str) -> str:
 GOLDEN_POINTER = "golden_dataset/current.json"
 
 
+def corpus_key(corpus: str) -> str:
+    """The document ids of a named corpus (`dream_assets.corpus`)."""
+    return f"corpora/{corpus}/documents.json"
+
+
+def golden_pointer(corpus: str = "") -> str:
+    """Pointer to the current golden-set version of `corpus` ('': every document partition)."""
+    return f"corpora/{corpus}/golden_dataset.json" if corpus else GOLDEN_POINTER
+
+
 def index_prefix(index_key: str, version: str) -> str:
     """Folder of one persisted embedding index (LlamaIndex storage layout)."""
     return f"embedding_index/{index_key}/{version}"
 
 
-def index_pointer(index_key: str) -> str:
-    """Pointer to the current version of an embedding index partition."""
+def index_pointer(index_key: str, corpus: str = "") -> str:
+    """Pointer to the current version of an embedding index partition on `corpus` ('': every
+    document partition)."""
+    if corpus:
+        return f"corpora/{corpus}/embedding_index/{index_key}.json"
     return f"embedding_index/{index_key}/current.json"
 
 
@@ -57,6 +70,11 @@ def range_search_prefix(golden_version: str) -> str:
 def leaderboard_prefix(golden_version: str) -> str:
     """Folder of the leaderboard (table, plots) of one golden-set version."""
     return f"experiment_leaderboard/{golden_version}"
+
+
+def best_configuration_prefix(golden_version: str) -> str:
+    """Folder of the winning configuration on one golden-set version (`best_rag_configuration.yaml`)."""
+    return f"best_rag_configuration/{golden_version}"
 
 
 def oscar_jsonl_prefix(shard: str) -> str:

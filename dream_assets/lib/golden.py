@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,6 +47,45 @@ class GoldenDataset:
     contexts: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
     collapsed: int = 0
+
+
+def read_squad(path: str | Path) -> dict:
+    """Reads a SQuAD-layout JSON file (v1.1 or v2.0: `{"data": [{"title", "paragraphs":
+    [{"context", "qas": [{"id", "question", "answers"}]}]}]}`).
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        ValueError: naming the file and what is missing, if it is not JSON in that layout.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            squad = json.load(file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"golden file {path} is not JSON: {error}") from error
+    articles = squad.get("data") if isinstance(squad, dict) else None
+    if not isinstance(articles, list) or not articles:
+        raise ValueError(f"golden file {path} is not SQuAD-shaped: no non-empty `data` list of articles")
+    for number, article in enumerate(articles):
+        if not isinstance(article, dict) or "title" not in article or not isinstance(article.get("paragraphs"), list):
+            raise ValueError(f"golden file {path}: article {number} has no `title` or no `paragraphs` list")
+        for paragraph in article["paragraphs"]:
+            if not isinstance(paragraph, dict) or "context" not in paragraph or "qas" not in paragraph:
+                raise ValueError(f"golden file {path}: a paragraph of {article['title']!r} has no `context` or `qas`")
+    return squad
+
+
+def squad_document_ids(squad: dict) -> dict[str, str]:
+    """The document id each SQuAD article is matched to (the slug of its title), by title;
+    titles with no letter or digit are left out (they match no document)."""
+    ids = {}
+    for article in squad["data"]:
+        try:
+            ids[article["title"]] = slugify(article["title"])
+        except ValueError:
+            continue
+    return ids
 
 
 def _context_pattern(context: str) -> re.Pattern[str]:

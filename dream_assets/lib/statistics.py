@@ -23,10 +23,11 @@ def bootstrap_ci(values, confidence: float = 0.95, resamples: int = RESAMPLES, s
     """Percentile bootstrap interval of the mean of `values` (NaN dropped).
 
     Returns:
-        (low, high); (NaN, NaN) without values, (v, v) when every value is v.
+        (low, high); (NaN, NaN) with fewer than 2 values (one value has no spread to resample),
+        (v, v) when every value is v.
     """
     data = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
-    if len(data) == 0:
+    if len(data) < 2:
         return math.nan, math.nan
     if np.all(data == data[0]):
         return float(data[0]), float(data[0])
@@ -40,7 +41,8 @@ def bootstrap_ci(values, confidence: float = 0.95, resamples: int = RESAMPLES, s
 
 def paired_p_value(first, second, resamples: int = RESAMPLES, seed: int = 0) -> float:
     """Two-sided p-value that two configurations' mean metric differs, paired by question
-    (pairs with a NaN on either side dropped). 1.0 when the two never differ, NaN without pairs.
+    (pairs with a NaN on either side dropped). 1.0 when the two never differ, NaN with fewer
+    than 2 pairs (nothing to test).
 
     Args:
         first: per-question values of one configuration.
@@ -52,7 +54,7 @@ def paired_p_value(first, second, resamples: int = RESAMPLES, seed: int = 0) -> 
     b = pd.to_numeric(pd.Series(list(second)), errors="coerce").to_numpy(dtype=float)
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
-    if len(a) == 0:
+    if len(a) < 2:
         return math.nan
     if np.all(a == b):
         return 1.0
@@ -129,7 +131,9 @@ def holm_tiers(
         seed: seed of the permutation tests.
 
     Returns:
-        Per configuration: `tier` (1, 2, ...), `<metric>_p_vs_tier_best` (raw) and
+        Per configuration: `tier` (1, 2, ...; a configuration that cannot be tested against
+        its tier's head, sharing fewer than 2 questions with it, stays in that tier with NaN
+        p-values), `<metric>_p_vs_tier_best` (raw) and
         `<metric>_p_holm` (Holm-adjusted) of its test against its tier's head; for the head of
         tier 2 or later, those of the test that put it out of the tier above (the best: 1.0).
     """
@@ -156,7 +160,9 @@ def holm_tiers(
                 adjusted[i] = float(value)
         left = []
         for key, p, p_holm in zip(others, raw, adjusted, strict=True):
-            if math.isnan(p_holm) or p_holm <= alpha:  # untestable or significantly worse: a later tier
+            # significantly worse: a later tier; untestable (fewer than 2 shared questions): no
+            # evidence that it is worse, so it stays in the tier, its p-value NaN
+            if p_holm <= alpha:
                 left.append(key)
                 out[key] = {f"{metric}_p_vs_tier_best": p, f"{metric}_p_holm": p_holm}
                 continue

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dream_assets.lib.statistics import bootstrap_ci, leaderboard_statistics, paired_p_value
+from dream_assets.lib.statistics import bootstrap_ci, holm_tiers, leaderboard_statistics, paired_p_value
 
 
 def test_interval_contains_the_mean_and_narrows_with_more_questions():
@@ -19,6 +19,7 @@ def test_interval_contains_the_mean_and_narrows_with_more_questions():
     assert bootstrap_ci(small) == bootstrap_ci(small)  # seeded
     assert bootstrap_ci([1.0, 1.0, math.nan]) == (1.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_ci([math.nan]))
+    assert all(math.isnan(v) for v in bootstrap_ci([0.5, math.nan]))  # one value: no interval
 
 
 def test_paired_test_separates_real_from_noise_differences():
@@ -28,6 +29,7 @@ def test_paired_test_separates_real_from_noise_differences():
     assert paired_p_value(best, best - 0.3) < 0.01
     assert paired_p_value(best, best + rng.normal(0, 0.01, 60)) > 0.05
     assert math.isnan(paired_p_value([math.nan], [1.0]))
+    assert math.isnan(paired_p_value([1.0], [0.0]))  # one pair: nothing to test
 
 
 def test_leaderboard_statistics_pair_by_question_id():
@@ -82,3 +84,12 @@ def test_holm_correction_is_stricter_than_the_raw_tests():
     # a configuration left in tier 1 may have a raw p below 0.05 that Holm's correction lifted
     lifted = [k for k, row in tiers.items() if row["tier"] == 1 and row["mrr_p_vs_tier_best"] <= 0.05]
     assert all(tiers[k]["mrr_p_holm"] > 0.05 for k in lifted)
+
+
+def test_a_configuration_that_cannot_be_tested_stays_in_its_tier():
+    tables = {
+        "best": pd.DataFrame({"question_id": ["a"], "mrr": [1.0]}),
+        "other": pd.DataFrame({"question_id": ["a"], "mrr": [1.0]}),
+    }
+    tiers = holm_tiers(tables, ["best", "other"], "mrr")
+    assert tiers["other"]["tier"] == 1.0 and math.isnan(tiers["other"]["mrr_p_holm"])

@@ -7,6 +7,7 @@ asset's metadata and the `parsed_documents_are_not_quarantined` check); the othe
 import dagster as dg
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_document_ids
 from dream_assets.lib.hashing import sha256_bytes
 from dream_assets.lib.parsing import DocumentParseError, ParsedDocument, parse_pdf
 from dream_assets.partitions import document_partitions
@@ -109,10 +110,19 @@ def parsed_documents(
     )
 
 
-def read_parsed_documents(instance: dg.DagsterInstance, store) -> dict[str, ParsedDocument]:
-    """Every parsed document of the current document partitions (quarantined ones are absent)."""
+def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
+    """Every parsed document of `corpus` (`dream_assets.corpus`; '': every document partition),
+    by document id; quarantined ones are absent.
+
+    Raises:
+        FileNotFoundError: if `corpus` was never recorded.
+    """
+    if corpus:
+        document_ids = corpus_document_ids(store, corpus)
+    else:
+        document_ids = instance.get_dynamic_partitions(document_partitions.name)
     documents = {}
-    for document_id in sorted(instance.get_dynamic_partitions(document_partitions.name)):
+    for document_id in sorted(document_ids):
         key = layout.parsed_document_key(document_id)
         if store.exists(key):
             documents[document_id] = ParsedDocument.from_dict(store.read_json(key))

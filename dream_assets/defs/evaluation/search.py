@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.lib.hashing import content_hash
@@ -64,8 +65,9 @@ def range_search(
     if config.samples:
         space = space.model_copy(update={"samples": config.samples})
     store = object_store.client()
-    golden_version, questions, _ = read_current_golden(store)
-    documents = read_parsed_documents(context.instance, store)
+    corpus = corpus_of(context)
+    golden_version, questions, _ = read_current_golden(store, corpus)
+    documents = read_parsed_documents(context.instance, store, corpus)
     rungs = []
     if config.min_questions:
         sample = min(config.generation_sample_size or len(questions), len(questions))

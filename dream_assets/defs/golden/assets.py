@@ -6,7 +6,6 @@ a run takes one or both (column `golden_source`). Each version is stored under i
 so every evaluation and MLflow run names the exact version it was scored on.
 """
 
-import json
 import sys
 from pathlib import Path
 from typing import Literal
@@ -16,8 +15,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
-from dream_assets.lib.golden import squad_golden_dataset
+from dream_assets.lib.golden import read_squad, squad_golden_dataset
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.splits import HELD_OUT, SELECTION, split_golden
 from dream_assets.lib.synthetic import SyntheticSettings, generate_synthetic_golden
@@ -74,11 +74,11 @@ def golden_dataset(
     are cached under the Ray scratch directory, so a re-run asks nothing already answered.
     """
     store = object_store.client()
-    documents = read_parsed_documents(context.instance, store)
+    corpus = corpus_of(context)
+    documents = read_parsed_documents(context.instance, store, corpus)
     parts, failures, metadata = [], pd.DataFrame(), {}
     if config.source in ("human", "both"):
-        with open(config.squad_path, encoding="utf-8") as file:
-            squad = json.load(file)
+        squad = read_squad(config.squad_path)
         human = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
         parts.append(("human", human.questions.assign(synthesizer_name="human"), human.contexts))
         metadata["human_questions"] = len(human.questions)
@@ -115,12 +115,13 @@ def golden_dataset(
     store.write_parquet(f"{prefix}/contexts.parquet", contexts)
     if len(failures):
         store.write_parquet(f"{prefix}/failures.parquet", failures)
-    store.write_json(layout.GOLDEN_POINTER, {"version": version, "prefix": prefix})
+    store.write_json(layout.golden_pointer(corpus), {"version": version, "prefix": prefix, "corpus": corpus})
     context.log.info("golden set %s: %d questions over %d documents", version, len(questions), len(documents))
     preview = questions[["golden_source", "split", "document_id", "user_input", "reference"]].head(10)
     return dg.MaterializeResult(
         metadata={
             "version": version,
+            "corpus": corpus or "(every document partition)",
             "uri": store.uri(prefix),
             "source": config.source,
             "questions": len(questions),
@@ -173,13 +174,14 @@ def _failure_examples(failures: pd.DataFrame, count: int = 5) -> str:
     return failures[["context_id", "attempts", "reason", "excerpt"]].head(count).to_markdown(index=False)
 
 
-def read_current_golden(store):
-    """Returns (version, questions, contexts) of the current golden set.
+def read_current_golden(store, corpus: str = ""):
+    """Returns (version, questions, contexts) of the current golden set of `corpus`
+    (`dream_assets.corpus`; '': every document partition).
 
     Raises:
-        FileNotFoundError: if `golden_dataset` was never materialised.
+        FileNotFoundError: if `golden_dataset` was never materialised on that corpus.
     """
-    pointer = store.read_json(layout.GOLDEN_POINTER)
+    pointer = store.read_json(layout.golden_pointer(corpus))
     prefix = pointer["prefix"]
     return (
         pointer["version"],

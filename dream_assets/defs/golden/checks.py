@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import read_parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.lib.parsing import normalise_whitespace
@@ -13,16 +14,20 @@ MAX_QUESTION_CHARS = SyntheticSettings().max_question_chars
 
 
 @dg.asset_check(asset=golden_dataset, blocking=True)
-def golden_dataset_is_not_empty(object_store: ObjectStore) -> dg.AssetCheckResult:
+def golden_dataset_is_not_empty(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
     """At least one question."""
-    _, questions, _ = read_current_golden(object_store.client())
+    _, questions, _ = read_current_golden(object_store.client(), corpus_of(context))
     return dg.AssetCheckResult(passed=len(questions) > 0, metadata={"questions": len(questions)})
 
 
 @dg.asset_check(asset=golden_dataset, blocking=True)
-def golden_dataset_has_no_duplicate_questions(object_store: ObjectStore) -> dg.AssetCheckResult:
+def golden_dataset_has_no_duplicate_questions(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
     """No two questions equal after lower-casing and whitespace normalisation."""
-    _, questions, _ = read_current_golden(object_store.client())
+    _, questions, _ = read_current_golden(object_store.client(), corpus_of(context))
     normalised = questions["user_input"].map(lambda text: normalise_whitespace(text).lower())
     duplicates = questions.loc[normalised.duplicated(keep=False), "user_input"].tolist()
     return dg.AssetCheckResult(
@@ -37,8 +42,9 @@ def golden_dataset_references_are_grounded(
     """Every reference context id is in the context catalogue, and every catalogued span is
     text of its parsed document."""
     store = object_store.client()
-    _, questions, contexts = read_current_golden(store)
-    documents = read_parsed_documents(context.instance, store)
+    corpus = corpus_of(context)
+    _, questions, contexts = read_current_golden(store, corpus)
+    documents = read_parsed_documents(context.instance, store, corpus)
     known = set(contexts["context_id"])
     dangling = sorted({i for ids in questions["reference_context_ids"] for i in ids} - known)
     ungrounded = [
@@ -53,10 +59,12 @@ def golden_dataset_references_are_grounded(
 
 
 @dg.asset_check(asset=golden_dataset, blocking=False)
-def golden_dataset_question_lengths(object_store: ObjectStore) -> dg.AssetCheckResult:
+def golden_dataset_question_lengths(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
     """Every question has `MIN_QUESTION_CHARS` to `MAX_QUESTION_CHARS` characters (12 to 300;
     a warning: odd lengths are legal, but many of them say the generator went wrong)."""
-    _, questions, _ = read_current_golden(object_store.client())
+    _, questions, _ = read_current_golden(object_store.client(), corpus_of(context))
     lengths = questions["user_input"].str.len()
     outside = questions.loc[(lengths < MIN_QUESTION_CHARS) | (lengths > MAX_QUESTION_CHARS), "user_input"].tolist()
     return dg.AssetCheckResult(

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.lib.indexes import corpus_version, index_version
 from dream_assets.lib.nodes import build_index, embedding_dimensions
@@ -52,14 +53,15 @@ def embedding_index(
     """
     store_settings = vector_store.settings()
     store = object_store.client()
-    documents = read_parsed_documents(context.instance, store)
+    corpus = corpus_of(context)
+    documents = read_parsed_documents(context.instance, store, corpus)
     if not documents:
         raise ValueError("no parsed document: materialise parsed_documents first")
-    corpus = corpus_version(list(documents.values()))
+    corpus_hash = corpus_version(list(documents.values()))
     rows, embedded_total = [], 0
     for index_key in context.partition_keys:
         method, embedding_model = INDEX_SETTINGS[index_key]
-        version = index_version(corpus, method, embedding_model, store_settings.kind)
+        version = index_version(corpus_hash, method, embedding_model, store_settings.kind)
         prefix = layout.index_prefix(index_key, version)
         table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
         start = time.perf_counter()
@@ -69,11 +71,15 @@ def embedding_index(
             embed_model = make_embedding(embeddings.settings_for(embedding_model))
             external = table and llama_vector_store(store_settings, table, embedding_dimensions(embed_model))
             with tempfile.TemporaryDirectory() as directory:
-                nodes, embedded = build_index(list(documents.values()), method, embed_model, directory, external)
+                nodes, embedded = build_index(
+                    list(documents.values()), method, embed_model, directory, external, show_progress=True
+                )
                 store.upload_dir(directory, prefix)
             # written last: its presence means the whole index is stored
             store.write_json(f"{prefix}/manifest.json", {"nodes": nodes, "embedded": embedded, "table": table})
-        store.write_json(layout.index_pointer(index_key), {"version": version, "prefix": prefix, "table": table})
+        store.write_json(
+            layout.index_pointer(index_key, corpus), {"version": version, "prefix": prefix, "table": table}
+        )
         seconds = time.perf_counter() - start
         embedded_total += embedded
         context.log.info(
@@ -102,7 +108,8 @@ def embedding_index(
         rows.append(f"| {index_key} | `{version}` | {'reused' if reused else 'built'} | {embedded} | {seconds:.1f} |")
     return dg.MaterializeResult(
         metadata={
-            "corpus_version": corpus,
+            "corpus": corpus or "(every document partition)",
+            "corpus_version": corpus_hash,
             "documents": len(documents),
             "embedded_nodes": embedded_total,
             "indexes": dg.MetadataValue.md(
@@ -112,8 +119,9 @@ def embedding_index(
     )
 
 
-def current_index_pointer(store, index_key: str) -> dict:
-    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`.
+def current_index_pointer(store, index_key: str, corpus: str = "") -> dict:
+    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`
+    on `corpus` (`dream_assets.corpus`; '': every document partition).
 
     Raises:
         ValueError: if `index_key` is not an index of the search space.
@@ -121,7 +129,7 @@ def current_index_pointer(store, index_key: str) -> dict:
     """
     if index_key not in INDEX_SETTINGS:
         raise ValueError(f"index_key {index_key!r} is not an index of the search space: {sorted(INDEX_SETTINGS)}")
-    return store.read_json(layout.index_pointer(index_key))
+    return store.read_json(layout.index_pointer(index_key, corpus))
 
 
 def index_spec(
@@ -176,7 +184,7 @@ def retrieval_pool(
     concurrent trials share one loaded index. Metadata: each actor's health (process, node,
     index load time, calls served). A pool of an older version is left to its owner."""
     index_key = context.partition_key
-    pointer = current_index_pointer(object_store.client(), index_key)
+    pointer = current_index_pointer(object_store.client(), index_key, corpus_of(context))
     spec = index_spec(index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
     ray_cluster.connect()
     name = pool_name(index_key, pointer["version"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
 from dream_assets.lib.capacity import estimate_memory, lora_parameter_count, ray_resources
@@ -48,8 +49,9 @@ def reranker_training_pairs(
     positive, the best retrieved contexts that are not a reference as hard negatives; train and
     validation split by document, so no document's passages are on both sides."""
     store = object_store.client()
-    golden_version, questions, contexts = read_current_golden(store)
-    pointer = current_index_pointer(store, config.index_key)
+    corpus = corpus_of(context)
+    golden_version, questions, contexts = read_current_golden(store, corpus)
+    pointer = current_index_pointer(store, config.index_key, corpus)
     spec = index_spec(config.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
     retriever = load_retriever(spec, config.candidates)
     pairs = training_pairs(questions, contexts, retriever, config.negatives, config.validation_fraction, config.seed)
