@@ -17,6 +17,7 @@ def test_definitions_load():
         "finetuned_reranker",
         "trial_evaluations",
         "experiment_leaderboard",
+        "best_rag_configuration",
         "range_search",
         "oscar_jsonl",
         "oscar_parquet",

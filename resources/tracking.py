@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +20,7 @@ TAG_KIND = "dream.kind"
 TAG_CONFIG_KEY = "dream.config_key"
 TAG_GOLDEN_VERSION = "dream.golden_version"
 TAG_ERROR = "dream.error"
+TAG_CORPUS = "dream.corpus"
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -115,9 +117,60 @@ class MlflowTracker(dg.ConfigurableResource):
         run = client.get_run(run_id)
         if any(item.dataset.digest == digest for item in (run.inputs.dataset_inputs if run.inputs else [])):
             return
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+        with warnings.catch_warnings():  # a local path matches two equivalent source classes
+            warnings.filterwarnings("ignore", "The specified dataset source", UserWarning, r"mlflow\.data")
+            dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
         entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")])
         client.log_inputs(run_id, datasets=[entity])
+
+    def log_pyfunc_model(
+        self,
+        run_id: str,
+        python_model: str,
+        artifacts: dict[str, str],
+        registered_model_name: str,
+        signature,
+    ) -> tuple[str, str]:
+        """Logs the pyfunc model defined by the file `python_model` (MLflow's models from code)
+        with its `artifacts` and `signature` as a logged model of run `run_id`, and registers a
+        new version of `registered_model_name`; returns (its `models:/<name>/<version>` URI, the
+        version). Requirements: this project's package (the model imports it), not an inference
+        that would load the model to guess them. No input example: MLflow would load the model
+        (index and LLM) to check it, and the model's storage credentials come from the serving
+        environment; `dream serve` and its test exercise it instead."""
+        from importlib.metadata import version
+
+        import mlflow
+
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning, r"mlflow\.")
+                info = mlflow.pyfunc.log_model(
+                    name="rag_model",
+                    python_model=python_model,
+                    artifacts=artifacts,
+                    signature=signature,
+                    pip_requirements=[f"dream=={version('dream')}"],
+                    registered_model_name=registered_model_name,
+                )
+        finally:
+            mlflow.set_tracking_uri(previous)
+        number = str(info.registered_model_version)
+        return f"models:/{registered_model_name}/{number}", number
+
+    def find_model_version(self, name: str, tag: str, value: str) -> str | None:
+        """The version of registered model `name` whose tag `tag` is `value`, or None (no such
+        model, or no such version)."""
+        for found in self.client().search_model_versions(f"name = '{name}'"):
+            if found.tags.get(tag) == value:
+                return str(found.version)
+        return None
+
+    def tag_model_version(self, name: str, version: str, tag: str, value: str) -> None:
+        """Sets a tag on one version of a registered model."""
+        self.client().set_model_version_tag(name, version, tag, value)
 
     def finish(self, run_id: str, error: str | None = None) -> None:
         """Ends a run as FINISHED, or as FAILED with `error` in its `dream.error` tag; a run that

@@ -25,7 +25,7 @@ import pandas as pd
 from llama_index.core.llms import LLM
 
 from dream_assets.lib.context_matching import ContextCatalogue
-from dream_assets.lib.generation import GenerationError, RetryPolicy, answer_stop, build_prompt, generate
+from dream_assets.lib.generation import GenerationError, rag_answer
 from dream_assets.lib.metrics import exact_match, hit_rate, ndcg, reciprocal_rank, token_f1
 from dream_assets.lib.retrieval import Retriever
 from resources.llm import LlmSettings
@@ -66,13 +66,15 @@ def retrieve_questions(
             itself, and only when its mode uses embeddings.
 
     Returns:
-        One row per question: its golden columns plus `retrieved_contexts`,
-        `retrieved_context_ids` (flattened, rank order, one `unmatched:<node>` id per retrieved
-        node covering no reference context), `hit_rate`, `mrr`, `ndcg` and
+        One row per question: its golden columns plus `retrieved_contexts` (texts handed to
+        the LLM), `retrieved_node_ids` and `retrieval_scores` (the index's nodes and the
+        retriever's scores, rank order), `retrieved_context_ids` (flattened, rank order, one
+        `unmatched:<node>` id per retrieved node covering no reference context), `hit_rate`, `mrr`, `ndcg` and
         `retrieval_latency_s` (the batch's seconds per question).
     """
     if questions.empty:
-        return questions.assign(retrieved_contexts=[], retrieved_context_ids=[], retrieval_latency_s=[])
+        empty = {column: [] for column in ("retrieved_contexts", "retrieved_node_ids", "retrieval_scores")}
+        return questions.assign(**empty, retrieved_context_ids=[], retrieval_latency_s=[])
     embeddings = None
     if query_embeddings is not None:
         embeddings = [query_embeddings[question_id] for question_id in questions["question_id"]]
@@ -92,6 +94,8 @@ def retrieve_questions(
             {
                 **question,
                 "retrieved_contexts": [item.text for item in retrieved],
+                "retrieved_node_ids": [item.node_id for item in retrieved],
+                "retrieval_scores": [float(item.score) for item in retrieved],
                 "retrieved_context_ids": list(dict.fromkeys(i for ids in covered for i in ids)),
                 "hit_rate": hit_rate(covered, references),
                 "mrr": reciprocal_rank(covered, references),
@@ -132,15 +136,10 @@ def answer_questions(
         `generation.failure_reason`) and `generated` (True).
     """
     rows = []
-    retry = RetryPolicy(llm_settings.max_attempts, llm_settings.backoff_s, llm_settings.max_backoff_s)
-    identity = {**llm_settings.identity(), "stop": answer_stop(llm_settings)}
     for row in retrieved.to_dict("records"):
-        prompt = build_prompt(
-            row["user_input"], list(row["retrieved_contexts"]), llm_settings.context_window, llm_settings.max_tokens
-        )
         try:
-            generation = generate(
-                llm, prompt, llm_settings.prompt_style, cache, identity, retry, reserve, llm_settings.max_tokens, sleep
+            generation = rag_answer(
+                llm, llm_settings, row["user_input"], list(row["retrieved_contexts"]), cache, reserve, sleep
             )
             answers = list(row["reference_answers"])
             row.update(

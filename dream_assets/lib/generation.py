@@ -197,3 +197,28 @@ def generate(
     if key is not None:
         cache[key] = {name: value for name, value in asdict(generation).items() if name not in ("cached", "attempts")}
     return generation
+
+
+def rag_answer(
+    llm: LLM,
+    llm_settings,
+    question: str,
+    contexts: list[str],
+    cache=None,
+    reserve: Callable[[int], float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Generation:
+    """The RAG answer to `question` from its retrieved `contexts` (rank order): the prompt of
+    `build_prompt`, answered by `generate` under the retry budget of `llm_settings`
+    (`resources.llm.LlmSettings`); the one path both a trial and the served winner answer by, so
+    the same question and contexts give the same prompt and the same cache key.
+
+    Raises:
+        GenerationError: when the answer failed for good.
+    """
+    prompt = build_prompt(question, contexts, llm_settings.context_window, llm_settings.max_tokens)
+    retry = RetryPolicy(llm_settings.max_attempts, llm_settings.backoff_s, llm_settings.max_backoff_s)
+    identity = {**llm_settings.identity(), "stop": answer_stop(llm_settings)}
+    return generate(
+        llm, prompt, llm_settings.prompt_style, cache, identity, retry, reserve, llm_settings.max_tokens, sleep
+    )

@@ -104,6 +104,7 @@ def build_index(
     embed_model: BaseEmbedding,
     persist_dir: str | Path,
     vector_store: BasePydanticVectorStore | None = None,
+    show_progress: bool = False,
 ) -> tuple[int, int]:
     """Parses, embeds and persists an index (LlamaIndex storage layout) in `persist_dir`.
 
@@ -115,6 +116,7 @@ def build_index(
         vector_store: where the vectors go; None keeps them in LlamaIndex's in-memory store,
             persisted in `persist_dir`. An external store is cleared first, so a build that died
             half-way and is run again leaves each node stored once.
+        show_progress: draw LlamaIndex's progress bar of the nodes embedded (on stderr).
 
     Returns:
         (number of nodes stored, number of nodes embedded).
@@ -124,7 +126,7 @@ def build_index(
         vector_store.clear()
     storage = StorageContext.from_defaults(vector_store=vector_store)
     storage.docstore.add_documents(all_nodes)
-    index = VectorStoreIndex(embedded, storage_context=storage, embed_model=embed_model, show_progress=False)
+    index = VectorStoreIndex(embedded, storage_context=storage, embed_model=embed_model, show_progress=show_progress)
     index.storage_context.persist(persist_dir=str(persist_dir))
     return len(all_nodes), len(embedded)
 

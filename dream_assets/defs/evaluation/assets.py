@@ -6,12 +6,15 @@ trial's per-question table lands in the object store and in an MLflow nested run
 sweep's parent run, with the golden set as the run's dataset input.
 """
 
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
+from tqdm import tqdm
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
 from dream_assets.lib.query_embeddings import embed_question_sets
@@ -23,7 +26,7 @@ from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
 from resources.vector_stores import VectorStore
 
 
@@ -62,11 +65,22 @@ class SweepConfig(dg.Config):
     rank_by: str = "mrr"
 
 
-def sweep_run(tracker: MlflowTracker, golden_version: str) -> str:
-    """The MLflow parent run of the sweeps on one golden-set version (found or created)."""
+def sweep_run(tracker: MlflowTracker, golden_version: str, corpus: str = "") -> str:
+    """The MLflow parent run of the sweeps on one golden-set version (found or created), tagged
+    with its corpus (`dream.corpus`) when it has one."""
     return tracker.find_or_create_run(
-        f"sweep-{golden_version}", {TAG_KIND: "sweep", TAG_GOLDEN_VERSION: golden_version}
+        f"sweep-{corpus}-{golden_version}" if corpus else f"sweep-{golden_version}",
+        {TAG_KIND: "sweep", **_tags(golden_version, corpus)},
     )
+
+
+def trial_tags(config_key: str, golden_version: str, corpus: str = "") -> dict[str, str]:
+    """The MLflow tags that identify one configuration's trial run on one golden-set version."""
+    return {TAG_KIND: "trial", TAG_CONFIG_KEY: config_key, **_tags(golden_version, corpus)}
+
+
+def _tags(golden_version: str, corpus: str) -> dict[str, str]:
+    return {TAG_GOLDEN_VERSION: golden_version, **({TAG_CORPUS: corpus} if corpus else {})}
 
 
 @dg.asset(
@@ -104,7 +118,8 @@ def trial_evaluations(
     configuration key and golden-set version).
     """
     store = object_store.client()
-    golden_version, questions, _ = read_current_golden(store)
+    corpus = corpus_of(context)
+    golden_version, questions, _ = read_current_golden(store, corpus)
     sample = min(config.generation_sample_size or len(questions), len(questions))
     rungs = question_rungs(sample, config.min_questions, config.reduction_factor) if config.search == "asha" else []
     ray_cluster.connect()
@@ -117,7 +132,7 @@ def trial_evaluations(
     )
     context.log.info("question embeddings (texts embedded now, 0: reused): %s", embedded)
     pools: dict = {}
-    settings = _Resources(object_store, embeddings, llms, ray_cluster, vector_store)
+    settings = _Resources(object_store, embeddings, llms, ray_cluster, vector_store, corpus)
     trials = [_trial(context, config, settings, golden_version, key, rungs, pools) for key in context.partition_keys]
     context.log.info(
         "sweep of %d configurations on golden set %s: %d questions retrieved, %d answered",
@@ -126,32 +141,42 @@ def trial_evaluations(
         len(questions),
         sample,
     )
+    bar = tqdm(total=len(trials), desc="trials", unit="trial", file=sys.stderr)
+
+    def trial_done(key: str, done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix_str(key)
+        context.log.info("trial %s ended (%d/%d)", key, done, total)
+
     try:
         outcomes = run_sweep(
             trials,
             ray_cluster.storage_path,
             f"sweep-{golden_version}",
             ray_cluster.max_concurrent_trials,
-            on_trial_done=lambda key, done, total: context.log.info("trial %s ended (%d/%d)", key, done, total),
+            on_trial_done=trial_done,
             scheduler=multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
         )
+        bar.update(bar.total - bar.n)  # trials skipped as finished end without a callback
     finally:
+        bar.close()
         pool_health = {pool.name: pool.health() for pool, _ in pools.values() if pool is not None}
         for pool, started in pools.values():
             if started:
                 pool.shutdown()
-    parent = sweep_run(tracker, golden_version)
+    parent = sweep_run(tracker, golden_version, corpus)
     golden_uri = store.uri(layout.golden_prefix(golden_version))
     tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
     rows, failed = [], {}
     for trial, outcome in zip(trials, outcomes, strict=True):
-        row = _record(context, store, tracker, parent, trial, outcome, questions, golden_uri)
+        row = _record(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
         if outcome.error:
             failed[trial.config.key] = outcome.error
         else:
             rows.append(row)
     return dg.MaterializeResult(
         metadata={
+            "corpus": corpus or "(every document partition)",
             "golden_version": golden_version,
             "trials": len(trials),
             "failed_trials": len(failed),
@@ -182,6 +207,7 @@ class _Resources:
     llms: LlmProvider
     ray_cluster: RayCluster
     vector_store: VectorStore
+    corpus: str
 
 
 def _trial(context, config: SweepConfig, resources: _Resources, golden_version: str, key: str, rungs, pools: dict):
@@ -189,7 +215,7 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
     the retrieval pool of its index, kept in `pools` by name as (pool or None, started here)."""
     rag = CONFIGS_BY_KEY[key]
     store, scratch = resources.object_store.client(), resources.ray_cluster.scratch_dir
-    index = current_index_pointer(store, rag.index_key)
+    index = current_index_pointer(store, rag.index_key, resources.corpus)
     spec = index_spec(
         rag.index_key, index, resources.object_store, resources.embeddings, resources.vector_store, scratch
     )
@@ -222,13 +248,13 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
     )
 
 
-def _record(context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri):
+def _record(
+    context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri, corpus
+):
     """Logs one trial's outcome: its MLflow run (with the golden set as dataset input), its error
     record or its Dagster observation; returns its row of the metadata's results table."""
     key, golden_version = trial.config.key, trial.golden_version
-    run_id = tracker.find_or_create_run(
-        key, {TAG_KIND: "trial", TAG_CONFIG_KEY: key, TAG_GOLDEN_VERSION: golden_version}, parent
-    )
+    run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
     tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
     error_key = layout.trial_error_key(golden_version, key)
     if outcome.error:

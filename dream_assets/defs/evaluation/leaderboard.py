@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.assets import sweep_run, trial_evaluations
 from dream_assets.defs.golden.assets import read_current_golden
 from dream_assets.lib.leaderboard import add_evidence, build_leaderboard, parallel_coordinates, save_plot, verdict
@@ -63,7 +64,8 @@ def experiment_leaderboard(
     (`experiment_leaderboard/<golden version>/leaderboard.parquet`, `.html`, `.png`); logged
     to the sweep's MLflow parent run, which it closes. Metadata: the verdict."""
     store = object_store.client()
-    golden_version, _, _ = read_current_golden(store)
+    corpus = corpus_of(context)
+    golden_version, _, _ = read_current_golden(store, corpus)
     rows, tables, answered = [], {}, {}
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
@@ -84,7 +86,7 @@ def experiment_leaderboard(
     table = add_evidence(build_leaderboard(rows, config.rank_by), tables, config.rank_by)
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
-    parent = sweep_run(tracker, golden_version)
+    parent = sweep_run(tracker, golden_version, corpus)
     with tempfile.TemporaryDirectory() as directory:
         html, png = save_plot(parallel_coordinates(table, config.rank_by), directory)
         tracker.log_table(parent, table, "leaderboard.parquet")
@@ -97,6 +99,7 @@ def experiment_leaderboard(
     said = verdict(table, config.rank_by)
     context.log.info("leaderboard of %d configurations; %s", len(table), said)
     metadata = {
+        "corpus": corpus or "(every document partition)",
         "golden_version": golden_version,
         "configurations": len(table),
         "best": str(table.iloc[0]["config_key"]),

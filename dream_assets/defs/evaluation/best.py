@@ -1,0 +1,137 @@
+"""The winner of the leaderboard, deployable: its configuration file and its MLflow model."""
+
+import importlib.util
+import math
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from dream_assets import layout
+from dream_assets.corpus import corpus_of
+from dream_assets.defs.documents.assets import read_parsed_documents
+from dream_assets.defs.evaluation.assets import sweep_run, trial_tags
+from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
+from dream_assets.defs.golden.assets import read_current_golden
+from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+from dream_assets.lib.evaluation import ALL_METRICS
+from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.indexes import corpus_version
+from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.serving import (
+    CONFIGURATION_ARTIFACT,
+    BestConfiguration,
+    model_file_hashes,
+    model_signature,
+    registered_model_name,
+)
+from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
+from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
+from resources.tracking import MlflowTracker
+from resources.vector_stores import VectorStore
+
+TAG_CONFIGURATION = "dream.configuration_hash"
+
+
+@dg.asset(deps=[experiment_leaderboard], group_name="evaluation", kinds={"mlflow", "yaml"})
+def best_rag_configuration(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+    vector_store: VectorStore,
+) -> dg.MaterializeResult:
+    """The leaderboard's first configuration that did not fail, ready to serve:
+    `best_rag_configuration/<golden version>/best_rag_configuration.yaml`
+    (`dream_assets.serving.BestConfiguration`: search-space entry, index version, models and
+    the SHA-256 of their files, corpus and golden-set versions, metrics with intervals), and the
+    same as an MLflow `pyfunc` model (`dream_assets.serving.RagModel`) logged on the winner's
+    trial run and registered as a new version of `dream-<corpus>`; `dream serve` serves it.
+
+    Raises:
+        ValueError: if every configuration of the leaderboard failed.
+    """
+    store = object_store.client()
+    corpus = corpus_of(context)
+    golden_version, _, _ = read_current_golden(store, corpus)
+    table = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
+    usable = table[table["status"].isin(["ok", "stopped_early"])] if "status" in table else table
+    if usable.empty:
+        raise ValueError(f"every configuration on golden set {golden_version} failed: nothing to deploy")
+    winner = usable.iloc[0]
+    rag = CONFIGS_BY_KEY[winner["config_key"]]
+    pointer = current_index_pointer(store, rag.index_key, corpus)
+    spec = index_spec(rag.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
+    llm = llms.settings_for(rag.llm)
+    reranker = store.read_json(layout.RERANKER_POINTER)["prefix"] if rag.reranker == "finetuned" else ""
+    best = BestConfiguration(
+        corpus=corpus,
+        corpus_version=corpus_version(list(read_parsed_documents(context.instance, store, corpus).values())),
+        golden_version=golden_version,
+        config_key=rag.key,
+        config=rag,
+        index=spec,
+        llm=llm,
+        reranker=reranker,
+        model_files=model_file_hashes([spec.embedding.model, llm.model]),
+        metrics=_metrics(winner),
+        llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
+    )
+    key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
+    store.write_bytes(key, best.to_yaml().encode("utf-8"))
+    run_id = tracker.find_or_create_run(
+        rag.key, trial_tags(rag.key, golden_version, corpus), sweep_run(tracker, golden_version, corpus)
+    )
+    name, digest = registered_model_name(corpus), content_hash(best.to_yaml())
+    model_version = tracker.find_model_version(name, TAG_CONFIGURATION, digest)
+    if model_version is None:  # registered once per distinct configuration file
+        model_version = _register(tracker, run_id, best, name, digest)
+    tracker.finish(run_id)
+    model_uri = f"models:/{name}/{model_version}"
+    context.log.info("best configuration %s: %s", rag.key, model_uri)
+    return dg.MaterializeResult(
+        metadata={
+            "corpus": corpus or "(every document partition)",
+            "config_key": rag.key,
+            "uri": dg.MetadataValue.path(store.uri(key)),
+            "model_uri": model_uri,
+            "model_version": model_version,
+            "index_version": pointer["version"],
+            "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
+            "configuration": dg.MetadataValue.md(f"```yaml\n{best.to_yaml()}```"),
+        },
+        data_version=dg.DataVersion(f"{golden_version}-{rag.key}-{pointer['version']}"),
+    )
+
+
+def _register(tracker: MlflowTracker, run_id: str, best: BestConfiguration, name: str, digest: str) -> str:
+    """Logs the winner as a pyfunc model on its trial run and registers it; returns the version."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "best_rag_configuration.yaml"
+        path.write_text(best.to_yaml(), encoding="utf-8")
+        _, version = tracker.log_pyfunc_model(
+            run_id,
+            importlib.util.find_spec("dream_assets.serving_entry").origin,
+            {CONFIGURATION_ARTIFACT: str(path)},
+            name,
+            model_signature(),
+        )
+    tracker.tag_model_version(name, version, TAG_CONFIGURATION, digest)
+    return version
+
+
+def _metrics(winner) -> dict[str, float | int]:
+    """The winner's metric columns (each metric, its n, interval and p-value, on both splits)
+    and its tier, finite values only."""
+    kept = {}
+    for column, value in winner.items():
+        name = str(column).rsplit("/", 1)[-1]
+        if column != "tier" and not any(name.startswith(metric) for metric in ALL_METRICS):
+            continue
+        if isinstance(value, int | float) and math.isfinite(value):
+            kept[str(column)] = int(value) if str(column).endswith("_n") or column == "tier" else float(value)
+    return kept

@@ -1,0 +1,194 @@
+"""The winner, deployable: the best RAG configuration as a file, and an MLflow `pyfunc` model
+that answers questions with it.
+
+`BestConfiguration` is what `best_rag_configuration` writes (YAML) and what the model loads:
+the search-space entry, the index version it was scored on, the embedding model and LLM with the
+SHA-256 of their files, the corpus and golden-set versions, and its metrics with their intervals.
+`RagModel.predict` answers through the same code a trial does (`retrieval.Retriever`, then
+`generation.rag_answer`), so a golden question gets the trial's contexts and, with the same LLM
+cache or a deterministic LLM (temperature 0), the trial's answer. `mlflow models serve` serves it
+(`dream serve`): POST `{"dataframe_records": [{"question": "..."}]}` to `/invocations`.
+
+Secrets never reach the file: the object store's and the vector store's credentials are read
+from the serving process' environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+`DREAM_PG_DSN`), like the LLM's key (`LlmSettings.api_key_env`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+
+from dream_assets.lib.retrieval_pool import IndexSpec
+from dream_assets.rag_config import RagConfig
+from resources.llm import LlmSettings
+
+CONFIGURATION_ARTIFACT = "best_rag_configuration"
+# Secret-bearing fsspec storage options, read from the environment where the model is served.
+_SECRET_OPTIONS = ("key", "secret", "token")
+
+
+class BestConfiguration(BaseModel):
+    """The winning configuration of one leaderboard, with everything needed to rebuild it.
+
+    Attributes:
+        corpus: corpus name ('' for every document partition) and `corpus_version` (hash of
+            its documents' SHA-256s).
+        golden_version: the golden set it was selected (and held-out scored) on.
+        config: the search-space entry; `config_key` its partition key.
+        index: how to open its embedding index (version in `index.index_prefix`).
+        llm: the answering LLM (no key).
+        reranker: object-store prefix of the fine-tuned cross-encoder, '' for none.
+        model_files: SHA-256 of each local model file (embedding model weights, GGUF), by path.
+        metrics: each leaderboard column of the winner (`mrr`, `mrr_ci95_low`, `mrr_n`,
+            `held_out/mrr`, ..., `tier`).
+        llm_cache_dir: LLM answer cache to answer from ('' for none).
+    """
+
+    corpus: str
+    corpus_version: str
+    golden_version: str
+    config_key: str
+    config: RagConfig
+    index: IndexSpec
+    llm: LlmSettings
+    reranker: str = ""
+    model_files: dict[str, str] = {}
+    metrics: dict[str, float | int | str] = {}
+    llm_cache_dir: str = ""
+
+    def to_yaml(self) -> str:
+        """The configuration as YAML, storage credentials left out."""
+        data = self.model_dump(mode="json")
+        options = data["index"]["object_store"]["storage_options"]
+        for name in _SECRET_OPTIONS:
+            options.pop(name, None)
+        data["index"]["vector_store"].pop("dsn", None)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> BestConfiguration:
+        """Reads `to_yaml`'s output, credentials from the environment (see the module docstring).
+
+        Raises:
+            pydantic.ValidationError: naming the field, if the file is not such a configuration.
+        """
+        data = yaml.safe_load(text)
+        store = data["index"]["object_store"]
+        if str(store["root"]).startswith("s3://") and os.environ.get("AWS_ACCESS_KEY_ID"):
+            store.setdefault("storage_options", {}).update(
+                key=os.environ["AWS_ACCESS_KEY_ID"], secret=os.environ.get("AWS_SECRET_ACCESS_KEY")
+            )
+        if data["index"].get("vector_store", {}).get("kind") == "pgvector":
+            data["index"]["vector_store"]["dsn"] = os.environ.get("DREAM_PG_DSN")
+        return cls.model_validate(data)
+
+
+def model_file_hashes(paths: list[str]) -> dict[str, str]:
+    """SHA-256 of each file of `paths` (a file, or every file under a directory); names that are
+    not local paths (a Hugging Face id, a served model's name) are left out."""
+    hashes = {}
+    for path in map(Path, paths):
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+        for file in files:
+            digest = hashlib.sha256()
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            hashes[str(file)] = digest.hexdigest()
+    return hashes
+
+
+class RagModel(mlflow.pyfunc.PythonModel):
+    """The winning RAG configuration as an MLflow model.
+
+    Input: a DataFrame with a `question` column (one row per question). Output: a DataFrame, one
+    row per question: `question`, `answer` (empty when generation failed, with `error`),
+    `context_ids` (the index's node ids, rank order), `context_scores` (the retriever's scores)
+    and `contexts` (the texts the LLM read).
+    """
+
+    def load_context(self, context) -> None:
+        """Opens the index and the LLM named by the configuration artifact."""
+        from dream_assets.lib.generation import answer_stop
+        from dream_assets.lib.retrieval_pool import download_once, load_retriever
+        from resources.llm import make_llm
+        from resources.object_store import ObjectStoreClient
+
+        text = Path(context.artifacts[CONFIGURATION_ARTIFACT]).read_text(encoding="utf-8")
+        self.best = BestConfiguration.from_yaml(text)
+        reranker = None
+        if self.best.reranker:
+            store = ObjectStoreClient(self.best.index.object_store)
+            reranker = str(download_once(store, self.best.reranker, self.best.index.scratch_dir, "config.json"))
+        config = self.best.config
+        self.retriever = load_retriever(self.best.index, config.top_k, reranker, config.retriever)
+        self.llm = make_llm(self.best.llm, stop=answer_stop(self.best.llm))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """Answers each question of `model_input["question"]`.
+
+        Raises:
+            KeyError: if `model_input` has no `question` column.
+        """
+        import contextlib
+
+        from dream_assets.lib.generation import GenerationError, rag_answer
+
+        rows = []
+        with contextlib.ExitStack() as stack:
+            cache = None
+            if self.best.llm_cache_dir:
+                import diskcache
+
+                cache = stack.enter_context(diskcache.Cache(self.best.llm_cache_dir, size_limit=2**32))
+            for question in model_input["question"].astype(str):
+                retrieved = self.retriever.retrieve(question)
+                texts = [item.text for item in retrieved]
+                answer, error = "", ""
+                try:
+                    answer = rag_answer(self.llm, self.best.llm, question, texts, cache).response
+                except GenerationError as failure:
+                    error = str(failure)
+                rows.append(
+                    {
+                        "question": question,
+                        "answer": answer,
+                        "error": error,
+                        "context_ids": [item.node_id for item in retrieved],
+                        "context_scores": [float(item.score) for item in retrieved],
+                        "contexts": texts,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def model_signature():
+    """The model's input and output schema (MLflow `ModelSignature`)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Array, ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "question")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "question"),
+                ColSpec("string", "answer"),
+                ColSpec("string", "error"),
+                ColSpec(Array("string"), "context_ids"),
+                ColSpec(Array("double"), "context_scores"),
+                ColSpec(Array("string"), "contexts"),
+            ]
+        ),
+    )
+
+
+def registered_model_name(corpus: str) -> str:
+    """The MLflow registered-model name of a corpus' winner (`dream-<corpus>`; `dream` for '')."""
+    return f"dream-{corpus}" if corpus else "dream"
