@@ -35,7 +35,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 	cp config/dagster.yaml $@
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m dream_assets.demo $(DEMO_ARGS)
+	$(BIN)/dream run $(DEMO_ARGS)
 
 ingest-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.ingest_demo $(INGEST_ARGS)
@@ -48,10 +48,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 dagster-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dream ui
 
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DREAM_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/dream mlflow-ui
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,193 @@
+"""`dream run | leaderboard | serve | ui | mlflow-ui`, on Typer.
+
+Every command works on one state directory (`--home`, default `DREAM_HOME` or `.dream/` in the
+project) with the embedded defaults of `dream_assets.definitions`. Expected failures end with one
+line on stderr and a non-zero status (`--debug` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dream_assets.cli.console import UserError, fail, prepare_environment, quiet_warnings
+
+app = typer.Typer(
+    help="DREAM: find, with evidence, the RAG configuration that works best on your PDFs, and serve it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _options(
+    home: Annotated[str | None, typer.Option(help="State directory (default: $DREAM_HOME, else .dream/).")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks and Dagster's step logs.")] = False,
+) -> None:
+    prepare_environment(home)
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    report = logging.StreamHandler(sys.stdout)
+    dream = logging.getLogger("dream")
+    dream.addHandler(report)
+    dream.setLevel(logging.INFO)
+    dream.propagate = False
+    if not debug:  # MLflow's own INFO lines (database migrations, artifact downloads)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    quiet_warnings()
+
+
+@app.command()
+def run(
+    pdfs: Annotated[
+        str | None, typer.Option(help="Folder or s3://bucket/prefix of PDFs (default: the bundled corpus).")
+    ] = None,
+    golden: Annotated[
+        str, typer.Option(help="Golden set: auto, human, synthetic, both, or a SQuAD-layout .json file.")
+    ] = "auto",
+    search_space: Annotated[
+        Path | None, typer.Option(help="Search-space YAML (default: config/search_space.yaml).", exists=True)
+    ] = None,
+    corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the PDF folder's name).")] = None,
+    documents: Annotated[int, typer.Option(help="Use the first N PDFs by name (0: all).")] = 0,
+    questions_per_document: Annotated[
+        int, typer.Option(help="Golden questions per document (0: every human one).")
+    ] = 0,
+    generation_sample_size: Annotated[int, typer.Option(help="Questions each configuration answers (0: all).")] = 12,
+    held_out_fraction: Annotated[float, typer.Option(help="Share of questions held out to score the winner.")] = 0.3,
+    judge_llm: Annotated[str, typer.Option(help="LLM judging ragas' LLM metrics ('' skips them).")] = "",
+    judge_sample_size: Annotated[int, typer.Option(help="Answered questions per trial the judge scores.")] = 0,
+) -> None:
+    """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
+    from dream_assets.cli.chain import RunOptions, run_chain
+    from dream_assets.corpus import corpus_name
+
+    with _failures():
+        if pdfs:
+            os.environ["DREAM_PDF_SOURCE"] = pdfs if "://" in pdfs else str(Path(pdfs).resolve())
+        if search_space:
+            os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
+        options = RunOptions(
+            corpus=corpus or (corpus_name(pdfs) if pdfs else "squad-demo"),
+            documents=documents,
+            golden=golden,
+            questions_per_document=questions_per_document,
+            generation_sample_size=generation_sample_size,
+            held_out_fraction=held_out_fraction,
+            judge_llm=judge_llm,
+            judge_sample_size=judge_sample_size,
+        )
+        run_chain(options)
+
+
+@app.command()
+def leaderboard(
+    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
+) -> None:
+    """Print a corpus' latest leaderboard, its verdict and where its plot is."""
+    from dream_assets.cli.report import print_leaderboard
+
+    with _failures():
+        store = _store()
+        print_leaderboard(store, corpus or _latest(store))
+
+
+@app.command()
+def serve(
+    corpus: Annotated[
+        str | None, typer.Option(help="Corpus whose winner to serve (default: the last one run).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    version: Annotated[str, typer.Option(help="Registered model version (default: latest).")] = "latest",
+) -> None:
+    """Serve a corpus' best configuration with MLflow's model server (POST /invocations)."""
+    from dream_assets.serving import registered_model_name
+
+    with _failures():
+        store = _store()
+        name = registered_model_name(corpus or _latest(store))
+        tracker = _definitions().resources["tracker"]
+        os.environ["MLFLOW_TRACKING_URI"] = tracker.tracking_uri
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        try:
+            MlflowClient(tracker.tracking_uri).get_registered_model(name)
+        except MlflowException as error:
+            raise UserError(f"no model {name!r} is registered: `dream run` registers the winner") from error
+        command = ["mlflow", "models", "serve", "-m", f"models:/{name}/{version}", "--env-manager", "local"]
+        _exec([*command, "--host", host, "--port", str(port)])
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
+    """Open the Dagster UI and daemon (dagster dev) on this state directory."""
+    # the PDF source (of new_document_sensor) is the last corpus run's, unless set
+    latest = Path(os.environ["DREAM_HOME"]) / "object_store" / "corpora" / "latest.json"
+    if "DREAM_PDF_SOURCE" not in os.environ and latest.exists():
+        corpus = json.loads(latest.read_text(encoding="utf-8"))["corpus"]
+        record = latest.with_name(corpus) / "documents.json"
+        os.environ["DREAM_PDF_SOURCE"] = json.loads(record.read_text(encoding="utf-8"))["source"]
+    _exec(["dagster", "dev", "-m", "dream_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])
+
+
+@app.command("mlflow-ui")
+def mlflow_ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000) -> None:
+    """Open the MLflow UI on this state directory's tracking store."""
+    with _failures():
+        uri = _definitions().resources["tracker"].tracking_uri
+        _exec(["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
+
+
+class _failures:
+    """Turns an exception into one line and an exit status (see `console.fail`)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
+            return False
+        raise typer.Exit(fail(error, _state["debug"]))
+
+
+def _definitions():
+    from dream_assets.definitions import defs
+
+    return defs
+
+
+def _store():
+    return _definitions().resources["object_store"].client()
+
+
+def _latest(store) -> str:
+    from dream_assets.corpus import latest_corpus
+
+    try:
+        return latest_corpus(store)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+
+
+def _exec(command: list[str]) -> None:
+    """Replaces this process with `command` from this environment's bin directory, which leads
+    its PATH (MLflow's server starts `uvicorn` by name)."""
+    bin_dir = Path(sys.executable).parent
+    os.environ["PATH"] = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+    executable = bin_dir / command[0]
+    os.execv(str(executable), [str(executable), *command[1:]])
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

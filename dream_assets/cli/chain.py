@@ -1,0 +1,156 @@
+"""`dream run`: the whole chain on one corpus, each stage one Dagster run over all its partitions:
+ingest → golden set → embedding indexes → sweep (Ray Tune) → leaderboard → best configuration.
+
+Runs, materialisations and metadata land in the Dagster instance under `DAGSTER_HOME` (tagged
+with their corpus, `dream/corpus`), so `dream ui` shows them afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from tqdm import tqdm
+
+from dream_assets.cli.console import UserError, one_line_console
+from dream_assets.cli.report import print_leaderboard
+from dream_assets.corpus import TAG_CORPUS
+
+logger = logging.getLogger("dream")
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+GOLDEN_CHOICES = ("auto", "human", "synthetic", "both")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """`dream run`'s options (see its help)."""
+
+    corpus: str
+    documents: int
+    golden: str
+    questions_per_document: int
+    generation_sample_size: int
+    held_out_fraction: float
+    judge_llm: str
+    judge_sample_size: int
+
+
+def golden_config(golden: str, bundled: bool, document_ids: list[str], questions_per_document: int) -> dict:
+    """The `golden_dataset` run config of `--golden`: `auto` is the bundled SQuAD file on the
+    bundled corpus and synthetic questions otherwise; a path is a SQuAD-layout file read as the
+    human set; `human` and `both` read the bundled file.
+
+    Raises:
+        UserError: for an unknown choice, a file that is missing or not SQuAD-shaped, or a human
+            set none of whose article titles is one of `document_ids` (checked before any work).
+    """
+    from dream_assets.defs.golden.assets import DEMO_SQUAD
+    from dream_assets.lib.golden import read_squad, squad_document_ids
+
+    squad_path = None
+    if golden == "auto":
+        source = "human" if bundled else "synthetic"
+    elif golden in GOLDEN_CHOICES:
+        source = golden
+    elif golden.lower().endswith(".json") or Path(golden).exists():
+        source, squad_path = "human", str(Path(golden).resolve())
+    else:
+        raise UserError(
+            f"--golden {golden!r}: expected one of {', '.join(GOLDEN_CHOICES)} or a SQuAD-layout .json file"
+        )
+    config = {"source": source, "questions_per_document": questions_per_document}
+    if source == "synthetic":
+        return config
+    squad_path = squad_path or str(DEMO_SQUAD)
+    try:
+        squad = read_squad(squad_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(f"--golden: {error}") from error
+    titles = squad_document_ids(squad)
+    if not set(titles.values()) & set(document_ids):
+        shown = ", ".join(f"{title!r}→{slug}" for title, slug in list(titles.items())[:4])
+        raise UserError(
+            f"golden set {squad_path} matches none of the {len(document_ids)} documents: its {len(titles)} article"
+            f" titles ({shown}{', ...' if len(titles) > 4 else ''}) are matched to document ids (the slugs of the"
+            f" PDF file names: {', '.join(document_ids[:4])}{', ...' if len(document_ids) > 4 else ''});"
+            " use --golden synthetic to generate questions from your PDFs"
+        )
+    return {**config, "squad_path": squad_path}
+
+
+def run_chain(options: RunOptions) -> int:
+    """Runs every stage on the corpus and prints the leaderboard, the verdict and where to look.
+
+    Raises:
+        UserError: when no PDF is found or the golden choice cannot work (before any stage).
+    """
+    from dream_assets.corpus import write_corpus
+    from dream_assets.definitions import DEMO_PDFS, defs
+    from dream_assets.partitions import document_partitions
+
+    instance = dg.DagsterInstance.get()
+    pdf_source = defs.resources["pdf_source"]
+    found = sorted(pdf_source.list_pdfs())
+    documents = found[: options.documents] if options.documents else found
+    if not documents:
+        raise UserError(f"no PDF found under {pdf_source.uri}")
+    bundled = Path(pdf_source.uri).resolve() == DEMO_PDFS.resolve() if "://" not in pdf_source.uri else False
+    golden = golden_config(options.golden, bundled, documents, options.questions_per_document)
+    golden.update(held_out_fraction=options.held_out_fraction)
+    store = defs.resources["object_store"].client()
+    instance.add_dynamic_partitions(document_partitions.name, documents)
+    write_corpus(store, options.corpus, documents, pdf_source.uri)
+    logger.info(
+        "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]
+    )
+    timings = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus)
+    print_leaderboard(store, options.corpus, timings)
+    return 0
+
+
+def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tuple]:
+    """(title, job, partition keys or None, run config) of each stage."""
+    from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions, rag_config_partitions
+
+    configs = rag_config_partitions.get_partition_keys()
+    sweep = {
+        "judge_llm": options.judge_llm,
+        "judge_sample_size": options.judge_sample_size,
+        "generation_sample_size": options.generation_sample_size,
+    }
+    reranker = any(config.reranker != "none" for config in SEARCH_SPACE_CONFIGS)
+    return [
+        ("ingest: copy and parse PDFs", "ingest_job", documents, None),
+        ("golden dataset", "golden_job", None, {"ops": {"golden_dataset": {"config": golden}}}),
+        ("embedding indexes", "index_job", embedding_index_partitions.get_partition_keys(), None),
+        *([("reranker: training pairs, fine-tuning", "reranker_job", None, None)] if reranker else []),
+        (
+            f"sweep: {len(configs)} configurations on Ray Tune",
+            "sweep_job",
+            configs,
+            {"ops": {"trial_evaluations": {"config": sweep}}},
+        ),
+        ("leaderboard and best configuration", "leaderboard_job", None, None),
+    ]
+
+
+def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[tuple], corpus: str) -> list:
+    """Runs each stage (one Dagster run, tagged with `corpus`), a progress bar over stages;
+    returns (title, seconds) of each."""
+    timings = []
+    with tqdm(total=len(stages), unit="stage", file=sys.stdout) as bar:
+        for title, job, keys, run_config in stages:
+            bar.set_description(title)
+            started = time.perf_counter()
+            tags = {TAG_CORPUS: corpus, **({RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else {})}
+            config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+            job_def = defs.resolve_job_def(job).with_logger_defs({"console": one_line_console})
+            job_def.execute_in_process(instance=instance, tags=tags, run_config=config)
+            timings.append((title, time.perf_counter() - started))
+            bar.update()
+    return timings

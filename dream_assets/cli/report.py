@@ -1,0 +1,55 @@
+"""The leaderboard of one corpus as a person reads it on the terminal."""
+
+from __future__ import annotations
+
+import logging
+
+from dream_assets import layout
+
+logger = logging.getLogger("dream")
+
+
+def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | None = None) -> None:
+    """Prints the latest leaderboard of `corpus`: the table (tier, metrics with their n and
+    intervals, the held-out columns), the verdict, the deployable winner, stage timings when
+    given, and where to look.
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
+    """
+    from dream_assets.defs.evaluation.leaderboard import shown
+    from dream_assets.lib.leaderboard import verdict
+
+    pointer_key = layout.golden_pointer(corpus)
+    if not store.exists(pointer_key):
+        raise FileNotFoundError(f"corpus {corpus!r} has no golden set yet: `dream run --corpus {corpus}` first")
+    golden = store.read_json(pointer_key)["version"]
+    board = f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet"
+    if not store.exists(board):
+        raise FileNotFoundError(f"corpus {corpus!r} has no leaderboard on golden set {golden}: `dream run` first")
+    table = store.read_parquet(board)
+    questions = store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet")
+    answered = int(table["generated_questions"].max()) if "generated_questions" in table else 0
+    logger.info(
+        f"\nDREAM leaderboard of corpus {corpus!r}: {len(table)} configurations, {len(questions)} questions"
+        f" retrieved ({answered} answered per configuration), {questions['document_id'].nunique()} documents,"
+        f" golden set {golden}; tier 1: not significantly worse than the best (paired tests, Holm-corrected);"
+        " <metric>_n: questions behind each mean\n"
+    )
+    logger.info(shown(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    logger.info("\n" + verdict(table, "mrr"))
+    best = f"{layout.best_configuration_prefix(golden)}/best_rag_configuration.yaml"
+    if store.exists(best):
+        logger.info(f"best configuration: {store.uri(best)}\n  serve it: dream serve --corpus {corpus}")
+    if timings:
+        total = sum(seconds for _, seconds in timings)
+        logger.info(
+            "\nstage timings: "
+            + ", ".join(f"{title} {seconds:.0f} s" for title, seconds in timings)
+            + f"; total {total:.0f} s"
+        )
+    logger.info(f"""
+Where to look:
+  plot:       {store.uri(f"{layout.leaderboard_prefix(golden)}/leaderboard.html")} (and leaderboard.png beside it)
+  Dagster UI: dream ui          (then http://127.0.0.1:3000: asset graph, partitions, runs tagged dream/corpus)
+  MLflow UI:  dream mlflow-ui   (then http://127.0.0.1:5000: experiment 'dream', one parent run per sweep)""")

@@ -1,0 +1,185 @@
+"""The `dream` command as a user runs it: a subprocess on a state directory of its own, real PDFs
+that are not the demo corpus, the bundled corpus beside them, and the winner served over HTTP."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "pdf-samples"
+# two retrieval methods, one small embedding model, the bundled LLM: the smallest sweep with a
+# comparison in it
+SEARCH_SPACE = """
+retrieval:
+  - {method: chunks, chunk_size: 256, chunk_overlap: 32}
+  - {method: sentence_window, window_size: 2}
+embedding_models: [all-MiniLM-L6-v2]
+llms: [gemma-3-270m]
+top_k: [2]
+"""
+PYTHON_WARNING = re.compile(r"\w+Warning: ")
+
+
+def dream(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Runs the installed `dream` command on state directory `home`, as a user would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
+    command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home.parent)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, models_dir) -> Path:
+    """A state directory whose bundled models are the session's (assembled once)."""
+    state = tmp_path_factory.mktemp("dream_home")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    (state / "models").symlink_to(models_dir, target_is_directory=True)
+    (state / "search_space.yaml").write_text(SEARCH_SPACE, encoding="utf-8")
+    return state
+
+
+@pytest.fixture(scope="module")
+def own_pdfs(home) -> Path:
+    """Producers' sample PDFs (LibreOffice, Google Docs, pdfkit, and one encrypted), copied
+    into the test's own folder."""
+    folder = home.parent / "my-contracts"
+    folder.mkdir(exist_ok=True)
+    for name in ("google-doc-document.pdf", "pdfkit.pdf", "libreoffice-writer-password.pdf", "minimal-document.pdf"):
+        shutil.copy(SAMPLES / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def own_run(home, own_pdfs) -> subprocess.CompletedProcess:
+    space = str(home / "search_space.yaml")
+    return dream(home, "run", "--pdfs", str(own_pdfs), "--search-space", space, "--questions-per-document", "1",
+                 "--generation-sample-size", "2")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bundled_run(home, own_run) -> subprocess.CompletedProcess:
+    space = str(home / "search_space.yaml")
+    return dream(home, "run", "--documents", "2", "--questions-per-document", "0", "--search-space", space,
+                 "--generation-sample-size", "2")  # fmt: skip
+
+
+def _store(home: Path) -> Path:
+    return home / "object_store"
+
+
+def _golden(home: Path, corpus: str) -> tuple[str, pd.DataFrame]:
+    pointer = json.loads((_store(home) / "corpora" / corpus / "golden_dataset.json").read_text())
+    return pointer["version"], pd.read_parquet(_store(home) / pointer["prefix"] / "questions.parquet")
+
+
+def _assert_readable(run: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in run.stderr + run.stdout
+    assert not PYTHON_WARNING.findall(run.stderr), run.stderr[-3000:]
+
+
+def test_a_golden_file_that_matches_no_document_fails_before_any_work(home, own_pdfs, tmp_path):
+    elsewhere = tmp_path / "my_squad.json"  # SQuAD v1.1 layout: no is_impossible
+    article = {"title": "Quarterly Report", "paragraphs": [{"context": "Revenue grew.", "qas": [
+        {"id": "q1", "question": "What grew?", "answers": [{"text": "Revenue", "answer_start": 0}]}]}]}  # fmt: skip
+    elsewhere.write_text(json.dumps({"version": "1.1", "data": [article]}))
+    run = dream(home / "fail", "run", "--pdfs", str(own_pdfs), "--golden", str(elsewhere))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "matches none of the 4 documents" in lines[0]
+    assert "'Quarterly Report'→quarterly-report" in lines[0] and "--golden synthetic" in lines[0]
+    assert not (home / "fail" / "object_store" / "source_pdfs").exists()  # nothing was ingested
+
+    elsewhere.write_text(json.dumps({"questions": ["not SQuAD"]}))
+    run = dream(home / "fail", "run", "--pdfs", str(own_pdfs), "--golden", str(elsewhere))
+    assert run.returncode == 2 and "not SQuAD-shaped" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
+    assert own_run.returncode == 0, own_run.stderr[-3000:]
+    _assert_readable(own_run)
+    assert "quarantined libreoffice-writer-password: encrypted" in own_run.stderr
+    version, questions = _golden(home, "my-contracts")
+    assert len(questions) >= 1 and set(questions["golden_source"]) == {"synthetic"}
+    board = pd.read_parquet(_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet")
+    assert len(board) == 2 and board["tier"].notna().all()
+    assert "DREAM leaderboard of corpus 'my-contracts'" in own_run.stdout
+    assert "dream serve --corpus my-contracts" in own_run.stdout
+
+
+def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(home, own_run, bundled_run):
+    assert bundled_run.returncode == 0, bundled_run.stderr[-3000:]  # the blocking golden checks passed
+    _assert_readable(bundled_run)
+    own_version, own_questions = _golden(home, "my-contracts")
+    bundled_version, bundled_questions = _golden(home, "squad-demo")
+    assert set(bundled_questions["golden_source"]) == {"human"} and len(bundled_questions) > 100
+    assert not set(own_questions["document_id"]) & set(bundled_questions["document_id"])
+    assert own_version != bundled_version
+    for version in (own_version, bundled_version):
+        assert (_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet").exists()
+    printed = dream(home, "leaderboard", "--corpus", "my-contracts")
+    assert printed.returncode == 0 and f"golden set {own_version}" in printed.stdout
+
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        for corpus in ("my-contracts", "squad-demo"):
+            assert len(instance.get_runs(dg.RunsFilter(tags={"dream/corpus": corpus}))) == 5
+
+
+def test_the_served_winner_answers_a_golden_question_as_its_trial_did(home, bundled_run):
+    assert bundled_run.returncode == 0
+    version, _ = _golden(home, "squad-demo")
+    best = (_store(home) / "best_rag_configuration" / version / "best_rag_configuration.yaml").read_text()
+    key = re.search(r"^config_key: (\S+)$", best, re.M).group(1)
+    trial = pd.read_parquet(_store(home) / "trial_evaluations" / version / f"{key}.parquet")
+    asked = trial[trial["generated"]].iloc[0]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_"))}
+    command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, cwd=home.parent, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/ping", server)
+        body = json.dumps({"dataframe_records": [{"question": asked["user_input"]}]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            served = json.load(response)["predictions"][0]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert served["answer"] == asked["response"] and served["error"] == ""
+    assert served["context_ids"] == list(asked["retrieved_node_ids"])
+    assert served["contexts"] == list(asked["retrieved_contexts"])
+    assert served["context_scores"] == pytest.approx(list(asked["retrieval_scores"]), abs=1e-4)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, server: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"dream serve exited {server.returncode}: {server.stderr.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"dream serve did not answer {url} in {timeout} s")

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from dream_assets.cli.chain import golden_config
+from dream_assets.cli.console import UserError, root_cause
+from dream_assets.corpus import corpus_name
+from dream_assets.rag_config import load_search_space
+from dream_assets.serving import BestConfiguration
+
+
+def test_corpus_names_come_from_the_folder_or_prefix():
+    assert corpus_name("/data/My Contracts/") == "my-contracts"
+    assert corpus_name("s3://bucket/legal/2026") == "2026"
+    with pytest.raises(ValueError):
+        corpus_name("/data/___")
+
+
+def test_golden_auto_is_human_on_the_bundled_corpus_and_synthetic_elsewhere():
+    assert golden_config("auto", True, ["normans"], 0)["source"] == "human"
+    assert golden_config("auto", False, ["report"], 3) == {"source": "synthetic", "questions_per_document": 3}
+    with pytest.raises(UserError, match="expected one of auto"):
+        golden_config("humans", False, ["report"], 0)
+
+
+def test_a_squad_file_is_checked_against_the_documents(tmp_path):
+    squad = tmp_path / "mine.json"
+    squad.write_text(json.dumps({"data": [{"title": "Annual Report", "paragraphs": []}]}))
+    assert golden_config(str(squad), False, ["annual-report", "other"], 0)["squad_path"] == str(squad)
+    with pytest.raises(UserError, match=r"matches none of the 1 documents.*'Annual Report'→annual-report"):
+        golden_config(str(squad), False, ["other"], 0)
+    squad.write_text("[1, 2]")
+    with pytest.raises(UserError, match="not SQuAD-shaped"):
+        golden_config(str(squad), False, ["other"], 0)
+    with pytest.raises(UserError, match="No such file"):
+        golden_config(str(tmp_path / "missing.json"), False, ["other"], 0)
+
+
+def test_the_root_cause_stops_at_the_users_error():
+    try:
+        try:
+            raise ValueError("inner detail")
+        except ValueError as error:
+            raise UserError("what to do") from error
+    except UserError as error:
+        assert str(root_cause(error)) == "what to do"
+    wrapped = RuntimeError("step failed")
+    wrapped.user_exception = KeyError("missing")
+    assert isinstance(root_cause(wrapped), KeyError)
+
+
+def test_the_best_configuration_file_holds_no_credentials(monkeypatch):
+    config = load_search_space().configs()[0]
+    index = {
+        "method": config.retrieval.model_dump(),
+        "embedding": {"name": "m", "model": "/models/m"},
+        "object_store": {"root": "s3://bucket/dream", "storage_options": {"key": "AKIA", "secret": "s3cr3t"}},
+        "index_prefix": "embedding_index/x/v1",
+        "vector_store": {"kind": "pgvector", "dsn": "postgresql://u:pw@db/x"},
+    }
+    best = BestConfiguration.model_validate(
+        {
+            "corpus": "c",
+            "corpus_version": "v",
+            "golden_version": "g",
+            "config_key": config.key,
+            "config": config.model_dump(),
+            "index": index,
+            "llm": {"name": "l", "provider": "openai", "model": "l", "api_key": "sk-secret"},
+        }
+    )
+    text = best.to_yaml()
+    assert not any(secret in text for secret in ("AKIA", "s3cr3t", "pw@", "sk-secret"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA2")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "other")
+    monkeypatch.setenv("DREAM_PG_DSN", "postgresql://serving")
+    loaded = BestConfiguration.from_yaml(text)
+    assert loaded.index.object_store.storage_options["key"] == "AKIA2"
+    assert loaded.index.vector_store.dsn == "postgresql://serving" and loaded.config == config
