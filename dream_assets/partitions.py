@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from dream_assets.rag_config import load_search_space
+
+# Dagster calls `backfill_policy` beta; DREAM relies on it on purpose (a run over many
+# configurations is one Ray Tune sweep), so the notice, raised by Dagster's decorator code as
+# each partitioned asset is defined, says nothing to a user: ignored, that message from that module.
+warnings.filterwarnings("ignore", r"Parameter `backfill_policy`", dg.BetaWarning, r"dagster\._core\.decorator_utils")
 
 document_partitions = dg.DynamicPartitionsDefinition(name="documents")
 """One partition per source PDF, keyed by the slug of its file name; added by discovery."""

@@ -137,6 +137,8 @@ def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000
         corpus = json.loads(latest.read_text(encoding="utf-8"))["corpus"]
         record = latest.with_name(corpus) / "documents.json"
         os.environ["DREAM_PDF_SOURCE"] = json.loads(record.read_text(encoding="utf-8"))["source"]
+    # `dagster dev` says `dg dev` (another package) supersedes it: nothing for a user to act on
+    os.environ["PYTHONWARNINGS"] = "ignore:Function `dev_command` is superseded"
     _exec(["dagster", "dev", "-m", "dream_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])
 
 

@@ -69,8 +69,12 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
             assert table["retrieved_contexts"].map(len).eq(CONFIGS_BY_KEY[key].top_k).all()
             assert (table["prompt_tokens"] > 0).all()
 
-        board = _metadata(_run(defs, instance, "leaderboard_job"), "experiment_leaderboard")
+        leaderboard_run = _run(defs, instance, "leaderboard_job")
+        board = _metadata(leaderboard_run, "experiment_leaderboard")
         assert board["configurations"] == 2 and board["best"] in CONFIGS
+        best = _metadata(leaderboard_run, "best_rag_configuration")
+        assert best["config_key"] == board["best"] and best["model_uri"] == "models:/dream/1"
+        assert f"golden_version: {version}" in best["configuration"]
         table = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
         assert table["rank"].tolist() == [1, 2] and table["mrr"].is_monotonic_decreasing
         assert ((table["mrr_ci95_low"] <= table["mrr"]) & (table["mrr"] <= table["mrr_ci95_high"])).all()
@@ -89,6 +93,11 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert {r.data.params["top_k"] for r in trials} == {"2", "4"}
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
+        # the winner's model is logged on its trial run; the same winner again registers nothing
+        again = _metadata(_run(defs, instance, "leaderboard_job"), "best_rag_configuration")
+        assert again["model_uri"] == "models:/dream/1"
+        [version_info] = client.search_model_versions("name = 'dream'")
+        assert client.get_run(version_info.run_id).data.tags["dream.config_key"] == board["best"]
 
         # a second sweep over the same configurations and golden set, evaluated again (not
         # resumed), its retrievals served by a pool of 2 Ray retrieval actors, updates the same

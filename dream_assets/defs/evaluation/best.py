@@ -83,14 +83,14 @@ def best_rag_configuration(
     )
     key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
     store.write_bytes(key, best.to_yaml().encode("utf-8"))
-    run_id = tracker.find_or_create_run(
-        rag.key, trial_tags(rag.key, golden_version, corpus), sweep_run(tracker, golden_version, corpus)
-    )
+    parent = sweep_run(tracker, golden_version, corpus)  # found, and set running until the model is in
+    run_id = tracker.find_or_create_run(rag.key, trial_tags(rag.key, golden_version, corpus), parent)
     name, digest = registered_model_name(corpus), content_hash(best.to_yaml())
     model_version = tracker.find_model_version(name, TAG_CONFIGURATION, digest)
     if model_version is None:  # registered once per distinct configuration file
         model_version = _register(tracker, run_id, best, name, digest)
     tracker.finish(run_id)
+    tracker.finish(parent)
     model_uri = f"models:/{name}/{model_version}"
     context.log.info("best configuration %s: %s", rag.key, model_uri)
     return dg.MaterializeResult(
