@@ -40,8 +40,8 @@ def _options(
     dream.addHandler(report)
     dream.setLevel(logging.INFO)
     dream.propagate = False
-    if not debug:  # MLflow's own INFO lines (database migrations, artifact downloads)
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if not debug:  # MLflow's own INFO lines (database migrations), read when mlflow is imported
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     quiet_warnings()
 
 
@@ -84,6 +84,7 @@ def run(
             held_out_fraction=held_out_fraction,
             judge_llm=judge_llm,
             judge_sample_size=judge_sample_size,
+            debug=_state["debug"],
         )
         run_chain(options)
 

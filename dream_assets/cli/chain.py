@@ -38,6 +38,7 @@ class RunOptions:
     held_out_fraction: float
     judge_llm: str
     judge_sample_size: int
+    debug: bool = False
 
 
 def golden_config(golden: str, bundled: bool, document_ids: list[str], questions_per_document: int) -> dict:
@@ -108,7 +109,7 @@ def run_chain(options: RunOptions) -> int:
     logger.info(
         "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]
     )
-    timings = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus)
+    timings = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus, options.debug)
     print_leaderboard(store, options.corpus, timings)
     return 0
 
@@ -139,17 +140,21 @@ def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tup
     ]
 
 
-def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[tuple], corpus: str) -> list:
+def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[tuple], corpus: str, debug: bool):
     """Runs each stage (one Dagster run, tagged with `corpus`), a progress bar over stages;
-    returns (title, seconds) of each."""
+    returns (title, seconds) of each. Dagster's events print one line each, warnings and up
+    (`debug`: Dagster's own console logger, every event in full)."""
     timings = []
     with tqdm(total=len(stages), unit="stage", file=sys.stdout) as bar:
         for title, job, keys, run_config in stages:
             bar.set_description(title)
             started = time.perf_counter()
             tags = {TAG_CORPUS: corpus, **({RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else {})}
-            config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-            job_def = defs.resolve_job_def(job).with_logger_defs({"console": one_line_console})
+            level = "DEBUG" if debug else "WARNING"
+            config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
+            job_def = defs.resolve_job_def(job)
+            if not debug:
+                job_def = job_def.with_logger_defs({"console": one_line_console})
             job_def.execute_in_process(instance=instance, tags=tags, run_config=config)
             timings.append((title, time.perf_counter() - started))
             bar.update()
