@@ -31,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _state():
     from dream_assets import layout
+    from dream_assets.corpus import current_corpus
     from dream_assets.definitions import local_resources, state_dir
     from dream_assets.defs.golden.assets import read_current_golden
     from dream_assets.partitions import CONFIGS_BY_KEY
 
     resources = local_resources(state_dir(), str(ROOT / "data" / "demo" / "squad" / "pdfs"))
     store = resources["object_store"].client()
-    version, questions, contexts = read_current_golden(store)
+    version, questions, contexts = read_current_golden(store, current_corpus(store))
     tables = {
         key: store.read_parquet(layout.trial_key(version, key))
         for key in CONFIGS_BY_KEY
@@ -92,6 +93,7 @@ def winners_curse(questions: pd.DataFrame, tables: dict[str, pd.DataFrame], spli
 
 
 def retrieval_timing(resources, store, version: str, questions, contexts, tables) -> None:
+    from dream_assets.corpus import current_corpus
     from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
     from dream_assets.lib.evaluation import retrieve_questions
     from dream_assets.lib.query_embeddings import read_query_embeddings
@@ -113,7 +115,7 @@ def retrieval_timing(resources, store, version: str, questions, contexts, tables
         for config in configs:
             spec = index_spec(
                 config.index_key,
-                current_index_pointer(store, config.index_key),
+                current_index_pointer(store, config.index_key, current_corpus(store)),
                 resources["object_store"],
                 resources["embeddings"],
                 resources["vector_store"],

@@ -48,6 +48,11 @@ def write_corpus(store, corpus: str, document_ids: list[str], source_uri: str) -
     store.write_json(LATEST_CORPUS, {"corpus": corpus})
 
 
+def current_corpus(store) -> str:
+    """The corpus `dream run` last ran on, '' (every document partition) when none was."""
+    return store.read_json(LATEST_CORPUS)["corpus"] if store.exists(LATEST_CORPUS) else ""
+
+
 def latest_corpus(store) -> str:
     """The corpus `dream run` last ran on.
 

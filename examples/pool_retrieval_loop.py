@@ -45,6 +45,7 @@ def main() -> None:
 
     import ray
 
+    from dream_assets.corpus import current_corpus
     from dream_assets.definitions import defs
     from dream_assets.defs.golden.assets import DEMO_SQUAD
     from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
@@ -52,7 +53,8 @@ def main() -> None:
 
     resources = defs.resources
     store = resources["object_store"].client()
-    pointer = current_index_pointer(store, args.index)  # FileNotFoundError: run make demo first
+    # the index of the corpus `dream run` last ran on; FileNotFoundError: run make demo first
+    pointer = current_index_pointer(store, args.index, current_corpus(store))
     spec = index_spec(
         args.index,
         pointer,
