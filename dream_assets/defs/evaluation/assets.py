@@ -141,13 +141,7 @@ def trial_evaluations(
         len(questions),
         sample,
     )
-    bar = tqdm(total=len(trials), desc="trials", unit="trial", file=sys.stderr)
-
-    def trial_done(key: str, done: int, total: int) -> None:
-        bar.update(done - bar.n)
-        bar.set_postfix_str(key)
-        context.log.info("trial %s ended (%d/%d)", key, done, total)
-
+    bar, trial_done = _trial_progress(context, len(trials))
     try:
         outcomes = run_sweep(
             trials,
@@ -198,6 +192,19 @@ def trial_evaluations(
             ),
         }
     )
+
+
+def _trial_progress(context, total: int):
+    """A progress bar of the trials ended (on stderr) and the sweep's callback that moves it and
+    logs each trial's end to Dagster."""
+    bar = tqdm(total=total, desc="trials", unit="trial", file=sys.stderr)
+
+    def trial_done(key: str, done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix_str(key)
+        context.log.info("trial %s ended (%d/%d)", key, done, total)
+
+    return bar, trial_done
 
 
 @dataclass(frozen=True)
