@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from dream_assets.lib.hashing import slugify
+from dream_assets.lib.hashing import file_ids
 from resources.object_store import ObjectInfo, ObjectStoreClient, ObjectStoreSettings
 
 
@@ -36,23 +36,15 @@ class FileSource(dg.ConfigurableResource):
 
 class PdfSource(FileSource):
     """A folder or S3 prefix of PDFs; each `*.pdf` under it (recursively) is one document whose
-    id is the slug of its file name (`Normans.pdf` is `normans`)."""
+    id is the slug of its file name (`Normans.pdf` is `normans`), with a hash of its path when
+    that slug is empty or shared (`dream_assets.lib.hashing.file_ids`)."""
 
     def list_pdfs(self) -> dict[str, ObjectInfo]:
-        """Every PDF under the source by document id.
-
-        Raises:
-            ValueError: naming both files if two file names give the same document id.
-        """
-        found: dict[str, ObjectInfo] = {}
-        for info in self._client().list(""):
-            if not info.key.lower().endswith(".pdf"):
-                continue
-            document_id = slugify(info.key.rsplit("/", 1)[-1][:-4])
-            if document_id in found:
-                raise ValueError(f"{found[document_id].key} and {info.key} both map to document id {document_id!r}")
-            found[document_id] = info
-        return found
+        """Every PDF under the source by document id (the file's key, its path under the source,
+        is `ObjectInfo.key`)."""
+        infos = {info.key: info for info in self._client().list("") if info.key.lower().endswith(".pdf")}
+        ids = file_ids({key: key.rsplit("/", 1)[-1][:-4] for key in infos})
+        return {document_id: infos[key] for document_id, key in ids.items()}
 
 
 class OscarSource(FileSource):
@@ -60,19 +52,13 @@ class OscarSource(FileSource):
     shard whose id is the slug of its file name (`en_meta_12.jsonl.zst` is `en-meta-12`)."""
 
     def list_shards(self) -> dict[str, ObjectInfo]:
-        """Every shard under the source by shard id.
-
-        Raises:
-            ValueError: naming both files if two file names give the same shard id.
-        """
-        found: dict[str, ObjectInfo] = {}
+        """Every shard under the source by shard id (`dream_assets.lib.hashing.file_ids`: the
+        slug of its name, with a hash of its path when that slug is empty or shared)."""
+        infos, stems = {}, {}
         for info in self._client().list(""):
             name = info.key.rsplit("/", 1)[-1]
             stem = name.removesuffix(".zst").removesuffix(".jsonl")
             if stem == name.removesuffix(".zst") or stem == name:
                 continue
-            shard_id = slugify(stem)
-            if shard_id in found:
-                raise ValueError(f"{found[shard_id].key} and {info.key} both map to shard id {shard_id!r}")
-            found[shard_id] = info
-        return found
+            infos[info.key], stems[info.key] = info, stem
+        return {shard_id: infos[key] for shard_id, key in file_ids(stems).items()}

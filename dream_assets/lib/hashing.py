@@ -39,3 +39,32 @@ def slugify(name: str) -> str:
     if not slug:
         raise ValueError(f"cannot make a slug from {name!r}: it has no letter or digit")
     return slug
+
+
+def file_ids(names: dict[str, str]) -> dict[str, str]:
+    """Readable, stable ids for files: the slug of each name (`slugify`), unless the slug is
+    empty (a name with no ASCII letter or digit, such as a Japanese title) or shared by several
+    files (`Slug Collision.pdf`, `slug_collision.pdf`); those get `<slug or 'document'>-<the
+    first 8 hex digits of the SHA-256 of the file's key>`. The key is the file's path under its
+    source, so ids are the same on every run and machine; one odd name never fails the listing.
+
+    Args:
+        names: each file's name to slug (without its suffix), by key.
+
+    Returns:
+        The key of each file, by id.
+    """
+    slugs = {}
+    for key, name in names.items():
+        try:
+            slugs[key] = slugify(name)
+        except ValueError:
+            slugs[key] = ""
+    shared = {slug for slug in slugs.values() if list(slugs.values()).count(slug) > 1}
+    ids = {}
+    for key, slug in sorted(slugs.items()):
+        if slug and slug not in shared:
+            ids[slug] = key
+        else:
+            ids[f"{slug or 'document'}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]}"] = key
+    return ids

@@ -32,8 +32,9 @@ def source_pdfs(
 ) -> dg.MaterializeResult:
     """The raw PDFs, copied from the PDF source into the object store (`source_pdfs/<id>.pdf`).
 
-    One partition per document; a run over several partitions copies each. Metadata: bytes and
-    SHA-256 per document, and the documents no longer in the source (reported, not failed).
+    One partition per document; a run over several partitions copies each. Metadata: the
+    original file (its path under the source), bytes and SHA-256 per document, and the
+    documents no longer in the source (reported, not failed).
     """
     store = object_store.client()
     listing = pdf_source.list_pdfs()
@@ -46,13 +47,15 @@ def source_pdfs(
         data = pdf_source.read(listing[document_id])
         digest = sha256_bytes(data)
         store.write_bytes(layout.source_pdf_key(document_id), data)
-        rows.append(f"| {document_id} | {len(data):,} | `{digest[:12]}` |")
+        rows.append(f"| {document_id} | {listing[document_id].key} | {len(data):,} | `{digest[:12]}` |")
         context.log.info("copied %s (%d bytes)", document_id, len(data))
     return dg.MaterializeResult(
         metadata={
             "documents": len(rows),
             "missing_from_source": missing,
-            "preview": dg.MetadataValue.md("| document | bytes | sha256 |\n|---|---|---|\n" + "\n".join(rows)),
+            "preview": dg.MetadataValue.md(
+                "| document | file | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(rows)
+            ),
         }
     )
 
