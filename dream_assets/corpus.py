@@ -59,13 +59,14 @@ def latest_corpus(store) -> str:
     Raises:
         FileNotFoundError: if no corpus was ever run.
     """
-    if not store.exists(LATEST_CORPUS):
+    corpus = current_corpus(store)
+    if not corpus:
         raise FileNotFoundError("no corpus has been run in this state directory yet: `dream run` first")
-    return store.read_json(LATEST_CORPUS)["corpus"]
+    return corpus
 
 
-def corpus_document_ids(store, corpus: str) -> list[str]:
-    """The document ids of `corpus`.
+def corpus_record(store, corpus: str) -> dict:
+    """What `write_corpus` recorded of `corpus`: its `documents` (ids) and `source` (URI).
 
     Raises:
         FileNotFoundError: naming the corpus when it was never recorded (`dream run` records it).
@@ -73,4 +74,4 @@ def corpus_document_ids(store, corpus: str) -> list[str]:
     key = layout.corpus_key(corpus)
     if not store.exists(key):
         raise FileNotFoundError(f"corpus {corpus!r} is unknown: `dream run --corpus {corpus}` records its documents")
-    return store.read_json(key)["documents"]
+    return store.read_json(key)

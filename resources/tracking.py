@@ -130,12 +130,12 @@ class MlflowTracker(dg.ConfigurableResource):
         artifacts: dict[str, str],
         registered_model_name: str,
         signature,
-    ) -> tuple[str, str]:
+    ) -> str:
         """Logs the pyfunc model defined by the file `python_model` (MLflow's models from code)
         with its `artifacts` and `signature` as a logged model of run `run_id`, and registers a
-        new version of `registered_model_name`; returns (its `models:/<name>/<version>` URI, the
-        version). Requirements: this project's package (the model imports it), not an inference
-        that would load the model to guess them. No input example: MLflow would load the model
+        new version of `registered_model_name`; returns that version (`models:/<name>/<version>`).
+        Requirements: this project's package (the model imports it), not an inference that would
+        load the model to guess them. No input example: MLflow would load the model
         (index and LLM) to check it, and the model's storage credentials come from the serving
         environment; `dream serve` and its test exercise it instead."""
         from importlib.metadata import version
@@ -157,8 +157,7 @@ class MlflowTracker(dg.ConfigurableResource):
                 )
         finally:
             mlflow.set_tracking_uri(previous)
-        number = str(info.registered_model_version)
-        return f"models:/{registered_model_name}/{number}", number
+        return str(info.registered_model_version)
 
     def find_model_version(self, name: str, tag: str, value: str) -> str | None:
         """The version of registered model `name` whose tag `tag` is `value`, or None (no such

@@ -7,7 +7,6 @@ line on stderr and a non-zero status (`--debug` shows the traceback).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -16,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from dream_assets.cli.console import UserError, fail, prepare_environment, quiet_warnings
+from dream_assets.cli.console import UserError, fail, prepare_environment
 
 app = typer.Typer(
     help="DREAM: find, with evidence, the RAG configuration that works best on your PDFs, and serve it.",
@@ -42,7 +41,6 @@ def _options(
     dream.propagate = False
     if not debug:  # MLflow's own INFO lines (database migrations), read when mlflow is imported
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    quiet_warnings()
 
 
 @app.command()
@@ -132,12 +130,15 @@ def serve(
 @app.command()
 def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
     """Open the Dagster UI and daemon (dagster dev) on this state directory."""
-    # the PDF source (of new_document_sensor) is the last corpus run's, unless set
-    latest = Path(os.environ["DREAM_HOME"]) / "object_store" / "corpora" / "latest.json"
-    if "DREAM_PDF_SOURCE" not in os.environ and latest.exists():
-        corpus = json.loads(latest.read_text(encoding="utf-8"))["corpus"]
-        record = latest.with_name(corpus) / "documents.json"
-        os.environ["DREAM_PDF_SOURCE"] = json.loads(record.read_text(encoding="utf-8"))["source"]
+    from dream_assets.corpus import corpus_record, current_corpus
+    from resources.object_store import LocalObjectStore
+
+    # the PDF source (of new_document_sensor) is the last corpus run's, unless set; read from the
+    # embedded store without loading the definitions, which read DREAM_PDF_SOURCE on import
+    store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
+    corpus = current_corpus(store)
+    if "DREAM_PDF_SOURCE" not in os.environ and corpus:
+        os.environ["DREAM_PDF_SOURCE"] = corpus_record(store, corpus)["source"]
     # `dagster dev` says `dg dev` (another package) supersedes it: nothing for a user to act on
     os.environ["PYTHONWARNINGS"] = "ignore:Function `dev_command` is superseded"
     _exec(["dagster", "dev", "-m", "dream_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])

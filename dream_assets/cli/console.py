@@ -1,12 +1,12 @@
-"""What a person sees on the terminal: the process environment DREAM needs, warnings that say
-nothing to a user filtered where they are raised, and expected failures as one line."""
+"""What a person sees on the terminal: the process environment DREAM needs, Dagster events one
+line each, and expected failures as one line (third-party notices that say nothing to a user
+are filtered where they are raised: `dream_assets.partitions`, `resources.tracking`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -41,16 +41,6 @@ def prepare_environment(home: str | None) -> Path:
     if not settings.exists():
         settings.write_text((PROJECT_ROOT / "config" / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     return state
-
-
-def quiet_warnings() -> None:
-    """Filters the third-party warnings a DREAM user can do nothing about, each by category and
-    the module that raises it (not globally): Dagster's beta and preview notices about APIs this
-    project chose, and MLflow's notice that a pandas dataset's source is inferred."""
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, module=r"dream_assets(\.|$)")
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning, module=r"dream_assets(\.|$)")
-    warnings.filterwarnings("ignore", category=dg.BetaWarning, module=r"dagster(\.|$)")
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning, module=r"dagster(\.|$)")
 
 
 def fail(error: BaseException, debug: bool) -> int:

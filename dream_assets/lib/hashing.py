@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from typing import Any
 
 _SLUG_INVALID = re.compile(r"[^a-z0-9]+")
@@ -60,10 +61,10 @@ def file_ids(names: dict[str, str]) -> dict[str, str]:
             slugs[key] = slugify(name)
         except ValueError:
             slugs[key] = ""
-    shared = {slug for slug in slugs.values() if list(slugs.values()).count(slug) > 1}
+    counts = Counter(slugs.values())
     ids = {}
     for key, slug in sorted(slugs.items()):
-        if slug and slug not in shared:
+        if slug and counts[slug] == 1:
             ids[slug] = key
         else:
             ids[f"{slug or 'document'}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]}"] = key

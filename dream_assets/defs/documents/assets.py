@@ -7,7 +7,7 @@ asset's metadata and the `parsed_documents_are_not_quarantined` check); the othe
 import dagster as dg
 
 from dream_assets import layout
-from dream_assets.corpus import corpus_document_ids
+from dream_assets.corpus import corpus_record
 from dream_assets.lib.hashing import sha256_bytes
 from dream_assets.lib.parsing import DocumentParseError, ParsedDocument, parse_pdf
 from dream_assets.partitions import document_partitions
@@ -121,7 +121,7 @@ def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "")
         FileNotFoundError: if `corpus` was never recorded.
     """
     if corpus:
-        document_ids = corpus_document_ids(store, corpus)
+        document_ids = corpus_record(store, corpus)["documents"]
     else:
         document_ids = instance.get_dynamic_partitions(document_partitions.name)
     documents = {}

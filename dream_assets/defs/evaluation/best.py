@@ -81,14 +81,15 @@ def best_rag_configuration(
         metrics=_metrics(winner),
         llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
     )
+    text = best.to_yaml()
     key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
-    store.write_bytes(key, best.to_yaml().encode("utf-8"))
+    store.write_bytes(key, text.encode("utf-8"))
     parent = sweep_run(tracker, golden_version, corpus)  # found, and set running until the model is in
     run_id = tracker.find_or_create_run(rag.key, trial_tags(rag.key, golden_version, corpus), parent)
-    name, digest = registered_model_name(corpus), content_hash(best.to_yaml())
+    name, digest = registered_model_name(corpus), content_hash(text)
     model_version = tracker.find_model_version(name, TAG_CONFIGURATION, digest)
     if model_version is None:  # registered once per distinct configuration file
-        model_version = _register(tracker, run_id, best, name, digest)
+        model_version = _register(tracker, run_id, text, name, digest)
     tracker.finish(run_id)
     tracker.finish(parent)
     model_uri = f"models:/{name}/{model_version}"
@@ -102,18 +103,19 @@ def best_rag_configuration(
             "model_version": model_version,
             "index_version": pointer["version"],
             "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
-            "configuration": dg.MetadataValue.md(f"```yaml\n{best.to_yaml()}```"),
+            "configuration": dg.MetadataValue.md(f"```yaml\n{text}```"),
         },
         data_version=dg.DataVersion(f"{golden_version}-{rag.key}-{pointer['version']}"),
     )
 
 
-def _register(tracker: MlflowTracker, run_id: str, best: BestConfiguration, name: str, digest: str) -> str:
-    """Logs the winner as a pyfunc model on its trial run and registers it; returns the version."""
+def _register(tracker: MlflowTracker, run_id: str, configuration: str, name: str, digest: str) -> str:
+    """Logs the winner (its configuration file's text) as a pyfunc model on its trial run and
+    registers it; returns the version."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "best_rag_configuration.yaml"
-        path.write_text(best.to_yaml(), encoding="utf-8")
-        _, version = tracker.log_pyfunc_model(
+        path.write_text(configuration, encoding="utf-8")
+        version = tracker.log_pyfunc_model(
             run_id,
             importlib.util.find_spec("dream_assets.serving_entry").origin,
             {CONFIGURATION_ARTIFACT: str(path)},
