@@ -7,6 +7,7 @@ import dagster as dg
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
+from dream_assets_tests import hostile_pdfs
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.unit.test_parsing import _blank_pdf
 
@@ -46,3 +47,72 @@ def test_bad_pdfs_are_quarantined_and_good_ones_parsed(tmp_path):
     for document in reasons:
         assert store.read_json(layout.quarantine_key(document))["reason"] == reasons[document]
         assert not store.exists(layout.parsed_document_key(document))
+
+
+NORMANS = Path(__file__).resolve().parents[1] / "data" / "demo" / "squad" / "pdfs" / "Normans.pdf"
+BAIKAL = Path(__file__).resolve().parent / "data" / "non-english" / "baikal.pdf"
+
+
+def _hostile_inbox(inbox: Path) -> tuple[dict[str, str], set[str]]:
+    """Hostile files next to good real ones; returns (good file name: text it holds, bad names)."""
+    good = {
+        "Normans.pdf": "Normandy",
+        "habibi.pdf": "حَبيبي",
+        "Байкал.pdf": "Ольхон",  # Cyrillic name and text
+        "東京.pdf": "Tokyo is the capital of Japan",  # a name without one ASCII letter
+        "Slug Collision.pdf": "The first of two colliding names",
+        "slug_collision.pdf": "The second of two colliding names",
+        "junk.pdf": "Bytes before the header",
+        "open.pdf": "Encrypted with an empty user password",
+    }
+    files = {
+        "Normans.pdf": NORMANS.read_bytes(),
+        "habibi.pdf": (SAMPLES / "habibi.pdf").read_bytes(),
+        "Байкал.pdf": BAIKAL.read_bytes(),
+        **{name: hostile_pdfs.text_pdf(text) for name, text in list(good.items())[3:6]},
+        "junk.pdf": hostile_pdfs.leading_junk(hostile_pdfs.text_pdf(good["junk.pdf"])),
+        "open.pdf": hostile_pdfs.empty_password(hostile_pdfs.text_pdf(good["open.pdf"])),
+        "bomb.pdf": hostile_pdfs.flate_bomb(),
+        "cycle.pdf": hostile_pdfs.page_tree_cycle(),
+        "nested.pdf": hostile_pdfs.nested_arrays(),
+        "blank-2000.pdf": hostile_pdfs.blank_pages(2000),
+    }
+    for name, data in files.items():
+        (inbox / name).write_bytes(data)
+    (inbox / "gone.pdf").symlink_to(inbox / "deleted since.pdf")  # listed, then unreadable
+    return good, {*files, "gone.pdf"} - set(good)
+
+
+def test_hostile_files_are_quarantined_once_and_every_good_document_parses(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good, bad = _hostile_inbox(inbox)
+    resources = local_resources(tmp_path / "state", str(inbox))
+    defs = build_definitions(resources)
+    store = resources["object_store"].client()
+    listing = resources["pdf_source"].list_pdfs()
+    by_file = {info.key: document_id for document_id, info in listing.items()}
+    assert set(by_file) == {*good, *bad}
+    assert len(set(by_file.values())) == len(by_file)  # unique ids
+    timeout = 20
+    config = {"ops": {"parsed_documents": {"config": {"timeout_seconds": timeout}}}}
+    runs = []
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("documents", sorted(listing))
+        for _ in range(2):  # a re-run lists the same ids and leaves one record per bad file
+            assert {info.key: i for i, info in resources["pdf_source"].list_pdfs().items()} == by_file
+            runs.append(metadata(run_job(defs, instance, "ingest_job", sorted(listing), config), "parsed_documents"))
+    for parsed in runs:
+        assert parsed["parsed"] == len(good) and parsed["quarantined"] == len(bad)
+        assert parsed["max_parse_seconds"] <= timeout + 5
+    records = {info.key.rsplit("/", 1)[-1].removesuffix(".json") for info in store.list("quarantine")}
+    assert records == {by_file[name] for name in bad}
+    for name in bad:
+        record = store.read_json(layout.quarantine_key(by_file[name]))
+        assert record["reason"] and record["detail"] and record["seconds"] <= timeout + 5, record
+    assert store.read_json(layout.quarantine_key(by_file["blank-2000.pdf"]))["pages"] == 2000
+    assert store.read_json(layout.quarantine_key(by_file["gone.pdf"]))["reason"] == "unreadable"
+    for name, text in good.items():
+        assert text in store.read_json(layout.parsed_document_key(by_file[name]))["text"], name
+    assert by_file["Slug Collision.pdf"] != by_file["slug_collision.pdf"]
+    assert by_file["東京.pdf"].startswith("document-")

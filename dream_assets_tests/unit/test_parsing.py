@@ -5,6 +5,7 @@ import pytest
 from pypdf import PdfWriter
 
 from dream_assets.lib.parsing import DocumentParseError, parse_pdf
+from dream_assets_tests import hostile_pdfs
 
 ROOT = Path(__file__).resolve().parents[2]
 NORMANS = ROOT / "data" / "demo" / "squad" / "pdfs" / "Normans.pdf"
@@ -68,3 +69,48 @@ def test_a_pdf_without_text_is_refused_with_its_reason():
 def test_real_world_pdfs_from_many_producers_parse(name, expected):
     document = parse_pdf(name, (SAMPLES / name).read_bytes())
     assert expected in document.text
+
+
+BAIKAL = ROOT / "dream_assets_tests" / "data" / "non-english" / "baikal.pdf"
+
+
+@pytest.mark.parametrize(
+    ("path", "language", "expected"),
+    [(NORMANS, "en", "Normandy"), (SAMPLES / "habibi.pdf", "ar", "حَبيبي"), (BAIKAL, "ru", "глубина составляет 1642")],
+)
+def test_text_in_other_scripts_parses_with_its_language(path, language, expected):
+    document = parse_pdf(path.stem, path.read_bytes())
+    assert expected in document.text
+    assert document.language == language
+
+
+def test_what_readers_open_parses():
+    good = hostile_pdfs.text_pdf("Readers open this file")
+    for data in (hostile_pdfs.leading_junk(good), hostile_pdfs.empty_password(good)):
+        assert parse_pdf("doc", data).text == "Readers open this file"
+
+
+def test_junk_past_the_header_window_is_not_a_pdf():
+    with pytest.raises(DocumentParseError) as error:
+        parse_pdf("doc", hostile_pdfs.leading_junk(hostile_pdfs.text_pdf("late"), b" " * 2000))
+    assert error.value.reason == "not_a_pdf" and "1024" in error.value.detail
+
+
+@pytest.mark.parametrize(
+    ("build", "reasons"),
+    [
+        (hostile_pdfs.flate_bomb, {"limit_reached"}),
+        (hostile_pdfs.page_tree_cycle, {"corrupt", "no_text"}),
+        (hostile_pdfs.nested_arrays, {"too_deeply_nested", "corrupt"}),
+    ],
+)
+def test_hostile_structures_end_as_named_reasons(build, reasons):
+    with pytest.raises(DocumentParseError) as error:
+        parse_pdf("hostile", build())
+    assert error.value.reason in reasons, error.value
+
+
+def test_a_long_blank_pdf_counts_its_pages():
+    with pytest.raises(DocumentParseError) as error:
+        parse_pdf("blank", hostile_pdfs.blank_pages(2000))
+    assert error.value.reason == "no_text" and error.value.pages == 2000

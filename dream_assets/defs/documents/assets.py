@@ -9,16 +9,23 @@ import dagster as dg
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.lib.hashing import sha256_bytes
-from dream_assets.lib.parsing import DocumentParseError, ParsedDocument, parse_pdf
+from dream_assets.lib.parse_pool import ParseLimits, ParseOutcome, parse_bounded
+from dream_assets.lib.parsing import ParsedDocument
 from dream_assets.partitions import document_partitions
 from resources.object_store import ObjectStore
 from resources.pdf_source import PdfSource
 
 
 class ParsingConfig(dg.Config):
-    """`max_bytes`: PDFs larger than this are quarantined unparsed (default 50 MiB)."""
+    """Bounds on parsing one document (`dream_assets.lib.parse_pool.ParseLimits`): PDFs over
+    `max_bytes` are quarantined unparsed (default 50 MiB); a parse runs in a worker process
+    killed after `timeout_seconds` and capped at `memory_mb` of address space; `workers` parse
+    at once."""
 
     max_bytes: int = 50 * 1024 * 1024
+    timeout_seconds: float = 60.0
+    memory_mb: int = 2048
+    workers: int = 2
 
 
 @dg.asset(
@@ -44,7 +51,14 @@ def source_pdfs(
             missing.append(document_id)
             context.log.warning("document %s is no longer under %s", document_id, pdf_source.uri)
             continue
-        data = pdf_source.read(listing[document_id])
+        try:
+            data = pdf_source.read(listing[document_id])
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+            reason = {"document_id": document_id, "reason": "unreadable", "detail": f"{type(error).__name__}: {error}"}
+            store.write_json(layout.quarantine_key(document_id), reason)
+            store.delete(layout.source_pdf_key(document_id))
+            context.log.warning("quarantined %s: cannot read %s: %s", document_id, listing[document_id].key, error)
+            continue
         digest = sha256_bytes(data)
         store.write_bytes(layout.source_pdf_key(document_id), data)
         rows.append(f"| {document_id} | {listing[document_id].key} | {len(data):,} | `{digest[:12]}` |")
@@ -70,44 +84,64 @@ def source_pdfs(
 def parsed_documents(
     context: dg.AssetExecutionContext, config: ParsingConfig, object_store: ObjectStore
 ) -> dg.MaterializeResult:
-    """Text of each PDF (pypdf), whitespace-normalised, with page offsets
+    """Text of each PDF (pypdf), whitespace-normalised, with page offsets and its language
     (`parsed_documents/<id>.json`, layout `ParsedDocument`).
 
-    A PDF that is empty, not a PDF, encrypted, corrupt, text-less or over `max_bytes` is
-    quarantined (`quarantine/<id>.json` with its reason) instead of failing the run.
+    Each PDF is parsed in a worker process bounded in time and memory (`ParsingConfig`). A PDF
+    that cannot be read, for whatever reason (see `parse_pdf` and `parse_bounded`), is
+    quarantined (`quarantine/<id>.json`: reason, detail, seconds, pages) instead of failing the
+    run; only the object store failing fails it. Metadata: seconds and pages per document.
     """
     store = object_store.client()
-    parsed, quarantined = [], {}
-    for document_id in context.partition_keys:
-        if not store.exists(layout.source_pdf_key(document_id)):
-            quarantined[document_id] = "missing: no raw PDF in the object store"
-            continue
-        data = store.read_bytes(layout.source_pdf_key(document_id))
-        try:
+    limits = ParseLimits(
+        timeout_seconds=config.timeout_seconds, memory_bytes=config.memory_mb * 1024**2, workers=config.workers
+    )
+    outcomes: list[ParseOutcome] = []
+
+    def readable():
+        for document_id in context.partition_keys:
+            if not store.exists(layout.source_pdf_key(document_id)):
+                key = layout.quarantine_key(document_id)  # source_pdfs quarantines what it cannot read
+                earlier = store.read_json(key) if store.exists(key) else {"reason": "missing", "detail": "no raw PDF"}
+                outcomes.append(ParseOutcome(document_id, None, earlier["reason"], earlier["detail"]))
+                continue
+            data = store.read_bytes(layout.source_pdf_key(document_id))
             if len(data) > config.max_bytes:
-                raise DocumentParseError(document_id, "too_large", f"{len(data)} bytes > max_bytes {config.max_bytes}")
-            document = parse_pdf(document_id, data, sha256_bytes(data))
-        except DocumentParseError as error:
-            quarantined[document_id] = f"{error.reason}: {error.detail}"
-            store.write_json(
-                layout.quarantine_key(document_id),
-                {"document_id": document_id, "reason": error.reason, "detail": error.detail},
-            )
-            store.delete(layout.parsed_document_key(document_id))
-            context.log.warning("quarantined %s: %s", document_id, quarantined[document_id])
+                detail = f"{len(data)} bytes > max_bytes {config.max_bytes}"
+                outcomes.append(ParseOutcome(document_id, None, "too_large", detail))
+                continue
+            yield document_id, data, sha256_bytes(data)
+
+    for outcome in parse_bounded(readable(), limits):
+        outcomes.append(outcome)
+        context.log.info(
+            "%s %s in %.1f s", "parsed" if outcome.document else "rejected", outcome.document_id, outcome.seconds
+        )
+    rows, quarantined = [], {}
+    for outcome in sorted(outcomes, key=lambda outcome: outcome.document_id):
+        if outcome.document is None:
+            quarantined[outcome.document_id] = f"{outcome.reason}: {outcome.detail}"
+            record = {key: getattr(outcome, key) for key in ("document_id", "reason", "detail", "seconds", "pages")}
+            store.write_json(layout.quarantine_key(outcome.document_id), record)
+            store.delete(layout.parsed_document_key(outcome.document_id))
+            context.log.warning("quarantined %s: %s", outcome.document_id, quarantined[outcome.document_id])
             continue
-        store.write_json(layout.parsed_document_key(document_id), document.to_dict())
-        store.delete(layout.quarantine_key(document_id))
-        parsed.append(
-            f"| {document_id} | {document.title[:40]} | {len(document.page_starts)} | {len(document.text):,} |"
+        document = outcome.document
+        store.write_json(layout.parsed_document_key(document.document_id), document.to_dict())
+        store.delete(layout.quarantine_key(document.document_id))
+        rows.append(
+            f"| {document.document_id} | {document.title[:40]} | {document.language or '?'} | "
+            f"{len(document.page_starts)} | {len(document.text):,} | {outcome.seconds:.2f} |"
         )
     return dg.MaterializeResult(
         metadata={
-            "parsed": len(parsed),
+            "parsed": len(rows),
             "quarantined": len(quarantined),
             "quarantine_reasons": quarantined,
+            "max_parse_seconds": round(max((outcome.seconds for outcome in outcomes), default=0.0), 3),
             "preview": dg.MetadataValue.md(
-                "| document | title | pages | characters |\n|---|---|---|---|\n" + "\n".join(parsed)
+                "| document | title | language | pages | characters | seconds |\n|---|---|---|---|---|---|\n"
+                + "\n".join(rows)
             ),
         }
     )
