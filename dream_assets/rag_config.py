@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dream_assets.lib.hashing import slugify
 
@@ -31,6 +31,12 @@ class ChunksMethod(_Frozen):
     method: Literal["chunks"] = "chunks"
     chunk_size: int = Field(512, gt=16)
     chunk_overlap: int = Field(64, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunksMethod:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap {self.chunk_overlap} must be below chunk_size {self.chunk_size}")
+        return self
 
     @property
     def slug(self) -> str:
@@ -57,7 +63,13 @@ class AutoMergingMethod(_Frozen):
     largest first."""
 
     method: Literal["auto_merging"] = "auto_merging"
-    chunk_sizes: tuple[int, ...] = (1024, 256, 64)
+    chunk_sizes: tuple[Annotated[int, Field(gt=16)], ...] = Field((1024, 256, 64), min_length=2)
+
+    @model_validator(mode="after")
+    def _largest_first(self) -> AutoMergingMethod:
+        if list(self.chunk_sizes) != sorted(set(self.chunk_sizes), reverse=True):
+            raise ValueError(f"chunk_sizes {list(self.chunk_sizes)} must be distinct and largest first")
+        return self
 
     @property
     def slug(self) -> str:
@@ -197,10 +209,10 @@ class SearchSpace(_Frozen):
     """The grid of a sweep, as written in `config/search_space.yaml`, and the optional ranges
     of an Optuna search (`ranges`)."""
 
-    retrieval: list[RetrievalMethod]
-    embedding_models: list[str]
-    llms: list[str]
-    top_k: list[int]
+    retrieval: list[RetrievalMethod] = Field(min_length=1)
+    embedding_models: list[str] = Field(min_length=1)
+    llms: list[str] = Field(min_length=1)
+    top_k: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
     retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
     rerankers: list[Literal["none", "finetuned"]] = ["none"]
     ranges: RangeSpace | None = None
@@ -233,14 +245,38 @@ def slug_of(model_name: str) -> str:
     return slug
 
 
+def search_space_path() -> Path:
+    """The search-space file in use: the one `DREAM_SEARCH_SPACE` names, else the default."""
+    return Path(os.environ.get("DREAM_SEARCH_SPACE") or DEFAULT_SEARCH_SPACE)
+
+
+class SearchSpaceError(ValueError):
+    """A search-space file that does not fit `SearchSpace`: the message names the file, then each
+    offending field with its value and what is allowed (pydantic's messages)."""
+
+
 def load_search_space(path: str | Path | None = None) -> SearchSpace:
     """Reads a search-space YAML file: `path`, else the file named by `DREAM_SEARCH_SPACE`,
     else `config/search_space.yaml`.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        pydantic.ValidationError: naming the offending field if the file does not fit the model.
+        SearchSpaceError: naming each offending field, its value and what is allowed, if the
+            file does not fit the model (an unknown key, `top_k` below 1, `chunk_overlap` not
+            below `chunk_size`, ...) or two configurations share a key.
     """
-    path = path or os.environ.get("DREAM_SEARCH_SPACE") or DEFAULT_SEARCH_SPACE
+    path = path or search_space_path()
     with open(path, encoding="utf-8") as file:
-        return SearchSpace.model_validate(yaml.safe_load(file))
+        data = yaml.safe_load(file)
+    try:
+        space = SearchSpace.model_validate(data)
+        space.configs()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc'])) or '(file)'}: {problem['msg']} (got {problem['input']!r:.80})"
+            for problem in error.errors()
+        )
+        raise SearchSpaceError(f"search space {path}: {problems}") from error
+    except ValueError as error:
+        raise SearchSpaceError(f"search space {path}: {error}") from error
+    return space

@@ -10,7 +10,7 @@ import dagster as dg
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import BaseModel, Field
 
-from resources.models import BUNDLED_MODELS, bundled_model_path
+from resources.models import BUNDLED_MODELS, bundled_model_path, model_unavailable
 
 
 class EmbeddingSettings(BaseModel):
@@ -35,7 +35,14 @@ class EmbeddingProvider(dg.ConfigurableResource):
 
     def settings_for(self, name: str) -> EmbeddingSettings:
         """Plain settings for the embedding model called `name`; assembles a bundled model the
-        first time it is asked for."""
+        first time it is asked for.
+
+        Raises:
+            ValueError: if the model cannot be loaded here (`resources.models.model_unavailable`).
+        """
+        problem = model_unavailable(name, "embedding")
+        if problem:
+            raise ValueError(problem)
         bundled = BUNDLED_MODELS.get(name)
         model = str(bundled_model_path(name, self.models_dir)) if bundled and bundled.kind == "embedding" else name
         return EmbeddingSettings(name=name, model=model, device=self.device, batch_size=self.batch_size)

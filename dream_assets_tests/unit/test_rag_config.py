@@ -1,15 +1,18 @@
 import pydantic
 import pytest
+import yaml
 
 from dream_assets.rag_config import (
     AutoMergingMethod,
     ChunksMethod,
     RagConfig,
     SearchSpace,
+    SearchSpaceError,
     SentenceWindowMethod,
     load_search_space,
     slug_of,
 )
+from resources.models import model_problems
 
 
 def test_slugs_are_readable_partition_keys():
@@ -70,15 +73,48 @@ def test_default_search_space_is_a_full_grid_sharing_indexes():
     assert len({c.index_key for c in configs}) == 6
 
 
-def test_bad_search_space_names_the_field():
-    with pytest.raises(pydantic.ValidationError, match="top_k"):
-        SearchSpace.model_validate(
-            {"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [0]}
-        ).configs()
-    with pytest.raises(pydantic.ValidationError, match="method"):
-        SearchSpace.model_validate(
-            {"retrieval": [{"method": "bm42"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [1]}
-        )
+GOOD = {"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [1]}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"top_k": [4, 0]}, "top_k.1", "greater than 0 (got 0)"),
+        ({"top_k": [-2]}, "top_k.0", "greater than 0 (got -2)"),
+        ({"top_k": []}, "top_k", "at least 1 item"),
+        ({"retrieval": [{"method": "bm42"}]}, "retrieval.0", "'chunks', 'sentence_window', 'auto_merging'"),
+        (
+            {"retrieval": [{"method": "chunks", "chunk_size": 256, "chunk_overlap": 256}]},
+            "retrieval.0.chunks",
+            "chunk_overlap 256 must be below chunk_size 256",
+        ),
+        ({"retrieval": [{"method": "chunks", "chunk_sise": 256}]}, "retrieval.0.chunks.chunk_sise", "Extra inputs"),
+        ({"retrievers": ["vector", "dense"]}, "retrievers.1", "'vector', 'bm25' or 'hybrid' (got 'dense')"),
+        ({"top-k": [1]}, "top-k", "Extra inputs are not permitted"),
+        (
+            {"retrieval": [{"method": "auto_merging", "chunk_sizes": [128, 512]}]},
+            "retrieval.0.auto_merging",
+            "largest first",
+        ),
+    ],
+)
+def test_bad_search_space_names_the_file_field_value_and_what_is_allowed(tmp_path, change, field, message):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **change}))
+    with pytest.raises(SearchSpaceError) as error:
+        load_search_space(path)
+    assert str(error.value).startswith(f"search space {path}: ")
+    assert f"{field}: " in str(error.value) and message in str(error.value)
+
+
+def test_models_that_cannot_load_are_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty Hugging Face cache
+    problems = model_problems(["all-MiniLM-L6-v2", "BAAI/bge-nonexistent", str(tmp_path)], ["gemma-3-270m", "gpt-9"])
+    assert len(problems) == 2
+    assert "'BAAI/bge-nonexistent' is not bundled (all-MiniLM-L6-v2, all-mpnet-base-v2)" in problems[0]
+    assert "'gpt-9' is not bundled" in problems[1] and "no OpenAI-compatible endpoint" in problems[1]
+    assert model_problems([], ["gpt-9"], llm_api_base="http://127.0.0.1:8000/v1") == []
 
 
 def test_duplicate_configurations_are_refused():

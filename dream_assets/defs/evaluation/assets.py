@@ -24,6 +24,7 @@ from dream_assets.lib.trial import TrialSettings
 from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
+from resources.models import model_problems
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
@@ -117,6 +118,11 @@ def trial_evaluations(
     (`resumed_questions`), and each configuration keeps its one MLflow run (looked up by
     configuration key and golden-set version).
     """
+    configs = [CONFIGS_BY_KEY[key] for key in context.partition_keys]
+    judges = [config.judge_llm] if config.judge_llm else []
+    problems = model_problems([c.embedding_model for c in configs], [c.llm for c in configs] + judges, llms.api_base)
+    if problems:
+        raise ValueError(f"the sweep cannot start: {'; '.join(problems)}")
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, questions, _ = read_current_golden(store, corpus)
