@@ -71,6 +71,11 @@ class SyntheticSettings(BaseModel):
         min_answer_overlap: share of the reference answer's tokens that must occur in its
             context (SQuAD normalisation); below it the answer is not grounded.
         personas: (name, role description) pairs.
+        languages: ISO 639-1 codes of the document languages questions are asked in
+            (`ParsedDocument.language`; a document of unknown language is tried). The default
+            generator (SmolLM2-135M), the one-shot example and the question grammar are English;
+            a document in another language gets one failure row, `unsupported_language`, instead
+            of questions in a language it is not written in. Add codes with a multilingual LLM.
     """
 
     questions_per_document: int = 3
@@ -85,6 +90,7 @@ class SyntheticSettings(BaseModel):
     min_answer_overlap: float = 0.6
     personas: list[tuple[str, str]] = list(DEFAULT_PERSONAS)
     query_styles: list[str] = ["PERFECT_GRAMMAR", "POOR_GRAMMAR", "MISSPELLED"]
+    languages: list[str] = ["en"]
 
 
 class SyntheticQueryAnswer(BaseModel):
@@ -263,6 +269,18 @@ def _scenarios(document_id: str, chunks: pd.DataFrame, settings: SyntheticSettin
     ]
 
 
+def _document_failure(document_id: str, reason: str, detail: str) -> dict:
+    """A failure row (`FAILURE_COLUMNS`) for a whole document: no question was attempted."""
+    return {
+        "document_id": document_id,
+        "context_id": "",
+        "term": "",
+        "attempts": 0,
+        "reason": reason,
+        "excerpt": detail,
+    }
+
+
 def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings, llm_settings, cache_dir: str | None):
     """Generates the questions of a batch of documents (the body of one Ray task).
 
@@ -292,6 +310,10 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
     synthesizer = SingleHopSpecificQuerySynthesizer(llm=llm, generate_query_reference_prompt=query_answer_prompt())
     result = BatchResult(documents=[document.document_id for document in documents])
     for document in documents:
+        if document.language and document.language not in settings.languages:
+            detail = f"the document is in {document.language!r}; questions are asked in {settings.languages}"
+            result.failures.append(_document_failure(document.document_id, "unsupported_language", detail))
+            continue
         chunks = context_chunks(document, settings.chunk_size, settings.chunk_overlap)
         result.contexts.extend(chunks.to_dict(orient="records"))
         nodes = [
@@ -302,6 +324,9 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
         apply_transforms(graph, _term_extractor(settings.max_terms))
         chunks = chunks.assign(terms=[node.get_property("entities") for node in nodes])
         by_id = {row.context_id: node for row, node in zip(chunks.itertuples(), nodes, strict=True)}
+        if not any(chunks["terms"].map(len)):
+            detail = "no context has a capitalised term to ask about (names, places, works)"
+            result.failures.append(_document_failure(document.document_id, "no_key_terms", detail))
         for item in _scenarios(document.document_id, chunks, settings):
             scenario = SingleHopScenario(
                 term=item["term"],

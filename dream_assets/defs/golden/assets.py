@@ -36,7 +36,9 @@ class GoldenDatasetConfig(dg.Config):
     questions (bundled name or a model of the OpenAI-compatible endpoint);
     `documents_per_task`: documents per Ray task; `max_workers`: most Ray tasks at once (0: as
     many as the cluster runs); `chunk_size`: synthetic reference-context size in tokens;
-    `max_attempts`: tries per synthetic item; `held_out_fraction`: share of the questions held
+    `max_attempts`: tries per synthetic item; `languages`: document languages synthetic
+    questions are asked in (ISO 639-1; others are recorded as `unsupported_language`);
+    `held_out_fraction`: share of the questions held
     out of the search to score its winner without bias (`dream_assets.lib.splits`; 0: no
     held-out split); `split_unit`: `question` (stratified by document) or `document` (whole
     documents held out)."""
@@ -50,6 +52,7 @@ class GoldenDatasetConfig(dg.Config):
     max_workers: int = 0
     chunk_size: int = 192
     max_attempts: int = 3
+    languages: list[str] = ["en"]
     held_out_fraction: float = 0.3
     split_unit: Literal["question", "document"] = "question"
 
@@ -142,6 +145,7 @@ def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvide
         chunk_size=config.chunk_size,
         seed=config.seed,
         max_attempts=config.max_attempts,
+        languages=config.languages,
     )
     # a JSON question and answer of bounded length fit in 256 tokens
     llm_settings = llms.settings_for(config.generator_llm).model_copy(update={"max_tokens": 256})
