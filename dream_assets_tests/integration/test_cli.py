@@ -105,6 +105,26 @@ def test_a_golden_file_that_matches_no_document_fails_before_any_work(home, own_
     assert run.returncode == 2 and "not SQuAD-shaped" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        (SEARCH_SPACE.replace("chunk_overlap: 32", "chunk_overlap: 300"), "chunk_overlap 300 must be below chunk_size"),
+        (SEARCH_SPACE.replace("top_k: [2]", "top_k: [0]"), "top_k.0: Input should be greater than 0 (got 0)"),
+        (SEARCH_SPACE + "rerankerz: [none]\n", "rerankerz: Extra inputs are not permitted"),
+        (SEARCH_SPACE.replace("[all-MiniLM-L6-v2]", "[my-org/my-embedder]"), "'my-org/my-embedder' is not bundled"),
+        (SEARCH_SPACE.replace("[gemma-3-270m]", "[gpt-9]"), "'gpt-9' is not bundled"),
+    ],
+)
+def test_a_bad_search_space_fails_in_one_line_before_any_work(home, own_pdfs, tmp_path, space, expected):
+    path = tmp_path / "space.yaml"
+    path.write_text(space, encoding="utf-8")
+    run = dream(home / "bad-space", "run", "--pdfs", str(own_pdfs), "--search-space", str(path))
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr[-2000:]
+    assert lines[0].startswith(f"dream: search space {path}: ") and expected in lines[0]
+    assert not (home / "bad-space" / "object_store" / "source_pdfs").exists()  # nothing was ingested
+
+
 def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     assert own_run.returncode == 0, own_run.stderr[-3000:]
     _assert_readable(own_run)

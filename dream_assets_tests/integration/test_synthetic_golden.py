@@ -4,6 +4,8 @@ and the LLM cache (a second materialisation asks the LLM nothing)."""
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -16,6 +18,7 @@ from dream_assets_tests.chain import run_job as _run
 from dream_assets_tests.servers import start_openai_stub
 from resources.llm import LlmProvider
 
+BAIKAL = Path(__file__).resolve().parents[1] / "data" / "non-english" / "baikal.pdf"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BLOCKING_CHECKS = {
@@ -92,12 +95,14 @@ def _stub_reply(body: dict) -> tuple[int, str]:
 def test_malformed_output_is_retried_recorded_and_does_not_stop_the_asset(
     tmp_path, pdf_folder, models_dir, ray_session
 ):
+    shutil.copy(BAIKAL, pdf_folder / "baikal.pdf")  # Russian: asked nothing, recorded why
+    documents = ["1973-oil-crisis", "baikal", "normans"]
     stub = start_openai_stub(_stub_reply)
     try:
         defs, resources = _definitions(tmp_path, pdf_folder, models_dir, api_base=stub.url)
         with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions("documents", ["1973-oil-crisis", "normans"])
-            _run(defs, instance, "ingest_job", ["1973-oil-crisis", "normans"])
+            instance.add_dynamic_partitions("documents", documents)
+            _run(defs, instance, "ingest_job", documents)
             golden = _metadata(
                 _generate(defs, instance, questions_per_document=2, generator_llm="stub-model", max_attempts=3),
                 "golden_dataset",
@@ -110,10 +115,12 @@ def test_malformed_output_is_retried_recorded_and_does_not_stop_the_asset(
     # the oil-crisis items failed once (garbage at temperature 0) and then succeeded
     assert sorted(questions["document_id"]) == ["1973-oil-crisis", "1973-oil-crisis"]
     # the Normans items are recorded with their reason after every attempt, not dropped
-    assert golden["failed_items"] == 2 and list(failures["document_id"]) == ["normans", "normans"]
-    assert list(failures["attempts"]) == [3, 3]
-    assert all(reason.startswith("RagasOutputParserException") for reason in failures["reason"])
-    assert golden["failures_by_reason"] == {"RagasOutputParserException": 2}
+    assert golden["failed_items"] == 3 and list(failures["document_id"]) == ["baikal", "normans", "normans"]
+    assert list(failures["attempts"]) == [0, 3, 3]
+    assert all(reason.startswith("RagasOutputParserException") for reason in failures["reason"][1:])
+    assert golden["failures_by_reason"] == {"RagasOutputParserException": 2, "unsupported_language": 1}
+    assert "'ru'" in failures["excerpt"][0]
+    assert not any("Байкал" in json.dumps(r, ensure_ascii=False) for r in stub.requests)
     # retried: more requests reached the server than items were planned
     assert len(stub.requests) == golden["llm_calls"] > 4
     assert {r["model"] for r in stub.requests} == {"stub-model"}

@@ -80,6 +80,8 @@ def source_pdfs(
     deps=[source_pdfs],
     group_name="documents",
     kinds={"pdf", "python"},
+    # the parse workers live in this step's pod: `workers` x `memory_mb` and the step itself
+    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "5Gi"}}}}},
 )
 def parsed_documents(
     context: dg.AssetExecutionContext, config: ParsingConfig, object_store: ObjectStore
@@ -97,6 +99,7 @@ def parsed_documents(
         timeout_seconds=config.timeout_seconds, memory_bytes=config.memory_mb * 1024**2, workers=config.workers
     )
     outcomes: list[ParseOutcome] = []
+    carried: set[str] = set()  # quarantined by source_pdfs, which logged them
 
     def readable():
         for document_id in context.partition_keys:
@@ -104,6 +107,7 @@ def parsed_documents(
                 key = layout.quarantine_key(document_id)  # source_pdfs quarantines what it cannot read
                 earlier = store.read_json(key) if store.exists(key) else {"reason": "missing", "detail": "no raw PDF"}
                 outcomes.append(ParseOutcome(document_id, None, earlier["reason"], earlier["detail"]))
+                carried.add(document_id)
                 continue
             data = store.read_bytes(layout.source_pdf_key(document_id))
             if len(data) > config.max_bytes:
@@ -117,22 +121,7 @@ def parsed_documents(
         context.log.info(
             "%s %s in %.1f s", "parsed" if outcome.document else "rejected", outcome.document_id, outcome.seconds
         )
-    rows, quarantined = [], {}
-    for outcome in sorted(outcomes, key=lambda outcome: outcome.document_id):
-        if outcome.document is None:
-            quarantined[outcome.document_id] = f"{outcome.reason}: {outcome.detail}"
-            record = {key: getattr(outcome, key) for key in ("document_id", "reason", "detail", "seconds", "pages")}
-            store.write_json(layout.quarantine_key(outcome.document_id), record)
-            store.delete(layout.parsed_document_key(outcome.document_id))
-            context.log.warning("quarantined %s: %s", outcome.document_id, quarantined[outcome.document_id])
-            continue
-        document = outcome.document
-        store.write_json(layout.parsed_document_key(document.document_id), document.to_dict())
-        store.delete(layout.quarantine_key(document.document_id))
-        rows.append(
-            f"| {document.document_id} | {document.title[:40]} | {document.language or '?'} | "
-            f"{len(document.page_starts)} | {len(document.text):,} | {outcome.seconds:.2f} |"
-        )
+    rows, quarantined = _store_outcomes(context, store, outcomes, carried)
     return dg.MaterializeResult(
         metadata={
             "parsed": len(rows),
@@ -145,6 +134,30 @@ def parsed_documents(
             ),
         }
     )
+
+
+def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[str]) -> tuple[list[str], dict]:
+    """Writes each parsed document, or its quarantine record (reason, detail, seconds, pages),
+    removing the other; returns (preview rows, reason by quarantined document). Documents in
+    `carried` were quarantined (and logged) by `source_pdfs`."""
+    rows, quarantined = [], {}
+    for outcome in sorted(outcomes, key=lambda outcome: outcome.document_id):
+        if outcome.document is None:
+            quarantined[outcome.document_id] = f"{outcome.reason}: {outcome.detail}"
+            record = {key: getattr(outcome, key) for key in ("document_id", "reason", "detail", "seconds", "pages")}
+            store.write_json(layout.quarantine_key(outcome.document_id), record)
+            store.delete(layout.parsed_document_key(outcome.document_id))
+            if outcome.document_id not in carried:
+                context.log.warning("quarantined %s: %s", outcome.document_id, quarantined[outcome.document_id])
+            continue
+        document = outcome.document
+        store.write_json(layout.parsed_document_key(document.document_id), document.to_dict())
+        store.delete(layout.quarantine_key(document.document_id))
+        rows.append(
+            f"| {document.document_id} | {document.title[:40]} | {document.language or '?'} | "
+            f"{len(document.page_starts)} | {len(document.text):,} | {outcome.seconds:.2f} |"
+        )
+    return rows, quarantined
 
 
 def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
