@@ -71,18 +71,25 @@ def normalise_whitespace(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def detect_language(text: str, sample_chars: int = 5000) -> str:
+def detect_language(text: str, sample_chars: int = 5000, min_letters: int = 50, min_probability: float = 0.9) -> str:
     """ISO 639-1 code of the language of `text` ('zh-cn' and 'zh-tw' for Chinese), from its first
     `sample_chars` characters, with langdetect (a port of Nakatani Shuyo's language-detection,
-    55 languages, seeded so the answer is deterministic); '' when no language is detected."""
-    from langdetect import DetectorFactory, detect
+    55 languages, seeded so the answer is deterministic); '' when the sample has fewer than
+    `min_letters` letters or no language reaches `min_probability` (measured on the test PDFs:
+    a 24-character header reads as Danish at 0.57 and Lorem ipsum as Catalan at 0.57, while
+    real English and Russian pages score above 0.999)."""
+    from langdetect import DetectorFactory, detect_langs
     from langdetect.lang_detect_exception import LangDetectException
 
+    sample = text[:sample_chars]
+    if sum(character.isalpha() for character in sample) < min_letters:
+        return ""
     DetectorFactory.seed = 0
     try:
-        return detect(text[:sample_chars])
+        best = max(detect_langs(sample), key=lambda language: language.prob)
     except LangDetectException:
         return ""
+    return best.lang if best.prob >= min_probability else ""
 
 
 def _open(document_id: str, data: bytes) -> PdfReader:

@@ -19,6 +19,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "pdf-samples"
+BAIKAL = Path(__file__).resolve().parents[1] / "data" / "non-english" / "baikal.pdf"
 # two retrieval methods, one small embedding model, the bundled LLM: the smallest sweep with a
 # comparison in it
 SEARCH_SPACE = """
@@ -51,12 +52,13 @@ def home(tmp_path_factory, models_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def own_pdfs(home) -> Path:
-    """Producers' sample PDFs (LibreOffice, Google Docs, pdfkit, and one encrypted), copied
-    into the test's own folder."""
+    """Producers' sample PDFs (LibreOffice, Google Docs, pdfkit, and one encrypted) and a
+    Russian one under a Cyrillic name, copied into the test's own folder."""
     folder = home.parent / "my-contracts"
     folder.mkdir(exist_ok=True)
     for name in ("google-doc-document.pdf", "pdfkit.pdf", "libreoffice-writer-password.pdf", "minimal-document.pdf"):
         shutil.copy(SAMPLES / name, folder / name)
+    shutil.copy(BAIKAL, folder / "Байкал.pdf")
     return folder
 
 
@@ -96,7 +98,7 @@ def test_a_golden_file_that_matches_no_document_fails_before_any_work(home, own_
     run = dream(home / "fail", "run", "--pdfs", str(own_pdfs), "--golden", str(elsewhere))
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "matches none of the 4 documents" in lines[0]
+    assert len(lines) == 1 and "matches none of the 5 documents" in lines[0]
     assert "'Quarterly Report'→quarterly-report" in lines[0] and "--golden synthetic" in lines[0]
     assert not (home / "fail" / "object_store" / "source_pdfs").exists()  # nothing was ingested
 
@@ -135,6 +137,14 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     assert len(board) == 2 and board["tier"].notna().all()
     assert "DREAM leaderboard of corpus 'my-contracts'" in own_run.stdout
     assert "dream serve --corpus my-contracts" in own_run.stdout
+    # the Russian document parses under an id of its own, is indexed, and is asked nothing
+    (russian,) = [p for p in (_store(home) / "parsed_documents").glob("document-*.json")]
+    assert json.loads(russian.read_text())["language"] == "ru"
+    for docstore in (_store(home) / "embedding_index").rglob("docstore.json"):
+        nodes = json.loads(docstore.read_text(encoding="utf-8"))["docstore/data"].values()
+        assert any("Ольхон" in node["__data__"]["text"] for node in nodes), docstore
+    failures = pd.read_parquet(_store(home) / "golden_dataset" / version / "failures.parquet")
+    assert list(failures.loc[failures["document_id"] == russian.stem, "reason"]) == ["unsupported_language"]
 
 
 def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(home, own_run, bundled_run):

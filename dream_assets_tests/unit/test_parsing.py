@@ -76,7 +76,13 @@ BAIKAL = ROOT / "dream_assets_tests" / "data" / "non-english" / "baikal.pdf"
 
 @pytest.mark.parametrize(
     ("path", "language", "expected"),
-    [(NORMANS, "en", "Normandy"), (SAMPLES / "habibi.pdf", "ar", "حَبيبي"), (BAIKAL, "ru", "глубина составляет 1642")],
+    [
+        (NORMANS, "en", "Normandy"),
+        (BAIKAL, "ru", "глубина составляет 1642"),
+        (SAMPLES / "habibi.pdf", "", "حَبيبي"),  # 16 letters: too few to tell
+        (SAMPLES / "pdfkit.pdf", "", "Foo: bar"),  # a header, not prose
+        (SAMPLES / "minimal-document.pdf", "", "Lorem ipsum"),  # no language at all
+    ],
 )
 def test_text_in_other_scripts_parses_with_its_language(path, language, expected):
     document = parse_pdf(path.stem, path.read_bytes())
