@@ -101,7 +101,11 @@ def test_hostile_files_are_quarantined_once_and_every_good_document_parses(tmp_p
         instance.add_dynamic_partitions("documents", sorted(listing))
         for _ in range(2):  # a re-run lists the same ids and leaves one record per bad file
             assert {info.key: i for i, info in resources["pdf_source"].list_pdfs().items()} == by_file
-            runs.append(metadata(run_job(defs, instance, "ingest_job", sorted(listing), config), "parsed_documents"))
+            result = run_job(defs, instance, "ingest_job", sorted(listing), config)
+            (check,) = result.get_asset_check_evaluations()
+            assert check.check_name == "parsed_documents_are_not_quarantined" and not check.passed
+            assert check.severity == dg.AssetCheckSeverity.WARN and check.metadata["quarantined"].value == len(bad)
+            runs.append(metadata(result, "parsed_documents"))
     for parsed in runs:
         assert parsed["parsed"] == len(good) and parsed["quarantined"] == len(bad)
         assert parsed["max_parse_seconds"] <= timeout + 5

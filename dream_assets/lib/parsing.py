@@ -4,9 +4,10 @@ Pure logic (no Dagster, no IO): the `parsed_documents` asset reads the bytes fro
 store and runs `parse_pdf` in a bounded worker process (`dream_assets.lib.parse_pool`).
 
 `parse_pdf` accepts what PDF readers accept: bytes before the `%PDF-` header (readers look for it
-in the first 1,024 bytes, ISO 32000-1 annex H.3 note 3), an empty user password, and the damage
-pypdf repairs in non-strict mode. Everything else ends as a `DocumentParseError` whose `reason`
-names what was wrong; no exception of the PDF's making escapes it.
+in the first 1,024 bytes: the PDF Reference 1.7's implementation notes, appendix H), an empty
+user password, and the damage pypdf repairs in non-strict mode. Everything else ends as a
+`DocumentParseError` whose `reason` names what was wrong; no exception of the PDF's making
+escapes it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
 _WHITESPACE = re.compile(r"\s+")
-# Where readers look for the `%PDF-` header (ISO 32000-1, annex H.3, implementation note 3).
+# Where readers look for the `%PDF-` header (PDF Reference 1.7, appendix H: Acrobat's implementation notes).
 HEADER_WINDOW = 1024
 
 
@@ -149,7 +150,7 @@ def parse_pdf(document_id: str, data: bytes, sha256: str = "") -> ParsedDocument
         raise DocumentParseError(document_id, "too_deeply_nested", "objects nested past the recursion limit") from error
     except MemoryError as error:
         raise DocumentParseError(document_id, "memory_limit", "parsing ran out of memory") from error
-    except (PyPdfError, PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as error:
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as error:
         raise DocumentParseError(document_id, "corrupt", f"{type(error).__name__}: {error}"[:500]) from error
     except Exception as error:  # noqa: BLE001 - a PDF must never fail the run: the class is named
         raise DocumentParseError(document_id, "parse_error", f"{type(error).__name__}: {error}"[:500]) from error

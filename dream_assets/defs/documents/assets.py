@@ -80,6 +80,13 @@ def source_pdfs(
     deps=[source_pdfs],
     group_name="documents",
     kinds={"pdf", "python"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "parsed_documents_are_not_quarantined",
+            asset="parsed_documents",
+            description="Every document of the run parsed; a warning (not blocking) names the quarantined ones.",
+        )
+    ],
     # the parse workers live in this step's pod: `workers` x `memory_mb` and the step itself
     op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "5Gi"}}}}},
 )
@@ -132,7 +139,15 @@ def parsed_documents(
                 "| document | title | language | pages | characters | seconds |\n|---|---|---|---|---|---|\n"
                 + "\n".join(rows)
             ),
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="parsed_documents_are_not_quarantined",
+                passed=not quarantined,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"quarantined": len(quarantined), "reasons": quarantined},
+            )
+        ],
     )
 
 
