@@ -28,6 +28,9 @@ class LlmSettings(BaseModel):
         name: the LLM's name in the search space.
         provider: `llama_cpp` (a local GGUF file) or `openai` (an OpenAI-compatible server).
         prompt_style: `completion` for a base model, `chat` for an instruction-tuned one.
+        chat_template: how a local chat model's prompt is formatted: `chatml` (one ChatML user
+            turn) or `gguf` (the GGUF file's own template, rendered by llama.cpp's Jinja
+            formatter; for bundled models whose template is pinned, `resources.split_gguf`).
         model: GGUF path for llama_cpp, the served model name for openai.
         api_base: base URL of the OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1).
         api_key: its key; excluded from repr and from serialisation, so it never reaches Ray
@@ -61,6 +64,7 @@ class LlmSettings(BaseModel):
     name: str
     provider: Literal["llama_cpp", "openai"]
     prompt_style: Literal["completion", "chat"] = "chat"
+    chat_template: Literal["chatml", "gguf"] = "chatml"
     model: str
     api_base: str | None = None
     api_key: str | None = Field(default=None, repr=False, exclude=True)
@@ -170,6 +174,7 @@ class LlmProvider(dg.ConfigurableResource):
             return LlmSettings(
                 provider="llama_cpp",
                 prompt_style=bundled.prompt_style,  # type: ignore[arg-type]
+                chat_template="gguf" if bundled.split is not None else "chatml",
                 model=str(path),
                 n_threads=self.n_threads,
                 **common,
@@ -185,6 +190,20 @@ class LlmProvider(dg.ConfigurableResource):
 def _chatml(prompt: str) -> str:
     """ChatML turn (SmolLM2's and Qwen's chat format) for a single user message."""
     return f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _gguf_chat(llm) -> None:
+    """Formats `llm`'s (a LlamaIndex `LlamaCPP`) prompts as one user turn of its GGUF's own chat
+    template, with llama.cpp's `Jinja2ChatFormatter` (what `create_chat_completion` renders)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    model = llm._model
+    formatter = Jinja2ChatFormatter(
+        template=model.metadata["tokenizer.chat_template"],
+        eos_token=model._model.token_get_text(model.token_eos()),
+        bos_token=model._model.token_get_text(model.token_bos()),
+    )
+    llm.completion_to_prompt = lambda prompt: formatter(messages=[{"role": "user", "content": prompt}]).prompt
 
 
 def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
@@ -203,7 +222,7 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
 
         if not Path(settings.model).exists():
             raise ValueError(f"GGUF model file {settings.model} does not exist")
-        return LlamaCPP(
+        llm = LlamaCPP(
             model_path=settings.model,
             temperature=settings.temperature,
             max_new_tokens=settings.max_tokens,
@@ -218,6 +237,9 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
             completion_to_prompt=_chatml,
             verbose=False,
         )
+        if settings.chat_template == "gguf":
+            _gguf_chat(llm)
+        return llm
     from llama_index.llms.openai_like import OpenAILike
 
     return OpenAILike(

