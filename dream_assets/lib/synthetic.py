@@ -73,7 +73,7 @@ class SyntheticSettings(BaseModel):
         personas: (name, role description) pairs.
         languages: ISO 639-1 codes of the document languages questions are asked in
             (`ParsedDocument.language`; a document of unknown language is tried). The default
-            generator (SmolLM2-135M), the one-shot example and the question grammar are English;
+            generator (Qwen2.5-Coder-0.5B), the one-shot example and the question grammar are English;
             a document in another language gets one failure row, `unsupported_language`, instead
             of questions in a language it is not written in. Add codes with a multilingual LLM.
     """

@@ -47,7 +47,7 @@ class GoldenDatasetConfig(dg.Config):
     squad_path: str = str(DEMO_SQUAD)
     questions_per_document: int = 3
     seed: int = 0
-    generator_llm: str = "SmolLM2-135M-Instruct"
+    generator_llm: str = "qwen2.5-coder-0.5b-instruct"
     documents_per_task: int = 3
     max_workers: int = 0
     chunk_size: int = 192
