@@ -110,8 +110,10 @@ def check_header(path: Path, architecture: str, chat_templates: tuple[str, ...])
             template's SHA-256 is not one of `chat_templates`.
     """
     from llama_cpp import Llama
+    from llama_cpp._utils import suppress_stdout_stderr
 
-    metadata = Llama(model_path=str(path), vocab_only=True, verbose=False).metadata
+    with suppress_stdout_stderr(disable=False):  # llama.cpp warns of a vocabulary-only context
+        metadata = Llama(model_path=str(path), vocab_only=True, verbose=False).metadata
     found = metadata.get("general.architecture")
     if found != architecture:
         raise ModelIntegrityError(f"{path}: GGUF architecture {found!r}, expected {architecture!r}")
