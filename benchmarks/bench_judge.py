@@ -94,9 +94,8 @@ def main() -> None:
     print(f"{len(rows)} demo answers judged by {args.judge} ({args.threads} threads)")
     print(f"judge seconds per answer (faithfulness + answer correctness): {seconds:.1f}")
     for name, frame in (("real contexts", scored), ("swapped contexts", unfaithful)):
-        coverage = {
-            metric: f"{frame[metric].notna().sum()}/{len(frame)}" for metric in ("faithfulness", "answer_correctness")
-        }
+        metrics = [metric for metric in ("faithfulness", "answer_correctness") if metric in frame]
+        coverage = {metric: f"{frame[metric].notna().sum()}/{len(frame)}" for metric in metrics}
         print(f"coverage, {name}: {coverage}")
     both = pd.DataFrame({"f1": rows["f1"], "correctness": scored["answer_correctness"]}).dropna()
     rho, p = spearmanr(both["correctness"], both["f1"])
