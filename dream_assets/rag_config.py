@@ -236,13 +236,15 @@ class SearchSpace(_Frozen):
 
 
 def slug_of(model_name: str) -> str:
-    """Short readable slug of a model name: 'all-MiniLM-L6-v2' gives 'minilm-l6'."""
-    slug = slugify(model_name.split("/")[-1])
+    """Short readable slug of a model name: 'all-MiniLM-L6-v2' gives 'minilm-l6', and with an
+    embedding backend 'all-MiniLM-L6-v2@onnx-int8' gives 'minilm-l6-onnx-int8'."""
+    base, _, backend = model_name.partition("@")
+    slug = slugify(base.split("/")[-1])
     for prefix in ("all-",):
         slug = slug.removeprefix(prefix)
     for suffix in ("-v2", "-instruct", "-it"):
         slug = slug.removesuffix(suffix)
-    return slug
+    return f"{slug}-{slugify(backend)}" if backend else slug
 
 
 def search_space_path() -> Path:

@@ -178,11 +178,37 @@ def _in_huggingface_cache(name: str) -> bool:
     return False
 
 
+# How an embedding model runs, named after it as `<model>@<backend>` (no suffix: torch).
+EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def split_backend(name: str) -> tuple[str, str]:
+    """(model, backend) of an embedding model name: 'all-MiniLM-L6-v2@onnx-int8' gives
+    ('all-MiniLM-L6-v2', 'onnx-int8'); a name without '@' runs on torch.
+
+    Raises:
+        ValueError: for a backend not in `EMBEDDING_BACKENDS`.
+    """
+    model, _, backend = name.partition("@")
+    backend = backend or "torch"
+    if backend not in EMBEDDING_BACKENDS:
+        raise ValueError(f"embedding model {name!r}: backend {backend!r} is not one of {', '.join(EMBEDDING_BACKENDS)}")
+    return model, backend
+
+
 def model_unavailable(name: str, kind: str, llm_api_base: str | None = None) -> str:
     """Why the model `name` of `kind` (`embedding` or `llm`) cannot be loaded here, or '' if it
     can: bundled models and local directories always load; another embedding model needs the
     Hugging Face cache when `HF_HUB_OFFLINE` is set; another LLM needs an OpenAI-compatible
-    endpoint (`llm_api_base`)."""
+    endpoint (`llm_api_base`). An embedding model's `@onnx` or `@onnx-int8` backend is exported
+    from a bundled model or a local directory."""
+    if kind == "embedding":
+        try:
+            name, backend = split_backend(name)
+        except ValueError as error:
+            return str(error)
+        if backend != "torch" and name not in BUNDLED_MODELS and not Path(name).is_dir():
+            return f"embedding model {name!r}: the {backend} backend needs a bundled model or a local directory"
     bundled = sorted(model.name for model in BUNDLED_MODELS.values() if model.kind == kind)
     if name in bundled:
         return ""

@@ -165,3 +165,17 @@ def test_optuna_draws_stay_in_the_ranges_and_only_draw_the_methods_parameters():
     with pytest.raises(pydantic.ValidationError, match="above high"):
         IntRange(low=5, high=1)
     assert load_search_space().ranges.samples == 16  # the shipped file has a ranges section
+
+
+def test_an_embedding_backend_is_part_of_the_model_name():
+    from dream_assets.rag_config import slug_of
+    from resources.models import model_unavailable, split_backend
+
+    assert split_backend("all-MiniLM-L6-v2@onnx-int8") == ("all-MiniLM-L6-v2", "onnx-int8")
+    assert split_backend("all-MiniLM-L6-v2") == ("all-MiniLM-L6-v2", "torch")
+    assert slug_of("all-MiniLM-L6-v2@onnx-int8") == "minilm-l6-onnx-int8"
+    assert model_unavailable("all-mpnet-base-v2@onnx", "embedding") == ""
+    assert "backend 'int4' is not one of torch, onnx, onnx-int8" in model_unavailable(
+        "all-MiniLM-L6-v2@int4", "embedding"
+    )
+    assert "needs a bundled model or a local directory" in model_unavailable("my-org/embedder@onnx", "embedding")
