@@ -24,21 +24,25 @@ from resources.models import BUNDLED_MODELS
 SQUAD = Path(__file__).resolve().parent.parent / "data" / "demo" / "squad" / "dev-v2.0.json"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--models", nargs="*", help="bundled LLM names (default: all)")
-    args = parser.parse_args()
-    squad = json.loads(SQUAD.read_text())
-    items = [
+def squad_items(path: Path = SQUAD) -> list[tuple[str, str, list[str]]]:
+    """(paragraph, question, human answers) of every answerable question of a SQuAD file."""
+    squad = json.loads(path.read_text())
+    return [
         (paragraph["context"], qa["question"], [a["text"] for a in qa["answers"]])
         for article in squad["data"]
         for paragraph in article["paragraphs"]
         for qa in paragraph["qas"]
         if not qa.get("is_impossible")
     ]
-    sample = random.Random(0).sample(items, args.questions)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="*", help="bundled LLM names (default: all)")
+    args = parser.parse_args()
+    sample = random.Random(0).sample(squad_items(), args.questions)
     models_dir = Path(os.environ.get("DREAM_HOME", Path(__file__).resolve().parent.parent / ".dream")) / "models"
     provider = LlmProvider(models_dir=str(models_dir), n_threads=args.threads)
     print(f"{args.questions} SQuAD questions, context = their paragraph, {args.threads} thread(s)")

@@ -23,6 +23,7 @@ from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.defs.documents.sensors import new_document_sensor
 from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.best import best_rag_configuration
+from dream_assets.defs.evaluation.judging import judge_evaluations
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.search import range_search
 from dream_assets.defs.golden.assets import golden_dataset
@@ -178,6 +179,7 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             reranker_training_pairs,
             finetuned_reranker,
             trial_evaluations,
+            judge_evaluations,
             experiment_leaderboard,
             best_rag_configuration,
             range_search,

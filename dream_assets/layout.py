@@ -72,6 +72,16 @@ def leaderboard_prefix(golden_version: str) -> str:
     return f"experiment_leaderboard/{golden_version}"
 
 
+def judged_key(golden_version: str) -> str:
+    """The judge's per-answer table on one golden-set version (`judge_evaluations`)."""
+    return f"judge_evaluations/{golden_version}/judged.parquet"
+
+
+def judge_calibration_key(golden_version: str) -> str:
+    """The judge's calibration record on one golden-set version (`judge_evaluations`)."""
+    return f"judge_evaluations/{golden_version}/calibration.json"
+
+
 def best_configuration_prefix(golden_version: str) -> str:
     """Folder of the winning configuration on one golden-set version (`best_rag_configuration.yaml`)."""
     return f"best_rag_configuration/{golden_version}"

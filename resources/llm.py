@@ -192,18 +192,23 @@ def _chatml(prompt: str) -> str:
     return f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _gguf_chat(llm) -> None:
-    """Formats `llm`'s (a LlamaIndex `LlamaCPP`) prompts as one user turn of its GGUF's own chat
-    template, with llama.cpp's `Jinja2ChatFormatter` (what `create_chat_completion` renders)."""
+def gguf_user_turn(model):
+    """A function that formats a prompt as one user turn of `model`'s (a `llama_cpp.Llama`) own
+    GGUF chat template, with llama.cpp's `Jinja2ChatFormatter` (what `create_chat_completion`
+    renders), ready for the assistant's reply."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    model = llm._model
     formatter = Jinja2ChatFormatter(
         template=model.metadata["tokenizer.chat_template"],
         eos_token=model._model.token_get_text(model.token_eos()),
         bos_token=model._model.token_get_text(model.token_bos()),
     )
-    llm.completion_to_prompt = lambda prompt: formatter(messages=[{"role": "user", "content": prompt}]).prompt
+    return lambda prompt: formatter(messages=[{"role": "user", "content": prompt}]).prompt
+
+
+def _gguf_chat(llm) -> None:
+    """Formats `llm`'s (a LlamaIndex `LlamaCPP`) prompts with `gguf_user_turn`."""
+    llm.completion_to_prompt = gguf_user_turn(llm._model)
 
 
 def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:

@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
+# The bundled judge that scores (the 0.5B one parses but judges every answer unfaithful: README).
+DEFAULT_JUDGE = "qwen2.5-coder-1.5b-instruct"
 
 
 @app.callback()
@@ -61,8 +63,11 @@ def run(
     ] = 0,
     generation_sample_size: Annotated[int, typer.Option(help="Questions each configuration answers (0: all).")] = 12,
     held_out_fraction: Annotated[float, typer.Option(help="Share of questions held out to score the winner.")] = 0.3,
-    judge_llm: Annotated[str, typer.Option(help="LLM judging ragas' LLM metrics ('' skips them).")] = "",
-    judge_sample_size: Annotated[int, typer.Option(help="Answered questions per trial the judge scores.")] = 0,
+    judge_llm: Annotated[
+        str, typer.Option(help="LLM judging ragas' LLM metrics on the top configurations ('' skips them).")
+    ] = DEFAULT_JUDGE,
+    judge_sample_size: Annotated[int, typer.Option(help="Questions judged per judged configuration.")] = 2,
+    judge_configurations: Annotated[int, typer.Option(help="Best configurations of tier 1 judged.")] = 2,
 ) -> None:
     """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
     from dream_assets.cli.chain import RunOptions, run_chain
@@ -82,6 +87,7 @@ def run(
             held_out_fraction=held_out_fraction,
             judge_llm=judge_llm,
             judge_sample_size=judge_sample_size,
+            judge_configurations=judge_configurations,
             debug=_state["debug"],
         )
         run_chain(options)

@@ -1,5 +1,6 @@
 """`dream run`: the whole chain on one corpus, each stage one Dagster run over all its partitions:
-ingest → golden set → embedding indexes → sweep (Ray Tune) → leaderboard → best configuration.
+ingest → golden set → embedding indexes → sweep (Ray Tune) → judge → leaderboard → best
+configuration.
 
 Runs, materialisations and metadata land in the Dagster instance under `DAGSTER_HOME` (tagged
 with their corpus, `dream/corpus`), so `dream ui` shows them afterwards.
@@ -38,6 +39,7 @@ class RunOptions:
     held_out_fraction: float
     judge_llm: str
     judge_sample_size: int
+    judge_configurations: int
     debug: bool = False
 
 
@@ -138,10 +140,11 @@ def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tup
     from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions, rag_config_partitions
 
     configs = rag_config_partitions.get_partition_keys()
-    sweep = {
+    sweep = {"generation_sample_size": options.generation_sample_size}
+    judge = {
         "judge_llm": options.judge_llm,
-        "judge_sample_size": options.judge_sample_size,
-        "generation_sample_size": options.generation_sample_size,
+        "sample_size": options.judge_sample_size,
+        "configurations": options.judge_configurations,
     }
     reranker = any(config.reranker != "none" for config in SEARCH_SPACE_CONFIGS)
     return [
@@ -155,7 +158,12 @@ def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tup
             configs,
             {"ops": {"trial_evaluations": {"config": sweep}}},
         ),
-        ("leaderboard and best configuration", "leaderboard_job", None, None),
+        (
+            "judge, leaderboard and best configuration",
+            "leaderboard_job",
+            None,
+            {"ops": {"judge_evaluations": {"config": judge}}},
+        ),
     ]
 
 

@@ -17,7 +17,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     Raises:
         FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
     """
-    from dream_assets.defs.evaluation.leaderboard import shown
+    from dream_assets.defs.evaluation.leaderboard import judged, shown
     from dream_assets.lib.leaderboard import verdict
 
     pointer_key = layout.golden_pointer(corpus)
@@ -38,6 +38,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     )
     logger.info(shown(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     logger.info("\n" + verdict(table, "mrr"))
+    _print_judged(store, golden, judged(table))
     best = f"{layout.best_configuration_prefix(golden)}/best_rag_configuration.yaml"
     if store.exists(best):
         logger.info(f"best configuration: {store.uri(best)}\n  serve it: dream serve --corpus {corpus}")
@@ -53,3 +54,24 @@ Where to look:
   plot:       {store.uri(f"{layout.leaderboard_prefix(golden)}/leaderboard.html")} (and leaderboard.png beside it)
   Dagster UI: dream ui          (then http://127.0.0.1:3000: asset graph, partitions, runs tagged dream/corpus)
   MLflow UI:  dream mlflow-ui   (then http://127.0.0.1:5000: experiment 'dream', one parent run per sweep)""")
+
+
+def _print_judged(store, golden: str, table) -> None:
+    """The judge's scores of the top configurations and its calibration, when it judged."""
+    from dream_assets.defs.evaluation.trials import read_calibration
+
+    calibration = read_calibration(store, golden)
+    if table.empty or not calibration:
+        return
+    logger.info(f"\nJudged by {calibration['judge_llm']} (ragas' LLM metrics, judged_n answers each):")
+    logger.info(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    figures = [("this run", calibration.get("this_run", {})), ("benchmark", calibration.get("reference", {}))]
+    for label, figure in figures:
+        if figure:
+            nan = float("nan")
+            rho, rho_n = figure.get("answer_correctness_spearman", nan), figure.get("answer_correctness_spearman_n", 0)
+            auc, auc_n = figure.get("faithfulness_auroc", nan), figure.get("faithfulness_auroc_n", 0)
+            logger.info(
+                f"judge calibration, {label}: Spearman vs token F1 {rho:.2f} (n {rho_n:.0f}),"
+                f" faithfulness AUROC real vs swapped contexts {auc:.2f} (n {auc_n:.0f})"
+            )

@@ -9,7 +9,9 @@ golden_job = dg.define_asset_job("golden_job", selection=["golden_dataset"])
 index_job = dg.define_asset_job("index_job", selection=["embedding_index"])
 retrieval_pool_job = dg.define_asset_job("retrieval_pool_job", selection=["retrieval_pool"])
 sweep_job = dg.define_asset_job("sweep_job", selection=["trial_evaluations"])
-leaderboard_job = dg.define_asset_job("leaderboard_job", selection=["experiment_leaderboard", "best_rag_configuration"])
+leaderboard_job = dg.define_asset_job(
+    "leaderboard_job", selection=["judge_evaluations", "experiment_leaderboard", "best_rag_configuration"]
+)
 range_search_job = dg.define_asset_job("range_search_job", selection=["range_search"])
 oscar_ingest_job = dg.define_asset_job(
     "oscar_ingest_job", selection=["oscar_jsonl", "oscar_parquet", "oscar_chunks", "oscar_embeddings", "pgvector_index"]

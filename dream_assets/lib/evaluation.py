@@ -8,8 +8,9 @@ and scored: hit_rate@k, mrr@k, ndcg@k (`dream_assets.lib.metrics`), then ragas'
 
 Generation tier (`answer_questions`): the questions of the seeded generation sample
 (`dream_assets.lib.splits.generation_sample`) get an LLM answer (timed, tokens counted,
-retried) from the contexts the retrieval tier found, scored by SQuAD exact match and token F1,
-ragas `semantic_similarity` and, on a sample of those, ragas' LLM-judged metrics. A question
+retried) from the contexts the retrieval tier found, scored by SQuAD exact match and token F1
+and ragas `semantic_similarity` (ragas' LLM-judged metrics are scored after the sweep, on the
+top configurations: `dream_assets.lib.judging`). A question
 whose generation fails keeps its row, with the error. The per-question table holds both tiers:
 `generated` says which rows have an answer; every metric reports its own `n` (`summarize`).
 """

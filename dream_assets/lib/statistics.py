@@ -1,6 +1,7 @@
 """Uncertainty on the leaderboard: bootstrap confidence intervals of a configuration's mean
 metric, a paired test of each configuration against the best one on the same questions, and
-tiers of configurations the tests cannot tell apart, corrected for multiple comparisons (Holm).
+tiers of configurations the tests cannot tell apart, corrected for multiple comparisons (Holm);
+and the two agreement figures of the judge's calibration (Spearman's rho, AUROC).
 
 Both use SciPy: `scipy.stats.bootstrap` (percentile intervals: per-question metrics such as hit
 rate are 0/1, for which BCa intervals are often undefined) and `scipy.stats.permutation_test`
@@ -69,6 +70,34 @@ def paired_p_value(first, second, resamples: int = RESAMPLES, seed: int = 0) -> 
         random_state=seed,
     )
     return float(result.pvalue)
+
+
+def spearman_rho(first, second) -> float:
+    """Spearman's rank correlation of two paired series (`scipy.stats.spearmanr`, average ranks
+    for ties); NaN with fewer than 3 pairs or when either side is constant (no ranking)."""
+    a = pd.to_numeric(pd.Series(list(first)), errors="coerce").to_numpy(dtype=float)
+    b = pd.to_numeric(pd.Series(list(second)), errors="coerce").to_numpy(dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return math.nan
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def auroc(positives, negatives) -> float:
+    """Area under the ROC curve of scores that should rank `positives` above `negatives`: the
+    share of (positive, negative) pairs ordered correctly, ties counting half, i.e. the
+    Mann-Whitney U of the positives divided by n x m (Hanley & McNeil, Radiology 143, 1982).
+    0.5 is chance; NaN when either side is empty."""
+    a = pd.to_numeric(pd.Series(list(positives)), errors="coerce").dropna().to_numpy(dtype=float)
+    b = pd.to_numeric(pd.Series(list(negatives)), errors="coerce").dropna().to_numpy(dtype=float)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(a, b, alternative="two-sided").statistic / (len(a) * len(b)))
 
 
 def leaderboard_statistics(

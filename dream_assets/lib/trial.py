@@ -8,7 +8,7 @@ batch, from the question set's embeddings computed once per embedding model; the
 generation sample (`dream_assets.lib.splits.generation_sample`) is answered by the LLM.
 
 Resume: a trial's identity is its `fingerprint` (configuration, index version, golden set, LLM
-identity, judge settings, seed, sample size, repeats). Each answer is written to the object store
+identity, seed, sample size, repeats). Each answer is written to the object store
 as it completes (`<table>.parts/<fingerprint>/<question id>.r<repeat>.parquet`); a finished trial
 writes its table and then `<table>.done.json` with the fingerprint and metrics. A trial run again
 is skipped when its `done.json` holds its fingerprint; otherwise it retrieves again (seconds)
@@ -43,9 +43,7 @@ class TrialSettings(BaseModel):
             `contexts.parquet`).
         output_key: object-store key of the per-question table this trial writes.
         llm: the answering LLM.
-        judge_llm: the LLM judging ragas' LLM metrics, or None to skip them.
-        judge_sample_size: answered questions scored by the judge.
-        seed: seed of the generation sample, the judge sample and the rung order.
+        seed: seed of the generation sample and the rung order.
         generation_sample_size: questions answered by the LLM (0: all), drawn with `seed`, the
             same for every configuration; every question is retrieved and scored.
         llm_cache_dir: directory of the LLM answer cache ('' for none), shared by the trials on
@@ -73,8 +71,6 @@ class TrialSettings(BaseModel):
     golden_prefix: str
     output_key: str
     llm: LlmSettings
-    judge_llm: LlmSettings | None = None
-    judge_sample_size: int = 0
     seed: int = 0
     generation_sample_size: int = Field(0, ge=0)
     llm_cache_dir: str = ""
@@ -93,7 +89,7 @@ class TrialSettings(BaseModel):
                 "index": [self.index.index_prefix, self.index.vector_table],
                 "golden": self.golden_prefix,
                 "llm": self.llm.identity(),
-                "judge": [self.judge_llm.identity() if self.judge_llm else None, self.judge_sample_size, self.seed],
+                "seed": self.seed,
                 "generation_sample_size": self.generation_sample_size,
                 "repeats": self.repeats,
             },
@@ -164,14 +160,11 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     with count_embedded_texts() as embedded:
         retrieved = retrieve_questions(questions, contexts, retriever, embeddings).set_index("question_id", drop=False)
     answerer = _Answerer(store, settings, retrieved)
-    judge = _judge(settings)
     order = generation_sample(questions, settings.generation_sample_size, settings.seed)["question_id"].tolist()
     sizes = [size for size in settings.rungs if size < len(order)] + [len(order)]
     for size in sizes:
         answerer.answer(order[:size])
-        scored = ragas_scores(
-            answerer.table(order[:size]), embed_model, judge, settings.judge_sample_size, settings.seed
-        )
+        scored = ragas_scores(answerer.table(order[:size]), embed_model, settings.seed)
         store.write_parquet(settings.output_key, scored)  # a trial stopped at this rung keeps it
         metrics = {**summarize(scored), "query_texts_embedded": float(embedded())}
         if size < len(order) and report is not None:
@@ -264,14 +257,6 @@ def _open_retriever(store, settings: TrialSettings):
         return PoolRetriever(pool, settings.config.top_k), make_embedding(settings.index.embedding)
     retriever = load_retriever(settings.index, settings.config.top_k, reranker, settings.config.retriever)
     return retriever, retriever.embed_model
-
-
-def _judge(settings: TrialSettings):
-    from resources.llm import make_llm
-
-    if settings.judge_llm is None or settings.judge_sample_size <= 0:
-        return None
-    return make_llm(settings.judge_llm)
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):

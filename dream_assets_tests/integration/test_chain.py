@@ -7,7 +7,7 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
-from dream_assets.lib.evaluation import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS
+from dream_assets.lib.evaluation import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS, RAGAS_JUDGE_METRICS
 from dream_assets.lib.sweep import run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets_tests.chain import metadata as _metadata
@@ -69,7 +69,15 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
             assert table["retrieved_contexts"].map(len).eq(CONFIGS_BY_KEY[key].top_k).all()
             assert (table["prompt_tokens"] > 0).all()
 
-        leaderboard_run = _run(defs, instance, "leaderboard_job")
+        # the judge scores one question of both configurations (the bundled 0.5B: the fastest)
+        judge = {"judge_llm": "qwen2.5-coder-0.5b-instruct", "sample_size": 1, "configurations": 2}
+        leaderboard_run = _run(
+            defs, instance, "leaderboard_job", run_config={"ops": {"judge_evaluations": {"config": judge}}}
+        )
+        judged = _metadata(leaderboard_run, "judge_evaluations")
+        assert judged["judged"] == 2 and set(judged["configurations"].split(", ")) == set(CONFIGS)
+        assert all(coverage == 1.0 for coverage in judged["coverage"].values()), judged["coverage"]
+        assert judged["calibration"]["this_run"]["faithfulness_auroc_n"] == 4  # 2 real, 2 swapped
         board = _metadata(leaderboard_run, "experiment_leaderboard")
         assert board["configurations"] == 2 and board["best"] in CONFIGS
         best = _metadata(leaderboard_run, "best_rag_configuration")
@@ -81,6 +89,9 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert table.loc[0, "mrr_p_vs_best"] == 1.0 and 0 < table.loc[1, "mrr_p_vs_best"] <= 1
         assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.html")
         assert store.exists(f"{layout.leaderboard_prefix(version)}/leaderboard.png") and "plot" in board
+        for metric in RAGAS_JUDGE_METRICS:  # the six DREAM metrics, judged on the same question
+            assert table[metric].between(0, 1).all() and (table[f"{metric}_n"] == 1).all(), metric
+        assert "judge_calibration" in board and "judged" in board
 
         client = tracker.client()
         runs = client.search_runs([tracker.experiment_id()])
@@ -93,6 +104,9 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert {r.data.params["top_k"] for r in trials} == {"2", "4"}
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
+        assert parent.data.metrics["judge_calibration/faithfulness_auroc_n"] == 4
+        assert parent.data.tags["dream.judge_llm"] == "qwen2.5-coder-0.5b-instruct"
+        assert all(r.data.metrics["faithfulness_n"] == 1 for r in trials)
         # the winner's model is logged on its trial run; the same winner again registers nothing
         again = _metadata(_run(defs, instance, "leaderboard_job"), "best_rag_configuration")
         assert again["model_uri"] == "models:/dream/1"

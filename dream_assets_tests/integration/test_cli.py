@@ -66,14 +66,15 @@ def own_pdfs(home) -> Path:
 def own_run(home, own_pdfs) -> subprocess.CompletedProcess:
     space = str(home / "search_space.yaml")
     return dream(home, "run", "--pdfs", str(own_pdfs), "--search-space", space, "--questions-per-document", "1",
-                 "--generation-sample-size", "2")  # fmt: skip
+                 "--generation-sample-size", "2", "--judge-llm", "")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def bundled_run(home, own_run) -> subprocess.CompletedProcess:
     space = str(home / "search_space.yaml")
     return dream(home, "run", "--documents", "2", "--questions-per-document", "0", "--search-space", space,
-                 "--generation-sample-size", "2")  # fmt: skip
+                 "--generation-sample-size", "2", "--judge-llm", "qwen2.5-coder-0.5b-instruct",
+                 "--judge-sample-size", "1", "--judge-configurations", "1")  # fmt: skip
 
 
 def _store(home: Path) -> Path:
@@ -159,6 +160,10 @@ def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(hom
         assert (_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet").exists()
     printed = dream(home, "leaderboard", "--corpus", "my-contracts")
     assert printed.returncode == 0 and f"golden set {own_version}" in printed.stdout
+    assert "Judged by" not in printed.stdout  # --judge-llm ''
+    # the bundled corpus' best configuration judged on one question, with the judge's calibration
+    assert "Judged by qwen2.5-coder-0.5b-instruct" in bundled_run.stdout
+    assert "judge calibration, this run: Spearman vs token F1" in bundled_run.stdout
 
     import dagster as dg
 

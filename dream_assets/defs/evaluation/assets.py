@@ -33,12 +33,11 @@ from resources.vector_stores import VectorStore
 
 class SweepConfig(dg.Config):
     """`generation_sample_size`: golden questions each configuration answers with its LLM
-    (generation tier: F1, exact match, semantic similarity, the judge), drawn with `seed`, the
+    (generation tier: F1, exact match, semantic similarity), drawn with `seed`, the
     same for every configuration (0: every question); every question is retrieved and scored
     (retrieval tier: hit rate, MRR, nDCG, ID-based context precision and recall), from question
-    embeddings computed once per embedding model; `judge_llm`: LLM for ragas' LLM-judged
-    metrics ('' skips them); `judge_sample_size`: answered questions per trial it judges;
-    `seed`: seed of the samples; `retrieval_actors`: start a
+    embeddings computed once per embedding model (ragas' LLM-judged metrics are scored after
+    the sweep, on the top configurations: `judge_evaluations`); `seed`: seed of the samples; `retrieval_actors`: start a
     pool of this many Ray retrieval actors per index for the sweep, so concurrent trials share
     one loaded index (0: a pool already running for the index, started by `retrieval_pool`, is
     used; otherwise each trial loads its own); `resume`: skip trials that finished before with
@@ -54,8 +53,6 @@ class SweepConfig(dg.Config):
     temperature above 0, set in config/llms.yaml), reported as `<metric>_repeat_std`."""
 
     generation_sample_size: int = 50
-    judge_llm: str = ""
-    judge_sample_size: int = 0
     seed: int = 0
     retrieval_actors: int = 0
     resume: bool = True
@@ -119,8 +116,7 @@ def trial_evaluations(
     configuration key and golden-set version).
     """
     configs = [CONFIGS_BY_KEY[key] for key in context.partition_keys]
-    judges = [config.judge_llm] if config.judge_llm else []
-    problems = model_problems([c.embedding_model for c in configs], [c.llm for c in configs] + judges, llms.api_base)
+    problems = model_problems([c.embedding_model for c in configs], [c.llm for c in configs], llms.api_base)
     if problems:
         raise ValueError(f"the sweep cannot start: {'; '.join(problems)}")
     store = object_store.client()
@@ -239,9 +235,6 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
             pools[name] = (start_pool(name, spec, config.retrieval_actors), True)
         if pools[name][0] is not None:
             context.log.info("index %s served by retrieval pool %s", rag.index_key, name)
-    judge = None
-    if config.judge_llm:
-        judge = resources.llms.settings_for(config.judge_llm).model_copy(update={"max_tokens": 256})
     return TrialSettings(
         config=rag,
         object_store=resources.object_store.settings(),
@@ -249,8 +242,6 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
         golden_prefix=layout.golden_prefix(golden_version),
         output_key=layout.trial_key(golden_version, key),
         llm=resources.llms.settings_for(rag.llm),
-        judge_llm=judge,
-        judge_sample_size=config.judge_sample_size,
         seed=config.seed,
         generation_sample_size=config.generation_sample_size,
         llm_cache_dir=f"{scratch}/llm_cache",

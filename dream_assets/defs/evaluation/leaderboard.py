@@ -9,14 +9,17 @@ import pandas as pd
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.assets import sweep_run, trial_evaluations
+from dream_assets.defs.evaluation.assets import sweep_run
+from dream_assets.defs.evaluation.judging import judge_evaluations
+from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.golden.assets import read_current_golden
-from dream_assets.lib.leaderboard import add_evidence, build_leaderboard, parallel_coordinates, save_plot, verdict
-from dream_assets.lib.summary import summarize
-from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
+from dream_assets.lib.judging import judge_summary
+from dream_assets.lib.leaderboard import parallel_coordinates, save_plot, verdict
 from resources.object_store import ObjectStore
 from resources.tracking import MlflowTracker
 
+TAG_JUDGE_LLM = "dream.judge_llm"
 # Columns of the leaderboard shown in the Dagster UI (and printed by the demo), when present.
 SHOWN = [
     "rank",
@@ -50,7 +53,7 @@ class LeaderboardConfig(dg.Config):
     rank_by: str = "mrr"
 
 
-@dg.asset(deps=[trial_evaluations], group_name="evaluation", kinds={"plotly", "mlflow"}, code_version="2")
+@dg.asset(deps=[judge_evaluations], group_name="evaluation", kinds={"plotly", "mlflow"}, code_version="3")
 def experiment_leaderboard(
     context: dg.AssetExecutionContext, config: LeaderboardConfig, object_store: ObjectStore, tracker: MlflowTracker
 ) -> dg.MaterializeResult:
@@ -60,30 +63,20 @@ def experiment_leaderboard(
     paired tests against the first configuration (`<metric>_p_vs_best`); `tier`: configurations
     not significantly worse than their tier's best after Holm's correction; and each metric on
     the held-out split (`held_out/<metric>`, with intervals), the unbiased score of a
-    configuration picked on the selection split. Stored with its parallel-coordinates plot
-    (`experiment_leaderboard/<golden version>/leaderboard.parquet`, `.html`, `.png`); logged
-    to the sweep's MLflow parent run, which it closes. Metadata: the verdict."""
+    configuration picked on the selection split; for the configurations the judge scored
+    (`judge_evaluations`), ragas' LLM-judged metrics with their `n` and coverage. Stored with
+    its parallel-coordinates plot (`experiment_leaderboard/<golden version>/leaderboard.parquet`,
+    `.html`, `.png`); logged to the sweep's MLflow parent run, which it closes, with the judge's
+    calibration as `judge_calibration/<figure>` metrics (this run's judged answers) and
+    `judge_calibration/reference/<figure>` (the judge model's 100-answer benchmark). Metadata:
+    the verdict and the calibration."""
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, _, _ = read_current_golden(store, corpus)
-    rows, tables, answered = [], {}, {}
-    for key, rag in CONFIGS_BY_KEY.items():
-        table_key = layout.trial_key(golden_version, key)
-        error_key = layout.trial_error_key(golden_version, key)
-        if store.exists(table_key):
-            tables[key] = store.read_parquet(table_key)
-            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "error": ""})
-            answered[key] = rows[-1]["generated_questions"]
-        elif store.exists(error_key):
-            rows.append(
-                {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
-            )
-    if not rows:
-        raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
-    for row in rows:  # stopped early by a multi-fidelity search: answered fewer than the others
-        if row["config_key"] in answered:
-            row["status"] = "ok" if answered[row["config_key"]] >= max(answered.values()) else "stopped_early"
-    table = add_evidence(build_leaderboard(rows, config.rank_by), tables, config.rank_by)
+    table, _ = ranked_trials(store, golden_version, config.rank_by)
+    judge_table = read_judged(store, golden_version)
+    if judge_table is not None:
+        table = table.merge(judge_summary(judge_table), on="config_key", how="left")
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
     parent = sweep_run(tracker, golden_version, corpus)
@@ -95,6 +88,10 @@ def experiment_leaderboard(
                 store.write_bytes(f"{prefix}/{path.name}", path.read_bytes())
                 tracker.log_file(parent, path)
         image = base64.b64encode(png.read_bytes()).decode() if png else None
+    calibration = read_calibration(store, golden_version) if judge_table is not None else None
+    if calibration:
+        tracker.log_trial(parent, {}, calibration_metrics(calibration))
+        tracker.client().set_tag(parent, TAG_JUDGE_LLM, calibration["judge_llm"])  # a tag: a later judge may differ
     tracker.finish(parent)
     said = verdict(table, config.rank_by)
     context.log.info("leaderboard of %d configurations; %s", len(table), said)
@@ -109,15 +106,44 @@ def experiment_leaderboard(
         "plot_html": dg.MetadataValue.path(store.uri(f"{prefix}/leaderboard.html")),
         "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
     }
+    if calibration:
+        metadata["judged"] = dg.MetadataValue.md(judged(table).to_markdown(index=False, floatfmt=".3f"))
+        metadata["judge_calibration"] = dg.MetadataValue.json(calibration)
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
     return dg.MaterializeResult(metadata=metadata)
 
 
+def judged(table: pd.DataFrame) -> pd.DataFrame:
+    """The judged configurations' rows: key, rank, tier, ragas' LLM-judged metrics and the
+    answers judged (`judged_n`); empty when nothing was judged."""
+    if "faithfulness_n" not in table:
+        return pd.DataFrame()
+    rows = table[table["faithfulness_n"].notna()]
+    columns = ["rank", "tier", "config_key", *[name for name in RAGAS_JUDGE_METRICS if name in rows]]
+    part = rows[[column for column in columns if column in rows]].copy()
+    part["judged_n"] = rows[[f"{name}_n" for name in RAGAS_JUDGE_METRICS if f"{name}_n" in rows]].max(axis=1)
+    return shown_types(part)
+
+
+def calibration_metrics(calibration: dict) -> dict[str, float]:
+    """The judge's calibration record as flat MLflow metrics: `judge_calibration/<figure>` for
+    this run's judged answers, `judge_calibration/reference/<figure>` for the benchmark's."""
+    metrics = {f"judge_calibration/{name}": value for name, value in calibration.get("this_run", {}).items()}
+    for name, value in calibration.get("reference", {}).items():
+        if isinstance(value, int | float):
+            metrics[f"judge_calibration/reference/{name}"] = float(value)
+    return metrics
+
+
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's columns a person reads first (`SHOWN`, those present), tiers and counts
     as integers."""
-    columns = table[[column for column in SHOWN if column in table]].copy()
+    return shown_types(table[[column for column in SHOWN if column in table]].copy())
+
+
+def shown_types(columns: pd.DataFrame) -> pd.DataFrame:
+    """`columns` with the tier and every count (`*_n`) as integers."""
     for column in columns:
         if column == "tier" or column.endswith("_n"):
             columns[column] = columns[column].round().astype("Int64")

@@ -1,0 +1,172 @@
+"""ragas' LLM-judged metrics on the top configurations of the sweep, and the judge's calibration.
+
+Judging every answer of every configuration with a local model would cost more than the sweep
+(about 100 s an answer for the five metrics with the bundled Qwen 1.5B on 2 CPUs), so the judge
+scores a seeded sample of the questions every selected configuration answered (the same
+questions for each: a paired comparison) of the configurations in tier 1 (those the paired tests
+cannot tell from the best), the best `configurations` of them.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from dream_assets import layout
+from dream_assets.corpus import corpus_of
+from dream_assets.defs.evaluation.assets import sweep_run, trial_evaluations, trial_tags
+from dream_assets.defs.evaluation.trials import ranked_trials
+from dream_assets.defs.golden.assets import read_current_golden
+from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
+from dream_assets.lib.judging import (
+    JUDGE_MAX_STRING_CHARS,
+    JUDGE_MAX_TOKENS,
+    judge_calibration,
+    judge_rows,
+    judge_summary,
+    judged_questions,
+    swapped_contexts,
+)
+from resources.embeddings import EmbeddingProvider, make_embedding
+from resources.llm import LlmProvider
+from resources.models import model_problems
+from resources.object_store import ObjectStore
+from resources.ray_cluster import RayCluster
+from resources.tracking import MlflowTracker
+
+# The judge's calibration against human labels on 100 SQuAD answers, per judge model
+# (written by `benchmarks/bench_judge.py --save`), logged beside each run's own figures.
+CALIBRATION_FILE = Path(__file__).resolve().parents[3] / "config" / "judge_calibration.json"
+# The embedding model ragas' answer relevancy and answer correctness compare with.
+JUDGE_EMBEDDING = "all-MiniLM-L6-v2"
+
+
+class JudgeConfig(dg.Config):
+    """What the judge scores, and with which LLM."""
+
+    judge_llm: str = Field(
+        "", description="LLM judging ragas' LLM metrics (bundled name or endpoint); '' judges nothing."
+    )
+    sample_size: int = Field(2, ge=1, description="Answered questions judged per configuration, drawn with `seed`.")
+    configurations: int = Field(2, ge=1, description="Configurations judged: the best ones of tier 1 (by `rank_by`).")
+    rank_by: str = Field("mrr", description="The leaderboard's ranking metric, for the tiers.")
+    seed: int = Field(0, description="Seed of the judged questions.")
+
+
+@dg.asset(
+    deps=[trial_evaluations],
+    group_name="evaluation",
+    kinds={"ragas", "mlflow"},
+    code_version="1",
+    # the bundled judge runs in the step: up to 3 llama.cpp contexts of Qwen 1.5B (about 1 GB each)
+    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "6Gi"}}}}},
+)
+def judge_evaluations(
+    context: dg.AssetExecutionContext,
+    config: JudgeConfig,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    llms: LlmProvider,
+    ray_cluster: RayCluster,
+    tracker: MlflowTracker,
+) -> dg.MaterializeResult:
+    """Scores ragas' faithfulness, answer relevancy, context precision, context recall and
+    answer correctness of the top configurations' answers on the current golden set
+    (`judge_evaluations/<golden version>/judged.parquet`, one row per judged answer with
+    `judge_failures`), logged on each judged configuration's MLflow run; and the judge's
+    calibration (`calibration.json`): on the judged answers, Spearman's rho of answer
+    correctness with SQuAD token F1 and the AUROC of faithfulness against the same answers given
+    another question's contexts; with the judge model's reference calibration on 100 SQuAD
+    answers (`config/judge_calibration.json`), when measured. Without `judge_llm` the previous
+    scores are removed and nothing is judged. Responses are cached in the scratch directory, so a
+    re-run judges only what it has not.
+
+    Raises:
+        ValueError: when the judge cannot load here (not bundled, no endpoint).
+    """
+    store = object_store.client()
+    golden_version, _, _ = read_current_golden(store, corpus_of(context))
+    if not config.judge_llm:
+        store.delete(layout.judged_key(golden_version).rsplit("/", 1)[0])
+        return dg.MaterializeResult(metadata={"judged": 0, "judge_llm": "(none)"})
+    problems = model_problems([], [config.judge_llm], llms.api_base)
+    if problems:
+        raise ValueError(f"the judge cannot start: {'; '.join(problems)}")
+    table, tables = ranked_trials(store, golden_version, config.rank_by)
+    chosen = _chosen(table, config.configurations)
+    question_ids = judged_questions({key: tables[key] for key in chosen}, config.sample_size, config.seed)
+    rows = pd.concat(
+        [tables[key][tables[key]["question_id"].isin(question_ids)].assign(config_key=key) for key in chosen],
+        ignore_index=True,
+    )
+    context.log.info("judging %d answers of %s with %s", len(rows), ", ".join(chosen), config.judge_llm)
+    judge = _judge(llms, config.judge_llm, ray_cluster.scratch_dir)
+    embed_model = make_embedding(embeddings.settings_for(JUDGE_EMBEDDING))
+    started = time.perf_counter()
+    judged = judge_rows(rows, judge, embed_model)
+    swapped = judge_rows(rows, judge, embed_model, ["faithfulness"], contexts=swapped_contexts(rows))
+    seconds = time.perf_counter() - started
+    calibration = {
+        "judge_llm": config.judge_llm,
+        "this_run": judge_calibration(judged, swapped),
+        "reference": _reference_calibration(config.judge_llm),
+    }
+    store.write_parquet(layout.judged_key(golden_version), judged)
+    store.write_json(layout.judge_calibration_key(golden_version), calibration)
+    summary = judge_summary(judged)
+    _log_runs(tracker, summary, golden_version, corpus_of(context))
+    return dg.MaterializeResult(
+        metadata={
+            "judge_llm": config.judge_llm,
+            "configurations": ", ".join(chosen),
+            "judged": len(judged),
+            "seconds_per_answer": round(seconds / max(len(judged), 1), 1),
+            "llm_calls": judge.calls,
+            "coverage": dg.MetadataValue.json(
+                {name: round(float(judged[name].notna().mean()), 3) for name in RAGAS_JUDGE_METRICS}
+            ),
+            "calibration": dg.MetadataValue.json(json.loads(json.dumps(calibration, default=str))),
+            "scores": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".3f")),
+        }
+    )
+
+
+def _chosen(table: pd.DataFrame, count: int) -> list[str]:
+    """The best `count` configuration keys of tier 1 (all successful ones when there are no
+    tiers), in rank order."""
+    ok = table[table["status"] == "ok"]
+    if "tier" in ok and ok["tier"].notna().any():
+        ok = ok[ok["tier"] == 1]
+    return ok["config_key"].head(count).tolist()
+
+
+def _judge(llms: LlmProvider, name: str, scratch_dir: str):
+    """The grammar-constrained ragas judge, its responses cached under `scratch_dir`, a local
+    model on up to 8 of the cores this process may use."""
+    from resources.ragas_llm import make_ragas_llm
+
+    # the judge runs alone, after the sweep: every core of this process' allowance
+    threads = min(len(os.sched_getaffinity(0)), 8)
+    settings = llms.settings_for(name).model_copy(update={"max_tokens": JUDGE_MAX_TOKENS, "n_threads": threads})
+    return make_ragas_llm(settings, f"{scratch_dir}/judge_cache", max_string_chars=JUDGE_MAX_STRING_CHARS)
+
+
+def _reference_calibration(judge_llm: str) -> dict:
+    """The judge model's calibration measured by `benchmarks/bench_judge.py` ({} if none)."""
+    if not CALIBRATION_FILE.exists():
+        return {}
+    return json.loads(CALIBRATION_FILE.read_text()).get(judge_llm, {})
+
+
+def _log_runs(tracker: MlflowTracker, summary: pd.DataFrame, golden_version: str, corpus: str) -> None:
+    """Logs each judged configuration's judge metrics on its MLflow trial run."""
+    parent = sweep_run(tracker, golden_version, corpus)
+    for row in summary.to_dict("records"):
+        key = row.pop("config_key")
+        run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
+        tracker.log_trial(run_id, {}, row)
+        tracker.finish(run_id)

@@ -1,0 +1,53 @@
+"""Readers of the sweep's results in the object store, shared by the judge and the leaderboard:
+the ranked trials of a golden set, and the judge's scores and calibration."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dream_assets import layout
+from dream_assets.lib.leaderboard import add_evidence, build_leaderboard
+from dream_assets.lib.summary import summarize
+from dream_assets.partitions import CONFIGS_BY_KEY
+
+
+def ranked_trials(store, golden_version: str, rank_by: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every configuration with a trial on golden set `golden_version`, ranked by `rank_by` with
+    its evidence (`add_evidence`: intervals, paired tests, Holm tiers), and each successful
+    trial's per-question table by configuration key.
+
+    Raises:
+        ValueError: when no trial was evaluated on that golden set.
+    """
+    rows, tables, answered = [], {}, {}
+    for key, rag in CONFIGS_BY_KEY.items():
+        table_key = layout.trial_key(golden_version, key)
+        error_key = layout.trial_error_key(golden_version, key)
+        if store.exists(table_key):
+            tables[key] = store.read_parquet(table_key)
+            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "error": ""})
+            answered[key] = rows[-1]["generated_questions"]
+        elif store.exists(error_key):
+            rows.append(
+                {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
+            )
+    if not rows:
+        raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
+    for row in rows:  # stopped early by a multi-fidelity search: answered fewer than the others
+        if row["config_key"] in answered:
+            row["status"] = "ok" if answered[row["config_key"]] >= max(answered.values()) else "stopped_early"
+    return add_evidence(build_leaderboard(rows, rank_by), tables, rank_by), tables
+
+
+def read_judged(store, golden_version: str) -> pd.DataFrame | None:
+    """The judge's per-answer table of golden set `golden_version` (`judge_evaluations`), or
+    None when the last judge run judged nothing."""
+    key = layout.judged_key(golden_version)
+    return store.read_parquet(key) if store.exists(key) else None
+
+
+def read_calibration(store, golden_version: str) -> dict | None:
+    """The judge's calibration record of golden set `golden_version` (`judge_evaluations`), or
+    None."""
+    key = layout.judge_calibration_key(golden_version)
+    return store.read_json(key) if store.exists(key) else None
