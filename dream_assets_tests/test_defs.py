@@ -16,6 +16,7 @@ def test_definitions_load():
         "reranker_training_pairs",
         "finetuned_reranker",
         "trial_evaluations",
+        "judge_evaluations",
         "experiment_leaderboard",
         "best_rag_configuration",
         "range_search",

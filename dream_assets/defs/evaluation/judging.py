@@ -1,7 +1,8 @@
 """ragas' LLM-judged metrics on the top configurations of the sweep, and the judge's calibration.
 
 Judging every answer of every configuration with a local model would cost more than the sweep
-(about 100 s an answer for the five metrics with the bundled Qwen 1.5B on 2 CPUs), so the judge
+(about 80 s an answer for the five metrics with the bundled Qwen 1.5B on 2 CPUs, measured by
+`integration/test_judge.py`), so the judge
 scores a seeded sample of the questions every selected configuration answered (the same
 questions for each: a paired comparison) of the configurations in tier 1 (those the paired tests
 cannot tell from the best), the best `configurations` of them.
@@ -99,6 +100,10 @@ def judge_evaluations(
     table, tables = ranked_trials(store, golden_version, config.rank_by)
     chosen = _chosen(table, config.configurations)
     question_ids = judged_questions({key: tables[key] for key in chosen}, config.sample_size, config.seed)
+    if not question_ids:  # no successful trial, or no question every chosen one answered
+        store.delete(layout.judged_key(golden_version).rsplit("/", 1)[0])
+        context.log.warning("nothing to judge: no question answered by every one of %s", chosen or "(no trial)")
+        return dg.MaterializeResult(metadata={"judged": 0, "judge_llm": config.judge_llm, "configurations": ""})
     rows = pd.concat(
         [tables[key][tables[key]["question_id"].isin(question_ids)].assign(config_key=key) for key in chosen],
         ignore_index=True,
