@@ -16,7 +16,6 @@ from the serving process' environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_K
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
 from resources.llm import LlmSettings
+from resources.split_gguf import sha256_file
 
 CONFIGURATION_ARTIFACT = "best_rag_configuration"
 # Secret-bearing fsspec storage options, read from the environment where the model is served.
@@ -97,11 +97,7 @@ def model_file_hashes(paths: list[str]) -> dict[str, str]:
     for path in map(Path, paths):
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
         for file in files:
-            digest = hashlib.sha256()
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            hashes[str(file)] = digest.hexdigest()
+            hashes[str(file)] = sha256_file(file)
     return hashes
 
 

@@ -107,12 +107,8 @@ class StructuredRagasLLM(BaseRagasLLM):
             if match:
                 schema = bounded_schema(json.loads(match.group(1)), self.max_string_chars)
                 common["grammar"] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-            llama = self._llama_for(text)
-            if settings.chat_template == "gguf":  # an instruct model: ragas' prompt as its user turn
-                from resources.llm import gguf_user_turn
-
-                text = gguf_user_turn(llama)(text)
-            raw = llama.create_completion(text, stop=stop or [], **common)
+            llama, formatted = self._llama_for(text)
+            raw = llama.create_completion(formatted(text), stop=stop or [], **common)
             return raw["choices"][0]["text"], dict(raw.get("usage", {}))
         import openai
 
@@ -130,8 +126,10 @@ class StructuredRagasLLM(BaseRagasLLM):
         return response.choices[0].message.content or "", usage
 
     def _llama_for(self, text: str):
-        """The llama.cpp model kept for `text`'s prompt type (its first `_PROMPT_TYPE_CHARS`
-        characters: ragas' instruction), so that each instance's KV cache still holds the
+        """(model, prompt formatter) kept for `text`'s prompt type: the formatter renders an
+        instruct model's GGUF chat template once built (ragas' prompt as the user turn), else
+        passes the prompt through. The llama.cpp model is the one kept for the prompt type (its
+        first `_PROMPT_TYPE_CHARS` characters: ragas' instruction), so that each instance's KV cache still holds the
         instruction and examples the next prompt of its type starts with, and llama.cpp
         evaluates only the new tail (measured: 766 of a faithfulness prompt's 1,252 tokens are
         shared). Each instance holds its own KV cache and llama.cpp's CPU-repacked weights, so
@@ -140,10 +138,10 @@ class StructuredRagasLLM(BaseRagasLLM):
 
         settings = self.settings
         key = text[:_PROMPT_TYPE_CHARS]
-        llama = self._llamas.pop(key, None)
-        if llama is None:
+        kept = self._llamas.pop(key, None)
+        if kept is None:
             if len(self._llamas) >= _MAX_PROMPT_TYPES:
-                self._llamas.pop(next(iter(self._llamas))).close()
+                self._llamas.pop(next(iter(self._llamas)))[0].close()
             llama = Llama(
                 settings.model,
                 n_ctx=settings.context_window,
@@ -152,8 +150,14 @@ class StructuredRagasLLM(BaseRagasLLM):
                 seed=0,
                 verbose=False,
             )
-        self._llamas[key] = llama  # most recently used last
-        return llama
+            if settings.chat_template == "gguf":  # an instruct model: ragas' prompt as its user turn
+                from resources.llm import gguf_user_turn
+
+                kept = (llama, gguf_user_turn(llama))
+            else:
+                kept = (llama, lambda prompt: prompt)
+        self._llamas[key] = kept  # most recently used last
+        return kept
 
 
 def make_ragas_llm(
