@@ -88,6 +88,14 @@ def test_dagster_helm_values_key_paths():
         assert {c["name"] for c in holder["envConfigMaps"]} <= configmaps
         assert {s["name"] for s in holder["envSecrets"]} <= secrets
     assert values["postgresql"]["enabled"] is True
+    # step logs go to the object store the manifests provide, with keys the pods that read them get
+    logs = values["computeLogManager"]
+    assert logs["type"] == "S3ComputeLogManager"
+    environment = _environment()
+    s3 = logs["config"]["s3ComputeLogManager"]
+    assert (s3["bucket"], s3["endpointUrl"]) == (environment["DREAM_S3_BUCKET"], environment["AWS_ENDPOINT_URL"])
+    for reader in ("dagsterWebserver", "dagsterDaemon"):
+        assert {s["name"] for s in values[reader]["envSecrets"]} <= secrets
 
 
 def _environment() -> dict[str, str]:

@@ -33,6 +33,33 @@ class FileSource(dg.ConfigurableResource):
         """The bytes of one listed file."""
         return self._client().read_bytes(info.key)
 
+    def list_files(self) -> list[ObjectInfo]:
+        """Every file under the source, recursively, sorted by key (its path under the source).
+        An S3 prefix is listed by dagster-aws's `get_objects` (ETag and size per object; keys
+        ending in `/`, folder markers, are skipped); a folder by the object-store client."""
+        if not self.uri.startswith("s3://"):
+            return self._client().list("")
+        import boto3
+        from dagster_aws.s3.sensor import get_objects
+
+        bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+        objects = get_objects(bucket, prefix, client=client)
+        return sorted(
+            (
+                ObjectInfo(item["Key"][len(prefix) :], int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"'))
+                for item in objects
+                if not item["Key"].endswith("/")
+            ),
+            key=lambda info: info.key,
+        )
+
 
 class PdfSource(FileSource):
     """A folder or S3 prefix of PDFs; each `*.pdf` under it (recursively) is one document whose
@@ -42,7 +69,7 @@ class PdfSource(FileSource):
     def list_pdfs(self) -> dict[str, ObjectInfo]:
         """Every PDF under the source by document id (the file's key, its path under the source,
         is `ObjectInfo.key`)."""
-        infos = {info.key: info for info in self._client().list("") if info.key.lower().endswith(".pdf")}
+        infos = {info.key: info for info in self.list_files() if info.key.lower().endswith(".pdf")}
         ids = file_ids({key: key.rsplit("/", 1)[-1][:-4] for key in infos})
         return {document_id: infos[key] for document_id, key in ids.items()}
 
@@ -55,7 +82,7 @@ class OscarSource(FileSource):
         """Every shard under the source by shard id (`dream_assets.lib.hashing.file_ids`: the
         slug of its name, with a hash of its path when that slug is empty or shared)."""
         infos, stems = {}, {}
-        for info in self._client().list(""):
+        for info in self.list_files():
             name = info.key.rsplit("/", 1)[-1]
             stem = name.removesuffix(".zst").removesuffix(".jsonl")
             if stem == name.removesuffix(".zst") or stem == name:

@@ -15,7 +15,8 @@ from resources.pdf_source import PdfSource
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def new_document_sensor(context: dg.SensorEvaluationContext, pdf_source: PdfSource) -> dg.SensorResult:
-    """Adds a `documents` partition for every new PDF and requests its ingestion; a changed PDF
+    """Adds a `documents` partition for every new PDF and requests its ingestion (the source is
+    listed by `PdfSource.list_pdfs`: dagster-aws's `get_objects` on an S3 prefix); a changed PDF
     (new ETag) is ingested again, once per version (run key = document id and ETag). The cursor
     holds the last seen ETag of every document; deleted documents are logged and dropped from
     it (their partitions and stored artifacts stay, so past evaluations remain reproducible)."""
