@@ -23,6 +23,11 @@ from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.defs.documents.sensors import new_document_sensor
 from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.best import best_rag_configuration
+from dream_assets.defs.evaluation.checks import (
+    leaderboard_ranks_every_configuration,
+    metrics_cover_the_questions,
+    trials_succeeded,
+)
 from dream_assets.defs.evaluation.judging import judge_evaluations
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.search import range_search
@@ -34,6 +39,7 @@ from dream_assets.defs.golden.checks import (
     golden_dataset_references_are_grounded,
 )
 from dream_assets.defs.indexing.assets import embedding_index, retrieval_pool
+from dream_assets.defs.indexing.checks import embedding_index_vectors
 from dream_assets.defs.ingestion.assets import (
     opensearch_index,
     oscar_chunks,
@@ -196,6 +202,10 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = 
             golden_dataset_question_lengths,
             golden_dataset_has_no_duplicate_questions,
             golden_dataset_references_are_grounded,
+            embedding_index_vectors,
+            trials_succeeded,
+            metrics_cover_the_questions,
+            leaderboard_ranks_every_configuration,
         ],
         jobs=[
             ingest_job,

@@ -61,3 +61,28 @@ def test_code_versions_let_dagster_show_stale_indexes_and_evaluations():
     graph = defs.resolve_asset_graph()
     versions = {key.to_user_string(): graph.get(key).code_version for key in graph.get_all_asset_keys()}
     assert versions["embedding_index"] and versions["trial_evaluations"]
+
+
+def test_every_run_config_field_has_help_in_the_launchpad():
+    """Each field of each asset's run config has a description, which the launchpad shows."""
+    configured = {}
+    for node in defs.resolve_asset_graph().asset_nodes:
+        schema = node.assets_def.op.config_schema
+        fields = getattr(schema.as_field().config_type, "fields", {}) if schema is not None else {}
+        configured[node.key.to_user_string()] = {name: field.description for name, field in fields.items()}
+    assert {"trial_evaluations", "golden_dataset", "judge_evaluations", "parsed_documents"} <= set(configured)
+    undescribed = [
+        f"{asset}.{name}" for asset, fields in configured.items() for name, text in fields.items() if not text
+    ]
+    assert undescribed == []
+    assert "held out of the search" in configured["golden_dataset"]["held_out_fraction"]
+
+
+def test_checks_cover_indexes_trials_and_the_leaderboard():
+    checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {
+        ("embedding_index", "embedding_index_vectors"),
+        ("trial_evaluations", "trials_succeeded"),
+        ("trial_evaluations", "metrics_cover_the_questions"),
+        ("experiment_leaderboard", "leaderboard_ranks_every_configuration"),
+    } <= checks

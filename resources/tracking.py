@@ -89,6 +89,15 @@ class MlflowTracker(dg.ConfigurableResource):
         if table is not None:
             self.log_table(run_id, table, table_name)
 
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Logs finite `metrics` at `step` (a sweep trial's rung: MLflow draws each metric's
+        history over its steps)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        finite = [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
+        self.client().log_batch(run_id, metrics=finite)
+
     def log_curve(self, run_id: str, name: str, points: list[tuple[int, float]]) -> None:
         """Logs a metric's history, one value per step (a training loss curve)."""
         from mlflow.entities import Metric

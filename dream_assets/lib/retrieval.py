@@ -77,6 +77,9 @@ class Retriever:
     ) -> None:
         if retriever not in ("vector", "bm25", "hybrid"):
             raise ValueError(f"retriever must be vector, bm25 or hybrid, got {retriever!r}")
+        for name in ("docstore.json", *([] if vector_store is not None else ["default__vector_store.json"])):
+            if not (Path(persist_dir) / name).exists():  # LlamaIndex would load an empty store in its place
+                raise FileNotFoundError(f"index {persist_dir} has no {name}: the stored index is incomplete")
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
         self.index = load_index_from_storage(storage, embed_model=embed_model)
         self.embed_model = embed_model

@@ -116,3 +116,24 @@ def _operations(scored: pd.DataFrame, generated: pd.Series) -> dict[str, float]:
         for reason, count in scored.loc[scored["error_reason"] != "", "error_reason"].value_counts().items():
             out[f"errors_{reason}"] = float(count)
     return out
+
+
+def coverage_shortfalls(rows: list[dict], minimum: float) -> pd.DataFrame:
+    """The metrics each trial scored on too few of the rows it attempted.
+
+    Args:
+        rows: trial rows with `config_key` and `summarize`'s `<metric>_coverage` (scored /
+            attempted on the selection split; a failed trial, without coverage, is skipped).
+        minimum: the least acceptable coverage, in [0, 1].
+
+    Returns:
+        One row per (configuration, metric) below `minimum`: `config_key`, `metric`,
+        `coverage`; empty (with those columns) when every metric reaches it.
+    """
+    found = [
+        {"config_key": row["config_key"], "metric": name.removesuffix("_coverage"), "coverage": value}
+        for row in rows
+        for name, value in row.items()
+        if name.endswith("_coverage") and "/" not in name and value < minimum
+    ]
+    return pd.DataFrame(found, columns=["config_key", "metric", "coverage"])

@@ -77,6 +77,7 @@ def run_sweep(
     cpus_per_trial: float = 1.0,
     on_trial_done: Callable[[str, int, int], None] | None = None,
     scheduler=None,
+    callbacks: list[tune.Callback] | None = None,
 ) -> list[TrialOutcome]:
     """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
     one shared client-side rate limiter per LLM that has limits.
@@ -98,6 +99,8 @@ def run_sweep(
             (not for a restored experiment: Tune restores its own callbacks).
         scheduler: a Ray Tune trial scheduler (`multi_fidelity_scheduler`), with trials that
             have `rungs`; None runs every trial to the end.
+        callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
+            `dream_assets.defs.evaluation.live_runs`); a restored experiment keeps its own.
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
@@ -140,7 +143,7 @@ def run_sweep(
                 storage_path=storage_path,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=[_Progress(on_trial_done, len(pending))] if on_trial_done else None,
+                callbacks=[*([_Progress(on_trial_done, len(pending))] if on_trial_done else []), *(callbacks or [])],
             ),
         )
     for result in fit_with_rate_limits(tuner, [trial.llm for trial in trials]):
@@ -165,7 +168,7 @@ def trial_outcome(key: str, result, params: dict | None = None) -> TrialOutcome:
     """The outcome of one Tune result: its error, or its numeric metrics."""
     if result.error is not None:
         return TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}", params=params or {})
-    metrics = {name: float(value) for name, value in result.metrics.items() if _is_metric(name, value)}
+    metrics = {name: float(value) for name, value in result.metrics.items() if is_metric(name, value)}
     return TrialOutcome(key, metrics, params=params or {})
 
 
@@ -218,5 +221,7 @@ _TUNE_BOOKKEEPING = {
 }
 
 
-def _is_metric(name: str, value: Any) -> bool:
+def is_metric(name: str, value: Any) -> bool:
+    """Whether a Tune result entry is one of the trial's metrics (a number, not Tune's own
+    bookkeeping such as `time_this_iter_s` or `pid`)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and name not in _TUNE_BOOKKEEPING

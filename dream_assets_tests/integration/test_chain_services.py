@@ -2,6 +2,8 @@
 (SeaweedFS), vectors in PostgreSQL + pgvector, an MLflow tracking server with S3 artifacts, and a
 Ray head node the sweep joins."""
 
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +22,52 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PDFS = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "pdfs"
 CONFIGS = ["window2_minilm-l6_gemma-3-270m_k2", "window2_minilm-l6_gemma-3-270m_k4"]
+
+
+class _MlflowWatcher(threading.Thread):
+    """Polls the MLflow server every 0.05 s while a sweep runs: for each trial run (by name),
+    the set of (status, entries of its `generated_questions` history) it was seen in."""
+
+    def __init__(self, tracker):
+        super().__init__(daemon=True)
+        self.tracker, self.seen, self.stop = tracker, {}, threading.Event()
+
+    def _trial_runs(self):
+        query = "tags.`dream.kind` = 'trial'"
+        return self.tracker.client().search_runs([self.tracker.experiment_id()], query)
+
+    def histories(self) -> dict[str, list[float]]:
+        """Each trial run's `generated_questions` logged live, by step (Tune's reports count
+        from 1; the records written after the sweep are at step 0), by run name."""
+        client = self.tracker.client()
+        return {
+            run.info.run_name: [
+                metric.value
+                for metric in sorted(client.get_metric_history(run.info.run_id, "generated_questions"), key=_step)
+                if metric.step >= 1
+            ]
+            for run in self._trial_runs()
+        }
+
+    def run(self):
+        client = self.tracker.client()
+        while not self.stop.is_set():
+            for run in self._trial_runs():
+                entries = len(client.get_metric_history(run.info.run_id, "generated_questions"))
+                self.seen.setdefault(run.info.run_name, set()).add((run.info.status, entries))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join()
+
+
+def _step(metric) -> int:
+    return metric.step
 
 
 def test_chain_on_s3_mlflow_server_and_ray_head(
@@ -65,8 +113,22 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
             "golden_dataset",
         )
         index = metadata(run_job(defs, instance, "index_job", ["window2_minilm-l6"]), "embedding_index")
-        sweep = metadata(run_job(defs, instance, "sweep_job", CONFIGS), "trial_evaluations")
+        # a multi-fidelity sweep (rungs of 2 and 4 answered questions), watched on the MLflow
+        # server while it runs
+        asha = {"search": "asha", "min_questions": 2, "reduction_factor": 2}
+        with _MlflowWatcher(resources["tracker"]) as watcher:
+            sweep_run = run_job(
+                defs, instance, "sweep_job", CONFIGS, run_config={"ops": {"trial_evaluations": {"config": asha}}}
+            )
+        sweep = metadata(sweep_run, "trial_evaluations")
         assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
+        # live: each run has one step per rung its trial reached (2 then 4 questions answered);
+        # the trial that reached the second rung was seen RUNNING with only its first logged,
+        # which happens only while it runs (after the sweep its run holds both and the records)
+        histories = watcher.histories()
+        assert sorted(histories.values()) in ([[2.0], [2.0, 4.0]], [[2.0, 4.0], [2.0, 4.0]]), histories
+        longest = next(name for name, history in histories.items() if len(history) == 2)
+        assert ("RUNNING", 1) in watcher.seen[longest], watcher.seen
         run_job(defs, instance, "leaderboard_job")
         # no secret in Dagster's event log, metadata or captured compute logs, nor in Ray Tune's
         # results or the Ray node's session logs

@@ -5,9 +5,12 @@ asset's metadata and the `parsed_documents_are_not_quarantined` check); the othe
 """
 
 import dagster as dg
+import pandas as pd
+from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
+from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.hashing import sha256_bytes
 from dream_assets.lib.parse_pool import ParseLimits, ParseOutcome, parse_bounded
 from dream_assets.lib.parsing import ParsedDocument
@@ -15,17 +18,17 @@ from dream_assets.partitions import document_partitions
 from resources.object_store import ObjectStore
 from resources.pdf_source import PdfSource
 
+# the columns of `parsed_documents`' preview table
+PARSED_COLUMNS = ["document", "title", "language", "pages", "characters", "seconds"]
+
 
 class ParsingConfig(dg.Config):
-    """Bounds on parsing one document (`dream_assets.lib.parse_pool.ParseLimits`): PDFs over
-    `max_bytes` are quarantined unparsed (default 50 MiB); a parse runs in a worker process
-    killed after `timeout_seconds` and capped at `memory_mb` of address space; `workers` parse
-    at once."""
+    """Bounds on parsing one document (`dream_assets.lib.parse_pool.ParseLimits`)."""
 
-    max_bytes: int = 50 * 1024 * 1024
-    timeout_seconds: float = 60.0
-    memory_mb: int = 2048
-    workers: int = 2
+    max_bytes: int = Field(50 * 1024 * 1024, description="PDFs over this size are quarantined unparsed (50 MiB).")
+    timeout_seconds: float = Field(60.0, description="A parse's worker process is killed after this many seconds.")
+    memory_mb: int = Field(2048, description="Address space a parse's worker process may use, in MiB.")
+    workers: int = Field(2, description="Documents parsed at once, each in its own worker process.")
 
 
 @dg.asset(
@@ -61,15 +64,13 @@ def source_pdfs(
             continue
         digest = sha256_bytes(data)
         store.write_bytes(layout.source_pdf_key(document_id), data)
-        rows.append(f"| {document_id} | {listing[document_id].key} | {len(data):,} | `{digest[:12]}` |")
+        rows.append({"document": document_id, "file": listing[document_id].key, "bytes": len(data), "sha256": digest})
         context.log.info("copied %s (%d bytes)", document_id, len(data))
     return dg.MaterializeResult(
         metadata={
             "documents": len(rows),
             "missing_from_source": missing,
-            "preview": dg.MetadataValue.md(
-                "| document | file | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(rows)
-            ),
+            "preview": table_metadata(pd.DataFrame(rows, columns=["document", "file", "bytes", "sha256"])),
         }
     )
 
@@ -135,10 +136,7 @@ def parsed_documents(
             "quarantined": len(quarantined),
             "quarantine_reasons": quarantined,
             "max_parse_seconds": round(max((outcome.seconds for outcome in outcomes), default=0.0), 3),
-            "preview": dg.MetadataValue.md(
-                "| document | title | language | pages | characters | seconds |\n|---|---|---|---|---|---|\n"
-                + "\n".join(rows)
-            ),
+            "preview": table_metadata(pd.DataFrame(rows, columns=PARSED_COLUMNS)),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -151,7 +149,7 @@ def parsed_documents(
     )
 
 
-def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[str]) -> tuple[list[str], dict]:
+def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[str]) -> tuple[list[dict], dict]:
     """Writes each parsed document, or its quarantine record (reason, detail, seconds, pages),
     removing the other; returns (preview rows, reason by quarantined document). Documents in
     `carried` were quarantined (and logged) by `source_pdfs`."""
@@ -168,10 +166,8 @@ def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[s
         document = outcome.document
         store.write_json(layout.parsed_document_key(document.document_id), document.to_dict())
         store.delete(layout.quarantine_key(document.document_id))
-        rows.append(
-            f"| {document.document_id} | {document.title[:40]} | {document.language or '?'} | "
-            f"{len(document.page_starts)} | {len(document.text):,} | {outcome.seconds:.2f} |"
-        )
+        shown = (document.title, document.language, len(document.page_starts), len(document.text), outcome.seconds)
+        rows.append(dict(zip(PARSED_COLUMNS, (document.document_id, *shown), strict=True)))
     return rows, quarantined
 
 

@@ -2,8 +2,10 @@
 
 `trial_evaluations` is partitioned by RAG configuration; materialising several partitions in one
 run (a single-run backfill) runs them as one Ray Tune sweep, one trial per configuration. Each
-trial's per-question table lands in the object store and in an MLflow nested run under the
-sweep's parent run, with the golden set as the run's dataset input.
+configuration's MLflow nested run, under the sweep's parent run, opens when its trial starts and
+gets each report (every multi-fidelity rung, then the end) as a step while the sweep runs
+(`mlflow_runs.LiveTrialRuns`); after the sweep, each trial's per-question table lands in the
+object store and on that run, with the golden set as the run's dataset input.
 """
 
 import sys
@@ -11,12 +13,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
+import pandas as pd
+from pydantic import Field
 from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
+from dream_assets.defs.evaluation.mlflow_runs import LiveTrialRuns, sweep_run, trial_tags
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
+from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.lib.query_embeddings import embed_question_sets
 from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs, run_sweep
@@ -27,58 +33,50 @@ from resources.llm import LlmProvider
 from resources.models import model_problems
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+from resources.tracking import MlflowTracker
 from resources.vector_stores import VectorStore
+
+# the trial metrics of `trial_evaluations`' results table
+RESULT_COLUMNS = ["hit_rate", "mrr", "mrr_n", "f1", "f1_n"]
 
 
 class SweepConfig(dg.Config):
-    """`generation_sample_size`: golden questions each configuration answers with its LLM
-    (generation tier: F1, exact match, semantic similarity), drawn with `seed`, the
-    same for every configuration (0: every question); every question is retrieved and scored
+    """How the sweep evaluates its configurations. Every golden question is retrieved and scored
     (retrieval tier: hit rate, MRR, nDCG, ID-based context precision and recall), from question
-    embeddings computed once per embedding model (ragas' LLM-judged metrics are scored after
-    the sweep, on the top configurations: `judge_evaluations`); `seed`: seed of the samples; `retrieval_actors`: start a
-    pool of this many Ray retrieval actors per index for the sweep, so concurrent trials share
-    one loaded index (0: a pool already running for the index, started by `retrieval_pool`, is
-    used; otherwise each trial loads its own); `resume`: skip trials that finished before with
-    identical settings and, in an interrupted trial, the questions it answered (a crashed or
-    killed sweep run again redoes nothing); False evaluates everything again (the LLM cache
-    still answers repeated prompts); `search`: `grid` evaluates every configuration on every
-    sampled question, `asha` is multi-fidelity (successive halving, Ray Tune's ASHAScheduler):
-    every configuration is retrieved on every question and answers `min_questions` sampled
-    questions, and only the best 1/`reduction_factor` of those that reached each rung (by
-    `rank_by`, on the selection split) go on to answer `reduction_factor` times as many, up to
-    the whole sample; stopped configurations keep their metrics on the questions they answered;
-    `repeats`: answers per question with successive LLM seeds (for an LLM sampling at a
-    temperature above 0, set in config/llms.yaml), reported as `<metric>_repeat_std`."""
+    embeddings computed once per embedding model; a seeded sample, the same for every
+    configuration, is answered by the LLM (generation tier: F1, exact match, semantic
+    similarity); ragas' LLM-judged metrics are scored after the sweep, on the top
+    configurations (`judge_evaluations`). With `search: asha` (successive halving, Ray Tune's
+    ASHAScheduler) every configuration answers `min_questions` sampled questions first, and only
+    the best 1/`reduction_factor` of those that reached each rung (by `rank_by`, on the
+    selection split) go on to answer `reduction_factor` times as many, up to the whole sample;
+    stopped configurations keep their metrics on the questions they answered."""
 
-    generation_sample_size: int = 50
-    seed: int = 0
-    retrieval_actors: int = 0
-    resume: bool = True
-    repeats: int = 1
-    search: Literal["grid", "asha"] = "grid"
-    min_questions: int = 8
-    reduction_factor: int = 2
-    rank_by: str = "mrr"
-
-
-def sweep_run(tracker: MlflowTracker, golden_version: str, corpus: str = "") -> str:
-    """The MLflow parent run of the sweeps on one golden-set version (found or created), tagged
-    with its corpus (`dream.corpus`) when it has one."""
-    return tracker.find_or_create_run(
-        f"sweep-{corpus}-{golden_version}" if corpus else f"sweep-{golden_version}",
-        {TAG_KIND: "sweep", **_tags(golden_version, corpus)},
+    generation_sample_size: int = Field(
+        50, description="Golden questions each configuration answers with its LLM, drawn with `seed` (0: every one)."
     )
-
-
-def trial_tags(config_key: str, golden_version: str, corpus: str = "") -> dict[str, str]:
-    """The MLflow tags that identify one configuration's trial run on one golden-set version."""
-    return {TAG_KIND: "trial", TAG_CONFIG_KEY: config_key, **_tags(golden_version, corpus)}
-
-
-def _tags(golden_version: str, corpus: str) -> dict[str, str]:
-    return {TAG_GOLDEN_VERSION: golden_version, **({TAG_CORPUS: corpus} if corpus else {})}
+    seed: int = Field(0, description="Seed of the question samples.")
+    retrieval_actors: int = Field(
+        0,
+        description="Ray retrieval actors started per index for the sweep, so concurrent trials share one loaded"
+        " index (0: use a pool `retrieval_pool` started, else each trial loads its own).",
+    )
+    resume: bool = Field(
+        True,
+        description="Skip trials that finished before with identical settings, and the questions an interrupted"
+        " trial answered; False evaluates everything again (the LLM cache still answers repeated prompts).",
+    )
+    repeats: int = Field(
+        1,
+        description="Answers per question with successive LLM seeds (for an LLM sampling above temperature 0,"
+        " config/llms.yaml), reported as `<metric>_repeat_std`.",
+    )
+    search: Literal["grid", "asha"] = Field(
+        "grid", description="`grid`: every configuration on every sampled question; `asha`: multi-fidelity."
+    )
+    min_questions: int = Field(8, description="asha: questions every configuration answers in the first rung.")
+    reduction_factor: int = Field(2, description="asha: each rung keeps the best 1/this of the configurations.")
+    rank_by: str = Field("mrr", description="asha: the metric rungs are decided by, on the selection split.")
 
 
 @dg.asset(
@@ -144,6 +142,13 @@ def trial_evaluations(
         sample,
     )
     bar, trial_done = _trial_progress(context, len(trials))
+    parent = sweep_run(tracker, golden_version, corpus)
+    live = LiveTrialRuns(
+        tracker,
+        parent,
+        {trial.config.key: trial_tags(trial.config.key, golden_version, corpus) for trial in trials},
+        {trial.config.key: trial.config.params() for trial in trials},
+    )
     try:
         outcomes = run_sweep(
             trials,
@@ -152,6 +157,7 @@ def trial_evaluations(
             ray_cluster.max_concurrent_trials,
             on_trial_done=trial_done,
             scheduler=multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
+            callbacks=[live],
         )
         bar.update(bar.total - bar.n)  # trials skipped as finished end without a callback
     finally:
@@ -160,16 +166,13 @@ def trial_evaluations(
         for pool, started in pools.values():
             if started:
                 pool.shutdown()
-    parent = sweep_run(tracker, golden_version, corpus)
     golden_uri = store.uri(layout.golden_prefix(golden_version))
     tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
-    rows, failed = [], {}
-    for trial, outcome in zip(trials, outcomes, strict=True):
-        row = _record(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
-        if outcome.error:
-            failed[trial.config.key] = outcome.error
-        else:
-            rows.append(row)
+    rows = [
+        _record(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
+        for trial, outcome in zip(trials, outcomes, strict=True)
+    ]
+    failed = {row["config_key"]: row["error"] for row in rows if row["error"]}
     return dg.MaterializeResult(
         metadata={
             "corpus": corpus or "(every document partition)",
@@ -189,9 +192,7 @@ def trial_evaluations(
             "failures": failed,
             "retrieval_pools": pool_health,
             "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
-            "results": dg.MetadataValue.md(
-                "| configuration | hit_rate | mrr | mrr n | f1 | f1 n |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
-            ),
+            "results": table_metadata(pd.DataFrame(rows)),
         }
     )
 
@@ -256,7 +257,8 @@ def _record(
     context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri, corpus
 ):
     """Logs one trial's outcome: its MLflow run (with the golden set as dataset input), its error
-    record or its Dagster observation; returns its row of the metadata's results table."""
+    record or its Dagster observation (with the row count and column schema of its table);
+    returns its row of the metadata's results table (`RESULT_COLUMNS`, and `error`)."""
     key, golden_version = trial.config.key, trial.golden_version
     run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
     tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
@@ -266,17 +268,18 @@ def _record(
         tracker.log_trial(run_id, trial.config.params(), {})
         tracker.finish(run_id, error=outcome.error)
         context.log.error("trial %s failed: %s", key, outcome.error)
-        return ""
+        return {"config_key": key, "error": outcome.error}
     store.delete(error_key)
-    tracker.log_trial(run_id, trial.config.params(), outcome.metrics, store.read_parquet(trial.output_key))
+    table = store.read_parquet(trial.output_key)
+    tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)
     tracker.finish(run_id)
     metadata = {
         "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
         **{k: v for k, v in outcome.metrics.items() if v == v},
+        **table_asset_metadata(table),
     }
     context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
-    shown = (outcome.metrics.get(name, float("nan")) for name in ("hit_rate", "mrr", "mrr_n", "f1", "f1_n"))
-    return f"| {key} | " + " | ".join(f"{value:.3f}" for value in shown) + " |"
+    return {"config_key": key, **{name: outcome.metrics.get(name) for name in RESULT_COLUMNS}, "error": ""}
 
 
 def _total(outcomes, metric: str) -> int:

@@ -10,8 +10,8 @@ import dagster as dg
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import read_parsed_documents
-from dream_assets.defs.evaluation.assets import sweep_run, trial_tags
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
+from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.golden.assets import read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
 from dream_assets.lib.evaluation import ALL_METRICS

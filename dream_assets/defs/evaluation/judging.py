@@ -19,9 +19,11 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.assets import sweep_run, trial_evaluations, trial_tags
+from dream_assets.defs.evaluation.assets import trial_evaluations
+from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.evaluation.trials import ranked_trials
 from dream_assets.defs.golden.assets import read_current_golden
+from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
 from dream_assets.lib.judging import (
     JUDGE_MAX_STRING_CHARS,
@@ -135,7 +137,8 @@ def judge_evaluations(
                 {name: round(float(judged[name].notna().mean()), 3) for name in RAGAS_JUDGE_METRICS}
             ),
             "calibration": dg.MetadataValue.json(json.loads(json.dumps(calibration, default=str))),
-            "scores": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".3f")),
+            "scores": table_metadata(summary),
+            **table_asset_metadata(judged),
         }
     )
 

@@ -6,13 +6,15 @@ import tempfile
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.assets import sweep_run
 from dream_assets.defs.evaluation.judging import judge_evaluations
+from dream_assets.defs.evaluation.mlflow_runs import sweep_run
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.golden.assets import read_current_golden
+from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
 from dream_assets.lib.judging import judge_summary
 from dream_assets.lib.leaderboard import parallel_coordinates, save_plot, verdict
@@ -47,10 +49,11 @@ SHOWN = [
 
 
 class LeaderboardConfig(dg.Config):
-    """`rank_by`: the metric the leaderboard sorts and tiers by (descending, on the selection
-    split)."""
+    """How the leaderboard ranks."""
 
-    rank_by: str = "mrr"
+    rank_by: str = Field(
+        "mrr", description="The metric the leaderboard sorts and tiers by (descending, on the selection split)."
+    )
 
 
 @dg.asset(deps=[judge_evaluations], group_name="evaluation", kinds={"plotly", "mlflow"}, code_version="3")
@@ -102,12 +105,13 @@ def experiment_leaderboard(
         "best": str(table.iloc[0]["config_key"]),
         "verdict": said,
         "tier_1": int(table["tier"].eq(1).sum()) if "tier" in table else 0,
-        "leaderboard": dg.MetadataValue.md(shown(table).to_markdown(index=False, floatfmt=".3f")),
+        "leaderboard": table_metadata(shown(table)),
+        **table_asset_metadata(table),
         "plot_html": dg.MetadataValue.path(store.uri(f"{prefix}/leaderboard.html")),
         "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
     }
     if calibration:
-        metadata["judged"] = dg.MetadataValue.md(judged(table).to_markdown(index=False, floatfmt=".3f"))
+        metadata["judged"] = table_metadata(judged(table))
         metadata["judge_calibration"] = dg.MetadataValue.json(calibration)
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")

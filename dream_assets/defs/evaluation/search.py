@@ -2,11 +2,13 @@
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.query_embeddings import embed_question_sets
 from dream_assets.lib.range_search import RangeSearchContext, run_range_search
@@ -20,19 +22,19 @@ from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, Mlf
 
 
 class RangeSearchConfig(dg.Config):
-    """`samples`: configurations to draw (0: the `ranges:` section's `samples`); `rank_by`: the
-    metric Optuna maximises (on the golden set's selection split); `generation_sample_size`:
-    questions each draw answers with the LLM, as in `SweepConfig` (every question is
-    retrieved); `min_questions` (0: the whole sample for every draw) and `reduction_factor`:
-    multi-fidelity rungs over the sample as in `SweepConfig`; `seed`: Optuna's sampler and
-    the sample."""
+    """How many configurations Optuna draws from the search space's `ranges:`, and how each is
+    scored."""
 
-    samples: int = 0
-    rank_by: str = "mrr"
-    generation_sample_size: int = 50
-    min_questions: int = 0
-    reduction_factor: int = 2
-    seed: int = 0
+    samples: int = Field(0, description="Configurations to draw (0: the `ranges:` section's `samples`).")
+    rank_by: str = Field("mrr", description="The metric Optuna maximises, on the golden set's selection split.")
+    generation_sample_size: int = Field(
+        50, description="Questions each draw answers with its LLM, as in the sweep (every question is retrieved)."
+    )
+    min_questions: int = Field(
+        0, description="Questions of the first multi-fidelity rung (0: the whole sample for every draw)."
+    )
+    reduction_factor: int = Field(2, description="Multi-fidelity: each rung keeps 1/this of the draws.")
+    seed: int = Field(0, description="Seed of Optuna's sampler and of the question sample.")
 
 
 @dg.asset(
@@ -122,7 +124,7 @@ def range_search(
             "failed": int((table["error"] != "").sum()),
             "indexes_built": int(table.get("index_built", pd.Series(dtype=float)).sum()),
             "best": str(table.iloc[0]["config_key"]),
-            "draws_table": dg.MetadataValue.md(table[shown].to_markdown(index=False, floatfmt=".3f")),
+            "draws_table": table_metadata(table[shown]),
             "mlflow_search_run": dg.MetadataValue.url(tracker.run_url(parent)),
         }
     )

@@ -19,6 +19,19 @@ def ranked_trials(store, golden_version: str, rank_by: str) -> tuple[pd.DataFram
     Raises:
         ValueError: when no trial was evaluated on that golden set.
     """
+    rows, tables = trial_rows(store, golden_version)
+    if not rows:
+        raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
+    return add_evidence(build_leaderboard(rows, rank_by), tables, rank_by), tables
+
+
+def trial_rows(store, golden_version: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """One row per configuration with a trial on golden set `golden_version`: its key, its
+    parameters, its trial metrics (`summarize`) and `status` (`ok`; `stopped_early`: answered
+    fewer questions than the others, stopped by a multi-fidelity search; `failed`, with its
+    `error`, when it has no table); and each trial's per-question table by configuration key.
+    A configuration whose table is there is `ok` even if a later attempt failed (see
+    `trial_errors`)."""
     rows, tables, answered = [], {}, {}
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
@@ -31,12 +44,20 @@ def ranked_trials(store, golden_version: str, rank_by: str) -> tuple[pd.DataFram
             rows.append(
                 {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
             )
-    if not rows:
-        raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
     for row in rows:  # stopped early by a multi-fidelity search: answered fewer than the others
         if row["config_key"] in answered:
             row["status"] = "ok" if answered[row["config_key"]] >= max(answered.values()) else "stopped_early"
-    return add_evidence(build_leaderboard(rows, rank_by), tables, rank_by), tables
+    return rows, tables
+
+
+def trial_errors(store, golden_version: str) -> dict[str, str]:
+    """The error of every configuration whose last trial on golden set `golden_version` failed
+    (its `<config key>.error.json`, removed when a later trial succeeds), by configuration key."""
+    return {
+        key: store.read_json(layout.trial_error_key(golden_version, key))["error"]
+        for key in CONFIGS_BY_KEY
+        if store.exists(layout.trial_error_key(golden_version, key))
+    }
 
 
 def read_judged(store, golden_version: str) -> pd.DataFrame | None:

@@ -12,11 +12,13 @@ from typing import Literal
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.lib.golden import read_squad, squad_golden_dataset
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.splits import HELD_OUT, SELECTION, split_golden
@@ -29,32 +31,35 @@ DEMO_SQUAD = Path(__file__).resolve().parents[3] / "data" / "demo" / "squad" / "
 
 
 class GoldenDatasetConfig(dg.Config):
-    """`source`: `human` (SQuAD), `synthetic` (ragas over Ray tasks) or `both` side by side;
-    `squad_path`: SQuAD v2.0 JSON with the human questions; `questions_per_document`: seeded
-    sample size per document for either source (0 keeps every human question; synthetic: 3);
-    `seed`: seed of the sample and of generation; `generator_llm`: LLM that writes synthetic
-    questions (bundled name or a model of the OpenAI-compatible endpoint);
-    `documents_per_task`: documents per Ray task; `max_workers`: most Ray tasks at once (0: as
-    many as the cluster runs); `chunk_size`: synthetic reference-context size in tokens;
-    `max_attempts`: tries per synthetic item; `languages`: document languages synthetic
-    questions are asked in (ISO 639-1; others are recorded as `unsupported_language`);
-    `held_out_fraction`: share of the questions held
-    out of the search to score its winner without bias (`dream_assets.lib.splits`; 0: no
-    held-out split); `split_unit`: `question` (stratified by document) or `document` (whole
-    documents held out)."""
+    """Where the golden questions come from, how many, and which are held out of the search."""
 
-    source: Literal["human", "synthetic", "both"] = "human"
-    squad_path: str = str(DEMO_SQUAD)
-    questions_per_document: int = 3
-    seed: int = 0
-    generator_llm: str = "qwen2.5-coder-0.5b-instruct"
-    documents_per_task: int = 3
-    max_workers: int = 0
-    chunk_size: int = 192
-    max_attempts: int = 3
-    languages: list[str] = ["en"]
-    held_out_fraction: float = 0.3
-    split_unit: Literal["question", "document"] = "question"
+    source: Literal["human", "synthetic", "both"] = Field(
+        "human", description="`human` (SQuAD), `synthetic` (ragas over Ray tasks) or `both` side by side."
+    )
+    squad_path: str = Field(str(DEMO_SQUAD), description="SQuAD v2.0 (or v1.1) JSON with the human questions.")
+    questions_per_document: int = Field(
+        3, description="Seeded sample per document, either source (0 keeps every human question; synthetic: 3)."
+    )
+    seed: int = Field(0, description="Seed of the sample, of synthetic generation and of the held-out split.")
+    generator_llm: str = Field(
+        "qwen2.5-coder-0.5b-instruct",
+        description="LLM that writes synthetic questions (bundled name or a model of the OpenAI-compatible endpoint).",
+    )
+    documents_per_task: int = Field(3, description="Synthetic: documents per Ray task.")
+    max_workers: int = Field(0, description="Synthetic: most Ray tasks at once (0: as many as the cluster runs).")
+    chunk_size: int = Field(192, description="Synthetic: reference-context size in tokens.")
+    max_attempts: int = Field(3, description="Synthetic: tries per item before it is recorded as failed.")
+    languages: list[str] = Field(
+        ["en"],
+        description="Document languages synthetic questions are asked in (ISO 639-1; others: `unsupported_language`).",
+    )
+    held_out_fraction: float = Field(
+        0.3,
+        description="Share of the questions held out of the search to score its winner without bias (0: none).",
+    )
+    split_unit: Literal["question", "document"] = Field(
+        "question", description="Hold out questions (stratified by document) or whole documents."
+    )
 
 
 @dg.asset(deps=[parsed_documents], group_name="golden", kinds={"parquet", "ray"})
@@ -95,7 +100,7 @@ def golden_dataset(
             synthetic_questions=len(synthetic.golden.questions),
             failed_items=len(failures),
             failures_by_reason=synthetic.golden.skipped,
-            failure_examples=dg.MetadataValue.md(_failure_examples(failures)),
+            failure_examples=table_metadata(_failure_examples(failures)),
             llm_requests=synthetic.llm_requests,
             llm_calls=synthetic.llm_calls,
             generation_seconds=round(synthetic.seconds, 1),
@@ -131,7 +136,8 @@ def golden_dataset(
             "documents": len(documents),
             "contexts": len(contexts),
             **metadata,
-            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+            "preview": table_metadata(preview),
+            **table_asset_metadata(questions),
         },
         data_version=dg.DataVersion(version),
     )
@@ -172,10 +178,9 @@ def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvide
     return result
 
 
-def _failure_examples(failures: pd.DataFrame, count: int = 5) -> str:
-    if failures.empty:
-        return "no failed item"
-    return failures[["context_id", "attempts", "reason", "excerpt"]].head(count).to_markdown(index=False)
+def _failure_examples(failures: pd.DataFrame, count: int = 5) -> pd.DataFrame:
+    columns = ["context_id", "attempts", "reason", "excerpt"]
+    return pd.DataFrame(columns=columns) if failures.empty else failures[columns].head(count)
 
 
 def read_current_golden(store, corpus: str = ""):

@@ -7,10 +7,12 @@ import time
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.indexes import corpus_version, index_version
 from dream_assets.lib.nodes import build_index, embedding_dimensions
 from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
@@ -105,16 +107,18 @@ def embedding_index(
                 },
             )
         )
-        rows.append(f"| {index_key} | `{version}` | {'reused' if reused else 'built'} | {embedded} | {seconds:.1f} |")
+        status = "reused" if reused else "built"
+        rows.append(
+            {"index": index_key, "version": version, "status": status, "nodes": nodes, "embedded": embedded}
+            | {"seconds": round(seconds, 1)}
+        )
     return dg.MaterializeResult(
         metadata={
             "corpus": corpus or "(every document partition)",
             "corpus_version": corpus_hash,
             "documents": len(documents),
             "embedded_nodes": embedded_total,
-            "indexes": dg.MetadataValue.md(
-                "| index | version | status | embedded | seconds |\n|---|---|---|---|---|\n" + "\n".join(rows)
-            ),
+            "indexes": table_metadata(pd.DataFrame(rows)),
         }
     )
 
@@ -155,13 +159,15 @@ def index_spec(
 
 
 class RetrievalPoolConfig(dg.Config):
-    """`actors`: index replicas (Ray actors); `num_cpus`: CPUs reserved per actor (0 shares
-    the node with trials); `detached`: keep the actors after this run (found by name by later
-    runs on the same Ray cluster; on the embedded local Ray they end with the process)."""
+    """The Ray actors that serve one index to many workers."""
 
-    actors: int = 2
-    num_cpus: float = 0.0
-    detached: bool = True
+    actors: int = Field(2, description="Index replicas (Ray actors).")
+    num_cpus: float = Field(0.0, description="CPUs reserved per actor (0 shares the node with trials).")
+    detached: bool = Field(
+        True,
+        description="Keep the actors after this run, found by name by later runs on the same Ray cluster (on the"
+        " embedded local Ray they end with the process).",
+    )
 
 
 @dg.asset(
@@ -196,7 +202,7 @@ def retrieval_pool(
             "pool": name,
             "actors": len(pool.actors),
             "healthy": sum("error" not in actor for actor in health),
-            "health": dg.MetadataValue.md(pd.DataFrame(health).to_markdown(index=False)),
+            "health": table_metadata(pd.DataFrame(health)),
         },
         data_version=dg.DataVersion(pointer["version"]),
     )

@@ -12,8 +12,10 @@ import time
 import dagster as dg
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from dream_assets import layout
+from dream_assets.defs.metadata import ROW_COUNT, table_asset_metadata, table_metadata
 from dream_assets.lib.hashing import sha256_bytes, slugify
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
@@ -28,10 +30,8 @@ oscar_shard_partitions = dg.DynamicPartitionsDefinition(name="oscar_shards")
 _SHARDS = {"partitions_def": oscar_shard_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
-def _per_shard_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
-    return dg.MetadataValue.md("\n".join(lines))
+def _per_shard_table(rows: list[tuple], header: tuple[str, ...]) -> dg.TableMetadataValue:
+    return table_metadata(pd.DataFrame(rows, columns=list(header)))
 
 
 @dg.asset(**_SHARDS, group_name="ingestion", kinds={"s3"})
@@ -51,7 +51,7 @@ def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, ob
         name = info.key.rsplit("/", 1)[-1]
         store.delete(layout.oscar_jsonl_prefix(shard))
         store.write_bytes(f"{layout.oscar_jsonl_prefix(shard)}/{name}", data)
-        rows.append((shard, name, f"{len(data):,}", sha256_bytes(data)[:12]))
+        rows.append((shard, name, len(data), sha256_bytes(data)))
     return dg.MaterializeResult(
         metadata={
             "shards": len(rows),
@@ -62,12 +62,13 @@ def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, ob
 
 
 class OscarFilterConfig(dg.Config):
-    """`languages`: identification labels kept (empty keeps all); `excluded_quality_warnings`:
-    OSCAR 23.01 document annotations that filter a record out (`tiny`, `short_sentences`,
-    `header`, `footer`, `noisy`)."""
+    """Which OSCAR records are kept."""
 
-    languages: list[str] = ["en"]
-    excluded_quality_warnings: list[str] = ["noisy", "short_sentences"]
+    languages: list[str] = Field(["en"], description="Language identification labels kept (empty keeps all).")
+    excluded_quality_warnings: list[str] = Field(
+        ["noisy", "short_sentences"],
+        description="OSCAR 23.01 annotations that filter a record out (tiny, short_sentences, header, footer, noisy).",
+    )
 
 
 @dg.asset(**_SHARDS, deps=[oscar_jsonl], group_name="ingestion", kinds={"ray", "parquet"})
@@ -108,7 +109,7 @@ def oscar_parquet(
             reasons[kind] = reasons.get(kind, 0) + int(count)
         examples += [f"{shard}: {r.reason} | {r.excerpt[:80]}" for r in rejects.head(2).itertuples()]
         results.append(result)
-        rows.append((shard, result.rows_in, result.rows_out, len(rejects), f"{result.seconds:.1f}"))
+        rows.append((shard, result.rows_in, result.rows_out, len(rejects), round(result.seconds, 1)))
         context.log.info("shard %s: %d lines, %d records kept, %d rejected", shard, *rows[-1][1:4])
     metadata = {
         "lines": sum(r[1] for r in rows),
@@ -128,8 +129,8 @@ def oscar_parquet(
 class ChunkingConfig(dg.Config):
     """Character chunks (the AWS post's setting: 1,000 characters, 100 overlap)."""
 
-    chunk_size: int = 1000
-    chunk_overlap: int = 100
+    chunk_size: int = Field(1000, description="Characters per chunk.")
+    chunk_overlap: int = Field(100, description="Characters shared by consecutive chunks.")
 
 
 @dg.asset(**_SHARDS, deps=[oscar_parquet], group_name="ingestion", kinds={"ray", "parquet"})
@@ -154,7 +155,7 @@ def oscar_chunks(
             config.chunk_overlap,
         )
         results.append(result)
-        rows.append((shard, result.rows_in, result.rows_out, f"{result.seconds:.1f}"))
+        rows.append((shard, result.rows_in, result.rows_out, round(result.seconds, 1)))
         context.log.info("shard %s: %d records → %d chunks in %.1f s", shard, *rows[-1][1:3], result.seconds)
     return dg.MaterializeResult(
         metadata={
@@ -166,13 +167,14 @@ def oscar_chunks(
 
 
 class EmbeddingConfig(dg.Config):
-    """`model`: a bundled model name (all-mpnet-base-v2 is the AWS post's) or a Hugging Face id;
-    `actors`: Ray Data actor pool size (each loads the model once); `batch_size`: chunks per
-    forward pass; GPUs are used (one per actor) when the Ray cluster has them."""
+    """How Ray Data embeds the chunks; GPUs are used (one per actor) when the cluster has them."""
 
-    model: str = "all-mpnet-base-v2"
-    actors: int = 2
-    batch_size: int = 64
+    model: str = Field(
+        "all-mpnet-base-v2",
+        description="A bundled model name (all-mpnet-base-v2 is the AWS post's) or a Hugging Face id.",
+    )
+    actors: int = Field(2, description="Ray Data actor pool size (each actor loads the model once).")
+    batch_size: int = Field(64, description="Chunks per forward pass.")
 
 
 @dg.asset(
@@ -213,7 +215,7 @@ def oscar_embeddings(
         )
         store.write_json(layout.oscar_embeddings_manifest(shard), {"model": config.model, "chunks": result.rows_out})
         results.append(result)
-        rows.append((shard, result.rows_out, f"{result.seconds:.1f}", f"{result.rows_per_s:.1f}"))
+        rows.append((shard, result.rows_out, round(result.seconds, 1), round(result.rows_per_s, 1)))
         context.log.info("shard %s: %d chunks embedded in %.1f s", shard, result.rows_out, result.seconds)
     return dg.MaterializeResult(
         metadata={
@@ -221,7 +223,7 @@ def oscar_embeddings(
             "device": "cuda" if gpus else "cpu",
             "embedded": sum(r[1] for r in rows),
             "embeddings_per_s": overall_rows_per_s(results),
-            "shards": _per_shard_table(rows, ("shard", "chunks", "seconds", "per second")),
+            "shards": _per_shard_table(rows, ("shard", "chunks", "seconds", "chunks_per_s")),
         }
     )
 
@@ -246,13 +248,12 @@ BULK_LOAD_SHARE = 0.1
 
 
 class PgvectorIndexConfig(dg.Config):
-    """HNSW `m` and `ef_construction` (pgvector's defaults 16 and 64); IVFFlat `lists` (0: rows /
-    1,000, pgvector's advice up to 1M rows); `metric`: cosine or l2."""
+    """The pgvector indexes built after loading (pgvector's defaults)."""
 
-    metric: str = "cosine"
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 64
-    ivfflat_lists: int = 0
+    metric: str = Field("cosine", description="cosine or l2.")
+    hnsw_m: int = Field(16, description="HNSW: links per node (pgvector's default 16).")
+    hnsw_ef_construction: int = Field(64, description="HNSW: candidate list size while building (default 64).")
+    ivfflat_lists: int = Field(0, description="IVFFlat lists (0: rows / 1,000, pgvector's advice up to 1M rows).")
 
 
 @dg.asset(**_SHARDS, deps=[oscar_embeddings], group_name="ingestion", kinds={"postgres"})
@@ -286,7 +287,7 @@ def pgvector_index(
         seconds = time.perf_counter() - start
         pgvector.upsert(tables["ivfflat"], ids, texts, vectors)
         loaded_total, load_seconds = loaded_total + loaded, load_seconds + seconds
-        rows.append((shard, loaded, f"{seconds:.2f}", f"{loaded / max(seconds, 1e-9):,.0f}"))
+        rows.append((shard, loaded, round(seconds, 2), round(loaded / max(seconds, 1e-9))))
         context.log.info("shard %s: %d rows loaded in %.2f s", shard, loaded, seconds)
     start = time.perf_counter()
     hnsw = pgvector.build_index(
@@ -302,27 +303,27 @@ def pgvector_index(
         metadata={
             "tables": [tables["hnsw"], tables["ivfflat"]],
             "rows_in_table": total,
+            ROW_COUNT: total,
             "rows_loaded": loaded_total,
             "bulk_load": bulk,
             "copy_rows_per_s": loaded_total / max(load_seconds, 1e-9),
             "indexes": [hnsw, ivfflat],
             "hnsw_build_seconds": hnsw_seconds,
             "ivfflat_build_seconds": ivfflat_seconds,
-            "shards": _per_shard_table(rows, ("shard", "rows", "seconds", "rows/s")),
+            "shards": _per_shard_table(rows, ("shard", "rows", "seconds", "rows_per_s")),
         }
     )
 
 
 class BenchmarkConfig(dg.Config):
-    """`questions`: SQuAD questions queried (from the human golden set's source); `k`; `clients`:
-    concurrent clients for the QPS figure; the `ef_search` and `probes` settings measured."""
+    """What the store query benchmark measures."""
 
-    squad_path: str = ""
-    questions: int = 200
-    k: int = 10
-    clients: int = 4
-    ef_search: list[int] = [10, 40, 100]
-    probes: list[int] = [1, 5, 20]
+    squad_path: str = Field("", description="SQuAD JSON the questions come from ('': the demo's).")
+    questions: int = Field(200, description="SQuAD questions queried.")
+    k: int = Field(10, description="Nearest neighbours per query.")
+    clients: int = Field(4, description="Concurrent clients for the QPS figure.")
+    ef_search: list[int] = Field([10, 40, 100], description="HNSW ef_search settings measured.")
+    probes: list[int] = Field([1, 5, 20], description="IVFFlat probes settings measured.")
 
 
 @dg.asset(deps=[pgvector_index], group_name="ingestion", kinds={"postgres", "pandas"})
@@ -367,8 +368,9 @@ def vector_query_benchmark(
             "chunks": len(chunks),
             "questions": len(questions),
             "model": model,
-            "results": dg.MetadataValue.md(markdown),
-            "ingest_throughput": dg.MetadataValue.md(pd.DataFrame(throughput).to_markdown(index=False)),
+            "results": table_metadata(table),
+            "ingest_throughput": table_metadata(pd.DataFrame(throughput)),
+            **table_asset_metadata(table),
         }
     )
 
@@ -389,14 +391,13 @@ def _stage_throughput(instance: dg.DagsterInstance) -> list[dict]:
 
 
 class OpenSearchIndexConfig(dg.Config):
-    """k-NN index settings (the AWS post's: HNSW, faiss, L2, m 16, ef_construction 256);
-    `force_merge` merges to one segment after loading."""
+    """k-NN index settings (the AWS post's: HNSW, faiss, L2, m 16, ef_construction 256)."""
 
-    engine: str = "faiss"
-    space_type: str = "l2"
-    m: int = 16
-    ef_construction: int = 256
-    force_merge: bool = False
+    engine: str = Field("faiss", description="k-NN engine.")
+    space_type: str = Field("l2", description="Distance.")
+    m: int = Field(16, description="HNSW: links per node.")
+    ef_construction: int = Field(256, description="HNSW: candidate list size while building.")
+    force_merge: bool = Field(False, description="Merge to one segment after loading.")
 
 
 @dg.asset(**_SHARDS, deps=[oscar_embeddings], group_name="ingestion", kinds={"opensearch"})
@@ -421,7 +422,7 @@ def opensearch_index(
         extra = chunks[["record_id", "url"]].to_dict("records")
         start = time.perf_counter()
         loaded = opensearch.load(index, body, bulk_actions(index, chunks["chunk_id"], chunks["text"], vectors, extra))
-        rows.append((shard, loaded, f"{time.perf_counter() - start:.2f}"))
+        rows.append((shard, loaded, round(time.perf_counter() - start, 2)))
     opensearch.finish_load(index, config.force_merge)
     return dg.MaterializeResult(
         metadata={"index": index, "shards": _per_shard_table(rows, ("shard", "documents", "seconds"))}

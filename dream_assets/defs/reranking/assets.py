@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
@@ -24,15 +25,15 @@ from resources.vector_stores import VectorStore
 
 
 class TrainingPairsConfig(dg.Config):
-    """`index_key`: the embedding index whose retrievals give the hard negatives;
-    `candidates`: contexts retrieved per question; `negatives`: hard negatives kept per question;
-    `validation_fraction`: share of documents held out; `seed`: seed of the split."""
+    """Which (question, context) pairs the reranker learns from."""
 
-    index_key: str = "chunks256o32_minilm-l6"
-    candidates: int = 8
-    negatives: int = 3
-    validation_fraction: float = 0.25
-    seed: int = 0
+    index_key: str = Field(
+        "chunks256o32_minilm-l6", description="The embedding index whose retrievals give the hard negatives."
+    )
+    candidates: int = Field(8, description="Contexts retrieved per question.")
+    negatives: int = Field(3, description="Hard negatives kept per question.")
+    validation_fraction: float = Field(0.25, description="Share of documents held out for validation.")
+    seed: int = Field(0, description="Seed of the document split.")
 
 
 @dg.asset(deps=[golden_dataset, embedding_index], group_name="reranking", kinds={"parquet"})
@@ -75,16 +76,16 @@ def reranker_training_pairs(
 
 
 class RerankerConfig(dg.Config):
-    """`base_model`: bundled model name, local directory or Hugging Face id to start from;
-    `epochs`, `batch_size`, `learning_rate`: training; `lora_rank`: 0 trains every weight,
-    above 0 LoRA adapters of that rank (peft); `seed`: seed of training."""
+    """How the cross-encoder reranker is fine-tuned."""
 
-    base_model: str = "all-MiniLM-L6-v2"
-    epochs: int = 1
-    batch_size: int = 16
-    learning_rate: float = 2e-5
-    lora_rank: int = 0
-    seed: int = 0
+    base_model: str = Field(
+        "all-MiniLM-L6-v2", description="Bundled model name, local directory or Hugging Face id to start from."
+    )
+    epochs: int = Field(1, description="Training epochs.")
+    batch_size: int = Field(16, description="Pairs per training step.")
+    learning_rate: float = Field(2e-5, description="AdamW learning rate.")
+    lora_rank: int = Field(0, description="0 trains every weight; above 0, LoRA adapters of that rank (peft).")
+    seed: int = Field(0, description="Seed of training.")
 
 
 def _architecture(model_dir: Path) -> tuple[int, int, int]:

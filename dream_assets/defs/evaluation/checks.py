@@ -1,0 +1,106 @@
+"""Asset checks of the sweep and its leaderboard, on the current golden set of the run's corpus.
+
+None blocks: one failed trial is recorded while the rest goes on, so the leaderboard is still
+built from the others; the failed check (severity ERROR, or WARN for low coverage) marks the
+asset in the Dagster UI, names the configurations and says why.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from dream_assets import layout
+from dream_assets.corpus import corpus_of
+from dream_assets.defs.evaluation.assets import trial_evaluations
+from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
+from dream_assets.defs.evaluation.trials import trial_errors, trial_rows
+from dream_assets.defs.metadata import table_metadata
+from dream_assets.lib.summary import coverage_shortfalls
+from resources.object_store import ObjectStore
+
+# The least share of attempted questions each metric of a trial must score (the retrieval tier
+# on every question, the answer tier on the answered sample); the judge's goal in issue 15 too.
+MIN_COVERAGE = 0.9
+
+
+def _golden_version(context, store) -> str:
+    return store.read_json(layout.golden_pointer(corpus_of(context)))["version"]
+
+
+@dg.asset_check(
+    asset=trial_evaluations,
+    description="Every configuration's last trial on the current golden set succeeded.",
+)
+def trials_succeeded(context: dg.AssetCheckExecutionContext, object_store: ObjectStore) -> dg.AssetCheckResult:
+    """Fails (ERROR) when some configuration's last trial on the current golden set failed,
+    with each one's error."""
+    store = object_store.client()
+    errors = trial_errors(store, _golden_version(context, store))
+    failures = pd.DataFrame(list(errors.items()), columns=["config_key", "error"])
+    return dg.AssetCheckResult(
+        passed=not errors,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"failed_trials": len(errors), "failures": table_metadata(failures)},
+    )
+
+
+@dg.asset_check(
+    asset=trial_evaluations,
+    description=f"Every metric of every trial scored at least {MIN_COVERAGE:.0%} of the questions it attempted.",
+)
+def metrics_cover_the_questions(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
+    """Warns when a trial's metric scored fewer than `MIN_COVERAGE` of the questions it
+    attempted (an LLM failing, answers the metric cannot score): its mean would rest on a
+    part of the questions that may not be like the rest."""
+    store = object_store.client()
+    rows, _ = trial_rows(store, _golden_version(context, store))
+    shortfalls = coverage_shortfalls(rows, MIN_COVERAGE)
+    return dg.AssetCheckResult(
+        passed=shortfalls.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "minimum_coverage": MIN_COVERAGE,
+            "trials": len(rows),
+            "shortfalls": table_metadata(shortfalls),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=experiment_leaderboard,
+    description="Every configuration evaluated on the current golden set is on the leaderboard, scored by its last"
+    " trial.",
+)
+def leaderboard_ranks_every_configuration(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+) -> dg.AssetCheckResult:
+    """Fails (ERROR) when the stored leaderboard of the current golden set lacks a
+    configuration that has a trial there (`missing`: evaluated after the leaderboard was
+    built), ranks a failed one without a score (`failed`), or shows the results of an earlier
+    trial of a configuration whose last trial failed (`stale`)."""
+    store = object_store.client()
+    golden_version = _golden_version(context, store)
+    board = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
+    rows, _ = trial_rows(store, golden_version)
+    errors = trial_errors(store, golden_version)
+    shown = set(board["config_key"])
+    problems = [
+        {"config_key": row["config_key"], "problem": "missing"} for row in rows if row["config_key"] not in shown
+    ]
+    for row in board.itertuples():
+        if row.status == "failed":
+            problems.append({"config_key": row.config_key, "problem": f"failed: {row.error}"})
+        elif row.config_key in errors:
+            problems.append(
+                {"config_key": row.config_key, "problem": f"stale: last trial failed: {errors[row.config_key]}"}
+            )
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "configurations": len(board),
+            "evaluated": len(rows),
+            "problems": table_metadata(pd.DataFrame(problems, columns=["config_key", "problem"])),
+        },
+    )
