@@ -32,7 +32,8 @@ class _MlflowWatcher(threading.Thread):
         super().__init__(daemon=True)
         self.tracker, self.seen, self.stop = tracker, {}, threading.Event()
 
-    def _trial_runs(self):
+    def trial_runs(self):
+        """The sweep's trial runs on the server."""
         query = "tags.`dream.kind` = 'trial'"
         return self.tracker.client().search_runs([self.tracker.experiment_id()], query)
 
@@ -46,13 +47,13 @@ class _MlflowWatcher(threading.Thread):
                 for metric in sorted(client.get_metric_history(run.info.run_id, "generated_questions"), key=_step)
                 if metric.step >= 1
             ]
-            for run in self._trial_runs()
+            for run in self.trial_runs()
         }
 
     def run(self):
         client = self.tracker.client()
         while not self.stop.is_set():
-            for run in self._trial_runs():
+            for run in self.trial_runs():
                 entries = len(client.get_metric_history(run.info.run_id, "generated_questions"))
                 self.seen.setdefault(run.info.run_name, set()).add((run.info.status, entries))
             time.sleep(0.05)
@@ -116,6 +117,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         # a multi-fidelity sweep (rungs of 2 and 4 answered questions), watched on the MLflow
         # server while it runs
         asha = {"search": "asha", "min_questions": 2, "reduction_factor": 2}
+        monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # trials last seconds here
         with _MlflowWatcher(resources["tracker"]) as watcher:
             sweep_run = run_job(
                 defs, instance, "sweep_job", CONFIGS, run_config={"ops": {"trial_evaluations": {"config": asha}}}
@@ -129,6 +131,10 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         assert sorted(histories.values()) in ([[2.0], [2.0, 4.0]], [[2.0, 4.0], [2.0, 4.0]]), histories
         longest = next(name for name, history in histories.items() if len(history) == 2)
         assert ("RUNNING", 1) in watcher.seen[longest], watcher.seen
+        for run in watcher.trial_runs():  # system metrics sampled while each trial ran
+            assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
+                run.data.metrics
+            ), sorted(run.data.metrics)
         run_job(defs, instance, "leaderboard_job")
         # no secret in Dagster's event log, metadata or captured compute logs, nor in Ray Tune's
         # results or the Ray node's session logs

@@ -19,6 +19,8 @@ from dream_assets.lib.sweep import is_metric
 from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
 
 logger = logging.getLogger(__name__)
+# seconds between two samples of a trial run's system metrics
+SYSTEM_METRICS_INTERVAL_S = 5.0
 
 
 def sweep_run(tracker: MlflowTracker, golden_version: str, corpus: str = "") -> str:
@@ -67,9 +69,10 @@ class LiveTrialRuns(tune.Callback):
         self.parent_run_id, self.tags_by_key, self.params_by_key = parent_run_id, tags_by_key, params_by_key
         self.run_ids: dict[str, str] = {}
         self._tracker: MlflowTracker | None = None
+        self._monitors: dict[str, Any] = {}
 
     def __getstate__(self) -> dict:  # Tune pickles its callbacks into the experiment state
-        return {**self.__dict__, "_tracker": None}
+        return {**self.__dict__, "_tracker": None, "_monitors": {}}
 
     def tracker(self) -> MlflowTracker:
         """The tracker, rebuilt from its settings after unpickling."""
@@ -95,6 +98,28 @@ class LiveTrialRuns(tune.Callback):
             key,
             lambda: self.tracker().log_trial(self._run_id(key), self.params_by_key.get(key, {}), {}),
         )
+        self._safely("start its system metrics", key, lambda: self._start_monitor(key))
+
+    def _start_monitor(self, key: str) -> None:
+        """MLflow's system metrics (`system/cpu_utilization_percentage`, memory, disk, network)
+        of the driver's node while the trial runs, every `SYSTEM_METRICS_INTERVAL_S` (or
+        MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL); on one machine that is the trials' node too."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(
+            self._run_id(key),
+            sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+            resume_logging=True,
+            tracking_uri=self.settings["tracking_uri"],
+        )
+        monitor.start()
+        self._monitors[key] = monitor
+
+    def _end(self, key: str, error: str | None = None) -> None:
+        monitor = self._monitors.pop(key, None)
+        if monitor is not None:
+            monitor.finish()
+        self.tracker().finish(self._run_id(key), error=error)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:  # noqa: D102
         key = trial.config["trial"]["config_key"]
@@ -104,9 +129,9 @@ class LiveTrialRuns(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:  # noqa: D102
         key = trial.config["trial"]["config_key"]
-        self._safely("end the run", key, lambda: self.tracker().finish(self._run_id(key)))
+        self._safely("end the run", key, lambda: self._end(key))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: D102
         key = trial.config["trial"]["config_key"]
         error = f"trial failed at {time.strftime('%H:%M:%S')}: see the sweep's records"
-        self._safely("end the run", key, lambda: self.tracker().finish(self._run_id(key), error=error))
+        self._safely("end the run", key, lambda: self._end(key, error))
