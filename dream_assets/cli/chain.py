@@ -18,7 +18,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from dream_assets.cli.console import UserError, one_line_console
-from dream_assets.cli.report import print_leaderboard
+from dream_assets.cli.report import print_checks, print_leaderboard
 from dream_assets.corpus import TAG_CORPUS
 
 logger = logging.getLogger("dream")
@@ -118,8 +118,9 @@ def run_chain(options: RunOptions) -> int:
     logger.info(
         "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]
     )
-    timings = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus, options.debug)
+    timings, checks = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus, options.debug)
     print_leaderboard(store, options.corpus, timings)
+    print_checks(checks)
     return 0
 
 
@@ -169,9 +170,10 @@ def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tup
 
 def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[tuple], corpus: str, debug: bool):
     """Runs each stage (one Dagster run, tagged with `corpus`), a progress bar over stages;
-    returns (title, seconds) of each. Dagster's events print one line each, warnings and up
-    (`debug`: Dagster's own console logger, every event in full)."""
-    timings = []
+    returns (title, seconds) of each and the asset-check evaluations of every stage. Dagster's
+    events print one line each, warnings and up (`debug`: Dagster's own console logger, every
+    event in full)."""
+    timings, checks = [], []
     with tqdm(total=len(stages), unit="stage", file=sys.stdout) as bar:
         for title, job, keys, run_config in stages:
             bar.set_description(title)
@@ -182,7 +184,8 @@ def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list
             job_def = defs.resolve_job_def(job)
             if not debug:
                 job_def = job_def.with_logger_defs({"console": one_line_console})
-            job_def.execute_in_process(instance=instance, tags=tags, run_config=config)
+            result = job_def.execute_in_process(instance=instance, tags=tags, run_config=config)
+            checks += result.get_asset_check_evaluations()
             timings.append((title, time.perf_counter() - started))
             bar.update()
-    return timings
+    return timings, checks

@@ -56,6 +56,19 @@ Where to look:
   MLflow UI:  dream mlflow-ui   (then http://127.0.0.1:5000: experiment 'dream', one parent run per sweep)""")
 
 
+def print_checks(evaluations: list) -> None:
+    """One line on the asset checks of a run's stages: how many passed, then each that did not,
+    with its asset and severity (a blocking failure has already stopped the run)."""
+    if not evaluations:
+        return
+    failed = [e for e in evaluations if not e.passed]
+    line = f"asset checks: {len(evaluations) - len(failed)} of {len(evaluations)} passed"
+    if failed:
+        named = (f"{e.check_name} on {e.asset_key.to_user_string()} ({e.severity.value.lower()})" for e in failed)
+        line += "; failed: " + ", ".join(named) + " (details: dream ui, each asset's Checks tab)"
+    logger.info(line)
+
+
 def _print_judged(store, golden: str, table) -> None:
     """The judge's scores of the top configurations and its calibration, when it judged."""
     from dream_assets.defs.evaluation.trials import read_calibration

@@ -138,6 +138,9 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     assert len(board) == 2 and board["tier"].notna().all()
     assert "DREAM leaderboard of corpus 'my-contracts'" in own_run.stdout
     assert "dream serve --corpus my-contracts" in own_run.stdout
+    # the checks of every stage, summed up: the encrypted sample's quarantine is a warning
+    [checks] = [line for line in own_run.stdout.splitlines() if line.startswith("asset checks: ")]
+    assert "failed: parsed_documents_are_not_quarantined on parsed_documents (warn)" in checks, checks
     # the Russian document parses under an id of its own, is indexed, and is asked nothing
     (russian,) = [p for p in (_store(home) / "parsed_documents").glob("document-*.json")]
     assert json.loads(russian.read_text())["language"] == "ru"
@@ -164,6 +167,9 @@ def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(hom
     # the bundled corpus' best configuration judged on one question, with the judge's calibration
     assert "Judged by qwen2.5-coder-0.5b-instruct" in bundled_run.stdout
     assert "judge calibration, this run: Spearman vs token F1" in bundled_run.stdout
+    # the bundled corpus passes every asset check of its stages (golden, indexes, trials, leaderboard)
+    [checks] = [line for line in bundled_run.stdout.splitlines() if line.startswith("asset checks: ")]
+    assert re.fullmatch(r"asset checks: (\d+) of \1 passed", checks), checks
 
     import dagster as dg
 
