@@ -143,12 +143,7 @@ def trial_evaluations(
     )
     bar, trial_done = _trial_progress(context, len(trials))
     parent = sweep_run(tracker, golden_version, corpus)
-    live = LiveTrialRuns(
-        tracker,
-        parent,
-        {trial.config.key: trial_tags(trial.config.key, golden_version, corpus) for trial in trials},
-        {trial.config.key: trial.config.params() for trial in trials},
-    )
+    live = LiveTrialRuns.for_trials(tracker, parent, trials, golden_version, corpus)
     try:
         outcomes = run_sweep(
             trials,

@@ -71,6 +71,13 @@ class LiveTrialRuns(tune.Callback):
         self._tracker: MlflowTracker | None = None
         self._monitors: dict[str, Any] = {}
 
+    @classmethod
+    def for_trials(cls, tracker: MlflowTracker, parent_run_id: str, trials: list, golden_version: str, corpus: str):
+        """The callback for a sweep's `TrialSettings`, their runs identified by `trial_tags`."""
+        keys = [trial.config.key for trial in trials]
+        tags = {key: trial_tags(key, golden_version, corpus) for key in keys}
+        return cls(tracker, parent_run_id, tags, {trial.config.key: trial.config.params() for trial in trials})
+
     def __getstate__(self) -> dict:  # Tune pickles its callbacks into the experiment state
         return {**self.__dict__, "_tracker": None, "_monitors": {}}
 
