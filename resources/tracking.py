@@ -78,25 +78,19 @@ class MlflowTracker(dg.ConfigurableResource):
         table_name: str = "per_question.parquet",
     ) -> None:
         """Logs params, finite metrics, and `table` as a Parquet artifact, on one run."""
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Param
 
         client = self.client()
         existing = client.get_run(run_id).data.params
         new_params = [Param(k, str(v)) for k, v in params.items() if k not in existing]
-        now = int(time.time() * 1000)  # a re-logged metric must be newer, or MLflow keeps the larger value
-        finite = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
-        client.log_batch(run_id, metrics=finite, params=new_params)
+        client.log_batch(run_id, metrics=_finite_metrics(metrics, 0), params=new_params)
         if table is not None:
             self.log_table(run_id, table, table_name)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """Logs finite `metrics` at `step` (a sweep trial's rung: MLflow draws each metric's
         history over its steps)."""
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        finite = [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v and abs(v) != float("inf")]
-        self.client().log_batch(run_id, metrics=finite)
+        self.client().log_batch(run_id, metrics=_finite_metrics(metrics, step))
 
     def log_curve(self, run_id: str, name: str, points: list[tuple[int, float]]) -> None:
         """Logs a metric's history, one value per step (a training loss curve)."""
@@ -194,3 +188,12 @@ class MlflowTracker(dg.ConfigurableResource):
         """Link to the run in the MLflow UI (`ui_url`, else the tracking URI if it is HTTP)."""
         base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000")
         return f"{base.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+
+def _finite_metrics(metrics: dict[str, float], step: int) -> list:
+    """MLflow `Metric`s of the finite values of `metrics` at `step`, stamped now (a re-logged
+    metric must be newer, or MLflow keeps the larger value)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v and abs(v) != float("inf")]

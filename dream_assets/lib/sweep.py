@@ -100,7 +100,7 @@ def run_sweep(
         scheduler: a Ray Tune trial scheduler (`multi_fidelity_scheduler`), with trials that
             have `rungs`; None runs every trial to the end.
         callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
-            `dream_assets.defs.evaluation.live_runs`); a restored experiment keeps its own.
+            `dream_assets.defs.evaluation.mlflow_runs`); a restored experiment keeps its own.
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.

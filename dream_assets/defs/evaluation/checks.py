@@ -12,7 +12,7 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
-from dream_assets.defs.evaluation.trials import trial_errors, trial_rows
+from dream_assets.defs.evaluation.trials import evaluated_configurations, trial_errors, trial_rows
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.summary import coverage_shortfalls
 from resources.object_store import ObjectStore
@@ -82,12 +82,9 @@ def leaderboard_ranks_every_configuration(
     store = object_store.client()
     golden_version = _golden_version(context, store)
     board = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
-    rows, _ = trial_rows(store, golden_version)
+    evaluated = evaluated_configurations(store, golden_version)
     errors = trial_errors(store, golden_version)
-    shown = set(board["config_key"])
-    problems = [
-        {"config_key": row["config_key"], "problem": "missing"} for row in rows if row["config_key"] not in shown
-    ]
+    problems = [{"config_key": key, "problem": "missing"} for key in sorted(evaluated - set(board["config_key"]))]
     for row in board.itertuples():
         if row.status == "failed":
             problems.append({"config_key": row.config_key, "problem": f"failed: {row.error}"})
@@ -100,7 +97,7 @@ def leaderboard_ranks_every_configuration(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "configurations": len(board),
-            "evaluated": len(rows),
+            "evaluated": len(evaluated),
             "problems": table_metadata(pd.DataFrame(problems, columns=["config_key", "problem"])),
         },
     )

@@ -50,6 +50,13 @@ def trial_rows(store, golden_version: str) -> tuple[list[dict], dict[str, pd.Dat
     return rows, tables
 
 
+def evaluated_configurations(store, golden_version: str) -> set[str]:
+    """The configurations with a trial on golden set `golden_version`: a per-question table or
+    an error record (the rows of `trial_rows`, without reading the tables)."""
+    keys = (layout.trial_key, layout.trial_error_key)
+    return {key for key in CONFIGS_BY_KEY if any(store.exists(place(golden_version, key)) for place in keys)}
+
+
 def trial_errors(store, golden_version: str) -> dict[str, str]:
     """The error of every configuration whose last trial on golden set `golden_version` failed
     (its `<config key>.error.json`, removed when a later trial succeeds), by configuration key."""
