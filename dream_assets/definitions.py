@@ -40,15 +40,8 @@ from dream_assets.defs.golden.checks import (
 )
 from dream_assets.defs.indexing.assets import embedding_index, retrieval_pool
 from dream_assets.defs.indexing.checks import embedding_index_vectors
-from dream_assets.defs.ingestion.assets import (
-    opensearch_index,
-    oscar_chunks,
-    oscar_embeddings,
-    oscar_jsonl,
-    oscar_parquet,
-    pgvector_index,
-    vector_query_benchmark,
-)
+from dream_assets.defs.ingestion.assets import oscar_chunks, oscar_embeddings, oscar_jsonl, oscar_parquet
+from dream_assets.defs.ingestion.stores import opensearch_index, pgvector_index, vector_query_benchmark
 from dream_assets.defs.jobs import (
     golden_job,
     index_job,

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
-from dream_assets.defs.ingestion.assets import oscar_tables
+from dream_assets.defs.ingestion.stores import oscar_tables
 from dream_assets.lib.ingestion import read_embeddings
 from dream_assets.lib.oscar import squad_paragraph_records, write_shards
 from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
