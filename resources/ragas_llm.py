@@ -1,4 +1,5 @@
-"""ragas' LLM interface over `LlmSettings`, with structured output a small local model can keep.
+"""ragas' structured-output LLM interface over `LlmSettings` and the LLM gateway, with output a
+small local model can keep.
 
 Kept apart from `resources.llm` so that loading the Dagster definitions does not import ragas.
 """
@@ -7,28 +8,29 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import dataclass, field
+from typing import TypeVar
 
-from langchain_core.outputs import Generation, LLMResult
-from ragas.llms import BaseRagasLLM
+from pydantic import BaseModel
+from ragas.llms.base import InstructorBaseRagasLLM
 
-from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.llm_gateway import CHARS_PER_TOKEN, LlmGateway
 from resources.llm import LlmSettings
 
-# ragas states the output schema in every structured prompt, on one line, after this phrase
-# (`PydanticPrompt._generate_output_signature`, ragas 0.4).
-_SCHEMA_IN_PROMPT = re.compile(r"JSON Schema:\n(\{.*\})Do not use single quotes")
-# A prompt's type, for `StructuredRagasLLM._llama_for`: ragas' instruction opens every prompt.
+ResponseT = TypeVar("ResponseT", bound=BaseModel)
+# A prompt's type, for `GatewayRagasLLM._llama_for`: ragas' instruction opens every prompt.
 _PROMPT_TYPE_CHARS = 200
 # Each instance holds its own repacked weights (about 1 GB for Qwen 1.5B Q4) and KV cache; ragas'
-# metrics use at most 3 prompt types each (with the fix-format one), judged one metric at a time.
+# metrics use at most 2 prompt types each, judged one metric at a time (3: room for the next one's).
 _MAX_PROMPT_TYPES = 3
 
 
 def bounded_schema(schema: dict, max_chars: int) -> dict:
     """Returns a copy of a JSON schema in which every string without a `maxLength` gets
-    `max_chars`, so constrained decoding always closes the JSON within the token budget."""
+    `max_chars`, so constrained decoding always closes the JSON within the token budget; every
+    array at least one item; and every integer without an `enum` or bounds is 0 or 1: the
+    integers of ragas' judge response models are all binary verdicts (faithfulness' and context
+    precision's `verdict`, context recall's `attributed`, answer relevancy's `noncommittal`),
+    and a small model left free writes -1 (seen: context recall -1.0 on the demo)."""
     if isinstance(schema, list):
         return [bounded_schema(item, max_chars) for item in schema]
     if not isinstance(schema, dict):
@@ -38,77 +40,98 @@ def bounded_schema(schema: dict, max_chars: int) -> dict:
         copy["maxLength"] = max_chars
     if copy.get("type") == "array" and "minItems" not in copy:
         copy["minItems"] = 1
+    if copy.get("type") == "integer" and not {"enum", "minimum", "maximum"} & set(copy):
+        copy["enum"] = [0, 1]
     return copy
 
 
-@dataclass
-class StructuredRagasLLM(BaseRagasLLM):
-    """A ragas LLM over `LlmSettings` that answers ragas' structured prompts with valid JSON.
+class GatewayRagasLLM(InstructorBaseRagasLLM):
+    """ragas' structured-output LLM interface (`InstructorBaseRagasLLM`: each request comes
+    with the pydantic model its answer must fit) over `LlmSettings`, through the LLM gateway
+    (`dream_assets.lib.llm_gateway`): response cache, rate limit, retries, token and cost
+    accounting, as for a trial's answers. ragas 0.4's metric collections and its test-set
+    prompts (`PydanticPrompt`) both call it this way.
 
-    For a bundled model (llama.cpp) the JSON schema that ragas writes into the prompt is turned
-    into a grammar (llama.cpp's JSON-schema-to-GBNF, `pattern` and `maxLength` included), so
-    even a 135M-parameter model returns JSON of the right shape; strings without a bound are
-    capped at `max_string_chars`. ragas' prompts end in `Output:`, a continuation, so a bundled
-    model gets them as a plain completion whatever its chat template (measured: SmolLM2 in its
-    chat format copied ragas' in-prompt example far more often). An OpenAI-compatible endpoint
-    gets the prompt as a user message (ragas' own fix-the-format retry then applies).
+    The response model's JSON schema (strings without a bound capped at `max_string_chars`,
+    arrays non-empty: `bounded_schema`) constrains the output: for a bundled model (llama.cpp)
+    it becomes a grammar (llama.cpp's JSON-schema-to-GBNF, `pattern` and `maxLength`
+    included), so even a 135M-parameter model returns JSON of the right shape; an
+    OpenAI-compatible endpoint gets it as `response_format` (`json_schema`) with the prompt as
+    a user message. Output that does not validate is a `malformed_response`, retried within
+    the LLM's budget and never cached. ragas' prompts end in `Output:`, a continuation, so a
+    bundled model gets them as a plain completion unless its chat template is `gguf`
+    (measured: SmolLM2 in its chat format copied ragas' in-prompt example far more often).
 
     Sampling: temperature `temperature` (0 is greedy, hence deterministic) with seed `seed`;
-    ragas' own temperature choice is overridden so that retries change it on purpose.
-    Responses are cached in `response_cache` (a `diskcache.Cache`, safe across processes) under the hash
-    of (model identity, prompt, temperature, seed, token and string budgets). ragas' own
-    `cacher` is not used: its key leaves out the model and the seed. `calls` counts requests
-    that reached the model, `requests` every request, cache hits included.
+    both are part of the cache key with the model's identity, the prompt, the schema and the
+    budgets. `calls` counts requests that reached the model, `requests` every request, cache
+    hits included; `gateway.usage` has the tokens and cost.
+
+    Args:
+        settings: the LLM's settings (`LlmProvider.settings_for`).
+        gateway: its gateway (`LlmGateway.for_settings`).
+        temperature: sampling temperature.
+        seed: sampling seed.
+        max_string_chars: longest string a bundled model may write in a JSON field without its
+            own `maxLength` (a judge's reasons: fewer characters, fewer tokens to generate).
     """
 
-    settings: LlmSettings | None = None
-    temperature: float = 0.0
-    seed: int = 0
-    max_string_chars: int = 400
-    response_cache: object = field(default=None, repr=False)
-    calls: int = 0
-    requests: int = 0
-    _client: object = field(default=None, repr=False)
-    _llamas: dict = field(default_factory=dict, repr=False)
+    is_async = True  # `PydanticPrompt` awaits `agenerate`
 
-    def get_temperature(self, n: int) -> float:  # noqa: D102 - see the class docstring
-        return self.temperature
+    def __init__(
+        self,
+        settings: LlmSettings,
+        gateway: LlmGateway,
+        temperature: float = 0.0,
+        seed: int = 0,
+        max_string_chars: int = 400,
+    ) -> None:
+        self.settings, self.gateway = settings, gateway
+        self.temperature, self.seed, self.max_string_chars = temperature, seed, max_string_chars
+        self._client = None
+        self._llamas: dict = {}
 
-    def is_finished(self, response: LLMResult) -> bool:  # noqa: D102 - output is budget-bounded
-        return True
+    @property
+    def calls(self) -> int:
+        """Requests that reached the model (retries included)."""
+        return self.gateway.usage.calls
 
-    def generate_text(self, prompt, n=1, temperature=None, stop=None, callbacks=None) -> LLMResult:  # noqa: D102
-        return self._cached(prompt.to_string(), stop)
+    @property
+    def requests(self) -> int:
+        """Every request, cache hits included."""
+        return self.gateway.usage.requests
 
-    async def agenerate_text(self, prompt, n=1, temperature=None, stop=None, callbacks=None) -> LLMResult:  # noqa: D102
-        return self._cached(prompt.to_string(), stop)
+    def generate(self, prompt: str, response_model: type[ResponseT]) -> ResponseT:
+        """The `response_model` instance the LLM answers `prompt` with.
 
-    def _cached(self, text: str, stop: list[str] | None) -> LLMResult:
-        self.requests += 1
+        Raises:
+            GenerationError: when the request failed for good (see `llm_gateway.ask`).
+        """
+        schema = bounded_schema(response_model.model_json_schema(), self.max_string_chars)
+        request = ["structured", prompt, schema, self.temperature, self.seed, self.max_string_chars]
+        estimated_tokens = len(prompt) // CHARS_PER_TOKEN + self.settings.max_tokens
+
+        def send() -> tuple[str, int, int]:
+            text, usage = self._complete(prompt, schema)
+            response_model.model_validate_json(text)  # the wrong shape is retried, never cached
+            return text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+        generation = self.gateway.ask(request, send, estimated_tokens)
+        return response_model.model_validate_json(generation.response)
+
+    async def agenerate(self, prompt: str, response_model: type[ResponseT]) -> ResponseT:
+        """`generate`, awaited by ragas (a local model serves one request at a time)."""
+        return self.generate(prompt, response_model)
+
+    def _complete(self, text: str, schema: dict) -> tuple[str, dict]:
         settings = self.settings
-        identity = settings.model_dump(mode="json", include={"provider", "model", "api_base", "max_tokens"})
-        key = content_hash([identity, text, self.temperature, self.seed, self.max_string_chars, stop], length=64)
-        if self.response_cache is not None and key in self.response_cache:
-            content, usage = self.response_cache[key]
-        else:
-            content, usage = self._complete(text, stop)
-            if self.response_cache is not None:
-                self.response_cache[key] = (content, usage)
-        return LLMResult(generations=[[Generation(text=content)]], llm_output={"token_usage": usage})
-
-    def _complete(self, text: str, stop: list[str] | None) -> tuple[str, dict]:
-        settings = self.settings
-        self.calls += 1
         common = {"temperature": self.temperature, "max_tokens": settings.max_tokens, "seed": self.seed}
         if settings.provider == "llama_cpp":
             from llama_cpp import LlamaGrammar
 
-            match = _SCHEMA_IN_PROMPT.search(text)
-            if match:
-                schema = bounded_schema(json.loads(match.group(1)), self.max_string_chars)
-                common["grammar"] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
             llama, formatted = self._llama_for(text)
-            raw = llama.create_completion(formatted(text), stop=stop or [], **common)
+            raw = llama.create_completion(formatted(text), grammar=grammar, **common)
             return raw["choices"][0]["text"], dict(raw.get("usage", {}))
         import openai
 
@@ -117,10 +140,13 @@ class StructuredRagasLLM(BaseRagasLLM):
                 base_url=settings.api_base,
                 api_key=settings.api_key or os.environ.get(settings.api_key_env, "none"),
                 timeout=settings.timeout_s,
-                max_retries=0,  # ragas retries with backoff (`RunConfig`)
+                max_retries=0,  # the gateway retries, with backoff
             )
         response = self._client.chat.completions.create(
-            model=settings.model, messages=[{"role": "user", "content": text}], stop=stop, **common
+            model=settings.model,
+            messages=[{"role": "user", "content": text}],
+            response_format={"type": "json_schema", "json_schema": {"name": "response", "schema": schema}},
+            **common,
         )
         usage = response.usage.model_dump() if response.usage else {}
         return response.choices[0].message.content or "", usage
@@ -165,32 +191,25 @@ def make_ragas_llm(
     cache_dir: str | None = None,
     temperature: float = 0.0,
     seed: int = 0,
-    max_retries: int = 2,
-    max_wait_s: float = 10.0,
     max_string_chars: int = 400,
-) -> StructuredRagasLLM:
-    """Builds the ragas LLM for `settings` (inside the process that calls it).
+    reserve=None,
+) -> GatewayRagasLLM:
+    """Builds the ragas LLM for `settings` (inside the process that calls it), with its gateway.
 
     Args:
-        settings: from `LlmProvider.settings_for`.
+        settings: from `LlmProvider.settings_for`; its `max_attempts`, `backoff_s` and
+            `max_backoff_s` are the retry budget, its rate limits and prices those of
+            `config/llms.yaml`.
         cache_dir: directory of the response cache (`diskcache`, shared by processes on one
             filesystem); None disables caching.
         temperature: sampling temperature (0: greedy).
         seed: sampling seed.
-        max_retries: retries of a failed request (timeout, HTTP 429, connection error), with
-            exponential backoff up to `max_wait_s` seconds (ragas' `RunConfig`).
-        max_wait_s: longest wait between two retries, in seconds.
-        max_string_chars: longest string a bundled model may write in a JSON field without its
-            own `maxLength` (a judge's reasons: fewer characters, fewer tokens to generate).
+        max_string_chars: see `GatewayRagasLLM`.
+        reserve: rate limiter (`reserve(tokens) -> seconds to wait`); by default the LLM's own
+            (`dream_assets.lib.rate_limit.rate_limiter_for`).
     """
     import diskcache
-    from ragas.run_config import RunConfig
 
-    return StructuredRagasLLM(
-        run_config=RunConfig(timeout=int(settings.timeout_s), max_retries=max_retries, max_wait=int(max_wait_s)),
-        response_cache=diskcache.Cache(cache_dir, size_limit=2**32) if cache_dir else None,
-        settings=settings,
-        temperature=temperature,
-        seed=seed,
-        max_string_chars=max_string_chars,
-    )
+    cache = diskcache.Cache(cache_dir, size_limit=2**32) if cache_dir else None
+    gateway = LlmGateway.for_settings(settings, cache, reserve)
+    return GatewayRagasLLM(settings, gateway, temperature, seed, max_string_chars)

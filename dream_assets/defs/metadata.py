@@ -47,7 +47,11 @@ _COLUMNS = {
     "status": "ok, stopped_early (multi-fidelity search) or failed",
     "error": "why the trial failed ('' when it did not)",
     "errors": "answers that failed (LLM errors after retries)",
-    "cost_usd": "LLM cost of every answer at config/llms.yaml prices, cached ones included",
+    "cost_usd": "LLM cost at config/llms.yaml prices, cached calls included: every answer, plus the judge's",
+    "answer_cost_usd": "LLM cost of every answer at config/llms.yaml prices, cached ones included",
+    "judge_cost_usd": "the judge's cost of judging the configuration's sampled answers, at config/llms.yaml prices",
+    "judge_prompt_tokens": "prompt tokens the judge read for the configuration's sampled answers",
+    "judge_completion_tokens": "completion tokens the judge wrote for the configuration's sampled answers",
     "judged_n": "answers the judge scored",
 }
 _SUFFIXES = [

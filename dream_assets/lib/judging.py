@@ -1,10 +1,10 @@
 """ragas' LLM-judged metrics on the answers of the top configurations, and the judge checked
 against the human labels a SQuAD-style golden set already has.
 
-The judge is a `ragas.llms.BaseRagasLLM`, built by `resources.ragas_llm.make_ragas_llm`: a
-bundled model answers every ragas prompt under a grammar made from the JSON schema ragas
-expects, so every sample parses; what ragas still cannot score is NaN with its metric named
-in `judge_failures`, never an error.
+The judge is ragas 0.4's structured-output LLM (`InstructorBaseRagasLLM`), built by
+`resources.ragas_llm.make_ragas_llm` over the LLM gateway: a bundled model answers every ragas
+prompt under a grammar made from the response model ragas passes, so every sample parses; what
+ragas still cannot score is NaN with its metric named in `judge_failures`, never an error.
 
 Calibration (`judge_calibration`), after MLflow 3's judge-alignment idea with the labels DREAM
 has: Spearman's rho between ragas `answer_correctness` and SQuAD token F1 on the same answers,
@@ -14,20 +14,29 @@ the same answer given another question's contexts, which do not support it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import warnings
 
+import numpy as np
 import pandas as pd
 
 from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
+from dream_assets.lib.scoring import LlamaIndexRagasEmbedding, run_sync, score_samples
 from dream_assets.lib.statistics import auroc, spearman_rho
 
 # The judge's answer budget: 512 tokens hold answer correctness' TP/FP/FN lists (256 cut them,
 # measured on the demo), and reasons capped at 160 characters keep a 0.5B model's generation short.
 JUDGE_MAX_TOKENS = 512
 JUDGE_MAX_STRING_CHARS = 160
-# ragas' names of the metrics whose DREAM name differs.
-_RAGAS_NAMES = {"context_precision": "llm_context_precision_with_reference"}
+# What judging each row took: seconds, the judge's tokens and their price, and the requests
+# that reached the judge now (not from its cache).
+JUDGE_SPEND_COLUMNS = [
+    "judge_seconds",
+    "judge_prompt_tokens",
+    "judge_completion_tokens",
+    "judge_cost_usd",
+    "judge_calls",
+]
 
 
 def judged_questions(tables: dict[str, pd.DataFrame], size: int, seed: int = 0) -> list[str]:
@@ -55,11 +64,12 @@ def judge_rows(
     metrics: list[str] = RAGAS_JUDGE_METRICS,
     contexts: list[list[str]] | None = None,
 ) -> pd.DataFrame:
-    """Scores each row with ragas' LLM-judged `metrics`.
+    """Scores each row with ragas' LLM-judged `metrics` (ragas 0.4's `metrics.collections`).
 
     Args:
         rows: answered rows with `user_input`, `response`, `reference`, `retrieved_contexts`.
-        judge: a `ragas.llms.BaseRagasLLM` (`resources.ragas_llm.make_ragas_llm`).
+        judge: a `resources.ragas_llm.GatewayRagasLLM` (`make_ragas_llm`): every request goes
+            through its LLM gateway (cache, rate limit, retries, tokens and cost).
         embed_model: a LlamaIndex embedding model (answer relevancy and answer correctness
             compare embeddings).
         metrics: names among `RAGAS_JUDGE_METRICS`.
@@ -68,8 +78,11 @@ def judge_rows(
 
     Returns:
         A copy of `rows` with one column per metric (0..1; NaN where ragas could not score
-        after its retries), `judge_failures` (the metrics that are NaN, comma-separated) and
-        `judge_seconds` (the pass's seconds divided evenly among its rows).
+        after the gateway's retries), `judge_failures` (the metrics that are NaN,
+        comma-separated), `judge_seconds` (each row's own seconds over all metrics), and the
+        judge's `judge_prompt_tokens`, `judge_completion_tokens` and `judge_cost_usd` for the
+        row (cache hits included: what judging it costs) and `judge_calls` (requests that
+        reached the LLM now: 0 for a row judged before).
 
     Raises:
         ValueError: for a metric that is not one of `RAGAS_JUDGE_METRICS`.
@@ -78,56 +91,60 @@ def judge_rows(
     if unknown:
         raise ValueError(f"unknown judge metrics {unknown}; known: {RAGAS_JUDGE_METRICS}")
     judged = rows.copy()
+    spend = dict.fromkeys(JUDGE_SPEND_COLUMNS)
     if judged.empty:
-        return judged.assign(**{name: [] for name in metrics}, judge_failures=[], judge_seconds=[])
+        return judged.assign(**{name: [] for name in [*metrics, "judge_failures", *spend]})
     contexts = contexts if contexts is not None else [list(c) for c in rows["retrieved_contexts"]]
-    started = time.perf_counter()
+    spend = {name: np.zeros(len(judged)) for name in spend}
+    embeddings = LlamaIndexRagasEmbedding(embed_model)
     for name in metrics:  # one metric at a time: a local judge keeps each prompt type's prefix cached
-        scores = _evaluate(rows, contexts, judge, embed_model, [name])
-        judged[name] = scores[_RAGAS_NAMES.get(name, name)].to_numpy(dtype=float)
+        metric = _metric(name, judge, embeddings)
+        scores = []
+        for i, (row, row_contexts) in enumerate(zip(rows.itertuples(), contexts, strict=True)):
+            before, started = dataclasses.replace(judge.gateway.usage), time.perf_counter()
+            sample = {"user_input": row.user_input, "response": row.response, "reference": row.reference}
+            sample["retrieved_contexts"] = list(row_contexts)
+            scores.extend(run_sync(score_samples(metric, [{k: sample[k] for k in _INPUTS[name]}])))
+            used = judge.gateway.usage.since(before)
+            spend["judge_seconds"][i] += time.perf_counter() - started
+            spend["judge_prompt_tokens"][i] += used.prompt_tokens
+            spend["judge_completion_tokens"][i] += used.completion_tokens
+            spend["judge_cost_usd"][i] += used.cost_usd
+            spend["judge_calls"][i] += used.calls
+        judged[name] = np.asarray(scores, dtype=float)
     failed = judged[metrics].isna()
     judged["judge_failures"] = [",".join(name for name in metrics if row[name]) for _, row in failed.iterrows()]
-    judged["judge_seconds"] = (time.perf_counter() - started) / len(judged)
-    return judged
+    return judged.assign(**spend)
 
 
-def _evaluate(rows: pd.DataFrame, contexts, judge, embed_model, metrics: list[str]) -> pd.DataFrame:
-    """Runs ragas' `evaluate` of `metrics` on the rows, one sample at a time (`max_workers=1`: a
-    local model serves one request at a time)."""
-    from ragas import EvaluationDataset, evaluate
-    from ragas.embeddings import LlamaIndexEmbeddingsWrapper
-    from ragas.run_config import RunConfig
+# The inputs each judge metric's `ascore` takes (ragas 0.4.3).
+_INPUTS = {
+    "faithfulness": ["user_input", "response", "retrieved_contexts"],
+    "answer_relevancy": ["user_input", "response"],
+    "context_precision": ["user_input", "reference", "retrieved_contexts"],
+    "context_recall": ["user_input", "retrieved_contexts", "reference"],
+    "answer_correctness": ["user_input", "response", "reference"],
+}
 
-    with warnings.catch_warnings():  # ragas 0.4 warns that these move in 1.0
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from ragas.metrics import (
-            AnswerCorrectness,
-            Faithfulness,
-            LLMContextPrecisionWithReference,
-            LLMContextRecall,
-            ResponseRelevancy,
-        )
 
-        factories = {
-            "faithfulness": Faithfulness,
-            "answer_relevancy": lambda: ResponseRelevancy(strictness=1),
-            "context_precision": LLMContextPrecisionWithReference,
-            "context_recall": LLMContextRecall,
-            "answer_correctness": AnswerCorrectness,
-        }
-        samples = [
-            {"user_input": r.user_input, "response": r.response, "reference": r.reference, "retrieved_contexts": c}
-            for r, c in zip(rows.itertuples(), contexts, strict=True)
-        ]
-        return evaluate(
-            EvaluationDataset.from_list(samples),
-            metrics=[factories[name]() for name in metrics],
-            llm=judge,
-            embeddings=LlamaIndexEmbeddingsWrapper(embed_model),
-            run_config=RunConfig(max_workers=1, timeout=300, max_retries=2, seed=0),
-            raise_exceptions=False,
-            show_progress=False,
-        ).to_pandas()
+def _metric(name: str, judge, embeddings):
+    """The `ragas.metrics.collections` metric for a DREAM judge metric name."""
+    from ragas.metrics.collections import (
+        AnswerCorrectness,
+        AnswerRelevancy,
+        ContextPrecisionWithReference,
+        ContextRecall,
+        Faithfulness,
+    )
+
+    factories = {
+        "faithfulness": lambda: Faithfulness(llm=judge),
+        "answer_relevancy": lambda: AnswerRelevancy(llm=judge, embeddings=embeddings, strictness=1),
+        "context_precision": lambda: ContextPrecisionWithReference(llm=judge),
+        "context_recall": lambda: ContextRecall(llm=judge),
+        "answer_correctness": lambda: AnswerCorrectness(llm=judge, embeddings=embeddings),
+    }
+    return factories[name]()
 
 
 def swapped_contexts(rows: pd.DataFrame) -> list[list[str]]:
@@ -174,10 +191,15 @@ def judge_calibration(judged: pd.DataFrame, swapped: pd.DataFrame | None = None)
 
 def judge_summary(judged: pd.DataFrame, metrics: list[str] = RAGAS_JUDGE_METRICS) -> pd.DataFrame:
     """Per configuration (`config_key`): each metric's mean over its scored rows, its `_n` and
-    `_coverage` (scored / judged), and `judge_seconds_per_sample`."""
+    `_coverage` (scored / judged), `judge_seconds_per_sample`, and the judge's spend on it
+    (`judge_prompt_tokens`, `judge_completion_tokens`, `judge_cost_usd`: sums over its rows,
+    where the table has them)."""
     rows = []
     for key, group in judged.groupby("config_key", sort=False):
         row = {"config_key": key, "judge_seconds_per_sample": float(group["judge_seconds"].mean())}
+        for name in ("judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd"):
+            if name in group:
+                row[name] = float(group[name].sum())
         for name in metrics:
             values = pd.to_numeric(group[name], errors="coerce")
             row[name] = float(values.mean()) if values.notna().any() else float("nan")

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from dream_assets.lib.golden import CONTEXT_COLUMNS, QUESTION_COLUMNS, GoldenDataset
 from dream_assets.lib.hashing import content_hash
+from dream_assets.lib.llm_gateway import GenerationError, LlmUsage
 from dream_assets.lib.metrics import normalize_answer
 from dream_assets.lib.parsing import ParsedDocument, normalise_whitespace
 
@@ -128,7 +129,8 @@ def query_answer_prompt():
 class BatchResult:
     """What one Ray task returns: question rows (`SYNTHETIC_COLUMNS` less `question_id`),
     context rows (`CONTEXT_COLUMNS`), failure rows (`FAILURE_COLUMNS`), LLM requests made
-    (`llm_requests`, cache hits included) and calls that reached the model (`llm_calls`)."""
+    (`llm_requests`, cache hits included), calls that reached the model (`llm_calls`) and the
+    LLM gateway's full counts (`llm_usage`: tokens and their cost too)."""
 
     documents: list[str]
     rows: list[dict] = field(default_factory=list)
@@ -136,19 +138,23 @@ class BatchResult:
     failures: list[dict] = field(default_factory=list)
     llm_requests: int = 0
     llm_calls: int = 0
+    llm_usage: LlmUsage = field(default_factory=LlmUsage)
 
 
 @dataclass
 class SyntheticResult:
     """The merged synthetic set: the golden dataset (questions with `SYNTHETIC_COLUMNS`, the
-    contexts they point into), every failed item with its reason, LLM counts, and the wall time
-    of generation in seconds."""
+    contexts they point into), every failed item with its reason, LLM counts (requests, calls,
+    tokens, and their cost in US dollars at `config/llms.yaml` prices), and the wall time of
+    generation in seconds."""
 
     golden: GoldenDataset
     failures: pd.DataFrame
     llm_requests: int
     llm_calls: int
     seconds: float
+    llm_cost_usd: float = 0.0
+    llm_tokens: int = 0
 
 
 def context_chunks(document: ParsedDocument, chunk_size: int, chunk_overlap: int) -> pd.DataFrame:
@@ -285,8 +291,8 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
     """Generates the questions of a batch of documents (the body of one Ray task).
 
     Each item is tried up to `settings.max_attempts` times; an attempt fails on an exception
-    (transport errors are first retried by ragas with backoff, malformed JSON by ragas' fix
-    prompt) or on a `rejection_reason`. An item whose attempts all fail is recorded in
+    (transport errors and output of the wrong shape are first retried by the LLM gateway with
+    backoff, within the LLM's `max_attempts`) or on a `rejection_reason`. An item whose attempts all fail is recorded in
     `failures` with its last reason; it never stops the batch.
 
     Args:
@@ -341,6 +347,11 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
                 llm.seed = settings.seed + attempt
                 try:
                     sample = asyncio.run(synthesizer.generate_sample(scenario))
+                except GenerationError as error:  # the LLM gateway's retries spent: its reason first
+                    cause = error.__cause__
+                    reason = f"{error.reason}: {error.attempts} tries; {type(cause).__name__}: {cause}"[:300]
+                    excerpt = ""
+                    continue
                 except Exception as error:  # noqa: BLE001 - every failure is recorded with its reason
                     reason, excerpt = f"{type(error).__name__}: {error}"[:300], ""
                     continue
@@ -377,7 +388,7 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
                     "term": item["term"],
                 }
             )
-    result.llm_requests, result.llm_calls = llm.requests, llm.calls
+    result.llm_requests, result.llm_calls, result.llm_usage = llm.requests, llm.calls, llm.gateway.usage
     return result
 
 
@@ -474,5 +485,7 @@ def generate_synthetic_golden(
         failures=failures,
         llm_requests=sum(r.llm_requests for r in results),
         llm_calls=sum(r.llm_calls for r in results),
+        llm_cost_usd=sum(r.llm_usage.cost_usd for r in results),
+        llm_tokens=sum(r.llm_usage.prompt_tokens + r.llm_usage.completion_tokens for r in results),
         seconds=time.perf_counter() - start,
     )

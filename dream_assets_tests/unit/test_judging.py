@@ -2,10 +2,11 @@
 figures (Spearman's rho, AUROC) and the per-configuration summary."""
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 
-from dream_assets.defs.evaluation.leaderboard import calibration_metrics, judged
+from dream_assets.defs.evaluation.leaderboard import calibration_metrics, judged, with_judge_spend
 from dream_assets.lib.judging import judge_calibration, judge_summary, judged_questions, swapped_contexts
 from dream_assets.lib.statistics import auroc, spearman_rho
 from resources.ragas_llm import bounded_schema
@@ -102,3 +103,32 @@ def test_bounded_schema_caps_strings_and_forbids_empty_lists():
     assert bounded["properties"]["statements"]["items"]["maxLength"] == 160
     assert bounded["properties"]["reason"]["maxLength"] == 20
     assert "minItems" not in schema["properties"]["statements"]  # a copy
+    verdicts = bounded_schema(
+        {"properties": {"verdict": {"type": "integer"}, "k": {"type": "integer", "minimum": 2}}}, 9
+    )
+    assert verdicts["properties"]["verdict"]["enum"] == [0, 1] and "enum" not in verdicts["properties"]["k"]
+
+
+def test_the_judges_spend_is_counted_in_the_leaderboards_cost():
+    table = pd.DataFrame({"config_key": ["a", "b"], "cost_usd": [1.0, 2.0], "judge_cost_usd": [0.5, math.nan]})
+    spent = with_judge_spend(table)
+    assert spent["cost_usd"].tolist() == [1.5, 2.0] and spent["answer_cost_usd"].tolist() == [1.0, 2.0]
+    assert list(spent.columns) == ["config_key", "cost_usd", "answer_cost_usd", "judge_cost_usd"]
+    assert with_judge_spend(table.drop(columns=["judge_cost_usd"])).equals(table.drop(columns=["judge_cost_usd"]))
+
+
+def test_a_score_outside_the_metrics_range_is_no_score():
+    import asyncio
+
+    from dream_assets.lib.scoring import score_samples
+
+    class Recall:  # a ragas collections metric's interface: ascore and allowed_values
+        name, allowed_values = "context_recall", (0.0, 1.0)
+
+        async def ascore(self, value):
+            if value is None:
+                raise ValueError("retrieved_contexts cannot be empty")
+            return SimpleNamespace(value=value)
+
+    scores = asyncio.run(score_samples(Recall(), [{"value": 0.5}, {"value": -1.0}, {"value": None}, {"value": 1.0}]))
+    assert scores[0] == 0.5 and scores[3] == 1.0 and math.isnan(scores[1]) and math.isnan(scores[2])

@@ -1,7 +1,5 @@
 """Pure logic of the synthetic golden set: terms, rejection reasons, merging, schema bounds."""
 
-import json
-
 from dream_assets.lib.parsing import ParsedDocument
 from dream_assets.lib.synthetic import (
     BatchResult,
@@ -12,7 +10,7 @@ from dream_assets.lib.synthetic import (
     query_answer_prompt,
     rejection_reason,
 )
-from resources.ragas_llm import _SCHEMA_IN_PROMPT, bounded_schema
+from resources.ragas_llm import bounded_schema
 
 CONTEXT = "The Normans gave their name to Normandy. Rollo swore fealty to King Charles III of West Francia."
 
@@ -59,12 +57,11 @@ def test_context_chunks_are_spans_of_the_parsed_text():
     assert all(text[row.start : row.end] == row.text for row in chunks.itertuples())
 
 
-def test_the_prompt_schema_is_found_and_bounded():
+def test_the_prompt_response_model_carries_the_bounds_to_the_grammar():
     prompt = query_answer_prompt()
-    text = prompt.to_string(prompt.examples[0][0])
-    schema = json.loads(_SCHEMA_IN_PROMPT.search(text).group(1))
+    schema = bounded_schema(prompt.output_model.model_json_schema(), 400)  # what GatewayRagasLLM constrains with
     assert set(schema["properties"]) == {"query", "answer"}
-    assert "pattern" in schema["properties"]["query"]
+    assert "pattern" in schema["properties"]["query"] and schema["properties"]["answer"]["maxLength"] == 200
     bounded = bounded_schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string",
                               "maxLength": 5}}}, 40)  # fmt: skip
     assert bounded["properties"]["a"]["maxLength"] == 40 and bounded["properties"]["b"]["maxLength"] == 5

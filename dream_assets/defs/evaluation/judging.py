@@ -85,8 +85,10 @@ def judge_evaluations(
     correctness with SQuAD token F1 and the AUROC of faithfulness against the same answers given
     another question's contexts; with the judge model's reference calibration on 100 SQuAD
     answers (`config/judge_calibration.json`), when measured. Without `judge_llm` the previous
-    scores are removed and nothing is judged. Responses are cached in the scratch directory, so a
-    re-run judges only what it has not.
+    scores are removed and nothing is judged. The judge's requests go through the LLM gateway
+    with its `config/llms.yaml` rate limit, retries and prices (its spend per configuration is
+    `judge_cost_usd`, counted in the leaderboard's `cost_usd`); responses are cached in the
+    scratch directory, so a re-run judges only what it has not.
 
     Raises:
         ValueError: when the judge cannot load here (not bundled, no endpoint).
@@ -133,6 +135,9 @@ def judge_evaluations(
             "judged": len(judged),
             "seconds_per_answer": round(seconds / max(len(judged), 1), 1),
             "llm_calls": judge.calls,
+            "llm_cache_hits": judge.gateway.usage.cache_hits,
+            "judge_tokens": judge.gateway.usage.prompt_tokens + judge.gateway.usage.completion_tokens,
+            "judge_cost_usd": round(judge.gateway.usage.cost_usd, 6),
             "coverage": dg.MetadataValue.json(
                 {name: round(float(judged[name].notna().mean()), 3) for name in RAGAS_JUDGE_METRICS}
             ),

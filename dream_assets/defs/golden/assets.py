@@ -103,6 +103,8 @@ def golden_dataset(
             failure_examples=table_metadata(_failure_examples(failures)),
             llm_requests=synthetic.llm_requests,
             llm_calls=synthetic.llm_calls,
+            llm_tokens=synthetic.llm_tokens,
+            llm_cost_usd=synthetic.llm_cost_usd,
             generation_seconds=round(synthetic.seconds, 1),
         )
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
