@@ -44,17 +44,14 @@ class MlflowTracker(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
-        """Id of `experiment_name`, created on first use (tagged as a model-development
-        experiment, so the MLflow 3 UI opens on its runs rather than the GenAI trace view)."""
+        """Id of `experiment_name`, created on first use. Its kind is left to MLflow: a DREAM
+        experiment holds runs to compare and a trace per answer, so the MLflow 3 UI offers both
+        its run comparison and its GenAI trace and evaluation views."""
         client = self.client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
-        return client.create_experiment(
-            self.experiment_name,
-            artifact_location=self.artifact_location,
-            tags={"mlflow.experimentKind": "custom_model_development"},
-        )
+        return client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
 
     def find_or_create_run(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
         """Returns the id of the run carrying all `tags` (and `parent_run_id`), creating it if
@@ -77,7 +74,8 @@ class MlflowTracker(dg.ConfigurableResource):
         table: pd.DataFrame | None = None,
         table_name: str = "per_question.parquet",
     ) -> None:
-        """Logs params, finite metrics, and `table` as a Parquet artifact, on one run."""
+        """Logs params, finite metrics, and `table` as a Parquet artifact and as an MLflow table
+        (`log_preview_table`), on one run."""
         from mlflow.entities import Param
 
         client = self.client()
@@ -86,6 +84,7 @@ class MlflowTracker(dg.ConfigurableResource):
         client.log_batch(run_id, metrics=_finite_metrics(metrics, 0), params=new_params)
         if table is not None:
             self.log_table(run_id, table, table_name)
+            self.log_preview_table(run_id, table, Path(table_name).stem)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """Logs finite `metrics` at `step` (a sweep trial's rung: MLflow draws each metric's
@@ -105,6 +104,36 @@ class MlflowTracker(dg.ConfigurableResource):
             path = Path(directory) / name
             table.to_parquet(path, index=False)
             self.client().log_artifact(run_id, str(path))
+
+    def log_preview_table(self, run_id: str, table: pd.DataFrame, name: str) -> str:
+        """Logs `table` through `MlflowClient.log_table` as `tables/<name>-<content hash>.json`,
+        which the MLflow UI previews and compares across runs (its Artifacts and Evaluation
+        views), unless the run already holds that very table.
+
+        `log_table` appends to a file of the same name, so a fixed name would duplicate every
+        row when a resumed trial logs its table again; a name made from the content is written
+        at most once. A changed table (a later rung, more questions) gets a new file, and the
+        run's tag `dream.table.<name>` names the current one.
+
+        Returns:
+            The table's artifact path.
+        """
+        import hashlib
+
+        client = self.client()
+        safe = table.map(lambda cell: cell.tolist() if hasattr(cell, "tolist") else cell)
+        body = safe.to_json(orient="split", index=False, date_format="iso")
+        path = f"tables/{name}-{hashlib.sha256(body.encode()).hexdigest()[:12]}.json"
+        if path not in {info.path for info in client.list_artifacts(run_id, "tables")}:
+            client.log_table(run_id, safe, path)
+        client.set_tag(run_id, f"dream.table.{name}", path)
+        return path
+
+    def log_figure(self, run_id: str, figure, artifact_file: str) -> None:
+        """Logs a plotly figure through `MlflowClient.log_figure` (an interactive HTML artifact
+        the MLflow UI shows; it replaces a file of the same name), with plotly.js inside the
+        file rather than MLflow's default CDN link, so it draws on a machine offline."""
+        self.client().log_figure(run_id, figure, artifact_file, save_kwargs={"include_plotlyjs": True})
 
     def log_file(self, run_id: str, path: str | Path) -> None:
         """Logs a local file (a plot, a report) as an artifact."""

@@ -2,16 +2,20 @@
 (SeaweedFS), vectors in PostgreSQL + pgvector, an MLflow tracking server with S3 artifacts, and a
 Ray head node the sweep joins."""
 
+import json
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
 from dream_assets_tests.chain import metadata, run_job
+from resources.mlflow_traces import log_answer_traces
 from resources.object_store import S3ObjectStore
 from resources.pdf_source import PdfSource
 from resources.ray_cluster import RayCluster
@@ -174,3 +178,39 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     stored = [o["Key"] for o in artifacts.get("Contents", [])]
     assert sum(key.endswith("per_question.parquet") for key in stored) == 2
     assert any(key.endswith("leaderboard.parquet") for key in stored)
+    assert any(key.endswith("leaderboard.html") for key in stored)  # log_figure
+    _assert_tables_and_traces(tracker, runs)
+
+
+def _table_rows(client, run_id: str, path: str) -> pd.DataFrame:
+    """An MLflow table artifact's rows (what `MlflowClient.load_table` reads, without its
+    search through the process' global tracking URI)."""
+    with tempfile.TemporaryDirectory() as directory:
+        return pd.read_json(client.download_artifacts(run_id, path, directory), orient="split")
+
+
+def _assert_tables_and_traces(tracker, runs) -> None:
+    """Each trial run and the sweep run hold their table once as an MLflow table (JSON the UI
+    previews), with every row, and each trial run one trace per answer (retriever and LLM
+    spans, tokens); logging a trial's table and traces again, as a resumed trial does, adds no
+    file, no row and no trace."""
+    client = tracker.client()
+    experiment_id = tracker.experiment_id()
+    for run in runs:
+        name = "per_question" if run.data.tags[TAG_KIND] == "trial" else "leaderboard"
+        files = [info.path for info in client.list_artifacts(run.info.run_id, "tables")]
+        assert files == [run.data.tags[f"dream.table.{name}"]], files
+        # the UI finds a run's tables through this tag
+        assert {"path": files[0], "type": "table"} in json.loads(run.data.tags["mlflow.loggedArtifacts"])
+        with tempfile.TemporaryDirectory() as directory:
+            stored = pd.read_parquet(client.download_artifacts(run.info.run_id, f"{name}.parquet", directory))
+        assert len(_table_rows(client, run.info.run_id, files[0])) == len(stored) > 0
+        if name == "per_question":
+            tracker.log_trial(run.info.run_id, {}, {}, stored)
+            assert [info.path for info in client.list_artifacts(run.info.run_id, "tables")] == files
+            assert len(_table_rows(client, run.info.run_id, files[0])) == len(stored)
+            traces = client.search_traces(locations=[experiment_id], run_id=run.info.run_id)
+            assert len(traces) == int(stored["generated"].sum()) > 0
+            spans = {span.name: span for span in traces[0].data.spans}
+            assert {"rag_answer", "retrieve", "generate"} == set(spans) and spans["retrieve"].outputs
+            assert log_answer_traces(tracker, run.info.run_id, stored, "again") == 0

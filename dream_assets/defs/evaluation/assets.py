@@ -267,6 +267,7 @@ def _record(
     store.delete(error_key)
     table = store.read_parquet(trial.output_key)
     tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)
+    _log_traces(context, tracker, run_id, table, key)
     tracker.finish(run_id)
     metadata = {
         "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
@@ -275,6 +276,19 @@ def _record(
     }
     context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
     return {"config_key": key, **{name: outcome.metrics.get(name) for name in RESULT_COLUMNS}, "error": ""}
+
+
+def _log_traces(context, tracker: MlflowTracker, run_id: str, table, key: str) -> None:
+    """Logs the trial's answers as MLflow traces (`resources.mlflow_traces`); a tracing failure
+    is logged and never fails the trial's record."""
+    from resources.mlflow_traces import log_answer_traces
+
+    try:
+        logged = log_answer_traces(tracker, run_id, table, key)
+    except Exception as error:  # noqa: BLE001 - traces are a view; the trial's results are stored
+        context.log.warning("trial %s: its answers could not be traced in MLflow: %s", key, error)
+        return
+    context.log.debug("trial %s: %d answer traces logged", key, logged)
 
 
 def _total(outcomes, metric: str) -> int:

@@ -79,17 +79,21 @@ def experiment_leaderboard(
     table, _ = ranked_trials(store, golden_version, config.rank_by)
     judge_table = read_judged(store, golden_version)
     if judge_table is not None:
-        table = table.merge(judge_summary(judge_table), on="config_key", how="left")
+        table = with_judge_spend(table.merge(judge_summary(judge_table), on="config_key", how="left"))
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
     parent = sweep_run(tracker, golden_version, corpus)
+    figure = parallel_coordinates(table, config.rank_by)
+    tracker.log_figure(parent, figure, "leaderboard.html")
+    tracker.log_table(parent, table, "leaderboard.parquet")
+    tracker.log_preview_table(parent, table, "leaderboard")
     with tempfile.TemporaryDirectory() as directory:
-        html, png = save_plot(parallel_coordinates(table, config.rank_by), directory)
-        tracker.log_table(parent, table, "leaderboard.parquet")
+        html, png = save_plot(figure, directory)
         for path in (html, png):
             if path is not None:
                 store.write_bytes(f"{prefix}/{path.name}", path.read_bytes())
-                tracker.log_file(parent, path)
+        if png is not None:
+            tracker.log_file(parent, png)
         image = base64.b64encode(png.read_bytes()).decode() if png else None
     calibration = read_calibration(store, golden_version) if judge_table is not None else None
     if calibration:
@@ -116,6 +120,19 @@ def experiment_leaderboard(
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def with_judge_spend(table: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with the judge's spend on each configuration counted in its `cost_usd`
+    (answers plus judging), `answer_cost_usd` keeping the answers' part; unchanged without a
+    `judge_cost_usd` column."""
+    if "judge_cost_usd" not in table:
+        return table
+    answers = table["cost_usd"]
+    position = table.columns.get_loc("cost_usd")
+    table = table.assign(cost_usd=answers + table["judge_cost_usd"].fillna(0.0))
+    table.insert(position + 1, "answer_cost_usd", answers)
+    return table
 
 
 def judged(table: pd.DataFrame) -> pd.DataFrame:
