@@ -162,9 +162,10 @@ class MlflowTracker(dg.ConfigurableResource):
         artifacts: dict[str, str],
         registered_model_name: str,
         signature,
+        name: str = "rag_model",
     ) -> str:
         """Logs the pyfunc model defined by the file `python_model` (MLflow's models from code)
-        with its `artifacts` and `signature` as a logged model of run `run_id`, and registers a
+        with its `artifacts` and `signature` as logged model `name` of run `run_id`, and registers a
         new version of `registered_model_name`; returns that version (`models:/<name>/<version>`).
         Requirements: this project's package (the model imports it), not an inference that would
         load the model to guess them. No input example: MLflow would load the model
@@ -180,7 +181,7 @@ class MlflowTracker(dg.ConfigurableResource):
             with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning, r"mlflow\.")
                 info = mlflow.pyfunc.log_model(
-                    name="rag_model",
+                    name=name,
                     python_model=python_model,
                     artifacts=artifacts,
                     signature=signature,

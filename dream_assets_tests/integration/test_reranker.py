@@ -66,6 +66,21 @@ def test_one_epoch_on_fifty_pairs_is_measured_logged_and_stored(tmp_path, models
     assert run.data.metrics["validation_mrr_after"] == pytest.approx(metadata["validation_mrr_after"])
     history = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == list(range(1, metadata["train_steps"] + 1))
+    # the registered MLflow model scores pairs as the stored cross-encoder does
+    assert metadata["mlflow_model"] == "models:/dream-reranker/1"
+    import mlflow
+    import pandas as pd
+    from sentence_transformers import CrossEncoder
+
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    try:
+        served = mlflow.pyfunc.load_model(metadata["mlflow_model"])
+    finally:
+        mlflow.set_tracking_uri(None)
+    pairs_in = pd.DataFrame({"query": ["Who led the Normans?"] * 2, "passage": ["Rollo led them.", "Bread rises."]})
+    stored_dir = store.download_dir(store.read_json(layout.RERANKER_POINTER)["prefix"], tmp_path / "stored")
+    expected = CrossEncoder(str(stored_dir)).predict(list(zip(pairs_in["query"], pairs_in["passage"], strict=True)))
+    assert served.predict(pairs_in) == pytest.approx([float(score) for score in expected], abs=1e-5)
 
     # the stored model reranks a real retriever's candidates: top-2 of its top-6, by score
     pointer = store.read_json(layout.RERANKER_POINTER)

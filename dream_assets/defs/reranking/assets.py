@@ -23,6 +23,10 @@ from resources.ray_cluster import RayCluster
 from resources.tracking import TAG_KIND, MlflowTracker
 from resources.vector_stores import VectorStore
 
+# The registered MLflow model of the fine-tuned reranker, and the tag naming its version.
+RERANKER_MODEL_NAME = "dream-reranker"
+TAG_RERANKER_VERSION = "dream.reranker_version"
+
 
 class TrainingPairsConfig(dg.Config):
     """Which (question, context) pairs the reranker learns from."""
@@ -133,7 +137,8 @@ def finetuned_reranker(
     `reranker/model/current.json`), trained in one Ray task whose memory (and GPUs, when the
     cluster has them) come from `lib.capacity` for the base model's parameter count. Logged to
     MLflow: parameters, the training-loss curve, validation MRR of the positive among its
-    candidates before and after training."""
+    candidates before and after training, and the model itself, registered as
+    `dream-reranker` (a pyfunc scoring (query, passage) pairs, `dream_assets.reranker_entry`)."""
     import ray
 
     store = object_store.client()
@@ -159,7 +164,7 @@ def finetuned_reranker(
     task = ray.remote(_train_and_store).options(num_cpus=1, **resources)
     result = ray.get(task.remote(base, pairs_key, object_store.settings(), prefix, **options))
 
-    tags = {TAG_KIND: "reranker", "dream.reranker_version": version}
+    tags = {TAG_KIND: "reranker", TAG_RERANKER_VERSION: version}
     run_id = tracker.find_or_create_run(f"reranker-{version}", tags)
     params = {**config.model_dump(), "pairs_version": pairs_pointer["version"], "parameters": result.parameters}
     params["trainable_parameters"] = result.trainable_parameters
@@ -167,6 +172,7 @@ def finetuned_reranker(
     metrics = {"validation_mrr_before": result.mrr_before, "validation_mrr_after": result.mrr_after}
     tracker.log_trial(run_id, params, {**metrics, "train_seconds": result.seconds})
     tracker.log_curve(run_id, "train_loss", result.loss_curve)
+    model_version = _register(tracker, store, run_id, prefix, version)
     tracker.finish(run_id)
     store.write_json(layout.RERANKER_POINTER, {"version": version, "prefix": prefix, "base_model": config.base_model})
     context.log.info("reranker %s: validation MRR %.3f -> %.3f", version, result.mrr_before, result.mrr_after)
@@ -181,6 +187,28 @@ def finetuned_reranker(
             "trainable_parameters": result.trainable_parameters,
             "ray_resources": {k: float(v) for k, v in resources.items()},
             "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
+            "mlflow_model": f"models:/{RERANKER_MODEL_NAME}/{model_version}",
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _register(tracker: MlflowTracker, store, run_id: str, prefix: str, version: str) -> str:
+    """Logs the stored reranker on its run as a pyfunc model (`dream_assets.reranker_entry`) and
+    registers it as `RERANKER_MODEL_NAME`, unless a version of that reranker is registered
+    already; returns the registered version."""
+    import importlib.util
+
+    from dream_assets.reranker_entry import RERANKER_ARTIFACT, reranker_signature
+
+    found = tracker.find_model_version(RERANKER_MODEL_NAME, TAG_RERANKER_VERSION, version)
+    if found is not None:
+        return found
+    with tempfile.TemporaryDirectory() as directory:
+        model_dir = store.download_dir(prefix, Path(directory) / "reranker")
+        entry = importlib.util.find_spec("dream_assets.reranker_entry").origin
+        registered = tracker.log_pyfunc_model(
+            run_id, entry, {RERANKER_ARTIFACT: str(model_dir)}, RERANKER_MODEL_NAME, reranker_signature(), "reranker"
+        )
+    tracker.tag_model_version(RERANKER_MODEL_NAME, registered, TAG_RERANKER_VERSION, version)
+    return registered
