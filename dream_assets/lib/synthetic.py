@@ -13,47 +13,31 @@ personas to themes for every chunk (one more structured call per chunk that a sm
 rarely gets right), and a sample that fails becomes NaN, which then fails the whole `Testset`.
 Calling the synthesizer per scenario keeps ragas' prompts and types and lets DREAM retry each
 item and record why it failed.
+
+This module is the settings, the Ray fan-out and the batch loop; the ragas side (prompt,
+terms, scenarios, an item's tries) is `synthetic_ragas`, what is kept (contexts, rejection
+reasons, the merge) is `synthetic_filters`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from dream_assets.lib.golden import CONTEXT_COLUMNS, QUESTION_COLUMNS, GoldenDataset
-from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.llm_gateway import GenerationError, LlmUsage
-from dream_assets.lib.metrics import normalize_answer
+from dream_assets.lib.golden import QUESTION_COLUMNS, GoldenDataset
+from dream_assets.lib.llm_gateway import LlmUsage
 from dream_assets.lib.parsing import ParsedDocument, normalise_whitespace
+from dream_assets.lib.synthetic_filters import merge_batches
+from dream_assets.lib.synthetic_ragas import DEFAULT_PERSONAS, ask_item, document_items, query_answer_prompt
 
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_COLUMNS = [*QUESTION_COLUMNS, "synthesizer_name", "persona_name", "query_style", "query_length", "term"]
-FAILURE_COLUMNS = ["document_id", "context_id", "term", "attempts", "reason", "excerpt"]
-# Personas of people who would query an encyclopaedic corpus; ragas would otherwise ask the LLM
-# to invent them from document summaries (`generate_personas_from_kg`).
-DEFAULT_PERSONAS = (
-    ("Student", "A secondary-school student looking up facts for homework."),
-    ("Journalist", "A reporter checking names, dates and figures before publishing."),
-    ("Researcher", "An academic who needs precise details and their context."),
-)
-# Capitalised words that start sentences rather than name things.
-_NOT_TERMS = {"The", "A", "An", "In", "On", "At", "It", "Its", "This", "That", "These", "Those", "He", "She", "They"}
-_NOT_TERMS |= {"His", "Her", "Their", "There", "As", "By", "For", "From", "Of", "To", "With", "After", "Before", "When"}
-_NOT_TERMS |= {"While", "Although", "However", "But", "And", "Or", "If", "Since", "During", "Many", "Some", "Most"}
-_TERM = re.compile(r"[A-Z][\w'\-]+(?:\s+(?:of|the|de|du|von|van|and)?\s*[A-Z][\w'\-]+)*")
-# A question as a grammar can enforce it: a capital, 9 to 151 characters, a final '?'.
-QUESTION_PATTERN = r"^[A-Z][^?\n]{8,150}\?$"
-_STOP_TOKENS = {"what", "which", "who", "whom", "when", "where", "why", "how", "does", "did", "was", "were", "are"}
 
 
 class SyntheticSettings(BaseModel):
@@ -94,37 +78,6 @@ class SyntheticSettings(BaseModel):
     languages: list[str] = ["en"]
 
 
-class SyntheticQueryAnswer(BaseModel):
-    """ragas' `GeneratedQueryAnswer` with bounds that constrained decoding enforces: a question
-    matching `QUESTION_PATTERN` (so ragas' `WEB_SEARCH_LIKE` style, which drops the '?', is not
-    in the default styles) and an answer of 1 to 200 characters."""
-
-    query: str = Field(pattern=QUESTION_PATTERN)
-    answer: str = Field(min_length=1, max_length=200)
-
-
-def query_answer_prompt():
-    """The ragas single-hop `QueryAnswerGenerationPrompt` with `SyntheticQueryAnswer` as output and
-    an encyclopaedic one-shot example in place of ragas' software-architecture one, which small
-    models copy word for word (measured with SmolLM2-135M and Gemma 3 270M)."""
-    from ragas.testset.persona import Persona
-    from ragas.testset.synthesizers.single_hop.prompts import QueryAnswerGenerationPrompt, QueryCondition
-
-    prompt = QueryAnswerGenerationPrompt()
-    prompt.output_model = SyntheticQueryAnswer
-    example = QueryCondition(
-        persona=Persona(name=DEFAULT_PERSONAS[0][0], role_description=DEFAULT_PERSONAS[0][1]),
-        term="Gustave Eiffel",
-        query_style="Perfect grammar",
-        query_length="short",
-        context="The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. It is named after "
-        "the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889.",
-    )
-    answer = SyntheticQueryAnswer(query="Whose company designed and built the Eiffel Tower?", answer="Gustave Eiffel's")
-    prompt.examples = [(example, answer)]
-    return prompt
-
-
 @dataclass
 class BatchResult:
     """What one Ray task returns: question rows (`SYNTHETIC_COLUMNS` less `question_id`),
@@ -157,124 +110,6 @@ class SyntheticResult:
     llm_tokens: int = 0
 
 
-def context_chunks(document: ParsedDocument, chunk_size: int, chunk_overlap: int) -> pd.DataFrame:
-    """Splits a parsed document into reference contexts.
-
-    Returns:
-        One row per chunk, columns `CONTEXT_COLUMNS`; `context_id` is `<document_id>:c<index>`
-        and `text == document.text[start:end]` (chunks LlamaIndex cannot place in the text are
-        left out).
-    """
-    from llama_index.core import Document
-    from llama_index.core.node_parser import SentenceSplitter
-
-    splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    nodes = splitter.get_nodes_from_documents([Document(text=document.text, id_=document.document_id)])
-    rows = []
-    for node in nodes:
-        start, end = node.start_char_idx, node.end_char_idx
-        if start is None or end is None or document.text[start:end] != node.get_content():
-            continue
-        rows.append(
-            {
-                "context_id": f"{document.document_id}:c{len(rows):03d}",
-                "document_id": document.document_id,
-                "start": start,
-                "end": end,
-                "text": document.text[start:end],
-            }
-        )
-    return pd.DataFrame(rows, columns=CONTEXT_COLUMNS)
-
-
-def key_terms(text: str, max_terms: int) -> list[str]:
-    """Most frequent capitalised phrases of `text` (names of people, places, works), first
-    occurrence breaking ties; sentence-initial function words are not terms."""
-    counts = Counter()
-    first: dict[str, int] = {}
-    for match in _TERM.finditer(text):
-        words = match.group(0).split()
-        while words and words[0] in _NOT_TERMS:
-            words = words[1:]
-        term = " ".join(words)
-        if len(term) < 3:
-            continue
-        counts[term] += 1
-        first.setdefault(term, match.start())
-    return sorted(counts, key=lambda term: (-counts[term], first[term]))[:max_terms]
-
-
-def _term_extractor(max_terms: int):
-    """A ragas `Extractor` that sets each node's `entities` to its `key_terms` (no LLM call;
-    ragas' `NERExtractor` asks the LLM, which a small local model answers poorly)."""
-    from ragas.testset.transforms.base import Extractor
-
-    class TermExtractor(Extractor):
-        async def extract(self, node):  # noqa: D102 - see the enclosing docstring
-            return "entities", key_terms(node.get_property("page_content") or "", max_terms)
-
-    return TermExtractor(filter_nodes=lambda node: True)
-
-
-def _content_tokens(text: str) -> set[str]:
-    return {token for token in normalize_answer(text).split() if len(token) > 2 and token not in _STOP_TOKENS}
-
-
-def rejection_reason(question: str, answer: str, context: str, settings: SyntheticSettings) -> str:
-    """Why a generated (question, answer) pair is not kept, or '' if it is.
-
-    Reasons: `empty_question`, `empty_answer`, `question_too_short`, `question_too_long`
-    (bounds in `settings`), `question_not_about_context` (no content word in common with the
-    context: small models copy ragas' in-prompt example), `answer_not_grounded` (less than
-    `min_answer_overlap` of the answer's words occur in the context), `repetitive_output`
-    (a question or answer of 8 words or more with fewer than half of them distinct: small models
-    loop).
-    """
-    question, answer = normalise_whitespace(question), normalise_whitespace(answer)
-    if not question:
-        return "empty_question"
-    if not answer:
-        return "empty_answer"
-    if len(question) < settings.min_question_chars:
-        return "question_too_short"
-    if len(question) > settings.max_question_chars:
-        return "question_too_long"
-    for text in (question, answer):
-        words = normalize_answer(text).split()
-        if len(words) >= 8 and len(set(words)) < len(words) / 2:
-            return "repetitive_output"
-    context_tokens = _content_tokens(context)
-    if not _content_tokens(question) & context_tokens:
-        return "question_not_about_context"
-    answer_tokens = normalize_answer(answer).split()
-    present = sum(token in normalize_answer(context).split() for token in answer_tokens)
-    if present < settings.min_answer_overlap * len(answer_tokens):
-        return "answer_not_grounded"
-    return ""
-
-
-def _scenarios(document_id: str, chunks: pd.DataFrame, settings: SyntheticSettings) -> list[dict]:
-    """The seeded draw of one document's items: chunks with terms, then term, persona, style,
-    length for each. Seeded by (seed, document id), so it does not depend on batching."""
-    from ragas.testset.synthesizers.base import QueryLength, QueryStyle
-
-    styles = [QueryStyle[name] for name in settings.query_styles]
-    rng = random.Random(f"{settings.seed}:{document_id}")
-    candidates = [row for row in chunks.to_dict(orient="records") if row["terms"]]
-    drawn = rng.sample(candidates, min(settings.questions_per_document, len(candidates)))
-    chosen = sorted(drawn, key=lambda row: row["start"])
-    return [
-        {
-            **row,
-            "term": rng.choice(row["terms"][:3]),
-            "persona": rng.choice(settings.personas),
-            "style": rng.choice(styles),
-            "length": rng.choice(list(QueryLength)),
-        }
-        for row in chosen
-    ]
-
-
 def _document_failure(document_id: str, reason: str, detail: str) -> dict:
     """A failure row (`FAILURE_COLUMNS`) for a whole document: no question was attempted."""
     return {
@@ -290,10 +125,11 @@ def _document_failure(document_id: str, reason: str, detail: str) -> dict:
 def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings, llm_settings, cache_dir: str | None):
     """Generates the questions of a batch of documents (the body of one Ray task).
 
-    Each item is tried up to `settings.max_attempts` times; an attempt fails on an exception
-    (transport errors and output of the wrong shape are first retried by the LLM gateway with
-    backoff, within the LLM's `max_attempts`) or on a `rejection_reason`. An item whose attempts all fail is recorded in
-    `failures` with its last reason; it never stops the batch.
+    Each item is tried up to `settings.max_attempts` times (`ask_item`); an attempt fails on an
+    exception (transport errors and output of the wrong shape are first retried by the LLM
+    gateway with backoff, within the LLM's `max_attempts`) or on a `rejection_reason`. An item
+    whose attempts all fail is recorded in `failures` with its last reason; it never stops the
+    batch.
 
     Args:
         documents: parsed documents of the batch.
@@ -304,11 +140,7 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
     Returns:
         A `BatchResult`.
     """
-    from ragas.testset.graph import KnowledgeGraph, Node, NodeType
-    from ragas.testset.persona import Persona
-    from ragas.testset.synthesizers.single_hop.base import SingleHopScenario
     from ragas.testset.synthesizers.single_hop.specific import SingleHopSpecificQuerySynthesizer
-    from ragas.testset.transforms import apply_transforms
 
     from resources.ragas_llm import make_ragas_llm
 
@@ -320,114 +152,39 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
             detail = f"the document is in {document.language!r}; questions are asked in {settings.languages}"
             result.failures.append(_document_failure(document.document_id, "unsupported_language", detail))
             continue
-        chunks = context_chunks(document, settings.chunk_size, settings.chunk_overlap)
-        result.contexts.extend(chunks.to_dict(orient="records"))
-        nodes = [
-            Node(type=NodeType.CHUNK, properties={"page_content": text, "document_metadata": {"id": context_id}})
-            for context_id, text in zip(chunks["context_id"], chunks["text"], strict=True)
-        ]
-        graph = KnowledgeGraph(nodes=nodes)
-        apply_transforms(graph, _term_extractor(settings.max_terms))
-        chunks = chunks.assign(terms=[node.get_property("entities") for node in nodes])
-        by_id = {row.context_id: node for row, node in zip(chunks.itertuples(), nodes, strict=True)}
+        items, chunks = document_items(document, settings)
+        result.contexts.extend(chunks.drop(columns=["terms"]).to_dict(orient="records"))
         if not any(chunks["terms"].map(len)):
             detail = "no context has a capitalised term to ask about (names, places, works)"
             result.failures.append(_document_failure(document.document_id, "no_key_terms", detail))
-        for item in _scenarios(document.document_id, chunks, settings):
-            scenario = SingleHopScenario(
-                term=item["term"],
-                nodes=[by_id[item["context_id"]]],
-                persona=Persona(name=item["persona"][0], role_description=item["persona"][1]),
-                style=item["style"],
-                length=item["length"],
-            )
-            reason, excerpt = "", ""
-            for attempt in range(settings.max_attempts):
-                llm.temperature = 0.0 if attempt == 0 else settings.retry_temperature
-                llm.seed = settings.seed + attempt
-                try:
-                    sample = asyncio.run(synthesizer.generate_sample(scenario))
-                except GenerationError as error:  # the LLM gateway's retries spent: its reason first
-                    cause = error.__cause__
-                    reason = f"{error.reason}: {error.attempts} tries; {type(cause).__name__}: {cause}"[:300]
-                    excerpt = ""
-                    continue
-                except Exception as error:  # noqa: BLE001 - every failure is recorded with its reason
-                    reason, excerpt = f"{type(error).__name__}: {error}"[:300], ""
-                    continue
-                excerpt = f"Q: {sample.user_input} | A: {sample.reference}"[:300]
-                reason = rejection_reason(sample.user_input, sample.reference, item["text"], settings)
-                if not reason:
-                    break
+        for item, scenario in items:
+            sample, reason, excerpt, attempts = ask_item(synthesizer, llm, scenario, item["text"], settings)
+            base = {"document_id": document.document_id, "context_id": item["context_id"], "term": item["term"]}
             if reason:
-                logger.info("%s: item failed after %d attempts: %s", item["context_id"], attempt + 1, reason)
-                result.failures.append(
-                    {
-                        "document_id": document.document_id,
-                        "context_id": item["context_id"],
-                        "term": item["term"],
-                        "attempts": attempt + 1,
-                        "reason": reason,
-                        "excerpt": excerpt,
-                    }
-                )
+                logger.info("%s: item failed after %d attempts: %s", item["context_id"], attempts, reason)
+                result.failures.append({**base, "attempts": attempts, "reason": reason, "excerpt": excerpt})
                 continue
-            question, answer = normalise_whitespace(sample.user_input), normalise_whitespace(sample.reference)
-            result.rows.append(
-                {
-                    "document_id": document.document_id,
-                    "user_input": question,
-                    "reference": answer,
-                    "reference_answers": [answer],
-                    "reference_contexts": [item["text"]],
-                    "reference_context_ids": [item["context_id"]],
-                    "synthesizer_name": synthesizer.name,
-                    "persona_name": item["persona"][0],
-                    "query_style": item["style"].name,
-                    "query_length": item["length"].name,
-                    "term": item["term"],
-                }
-            )
+            result.rows.append(_question_row(document.document_id, item, sample, synthesizer.name))
     result.llm_requests, result.llm_calls, result.llm_usage = llm.requests, llm.calls, llm.gateway.usage
     return result
 
 
-def merge_batches(batches: list[BatchResult]) -> tuple[GoldenDataset, pd.DataFrame]:
-    """Merges batch results into one golden set, in document order.
-
-    Questions equal after lower-casing and whitespace normalisation are kept once; the others
-    become failures with reason `duplicate_question`. `question_id` is the content hash of
-    (document id, context id, question): stable across runs and batchings.
-
-    Returns:
-        (the golden dataset, failures with `FAILURE_COLUMNS`).
-    """
-    rows = sorted((row for batch in batches for row in batch.rows), key=lambda r: r["reference_context_ids"][0])
-    failures = [failure for batch in batches for failure in batch.failures]
-    kept, seen = [], set()
-    for row in rows:
-        normalised = normalise_whitespace(row["user_input"]).lower()
-        if normalised in seen:
-            failures.append(
-                {
-                    "document_id": row["document_id"],
-                    "context_id": row["reference_context_ids"][0],
-                    "term": row["term"],
-                    "attempts": 0,
-                    "reason": "duplicate_question",
-                    "excerpt": row["user_input"][:300],
-                }
-            )
-            continue
-        seen.add(normalised)
-        kept.append({"question_id": content_hash([row["reference_context_ids"][0], normalised], length=16), **row})
-    contexts = pd.DataFrame(
-        sorted((c for batch in batches for c in batch.contexts), key=lambda c: c["context_id"]), columns=CONTEXT_COLUMNS
-    )
-    questions = pd.DataFrame(kept, columns=SYNTHETIC_COLUMNS)
-    failures_table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values(["context_id"], ignore_index=True)
-    reasons = Counter(failures_table["reason"].map(lambda reason: reason.split(":", 1)[0]))
-    return GoldenDataset(questions, contexts, dict(reasons)), failures_table
+def _question_row(document_id: str, item: dict, sample, synthesizer_name: str) -> dict:
+    """A kept question's row (`SYNTHETIC_COLUMNS` less `question_id`)."""
+    question, answer = normalise_whitespace(sample.user_input), normalise_whitespace(sample.reference)
+    return {
+        "document_id": document_id,
+        "user_input": question,
+        "reference": answer,
+        "reference_answers": [answer],
+        "reference_contexts": [item["text"]],
+        "reference_context_ids": [item["context_id"]],
+        "synthesizer_name": synthesizer_name,
+        "persona_name": item["persona"][0],
+        "query_style": item["style"].name,
+        "query_length": item["length"].name,
+        "term": item["term"],
+    }
 
 
 def generate_synthetic_golden(

@@ -1,15 +1,9 @@
 """Pure logic of the synthetic golden set: terms, rejection reasons, merging, schema bounds."""
 
 from dream_assets.lib.parsing import ParsedDocument
-from dream_assets.lib.synthetic import (
-    BatchResult,
-    SyntheticSettings,
-    context_chunks,
-    key_terms,
-    merge_batches,
-    query_answer_prompt,
-    rejection_reason,
-)
+from dream_assets.lib.synthetic import BatchResult, SyntheticSettings
+from dream_assets.lib.synthetic_filters import context_chunks, key_terms, merge_batches, rejection_reason
+from dream_assets.lib.synthetic_ragas import query_answer_prompt
 from resources.ragas_llm import bounded_schema
 
 CONTEXT = "The Normans gave their name to Normandy. Rollo swore fealty to King Charles III of West Francia."
