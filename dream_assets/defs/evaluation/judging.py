@@ -95,7 +95,7 @@ def judge_evaluations(
     """
     store = object_store.client()
     golden_version, _, _ = read_current_golden(store, corpus_of(context))
-    if not config.judge_llm:
+    if not config.judge_llm:  # nothing to judge: earlier scores go
         store.delete(layout.judged_key(golden_version).rsplit("/", 1)[0])
         return dg.MaterializeResult(metadata={"judged": 0, "judge_llm": "(none)"})
     problems = model_problems([], [config.judge_llm], llms.api_base)
@@ -108,10 +108,7 @@ def judge_evaluations(
         store.delete(layout.judged_key(golden_version).rsplit("/", 1)[0])
         context.log.warning("nothing to judge: no question answered by every one of %s", chosen or "(no trial)")
         return dg.MaterializeResult(metadata={"judged": 0, "judge_llm": config.judge_llm, "configurations": ""})
-    rows = pd.concat(
-        [tables[key][tables[key]["question_id"].isin(question_ids)].assign(config_key=key) for key in chosen],
-        ignore_index=True,
-    )
+    rows = _rows(tables, chosen, question_ids)
     context.log.info("judging %d answers of %s with %s", len(rows), ", ".join(chosen), config.judge_llm)
     judge = _judge(llms, config.judge_llm, ray_cluster.scratch_dir)
     embed_model = make_embedding(embeddings.settings_for(JUDGE_EMBEDDING))
@@ -128,24 +125,37 @@ def judge_evaluations(
     store.write_json(layout.judge_calibration_key(golden_version), calibration)
     summary = judge_summary(judged)
     _log_runs(tracker, summary, golden_version, corpus_of(context))
-    return dg.MaterializeResult(
-        metadata={
-            "judge_llm": config.judge_llm,
-            "configurations": ", ".join(chosen),
-            "judged": len(judged),
-            "seconds_per_answer": round(seconds / max(len(judged), 1), 1),
-            "llm_calls": judge.calls,
-            "llm_cache_hits": judge.gateway.usage.cache_hits,
-            "judge_tokens": judge.gateway.usage.prompt_tokens + judge.gateway.usage.completion_tokens,
-            "judge_cost_usd": round(judge.gateway.usage.cost_usd, 6),
-            "coverage": dg.MetadataValue.json(
-                {name: round(float(judged[name].notna().mean()), 3) for name in RAGAS_JUDGE_METRICS}
-            ),
-            "calibration": dg.MetadataValue.json(json.loads(json.dumps(calibration, default=str))),
-            "scores": table_metadata(summary),
-            **table_asset_metadata(judged),
-        }
-    )
+    metadata = _metadata(config.judge_llm, chosen, judged, summary, judge, seconds / max(len(judged), 1), calibration)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _metadata(judge_llm: str, chosen, judged, summary, judge, seconds_per_answer: float, calibration: dict) -> dict:
+    """The asset's metadata: what was judged, how fast, the judge's usage through its LLM
+    gateway (calls, cache hits, tokens, cost), coverage per metric, the calibration and the
+    per-configuration scores."""
+    usage = judge.gateway.usage
+    return {
+        "judge_llm": judge_llm,
+        "configurations": ", ".join(chosen),
+        "judged": len(judged),
+        "seconds_per_answer": round(seconds_per_answer, 1),
+        "llm_calls": judge.calls,
+        "llm_cache_hits": usage.cache_hits,
+        "judge_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "judge_cost_usd": round(usage.cost_usd, 6),
+        "coverage": dg.MetadataValue.json(
+            {name: round(float(judged[name].notna().mean()), 3) for name in RAGAS_JUDGE_METRICS}
+        ),
+        "calibration": dg.MetadataValue.json(json.loads(json.dumps(calibration, default=str))),
+        "scores": table_metadata(summary),
+        **table_asset_metadata(judged),
+    }
+
+
+def _rows(tables: dict[str, pd.DataFrame], chosen: list[str], question_ids: list[str]) -> pd.DataFrame:
+    """The judged questions' rows of each chosen configuration's table, with its `config_key`."""
+    parts = [tables[key][tables[key]["question_id"].isin(question_ids)].assign(config_key=key) for key in chosen]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _chosen(table: pd.DataFrame, count: int) -> list[str]:

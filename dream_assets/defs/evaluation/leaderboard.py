@@ -83,18 +83,7 @@ def experiment_leaderboard(
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
     parent = sweep_run(tracker, golden_version, corpus)
-    figure = parallel_coordinates(table, config.rank_by)
-    tracker.log_figure(parent, figure, "leaderboard.html")
-    tracker.log_table(parent, table, "leaderboard.parquet")
-    tracker.log_preview_table(parent, table, "leaderboard")
-    with tempfile.TemporaryDirectory() as directory:
-        html, png = save_plot(figure, directory)
-        for path in (html, png):
-            if path is not None:
-                store.write_bytes(f"{prefix}/{path.name}", path.read_bytes())
-        if png is not None:
-            tracker.log_file(parent, png)
-        image = base64.b64encode(png.read_bytes()).decode() if png else None
+    image = _store_and_log_plot(store, tracker, parent, table, config.rank_by, prefix)
     calibration = read_calibration(store, golden_version) if judge_table is not None else None
     if calibration:
         tracker.log_trial(parent, {}, calibration_metrics(calibration))
@@ -120,6 +109,26 @@ def experiment_leaderboard(
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _store_and_log_plot(store, tracker: MlflowTracker, parent: str, table: pd.DataFrame, rank_by: str, prefix: str):
+    """Draws the parallel-coordinates plot; stores it beside the leaderboard (`.html`, `.png`)
+    and logs it with the table to the sweep's MLflow run (the figure through `log_figure`, the
+    table as Parquet and as an MLflow table). Returns the PNG, base64, or None if it could not
+    be rendered."""
+    figure = parallel_coordinates(table, rank_by)
+    tracker.log_figure(parent, figure, "leaderboard.html")
+    tracker.log_table(parent, table, "leaderboard.parquet")
+    tracker.log_preview_table(parent, table, "leaderboard")
+    with tempfile.TemporaryDirectory() as directory:
+        html, png = save_plot(figure, directory)
+        for path in (html, png):
+            if path is not None:
+                store.write_bytes(f"{prefix}/{path.name}", path.read_bytes())
+        if png is None:
+            return None
+        tracker.log_file(parent, png)
+        return base64.b64encode(png.read_bytes()).decode()
 
 
 def with_judge_spend(table: pd.DataFrame) -> pd.DataFrame:
