@@ -19,28 +19,15 @@ import time
 
 import pandas as pd
 
+from resources.tracking import fluent_tracking_uri
+
 TAG_ANSWER = "dream.answer"  # "<question id>.r<repeat>": one trace per answer and run
 _NS = 1_000_000_000
 
 
 @contextlib.contextmanager
-def _tracking_uri(uri: str):
-    """MLflow's tracing writes through the process' tracking URI (its exporter has no client):
-    set it to `uri` for the block, then restore it, with traces written synchronously so that
-    they are stored when the block ends."""
-    import mlflow
-
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        with _sync_trace_logging():
-            yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-
-
-@contextlib.contextmanager
 def _sync_trace_logging():
+    """Traces written synchronously, so that they are stored when the block ends."""
     import os
 
     previous = os.environ.get("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING")
@@ -87,7 +74,7 @@ def log_answer_traces(tracker, run_id: str, table: pd.DataFrame, config_key: str
     todo = [row for row in answered.to_dict("records") if _answer_tag(row) not in done]
     if not todo:
         return 0
-    with _tracking_uri(tracker.tracking_uri):
+    with fluent_tracking_uri(tracker.tracking_uri), _sync_trace_logging():
         start = time.time_ns()
         for row in todo:
             start = _log_trace(client, experiment_id, run_id, row, config_key, start)

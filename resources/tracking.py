@@ -7,6 +7,7 @@ sweep updates its runs instead of duplicating them.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import warnings
@@ -175,9 +176,7 @@ class MlflowTracker(dg.ConfigurableResource):
 
         import mlflow
 
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.tracking_uri)
-        try:
+        with fluent_tracking_uri(self.tracking_uri):
             with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning, r"mlflow\.")
                 info = mlflow.pyfunc.log_model(
@@ -188,8 +187,6 @@ class MlflowTracker(dg.ConfigurableResource):
                     pip_requirements=[f"dream=={version('dream')}"],
                     registered_model_name=registered_model_name,
                 )
-        finally:
-            mlflow.set_tracking_uri(previous)
         return str(info.registered_model_version)
 
     def find_model_version(self, name: str, tag: str, value: str) -> str | None:
@@ -218,6 +215,20 @@ class MlflowTracker(dg.ConfigurableResource):
         """Link to the run in the MLflow UI (`ui_url`, else the tracking URI if it is HTTP)."""
         base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000")
         return f"{base.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str):
+    """Points MLflow's fluent API (and its trace exporter, which has no client) at `uri` for the
+    block, then restores the process' previous setting (unset stays unset)."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def _finite_metrics(metrics: dict[str, float], step: int) -> list:
