@@ -16,7 +16,10 @@ warnings.filterwarnings("ignore", r"Parameter `backfill_policy`", dg.BetaWarning
 document_partitions = dg.DynamicPartitionsDefinition(name="documents")
 """One partition per source PDF, keyed by the slug of its file name; added by discovery."""
 
-SEARCH_SPACE_CONFIGS = load_search_space().configs()
+_SEARCH_SPACE = load_search_space()
+SEARCH_SPACE_CONFIGS = _SEARCH_SPACE.configs()
+SEARCH_SPACE_METRICS = list(_SEARCH_SPACE.metrics)
+"""Metrics the search space names by import path, scored in every trial beside the known ones."""
 
 rag_config_partitions = dg.StaticPartitionsDefinition([config.key for config in SEARCH_SPACE_CONFIGS])
 """One partition per RAG configuration of `config/search_space.yaml`."""

@@ -11,12 +11,18 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dream_assets.lib.hashing import slugify
+from dream_assets.methods.auto_merging import AutoMergingMethod
+from dream_assets.methods.base import RetrievalMethod, RetrievalMethodBase, method_class
+from dream_assets.methods.chunks import ChunksMethod
+from dream_assets.methods.sentence_window import SentenceWindowMethod
+
+__all__ = ["AutoMergingMethod", "ChunksMethod", "RetrievalMethod", "RetrievalMethodBase", "SentenceWindowMethod"]
 
 DEFAULT_SEARCH_SPACE = Path(__file__).resolve().parent.parent / "config" / "search_space.yaml"
 
@@ -25,74 +31,40 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ChunksMethod(_Frozen):
-    """Fixed-size chunks with overlap (LlamaIndex `SentenceSplitter`), sizes in tokens."""
+def _registered(registry_name: str):
+    """A validator that accepts a name its registry (`dream_assets.registry`) resolves."""
 
-    method: Literal["chunks"] = "chunks"
-    chunk_size: int = Field(512, gt=16)
-    chunk_overlap: int = Field(64, ge=0)
+    def check(name: str) -> str:
+        from dream_assets import registry
 
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> ChunksMethod:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap {self.chunk_overlap} must be below chunk_size {self.chunk_size}")
-        return self
+        getattr(registry, registry_name).get(name)
+        return name
 
-    @property
-    def slug(self) -> str:
-        """Readable id, e.g. `chunks512o64`."""
-        return f"chunks{self.chunk_size}o{self.chunk_overlap}"
+    return AfterValidator(check)
 
 
-class SentenceWindowMethod(_Frozen):
-    """One sentence per node, replaced by `window_size` sentences either side at query time
-    (LlamaIndex `SentenceWindowNodeParser` + `MetadataReplacementPostProcessor`)."""
-
-    method: Literal["sentence_window"] = "sentence_window"
-    window_size: int = Field(3, ge=0)
-
-    @property
-    def slug(self) -> str:
-        """Readable id, e.g. `window3`."""
-        return f"window{self.window_size}"
-
-
-class AutoMergingMethod(_Frozen):
-    """Hierarchical chunks, leaves indexed, parents merged in when most of their children are
-    retrieved (LlamaIndex `HierarchicalNodeParser` + `AutoMergingRetriever`); sizes in tokens,
-    largest first."""
-
-    method: Literal["auto_merging"] = "auto_merging"
-    chunk_sizes: tuple[Annotated[int, Field(gt=16)], ...] = Field((1024, 256, 64), min_length=2)
-
-    @model_validator(mode="after")
-    def _largest_first(self) -> AutoMergingMethod:
-        if list(self.chunk_sizes) != sorted(set(self.chunk_sizes), reverse=True):
-            raise ValueError(f"chunk_sizes {list(self.chunk_sizes)} must be distinct and largest first")
-        return self
-
-    @property
-    def slug(self) -> str:
-        """Readable id, e.g. `automerge1024-256-64`."""
-        return "automerge" + "-".join(str(size) for size in self.chunk_sizes)
-
-
-RetrievalMethod = Annotated[ChunksMethod | SentenceWindowMethod | AutoMergingMethod, Field(discriminator="method")]
+RetrieverName = Annotated[str, _registered("RETRIEVERS")]
+RerankerName = Annotated[str, _registered("RERANKERS")]
+MethodName = Annotated[str, _registered("METHODS")]
+MetricName = Annotated[str, _registered("METRICS")]
 
 
 class RagConfig(_Frozen):
     """One point of the search space: one Dagster partition, one Ray Tune trial, one MLflow run.
 
-    `retriever`: `vector` (top-k by embedding similarity), `bm25` (LlamaIndex's BM25Retriever
-    over the same nodes: lexical), or `hybrid` (both, fused by reciprocal rank fusion, Cormack
-    et al. 2009, through LlamaIndex's QueryFusionRetriever)."""
+    `retrieval`: a registered retrieval method with its parameters (`dream_assets.methods`).
+    `retriever` (`dream_assets.lib.retrievers`): `vector` (top-k by embedding similarity),
+    `bm25` (LlamaIndex's BM25Retriever over the same nodes: lexical), or `hybrid` (both, fused
+    by reciprocal rank fusion, Cormack et al. 2009, through LlamaIndex's QueryFusionRetriever),
+    or a plug-in's name. `reranker` (`dream_assets.lib.rerankers`): `none`, `finetuned` or a
+    plug-in's name."""
 
     retrieval: RetrievalMethod
     embedding_model: str
     llm: str
     top_k: int = Field(gt=0)
-    retriever: Literal["vector", "bm25", "hybrid"] = "vector"
-    reranker: Literal["none", "finetuned"] = "none"
+    retriever: RetrieverName = "vector"
+    reranker: RerankerName = "none"
 
     @property
     def index_key(self) -> str:
@@ -103,8 +75,8 @@ class RagConfig(_Frozen):
     def key(self) -> str:
         """Partition key of this configuration."""
         key = f"{self.index_key}_{slug_of(self.llm)}_k{self.top_k}"
-        key = key if self.retriever == "vector" else f"{key}_{self.retriever}"
-        return key if self.reranker == "none" else f"{key}_rr-{self.reranker}"
+        key = key if self.retriever == "vector" else f"{key}_{slugify(self.retriever)}"
+        return key if self.reranker == "none" else f"{key}_rr-{slugify(self.reranker)}"
 
     def params(self) -> dict[str, str | int]:
         """Flat parameters for MLflow and the leaderboard (no secret, no path)."""
@@ -149,53 +121,59 @@ class RangeSpace(_Frozen):
     Each sampled configuration builds or reuses its content-addressed index.
 
     Attributes:
-        methods: retrieval methods to sample (`chunks`, `sentence_window`).
+        methods: retrieval methods to sample (registered names or import paths); each draws its
+            own integer parameters from the dimensions of the same name
+            (`RetrievalMethodBase.suggest`), keeping its defaults for the others.
         chunk_size, chunk_overlap: tokens, for `chunks` (overlap kept below the size).
         window_size: sentences either side, for `sentence_window`.
+        params: dimensions of other methods' integer parameters by name
+            (`breakpoint_percentile_threshold: {low: 80, high: 95, step: 5}` for `semantic`).
         embedding_models, llms, retrievers: choices.
         top_k: contexts retrieved.
         samples: configurations the search evaluates.
     """
 
-    methods: list[Literal["chunks", "sentence_window"]] = ["chunks"]
+    methods: list[MethodName] = ["chunks"]
     chunk_size: IntDimension = IntRange(low=128, high=512, step=64)
     chunk_overlap: IntDimension = IntRange(low=0, high=64, step=16)
     window_size: IntDimension = IntRange(low=1, high=4)
+    params: dict[str, IntDimension] = {}
     embedding_models: list[str]
     llms: list[str]
     top_k: IntDimension = IntRange(low=1, high=8)
-    retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
+    retrievers: list[RetrieverName] = ["vector"]
     samples: int = Field(16, ge=1)
+
+    def dimension(self, name: str) -> IntDimension | None:
+        """The dimension of an integer parameter: its own field, else `params[name]`, else None."""
+        if name in ("chunk_size", "chunk_overlap", "window_size"):
+            return getattr(self, name)
+        return self.params.get(name)
+
+    @staticmethod
+    def draw(trial, name: str, dimension: IntDimension, high: int | None = None) -> int:
+        """Draws one integer on an `optuna.Trial`: a choice from a list, else from the range
+        (its top lowered to `high`, never below its low)."""
+        if isinstance(dimension, list):
+            return trial.suggest_categorical(name, dimension)
+        top = max(dimension.low, min(dimension.high, high)) if high is not None else dimension.high
+        return trial.suggest_int(name, dimension.low, top, step=dimension.step)
 
     def suggest(self, trial) -> dict:
         """Optuna define-by-run space: draws one configuration's parameters on an
         `optuna.Trial` (only the method's own parameters are drawn)."""
-
-        def integer(name: str, dimension: IntDimension, high: int | None = None) -> int:
-            if isinstance(dimension, list):
-                return trial.suggest_categorical(name, dimension)
-            top = max(dimension.low, min(dimension.high, high)) if high is not None else dimension.high
-            return trial.suggest_int(name, dimension.low, top, step=dimension.step)
-
         method = trial.suggest_categorical("method", self.methods)
-        if method == "chunks":
-            size = integer("chunk_size", self.chunk_size)
-            integer("chunk_overlap", self.chunk_overlap, high=size // 2)
-        else:
-            integer("window_size", self.window_size)
+        method_class(method).suggest(trial, self)
         trial.suggest_categorical("embedding_model", self.embedding_models)
         trial.suggest_categorical("llm", self.llms)
-        integer("top_k", self.top_k)
+        self.draw(trial, "top_k", self.top_k)
         trial.suggest_categorical("retriever", self.retrievers)
         return {}
 
     @staticmethod
     def config_from(params: dict) -> RagConfig:
         """The `RagConfig` of parameters drawn by `suggest`."""
-        if params["method"] == "chunks":
-            method = ChunksMethod(chunk_size=params["chunk_size"], chunk_overlap=params["chunk_overlap"])
-        else:
-            method = SentenceWindowMethod(window_size=params["window_size"])
+        method = method_class(params["method"]).from_params(params["method"], params)
         return RagConfig(
             retrieval=method,
             embedding_model=params["embedding_model"],
@@ -207,14 +185,20 @@ class RangeSpace(_Frozen):
 
 class SearchSpace(_Frozen):
     """The grid of a sweep, as written in `config/search_space.yaml`, and the optional ranges
-    of an Optuna search (`ranges`)."""
+    of an Optuna search (`ranges`).
+
+    Every component is named by its registered name, entry point or import path
+    (`dream_assets.registry`) and checked when the file is read. `metrics`: metrics scored in
+    every trial on top of the built-ins and the installed `dream.metrics` entry points (import
+    paths of `dream_assets.lib.metric_registry.Metric` objects)."""
 
     retrieval: list[RetrievalMethod] = Field(min_length=1)
     embedding_models: list[str] = Field(min_length=1)
     llms: list[str] = Field(min_length=1)
     top_k: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
-    retrievers: list[Literal["vector", "bm25", "hybrid"]] = ["vector"]
-    rerankers: list[Literal["none", "finetuned"]] = ["none"]
+    retrievers: list[RetrieverName] = ["vector"]
+    rerankers: list[RerankerName] = ["none"]
+    metrics: list[MetricName] = []
     ranges: RangeSpace | None = None
 
     def configs(self) -> list[RagConfig]:

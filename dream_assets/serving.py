@@ -24,9 +24,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel
 
+from clients.llm import LlmSettings
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
-from resources.llm import LlmSettings
 from resources.split_gguf import sha256_file
 
 CONFIGURATION_ARTIFACT = "best_rag_configuration"
@@ -112,18 +112,17 @@ class RagModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         """Opens the index and the LLM named by the configuration artifact."""
+        from clients.llm import make_llm
+        from clients.object_store import ObjectStoreClient
         from dream_assets.lib.generation import answer_stop
-        from dream_assets.lib.retrieval_pool import download_once, load_retriever
-        from resources.llm import make_llm
-        from resources.object_store import ObjectStoreClient
+        from dream_assets.lib.rerankers import open_reranker
+        from dream_assets.lib.retrieval_pool import load_retriever
 
         text = Path(context.artifacts[CONFIGURATION_ARTIFACT]).read_text(encoding="utf-8")
         self.best = BestConfiguration.from_yaml(text)
-        reranker = None
-        if self.best.reranker:
-            store = ObjectStoreClient(self.best.index.object_store)
-            reranker = str(download_once(store, self.best.reranker, self.best.index.scratch_dir, "config.json"))
         config = self.best.config
+        store = ObjectStoreClient(self.best.index.object_store)
+        reranker = open_reranker(config.reranker, store, self.best.index.scratch_dir, source=self.best.reranker)
         self.retriever = load_retriever(self.best.index, config.top_k, reranker, config.retriever)
         self.llm = make_llm(self.best.llm, stop=answer_stop(self.best.llm))
 

@@ -1,30 +1,18 @@
 """Embedding models: bundled sentence-transformers models, or any Hugging Face model name.
 
-`EmbeddingProvider` is the Dagster resource; `make_embedding` builds the LlamaIndex embedding in
-the process that uses it (a Ray worker or the Dagster step).
+`EmbeddingProvider` is the Dagster resource; `clients.embeddings.make_embedding` builds the
+LlamaIndex embedding in the process that uses it (a Ray worker or the Dagster step).
 """
 
 from __future__ import annotations
 
 import dagster as dg
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from clients.embeddings import EmbeddingSettings, make_embedding
 from resources.models import BUNDLED_MODELS, bundled_model_path, model_unavailable, split_backend
 
-
-class EmbeddingSettings(BaseModel):
-    """How a worker loads one embedding model: `name` as in the search space, `model` a local
-    directory (bundled) or a Hugging Face id, `device` (`cpu`, `cuda`), `batch_size` texts per
-    forward pass, `backend` (`torch`, or `onnx` / `onnx-int8`: ONNX Runtime on an export kept
-    under `models_dir`, `resources.onnx_embedding`)."""
-
-    name: str
-    model: str
-    device: str = "cpu"
-    batch_size: int = 32
-    backend: str = "torch"
-    models_dir: str = ""
+__all__ = ["EmbeddingProvider", "EmbeddingSettings", "make_embedding"]
 
 
 class EmbeddingProvider(dg.ConfigurableResource):
@@ -57,21 +45,3 @@ class EmbeddingProvider(dg.ConfigurableResource):
             backend=backend,
             models_dir=self.models_dir,
         )
-
-
-def make_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
-    """Builds the LlamaIndex embedding model: sentence-transformers on torch, or ONNX Runtime on
-    the model's export (made the first time, `resources.onnx_embedding.exported_model`)."""
-    if settings.backend != "torch":
-        from resources.onnx_embedding import OnnxEmbedding, exported_model
-
-        path = exported_model(settings.model, settings.models_dir, settings.backend)
-        return OnnxEmbedding(
-            model_name=settings.name,
-            model_dir=settings.model,
-            onnx_path=str(path),
-            embed_batch_size=settings.batch_size,
-        )
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
-    return HuggingFaceEmbedding(model_name=settings.model, device=settings.device, embed_batch_size=settings.batch_size)

@@ -6,22 +6,15 @@ Kept apart from `resources.llm` so that loading the Dagster definitions does not
 
 from __future__ import annotations
 
-import json
-import os
 from typing import TypeVar
 
 from pydantic import BaseModel
 from ragas.llms.base import InstructorBaseRagasLLM
 
+from clients.llm import LlmSettings, provider_of
 from dream_assets.lib.llm_gateway import CHARS_PER_TOKEN, LlmGateway
-from resources.llm import LlmSettings
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
-# A prompt's type, for `GatewayRagasLLM._llama_for`: ragas' instruction opens every prompt.
-_PROMPT_TYPE_CHARS = 200
-# Each instance holds its own repacked weights (about 1 GB for Qwen 1.5B Q4) and KV cache; ragas'
-# metrics use at most 2 prompt types each, judged one metric at a time (3: room for the next one's).
-_MAX_PROMPT_TYPES = 3
 
 
 def bounded_schema(schema: dict, max_chars: int) -> dict:
@@ -88,8 +81,7 @@ class GatewayRagasLLM(InstructorBaseRagasLLM):
     ) -> None:
         self.settings, self.gateway = settings, gateway
         self.temperature, self.seed, self.max_string_chars = temperature, seed, max_string_chars
-        self._client = None
-        self._llamas: dict = {}
+        self._client = None  # the provider's `StructuredClient`
 
     @property
     def calls(self) -> int:
@@ -124,66 +116,9 @@ class GatewayRagasLLM(InstructorBaseRagasLLM):
         return self.generate(prompt, response_model)
 
     def _complete(self, text: str, schema: dict) -> tuple[str, dict]:
-        settings = self.settings
-        common = {"temperature": self.temperature, "max_tokens": settings.max_tokens, "seed": self.seed}
-        if settings.provider == "llama_cpp":
-            from llama_cpp import LlamaGrammar
-
-            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-            llama, formatted = self._llama_for(text)
-            raw = llama.create_completion(formatted(text), grammar=grammar, **common)
-            return raw["choices"][0]["text"], dict(raw.get("usage", {}))
-        import openai
-
-        if self._client is None:
-            self._client = openai.OpenAI(
-                base_url=settings.api_base,
-                api_key=settings.api_key or os.environ.get(settings.api_key_env, "none"),
-                timeout=settings.timeout_s,
-                max_retries=0,  # the gateway retries, with backoff
-            )
-        response = self._client.chat.completions.create(
-            model=settings.model,
-            messages=[{"role": "user", "content": text}],
-            response_format={"type": "json_schema", "json_schema": {"name": "response", "schema": schema}},
-            **common,
-        )
-        usage = response.usage.model_dump() if response.usage else {}
-        return response.choices[0].message.content or "", usage
-
-    def _llama_for(self, text: str):
-        """(model, prompt formatter) kept for `text`'s prompt type: the formatter renders an
-        instruct model's GGUF chat template once built (ragas' prompt as the user turn), else
-        passes the prompt through. The llama.cpp model is the one kept for the prompt type (its
-        first `_PROMPT_TYPE_CHARS` characters: ragas' instruction), so that each instance's KV cache still holds the
-        instruction and examples the next prompt of its type starts with, and llama.cpp
-        evaluates only the new tail (measured: 766 of a faithfulness prompt's 1,252 tokens are
-        shared). Each instance holds its own KV cache and llama.cpp's CPU-repacked weights, so
-        at most `_MAX_PROMPT_TYPES` are kept, the least recently used one closed first."""
-        from llama_cpp import Llama
-
-        settings = self.settings
-        key = text[:_PROMPT_TYPE_CHARS]
-        kept = self._llamas.pop(key, None)
-        if kept is None:
-            if len(self._llamas) >= _MAX_PROMPT_TYPES:
-                self._llamas.pop(next(iter(self._llamas)))[0].close()
-            llama = Llama(
-                settings.model,
-                n_ctx=settings.context_window,
-                n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads,
-                seed=0,
-                verbose=False,
-            )
-            if settings.chat_template == "gguf":  # an instruct model: ragas' prompt as its user turn
-                from resources.llm import gguf_user_turn
-
-                kept = (llama, gguf_user_turn(llama))
-            else:
-                kept = (llama, lambda prompt: prompt)
-        self._llamas[key] = kept  # most recently used last
-        return kept
+        if self._client is None:  # built on first use, in the process that calls it
+            self._client = provider_of(self.settings).structured_client(self.settings)
+        return self._client.complete(text, schema, self.temperature, self.settings.max_tokens, self.seed)
 
 
 def make_ragas_llm(

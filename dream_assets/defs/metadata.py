@@ -25,21 +25,6 @@ MAX_ROWS = 100
 # Characters a text cell shows.
 MAX_CHARS = 200
 
-_METRICS = {
-    "hit_rate": "share of questions with a reference context in the top k retrieved (hit rate@k)",
-    "mrr": "mean reciprocal rank of the first retrieved reference context, 0 beyond k (MRR@k)",
-    "ndcg": "normalised discounted cumulative gain of the retrieved contexts (nDCG@k, binary relevance)",
-    "id_based_context_precision": "ragas: share of the retrieved context ids that are reference ids",
-    "id_based_context_recall": "ragas: share of the reference context ids that were retrieved",
-    "exact_match": "SQuAD exact match of the answer with a reference answer (normalised text)",
-    "f1": "SQuAD token F1 of the answer against the best-matching reference answer",
-    "semantic_similarity": "ragas: cosine similarity of the answer's and the reference's embeddings",
-    "faithfulness": "ragas (LLM judge): share of the answer's claims supported by the retrieved contexts",
-    "answer_relevancy": "ragas (LLM judge): how well the answer addresses the question",
-    "context_precision": "ragas (LLM judge): useful retrieved contexts ranked first",
-    "context_recall": "ragas (LLM judge): share of the reference's claims found in the retrieved contexts",
-    "answer_correctness": "ragas (LLM judge): factual and semantic agreement of the answer with the reference",
-}
 _COLUMNS = {
     "rank": "position on the leaderboard (1: best on rank_by, selection split)",
     "tier": "1: not significantly worse than the best (paired tests, Holm-corrected at 5%); 2: worse",
@@ -66,11 +51,14 @@ _SUFFIXES = [
 
 
 def describe(column: str) -> str | None:
-    """What a DREAM table column means: a metric's definition and source, a leaderboard
+    """What a DREAM table column means: a metric's definition and source (its registered
+    description, `dream_assets.lib.metric_registry`), a leaderboard
     column's meaning, or for a derived column (`<metric>_n`, `_coverage`, `_ci95_low`,
     `held_out/<metric>`, ...) what it says about its metric; None for an unknown column."""
-    if column in _METRICS:
-        return _METRICS[column]
+    from dream_assets.lib.metric_registry import describe_metric
+
+    if (metric := describe_metric(column)) is not None:
+        return metric
     if column in _COLUMNS:
         return _COLUMNS[column]
     for pattern, template in _SUFFIXES:

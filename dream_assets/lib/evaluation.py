@@ -3,15 +3,16 @@
 Retrieval tier (`retrieve_questions`): every question is retrieved in one batch
 (`Retriever.retrieve_batch`, with the question set's embeddings computed once per embedding
 model, `dream_assets.lib.query_embeddings`), its retrieved spans mapped to reference-context ids
-and scored: hit_rate@k, mrr@k, ndcg@k (`dream_assets.lib.metrics`), then ragas'
-`id_based_context_precision` and `id_based_context_recall` (`dream_assets.lib.scoring`).
+and scored by every registered retrieval-tier metric (`dream_assets.lib.metric_registry`:
+hit_rate@k, mrr@k, ndcg@k and any plug-in), then ragas' `id_based_context_precision` and
+`id_based_context_recall` (`dream_assets.lib.scoring`).
 
 Generation tier (`answer_questions`): the questions of the seeded generation sample
 (`dream_assets.lib.splits.generation_sample`) get an LLM answer (timed, tokens counted,
-retried) from the contexts the retrieval tier found, scored by SQuAD exact match and token F1
-and ragas `semantic_similarity` (ragas' LLM-judged metrics are scored after the sweep, on the
-top configurations: `dream_assets.lib.judging`). A question
-whose generation fails keeps its row, with the error. The per-question table holds both tiers:
+retried) from the contexts the retrieval tier found, scored by the answer-tier metrics (SQuAD
+exact match and token F1, any plug-in) and ragas `semantic_similarity` (ragas' LLM-judged
+metrics are scored after the sweep, on the top configurations: `dream_assets.lib.judging`).
+A question whose generation fails keeps its row, with the error. The per-question table holds both tiers:
 `generated` says which rows have an answer; every metric reports its own `n` (`summarize`).
 """
 
@@ -25,24 +26,18 @@ from collections.abc import Callable
 import pandas as pd
 from llama_index.core.llms import LLM
 
+from clients.llm import LlmSettings
 from dream_assets.lib.context_matching import ContextCatalogue
 from dream_assets.lib.generation import GenerationError, rag_answer
-from dream_assets.lib.metrics import exact_match, hit_rate, ndcg, reciprocal_rank, token_f1
+from dream_assets.lib.metric_registry import metric_names, scored_metrics
 from dream_assets.lib.retrieval import Retriever
-from resources.llm import LlmSettings
 
 logger = logging.getLogger(__name__)
 
-RETRIEVAL_METRICS = ["hit_rate", "mrr", "ndcg"]
-ANSWER_METRICS = ["exact_match", "f1"]
-GROUND_TRUTH_METRICS = RETRIEVAL_METRICS + ANSWER_METRICS
-RAGAS_RETRIEVAL_METRICS = ["id_based_context_precision", "id_based_context_recall"]
-RAGAS_EMBEDDING_METRICS = [*RAGAS_RETRIEVAL_METRICS, "semantic_similarity"]
-RAGAS_JUDGE_METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall", "answer_correctness"]
-# Metrics of the retrieval tier (every question) and of the generation tier (the sample).
-RETRIEVAL_TIER = RETRIEVAL_METRICS + RAGAS_RETRIEVAL_METRICS
-GENERATION_TIER = ANSWER_METRICS + ["semantic_similarity"] + RAGAS_JUDGE_METRICS
-ALL_METRICS = RETRIEVAL_TIER + GENERATION_TIER
+# The metrics ragas scores (`dream_assets.lib.scoring` with embeddings, `dream_assets.lib.judging`
+# with an LLM judge); every metric, with its tier, is in `dream_assets.lib.metric_registry`.
+RAGAS_EMBEDDING_METRICS = ["id_based_context_precision", "id_based_context_recall", "semantic_similarity"]
+RAGAS_JUDGE_METRICS = metric_names("judge")
 # Question columns whose groups get their own metrics: the golden set's source (human,
 # synthetic) and the reranker's document split (train, validation, unseen).
 GROUP_COLUMNS = ["golden_source", "reranker_split"]
@@ -53,6 +48,7 @@ def retrieve_questions(
     contexts: pd.DataFrame,
     retriever: Retriever,
     query_embeddings: dict[str, list[float]] | None = None,
+    metrics: list[str] = (),
 ) -> pd.DataFrame:
     """The retrieval tier: every question retrieved in one batch and scored against its
     reference contexts.
@@ -65,12 +61,15 @@ def retrieve_questions(
         query_embeddings: each question's embedding by `question_id`, from the index's embedding
             model (`dream_assets.lib.query_embeddings`); None: the retriever embeds the texts
             itself, and only when its mode uses embeddings.
+        metrics: metrics named by the search space (import paths), scored beside the known
+            retrieval-tier ones.
 
     Returns:
         One row per question: its golden columns plus `retrieved_contexts` (texts handed to
         the LLM), `retrieved_node_ids` and `retrieval_scores` (the index's nodes and the
         retriever's scores, rank order), `retrieved_context_ids` (flattened, rank order, one
-        `unmatched:<node>` id per retrieved node covering no reference context), `hit_rate`, `mrr`, `ndcg` and
+        `unmatched:<node>` id per retrieved node covering no reference context), one column
+        per retrieval-tier metric (`hit_rate`, `mrr`, `ndcg`, plug-ins) and
         `retrieval_latency_s` (the batch's seconds per question).
     """
     if questions.empty:
@@ -82,6 +81,7 @@ def retrieve_questions(
     start = time.perf_counter()
     results = retriever.retrieve_batch(questions["user_input"].tolist(), retriever.top_k, embeddings)
     latency = (time.perf_counter() - start) / len(questions)
+    scorers = scored_metrics("retrieval", metrics)
     whole = ContextCatalogue(contexts)
     by_source = {}
     if "golden_source" in contexts:
@@ -98,9 +98,7 @@ def retrieve_questions(
                 "retrieved_node_ids": [item.node_id for item in retrieved],
                 "retrieval_scores": [float(item.score) for item in retrieved],
                 "retrieved_context_ids": list(dict.fromkeys(i for ids in covered for i in ids)),
-                "hit_rate": hit_rate(covered, references),
-                "mrr": reciprocal_rank(covered, references),
-                "ndcg": ndcg(covered, references),
+                **{metric.name: float(metric.score(covered, references)) for metric in scorers},
                 "retrieval_latency_s": latency,
             }
         )
@@ -115,6 +113,7 @@ def answer_questions(
     cache=None,
     reserve: Callable[[int], float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    metrics: list[str] = (),
 ) -> pd.DataFrame:
     """The generation tier: an LLM answer for each retrieved question, scored.
 
@@ -128,15 +127,18 @@ def answer_questions(
         cache: LLM answer cache (see `generate`), or None.
         reserve: the LLM's rate limiter (`dream_assets.lib.rate_limit.rate_limiter_for`), or None.
         sleep: how to wait between tries (`time.sleep`).
+        metrics: metrics named by the search space (import paths), scored beside the known
+            answer-tier ones.
 
     Returns:
-        The rows with `response`, `exact_match`, `f1`, `generation_latency_s`,
+        The rows with `response`, one column per answer-tier metric (`exact_match`, `f1`,
+        plug-ins), `generation_latency_s`,
         `prompt_tokens`, `completion_tokens`, `cost_usd` (tokens at the LLM's prices),
         `cached` (the answer came from the cache), `attempts` (LLM calls made for it),
         `error_reason` and `error` (both empty when answered; see
         `generation.failure_reason`) and `generated` (True).
     """
-    rows = []
+    scorers, rows = scored_metrics("answer", metrics), []
     for row in retrieved.to_dict("records"):
         try:
             generation = rag_answer(
@@ -145,8 +147,7 @@ def answer_questions(
             answers = list(row["reference_answers"])
             row.update(
                 response=generation.response,
-                exact_match=exact_match(generation.response, answers),
-                f1=token_f1(generation.response, answers),
+                **{metric.name: float(metric.score(generation.response, answers)) for metric in scorers},
                 generation_latency_s=generation.latency_s,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
@@ -169,8 +170,7 @@ def not_generated() -> dict:
     """Generation-tier columns of a question that got no answer (outside the sample, or failed)."""
     return {
         "response": "",
-        "exact_match": math.nan,
-        "f1": math.nan,
+        **{metric.name: math.nan for metric in scored_metrics("answer")},
         "generation_latency_s": math.nan,
         "prompt_tokens": 0,
         "completion_tokens": 0,

@@ -41,8 +41,8 @@ def ensure_index(store, documents: list[ParsedDocument], index_key: str, method:
         The index pointer: `version`, `prefix`, `table` (None), `built` (whether it was built now)
         and `embedded` (nodes embedded now).
     """
+    from clients.embeddings import make_embedding
     from dream_assets.lib.nodes import build_index
-    from resources.embeddings import make_embedding
 
     version = index_version(corpus_version(documents), method, embedding.name)
     prefix = layout.index_prefix(index_key, version)

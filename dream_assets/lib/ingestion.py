@@ -16,8 +16,8 @@ import pyarrow as pa
 import ray.data
 from ray.data.expressions import col
 
+from clients.object_store import ObjectStoreClient
 from dream_assets.lib.oscar import RECORD_COLUMNS, RECORD_SCHEMA, REJECT_COLUMNS, chunk_records, parse_lines
-from resources.object_store import ObjectStoreClient
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,20 @@ import plotly.graph_objects as go
 
 PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
 STATUS_ORDER = {"ok": 2, "stopped_early": 1, "failed": 0}
-PLOT_METRICS = [
-    "tier",
-    "hit_rate",
-    "mrr",
-    "ndcg",
-    "held_out/mrr",
-    "f1",
-    "semantic_similarity",
-    "generation_latency_p50_s",
-]
-# Metrics with intervals and paired tests on the leaderboard (beside the ranking metric).
-EVIDENCE_METRICS = ["hit_rate", "mrr", "ndcg", "f1"]
+
+
+def plot_columns() -> list[str]:
+    """The plot's metric axes: the tier, the plotted retrieval metrics (`Metric.plotted`,
+    `dream_assets.lib.metric_registry`), held-out MRR, the plotted answer metrics, latency."""
+    from dream_assets.lib.metric_registry import plotted_metrics
+
+    return [
+        "tier",
+        *plotted_metrics("retrieval"),
+        "held_out/mrr",
+        *plotted_metrics("answer"),
+        "generation_latency_p50_s",
+    ]
 
 
 def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
@@ -77,7 +79,7 @@ def parallel_coordinates(table: pd.DataFrame, rank_by: str) -> go.Figure:
                 "ticktext": categories,
             }
         )
-    for column in PLOT_METRICS:
+    for column in plot_columns():
         if column in ok and ok[column].notna().any():
             dimension = {"label": column, "values": ok[column].tolist()}
             if f"{column}_n" in ok:
@@ -103,7 +105,8 @@ def add_evidence(table: pd.DataFrame, tables: dict[str, pd.DataFrame], rank_by: 
 
     On the selection split (the rows the configurations were ranked on): bootstrap 95%
     intervals (`<metric>_ci95_low/high`) and the paired test against the first configuration
-    (`<metric>_p_vs_best`) of `rank_by`, hit rate, MRR, nDCG and F1; tiers by `rank_by`,
+    (`<metric>_p_vs_best`) of `rank_by` and the evidence metrics (`Metric.evidence`: hit rate,
+    MRR, nDCG, F1 and plug-ins); tiers by `rank_by`,
     Holm-corrected (`tier`, `<rank_by>_p_holm`; `dream_assets.lib.statistics.holm_tiers`). On
     the held-out split: the same intervals as `held_out/<metric>_ci95_low/high`.
 
@@ -113,13 +116,14 @@ def add_evidence(table: pd.DataFrame, tables: dict[str, pd.DataFrame], rank_by: 
         rank_by: the ranking metric.
         seed: seed of the resamples.
     """
+    from dream_assets.lib.metric_registry import evidence_metrics
     from dream_assets.lib.splits import HELD_OUT
     from dream_assets.lib.statistics import holm_tiers, leaderboard_statistics
 
     ranked = [key for key in table["config_key"] if key in tables]
     if not ranked:
         return table
-    metrics = list(dict.fromkeys([rank_by, *EVIDENCE_METRICS]))
+    metrics = list(dict.fromkeys([rank_by, *evidence_metrics()]))
     held = {
         key: t["split"].eq(HELD_OUT) if "split" in t else pd.Series(False, index=t.index) for key, t in tables.items()
     }

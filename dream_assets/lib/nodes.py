@@ -1,6 +1,6 @@
-"""Node parsing and index building for the three DREAM retrieval methods (LlamaIndex node
-parsers), with every node's character span in its parsed document, so that retrieved contexts
-can be scored against ground-truth reference contexts."""
+"""Node parsing and index building for any registered retrieval method (its LlamaIndex node
+parser, `dream_assets.methods`), with every node's character span in its parsed document, so
+that retrieved contexts can be scored against ground-truth reference contexts."""
 
 from __future__ import annotations
 
@@ -8,29 +8,13 @@ from pathlib import Path
 
 from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.node_parser import (
-    HierarchicalNodeParser,
-    NodeParser,
-    SentenceSplitter,
-    SentenceWindowNodeParser,
-    get_leaf_nodes,
-)
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from dream_assets.lib.parsing import ParsedDocument
-from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, RetrievalMethod, SentenceWindowMethod
+from dream_assets.methods.base import RetrievalMethodBase
 
 _PRIVATE_METADATA = ["document_id", "span_start", "span_end", "window", "original_text"]
-
-
-def node_parser(method: RetrievalMethod) -> NodeParser:
-    """Returns the LlamaIndex node parser of a retrieval method."""
-    if isinstance(method, ChunksMethod):
-        return SentenceSplitter(chunk_size=method.chunk_size, chunk_overlap=method.chunk_overlap)
-    if isinstance(method, SentenceWindowMethod):
-        return SentenceWindowNodeParser.from_defaults(window_size=method.window_size)
-    return HierarchicalNodeParser.from_defaults(chunk_sizes=list(method.chunk_sizes))
 
 
 def _to_llama_document(document: ParsedDocument) -> Document:
@@ -43,24 +27,29 @@ def _to_llama_document(document: ParsedDocument) -> Document:
     )
 
 
-def build_nodes(documents: list[ParsedDocument], method: RetrievalMethod) -> tuple[list[BaseNode], list[BaseNode]]:
-    """Splits documents into nodes.
+def build_nodes(
+    documents: list[ParsedDocument], method: RetrievalMethodBase, embed_model: BaseEmbedding | None = None
+) -> tuple[list[BaseNode], list[BaseNode]]:
+    """Splits documents into nodes with the method's node parser.
+
+    Args:
+        documents: the parsed documents.
+        method: the retrieval method.
+        embed_model: the index's embedding model (methods that split by embedding need it).
 
     Returns:
-        (all nodes, nodes to embed): the same list except for auto-merging, whose parents are
-        stored but only its leaves are embedded. Each node's metadata holds `span_start` and
-        `span_end`: the span of the text it gives the LLM (for sentence window, the window).
+        (all nodes, nodes to embed): the same list except where the method embeds fewer
+        (auto-merging stores its parents but embeds its leaves). Each node's metadata holds
+        `span_start` and `span_end`: the span of the text it gives the LLM (for sentence
+        window, the window).
     """
-    nodes = node_parser(method).get_nodes_from_documents([_to_llama_document(d) for d in documents])
+    parser = method.node_parser(embed_model)
+    nodes = parser.get_nodes_from_documents([_to_llama_document(d) for d in documents])
     _set_absolute_spans(nodes)
     for node in nodes:
         node.excluded_embed_metadata_keys = _PRIVATE_METADATA
         node.excluded_llm_metadata_keys = _PRIVATE_METADATA
-    if isinstance(method, SentenceWindowMethod):
-        _set_window_spans(nodes, method.window_size)
-    if isinstance(method, AutoMergingMethod):
-        return nodes, get_leaf_nodes(nodes)
-    return nodes, nodes
+    return nodes, method.finish_nodes(nodes)
 
 
 def _set_absolute_spans(nodes: list[BaseNode]) -> None:
@@ -85,22 +74,9 @@ def _set_absolute_spans(nodes: list[BaseNode]) -> None:
         node.metadata["span_end"] = node.metadata["span_start"] + len(node.get_content())
 
 
-def _set_window_spans(nodes: list[BaseNode], window_size: int) -> None:
-    """Sets each sentence node's span to that of its window (the sentences it is replaced by)."""
-    by_document: dict[str, list[BaseNode]] = {}
-    for node in nodes:
-        by_document.setdefault(node.metadata["document_id"], []).append(node)
-    for sentences in by_document.values():
-        for index, node in enumerate(sentences):
-            first = sentences[max(0, index - window_size)]
-            last = sentences[min(len(sentences) - 1, index + window_size)]
-            node.metadata["span_start"] = first.start_char_idx
-            node.metadata["span_end"] = last.end_char_idx
-
-
 def build_index(
     documents: list[ParsedDocument],
-    method: RetrievalMethod,
+    method: RetrievalMethodBase,
     embed_model: BaseEmbedding,
     persist_dir: str | Path,
     vector_store: BasePydanticVectorStore | None = None,
@@ -121,7 +97,7 @@ def build_index(
     Returns:
         (number of nodes stored, number of nodes embedded).
     """
-    all_nodes, embedded = build_nodes(documents, method)
+    all_nodes, embedded = build_nodes(documents, method, embed_model)
     if vector_store is not None:
         vector_store.clear()
     storage = StorageContext.from_defaults(vector_store=vector_store)

@@ -24,8 +24,8 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
         Texts the encoder embedded now (counted from LlamaIndex's instrumentation events): the
         number of questions, or 0 when the stored embeddings were reused.
     """
-    from resources.embeddings import make_embedding
-    from resources.object_store import ObjectStoreClient
+    from clients.embeddings import make_embedding
+    from clients.object_store import ObjectStoreClient
 
     store = ObjectStoreClient(object_store)
     key = layout.query_embeddings_key(golden_version, embedding.name)

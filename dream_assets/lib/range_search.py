@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import BaseModel
 from ray import tune
 
+from clients.embeddings import EmbeddingSettings
+from clients.llm import LlmSettings
+from clients.object_store import ObjectStoreSettings
 from dream_assets import layout
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.lib.sweep import TrialOutcome, fit_with_rate_limits, trial_outcome
 from dream_assets.lib.trial import TrialSettings, run_trial
 from dream_assets.rag_config import RangeSpace
-from resources.embeddings import EmbeddingSettings
-from resources.llm import LlmSettings
-from resources.object_store import ObjectStoreSettings
 
 
 class RangeSearchContext(BaseModel):
@@ -52,9 +52,9 @@ class RangeSearchContext(BaseModel):
 
 
 def _range_trainable(params: dict[str, Any], context: RangeSearchContext) -> None:
+    from clients.object_store import ObjectStoreClient
     from dream_assets.lib.indexes import ensure_index
     from dream_assets.lib.parsing import ParsedDocument
-    from resources.object_store import ObjectStoreClient
 
     config = RangeSpace.config_from(params)
     store = ObjectStoreClient(context.object_store)

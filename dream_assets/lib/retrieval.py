@@ -1,11 +1,13 @@
-"""The three DREAM retrieval methods on LlamaIndex: retrieval over a persisted index (node
-parsing and index building: `dream_assets.lib.nodes`).
+"""Retrieval over a persisted index, for any registered retrieval method, retriever and reranker.
 
-- chunks: `SentenceSplitter` chunks with overlap, top-k by cosine similarity;
-- sentence window: `SentenceWindowNodeParser` sentences, each replaced by its window of
-  neighbouring sentences by `MetadataReplacementPostProcessor` after retrieval;
-- auto-merging: `HierarchicalNodeParser` levels, leaves indexed, `AutoMergingRetriever` merges
-  leaves into their parent when enough siblings are retrieved.
+Node parsing and index building: `dream_assets.lib.nodes`. A question is retrieved in three steps:
+
+1. the retriever (`dream_assets.lib.retrievers`: vector, BM25, hybrid) finds top-k nodes
+   (`fetch_factor` x top-k when reranking);
+2. the method wraps it (`RetrievalMethodBase.wrap_retriever`: auto-merging merges leaves into
+   their parent) and post-processes the nodes (`postprocessor`: sentence window replaces each
+   sentence by its window);
+3. the reranker (`dream_assets.lib.rerankers`) keeps the top-k.
 
 Every retrieved context carries its character span in the parsed document, so it can be scored
 against ground-truth reference contexts (`dream_assets.lib.context_matching`).
@@ -14,20 +16,22 @@ against ground-truth reference contexts (`dream_assets.lib.context_matching`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from llama_index.core import StorageContext, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import get_leaf_nodes
-from llama_index.core.postprocessor import MetadataReplacementPostProcessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.retrievers import AutoMergingRetriever, BaseRetriever
+from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from dream_assets.lib.nodes import embedding_dimensions
-from dream_assets.rag_config import AutoMergingMethod, RetrievalMethod, SentenceWindowMethod
+from dream_assets.lib.rerankers import cross_encoder
+from dream_assets.methods.base import RetrievalMethodBase
+from dream_assets.registry import RETRIEVERS
 
 
 @dataclass(frozen=True)
@@ -53,30 +57,32 @@ class Retriever:
         top_k: number of nodes fetched by similarity (before auto-merging).
         vector_store: the external store the index was built into, or None for the in-memory
             store persisted in `persist_dir`.
-        reranker: directory (or id) of a cross-encoder; when set, `rerank_factor` x top-k
-            candidates are fetched and LlamaIndex's `SentenceTransformerRerank` keeps the top-k
-            by cross-encoder score (scores become the cross-encoder's).
+        reranker: a function of top-n giving the reranking postprocessor
+            (`dream_assets.lib.rerankers.open_reranker`), or the directory (or id) of a
+            cross-encoder (LlamaIndex's `SentenceTransformerRerank`); when set, `rerank_factor`
+            x top-k candidates are fetched and the reranker keeps the top-k (scores become its
+            own).
         rerank_factor: candidates per kept context when reranking.
-        retriever: `vector` (embedding similarity), `bm25` (LlamaIndex `BM25Retriever` over the
-            index's embedded nodes, English stemming), or `hybrid` (both through
-            `QueryFusionRetriever` in `reciprocal_rerank` mode: reciprocal rank fusion with
-            k = 60, Cormack, Clarke and Buettcher, SIGIR 2009; scores become fused scores).
-            Auto-merging then merges whatever the base retriever returns.
+        retriever: a registered retriever's name (`dream_assets.lib.retrievers`: `vector`,
+            `bm25`, `hybrid`) or a plug-in's.
+
+    Raises:
+        dream_assets.registry.UnknownComponentError: for an unknown retriever.
+        FileNotFoundError: if the stored index is incomplete.
     """
 
     def __init__(
         self,
         persist_dir: str | Path,
-        method: RetrievalMethod,
+        method: RetrievalMethodBase,
         embed_model: BaseEmbedding,
         top_k: int,
         vector_store: BasePydanticVectorStore | None = None,
-        reranker: str | None = None,
+        reranker: str | Callable[[int], BaseNodePostprocessor] | None = None,
         rerank_factor: int = 3,
         retriever: str = "vector",
     ) -> None:
-        if retriever not in ("vector", "bm25", "hybrid"):
-            raise ValueError(f"retriever must be vector, bm25 or hybrid, got {retriever!r}")
+        self.kind = RETRIEVERS.get(retriever)()
         for name in ("docstore.json", *([] if vector_store is not None else ["default__vector_store.json"])):
             if not (Path(persist_dir) / name).exists():  # LlamaIndex would load an empty store in its place
                 raise FileNotFoundError(f"index {persist_dir} has no {name}: the stored index is incomplete")
@@ -91,52 +97,28 @@ class Retriever:
         self.mode = retriever
         self._exact = None  # ExactVectorSearch over the in-memory store, built on first use
         self.last_latency_s = 0.0
-        self.postprocessor = (
-            MetadataReplacementPostProcessor(target_metadata_key="window")
-            if isinstance(method, SentenceWindowMethod)
-            else None
-        )
+        self.postprocessor = method.postprocessor()
 
     def _retriever(self, top_k: int) -> BaseRetriever:
         if top_k not in self._retrievers:
             fetched = top_k * self.rerank_factor if self.reranker else top_k
-            base = self._base_retriever(fetched)
-            if isinstance(self.method, AutoMergingMethod):
-                base = AutoMergingRetriever(base, self.index.storage_context, verbose=False)
-            self._retrievers[top_k] = base
+            base = self.kind.build(self._vector_retriever(fetched), self._embedded_nodes, fetched)
+            self._retrievers[top_k] = self.method.wrap_retriever(base, self.index.storage_context)
         return self._retrievers[top_k]
 
-    def _base_retriever(self, top_k: int) -> BaseRetriever:
+    def _vector_retriever(self, top_k: int) -> BaseRetriever:
         stored = getattr(getattr(self.index.vector_store, "data", None), "embedding_dict", None)
         if stored:  # LlamaIndex's in-memory store: the same exact search, vectorised
             from dream_assets.lib.exact_search import ExactVectorRetriever, ExactVectorSearch
 
             if self._exact is None:
                 self._exact = ExactVectorSearch(stored)
-            vector = ExactVectorRetriever(self._exact, self.index.docstore, self.embed_model, top_k)
-        else:  # an external store (pgvector) searches itself
-            vector = self.index.as_retriever(similarity_top_k=top_k)
-        if self.mode == "vector":
-            return vector
-        from llama_index.core.llms import MockLLM
-        from llama_index.core.retrievers import QueryFusionRetriever
-        from llama_index.retrievers.bm25 import BM25Retriever
+            return ExactVectorRetriever(self._exact, self.index.docstore, self.embed_model, top_k)
+        return self.index.as_retriever(similarity_top_k=top_k)  # an external store searches itself
 
-        # the nodes the vector index holds (auto-merging: the leaves; parents are merged in later)
-        nodes = get_leaf_nodes(list(self.index.docstore.docs.values()))
-        bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(top_k, len(nodes)), language="en")
-        if self.mode == "bm25":
-            return bm25
-        # one query, no rewriting: the LLM is never called (MockLLM keeps LlamaIndex from
-        # resolving its default OpenAI one)
-        return QueryFusionRetriever(
-            [vector, bm25],
-            llm=MockLLM(),
-            mode="reciprocal_rerank",
-            similarity_top_k=top_k,
-            num_queries=1,
-            use_async=False,
-        )
+    def _embedded_nodes(self) -> list:
+        """The nodes the vector index holds (for auto-merging, the leaves)."""
+        return get_leaf_nodes(list(self.index.docstore.docs.values()))
 
     def _contexts(self, query: QueryBundle, top_k: int) -> list[RetrievedContext]:
         nodes: list[NodeWithScore] = self._retriever(top_k).retrieve(query)
@@ -144,9 +126,8 @@ class Retriever:
             nodes = self.postprocessor.postprocess_nodes(nodes)
         if self.reranker:
             if top_k not in self._rerankers:
-                from llama_index.core.postprocessor import SentenceTransformerRerank
-
-                self._rerankers[top_k] = SentenceTransformerRerank(model=self.reranker, top_n=top_k, device="cpu")
+                make = self.reranker if callable(self.reranker) else lambda n: cross_encoder(self.reranker, n)
+                self._rerankers[top_k] = make(top_k)
             nodes = self._rerankers[top_k].postprocess_nodes(nodes, query)
         return [
             RetrievedContext(
@@ -205,7 +186,7 @@ class Retriever:
             texts, embeddings = [""] * len(queries), [list(map(float, vector)) for vector in queries]
         else:
             texts = list(queries)
-        if embeddings is None and self.mode != "bm25":
+        if embeddings is None and self.kind.uses_embeddings:
             embeddings = self.embed_model.get_text_embedding_batch(texts)
         elif embeddings is not None:
             if len(embeddings) != len(texts):

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from clients.embeddings import EmbeddingSettings
+from clients.object_store import ObjectStoreSettings
+from clients.vector_stores import VectorStoreSettings
 from dream_assets.lib.retrieval import RetrievedContext
 from dream_assets.rag_config import RetrievalMethod
-from resources.embeddings import EmbeddingSettings
-from resources.object_store import ObjectStoreSettings
-from resources.vector_stores import VectorStoreSettings
 
 POOL_NAMESPACE = "dream"
 
@@ -68,19 +68,19 @@ def download_once(store, prefix: str, scratch_dir: str, marker: str) -> Path:
     return target
 
 
-def load_retriever(spec: IndexSpec, top_k: int, reranker: str | None = None, retriever: str = "vector"):
+def load_retriever(spec: IndexSpec, top_k: int, reranker=None, retriever: str = "vector"):
     """Downloads the index to the node's scratch directory once (`download_once`) and opens a
-    `Retriever` on it (with the cross-encoder `reranker`, a local directory, if given, and the
-    `retriever` mode: vector, bm25 or hybrid).
+    `Retriever` on it (with `reranker`: a cross-encoder directory or
+    `dream_assets.lib.rerankers.open_reranker`'s function, and a registered `retriever`).
 
     Raises:
         FileNotFoundError: if the index is not in the object store.
     """
+    from clients.embeddings import make_embedding
+    from clients.object_store import ObjectStoreClient
+    from clients.vector_stores import llama_vector_store
     from dream_assets.lib.nodes import embedding_dimensions
     from dream_assets.lib.retrieval import Retriever
-    from resources.embeddings import make_embedding
-    from resources.object_store import ObjectStoreClient
-    from resources.vector_stores import llama_vector_store
 
     store = ObjectStoreClient(spec.object_store)
     indexes = str(Path(spec.scratch_dir or tempfile.gettempdir()) / "indexes")

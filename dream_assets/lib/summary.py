@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from dream_assets.lib.evaluation import ALL_METRICS, GENERATION_TIER, GROUP_COLUMNS, RETRIEVAL_TIER
+from dream_assets.lib.evaluation import GROUP_COLUMNS
+from dream_assets.lib.metric_registry import metric_names
 from dream_assets.lib.splits import HELD_OUT
 
 
@@ -61,7 +62,7 @@ def summarize(scored: pd.DataFrame) -> dict[str, float]:
         for group in sorted(groups):
             part = selection[selection[column] == group]
             means = _metrics(part, generated[part.index], with_spread=False)
-            for name in [n for n in ALL_METRICS if n in selection and selection[n].notna().any()]:
+            for name in [n for n in metric_names() if n in selection and selection[n].notna().any()]:
                 summary[f"{group}/{name}"] = means[name]
     summary.update(_operations(scored, generated))
     return summary
@@ -72,16 +73,17 @@ def _metrics(rows: pd.DataFrame, generated: pd.Series, with_spread: bool) -> dic
     question; generation tier: the answered rows), and the spread between repeats."""
     out: dict[str, float] = {}
     first = ~rows["question_id"].duplicated() if "question_id" in rows else pd.Series(True, index=rows.index)
-    for name in ALL_METRICS:
+    retrieval_tier = set(metric_names("retrieval"))
+    for name in metric_names():
         if name not in rows:
             continue
-        attempted = rows[first] if name in RETRIEVAL_TIER else rows[generated]
+        attempted = rows[first] if name in retrieval_tier else rows[generated]
         values = pd.to_numeric(attempted[name], errors="coerce")
         scored = values.dropna()
         out[name] = float(scored.mean()) if len(scored) else math.nan
         out[f"{name}_n"] = float(len(scored))
         out[f"{name}_coverage"] = float(len(scored) / len(values)) if len(values) else 0.0
-        if with_spread and name in GENERATION_TIER:  # how much the metric moves between repeats
+        if with_spread and name not in retrieval_tier:  # how much the metric moves between repeats
             out[f"{name}_repeat_std"] = float(values.groupby(attempted["repeat"]).mean().std(ddof=1))
         elif with_spread:
             out[f"{name}_repeat_std"] = 0.0  # retrieval does not sample: every repeat retrieves alike

@@ -21,10 +21,10 @@ from typing import Any
 import ray
 from ray import tune
 
+from clients.llm import LlmSettings
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.rate_limit import start_rate_limiters
 from dream_assets.lib.trial import TrialSettings, finished_metrics, run_trial
-from resources.llm import LlmSettings
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def run_sweep(
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
     """
-    from resources.object_store import ObjectStoreClient
+    from clients.object_store import ObjectStoreClient
 
     if not trials:
         return []

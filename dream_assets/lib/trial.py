@@ -23,12 +23,12 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from clients.llm import LlmSettings
+from clients.object_store import ObjectStoreSettings
 from dream_assets import layout
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.retrieval_pool import IndexSpec
 from dream_assets.rag_config import RagConfig
-from resources.llm import LlmSettings
-from resources.object_store import ObjectStoreSettings
 
 
 class TrialSettings(BaseModel):
@@ -78,12 +78,18 @@ class TrialSettings(BaseModel):
     resume: bool = True
     rungs: list[int] = []
     repeats: int = Field(1, ge=1)
+    metrics: list[str] = []
 
     def fingerprint(self) -> str:
         """Hash of everything that changes this trial's results (not where it runs, how fast,
-        or which pool serves it)."""
+        or which pool serves it); a metric plug-in's name is in it, so a finished trial is
+        scored again when one is installed."""
+        from dream_assets.lib.metric_registry import plugin_metric_names
+
+        plugins = plugin_metric_names(self.metrics)
         return content_hash(
             {
+                **({"metric_plugins": plugins} if plugins else {}),
                 "config": self.config.model_dump(mode="json"),
                 # the index version is content-addressed: corpus, chunker and embedding model
                 "index": [self.index.index_prefix, self.index.vector_table],
@@ -138,12 +144,13 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
         FileNotFoundError: if the index, the golden set or the reranker is missing from the
             object store.
     """
+    from clients.object_store import ObjectStoreClient
     from dream_assets.lib.evaluation import retrieve_questions
     from dream_assets.lib.query_embeddings import count_embedded_texts, read_query_embeddings
     from dream_assets.lib.scoring import ragas_scores
     from dream_assets.lib.splits import generation_sample
     from dream_assets.lib.summary import summarize
-    from resources.object_store import ObjectStoreClient
+    from dream_assets.registry import RETRIEVERS
 
     store = ObjectStoreClient(settings.object_store)
     if settings.resume and (metrics := finished_metrics(store, settings)) is not None:
@@ -155,10 +162,11 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
     embeddings = None
-    if settings.config.retriever != "bm25":
+    if RETRIEVERS.get(settings.config.retriever)().uses_embeddings:
         embeddings = read_query_embeddings(store, settings.golden_version, settings.index.embedding.name)
     with count_embedded_texts() as embedded:
-        retrieved = retrieve_questions(questions, contexts, retriever, embeddings).set_index("question_id", drop=False)
+        retrieved = retrieve_questions(questions, contexts, retriever, embeddings, settings.metrics)
+    retrieved = retrieved.set_index("question_id", drop=False)
     answerer = _Answerer(store, settings, retrieved)
     order = generation_sample(questions, settings.generation_sample_size, settings.seed)["question_id"].tolist()
     sizes = [size for size in settings.rungs if size < len(order)] + [len(order)]
@@ -209,9 +217,9 @@ class _Answerer:
 
     def answer(self, question_ids: list[str]) -> None:
         """Answers each question in every repeat, unless answered already."""
+        from clients.llm import make_llm
         from dream_assets.lib.evaluation import answer_questions
         from dream_assets.lib.generation import answer_stop
-        from resources.llm import make_llm
 
         for repeat, llm_settings in enumerate(self.repeats):
             todo = [question_id for question_id in question_ids if (question_id, repeat) not in self.answers]
@@ -221,7 +229,10 @@ class _Answerer:
                 self.llms[repeat] = make_llm(llm_settings, stop=answer_stop(llm_settings))
             rows = self.retrieved.loc[todo].reset_index(drop=True).assign(repeat=repeat)
             with _llm_cache(self.settings.llm_cache_dir) as cache:
-                answer_questions(rows, self.llms[repeat], llm_settings, self._keep, cache, self.reserve)
+                llm = self.llms[repeat]
+                answer_questions(
+                    rows, llm, llm_settings, self._keep, cache, self.reserve, metrics=self.settings.metrics
+                )
 
     def table(self, answered_ids: list[str]) -> pd.DataFrame:
         """Every question once with its retrieval tier, and each answered one once per repeat,
@@ -241,15 +252,11 @@ class _Answerer:
 def _open_retriever(store, settings: TrialSettings):
     """The trial's retriever (a pool's, when one serves a plain vector retrieval of this index)
     and the embedding model ragas' similarity uses."""
-    from dream_assets.lib.retrieval_pool import PoolRetriever, connect_pool, download_once, load_retriever
-    from resources.embeddings import make_embedding
+    from clients.embeddings import make_embedding
+    from dream_assets.lib.rerankers import open_reranker
+    from dream_assets.lib.retrieval_pool import PoolRetriever, connect_pool, load_retriever
 
-    reranker = None
-    if settings.config.reranker == "finetuned":
-        if not store.exists(layout.RERANKER_POINTER):
-            raise FileNotFoundError("no fine-tuned reranker in the object store: materialise reranker_job first")
-        prefix = store.read_json(layout.RERANKER_POINTER)["prefix"]
-        reranker = str(download_once(store, prefix, settings.index.scratch_dir, "config.json"))
+    reranker = open_reranker(settings.config.reranker, store, settings.index.scratch_dir)
     # a pool answers plain vector retrievals; a reranking, BM25 or hybrid trial retrieves itself
     plain = reranker is None and settings.config.retriever == "vector"
     pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and plain else None

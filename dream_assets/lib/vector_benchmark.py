@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resources.vector_stores import PgVectorStore
+from clients.vector_stores import PgVectorOps
 
 
 def questions_from_squad(path: str | Path, limit: int) -> list[str]:
@@ -51,7 +51,7 @@ def _qps(search, queries: np.ndarray, clients: int) -> float:
 
 
 def benchmark_pgvector(
-    store: PgVectorStore,
+    store: PgVectorOps,
     tables: dict[str, str],
     ids: list[str],
     vectors: np.ndarray,

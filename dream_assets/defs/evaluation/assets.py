@@ -27,7 +27,7 @@ from dream_assets.lib.query_embeddings import embed_question_sets
 from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs, run_sweep
 from dream_assets.lib.trial import TrialSettings
-from dream_assets.partitions import CONFIGS_BY_KEY, index_to_configs, rag_config_partitions
+from dream_assets.partitions import CONFIGS_BY_KEY, SEARCH_SPACE_METRICS, index_to_configs, rag_config_partitions
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.models import model_problems
@@ -245,6 +245,7 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
         resume=config.resume,
         rungs=rungs,
         repeats=config.repeats,
+        metrics=SEARCH_SPACE_METRICS,
     )
 
 

@@ -14,10 +14,11 @@ from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.golden.assets import read_current_golden
 from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
-from dream_assets.lib.evaluation import ALL_METRICS
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.indexes import corpus_version
+from dream_assets.lib.metric_registry import metric_names
 from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.registry import RERANKERS
 from dream_assets.serving import (
     CONFIGURATION_ARTIFACT,
     BestConfiguration,
@@ -67,7 +68,7 @@ def best_rag_configuration(
     pointer = current_index_pointer(store, rag.index_key, corpus)
     spec = index_spec(rag.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
     llm = llms.settings_for(rag.llm)
-    reranker = store.read_json(layout.RERANKER_POINTER)["prefix"] if rag.reranker == "finetuned" else ""
+    reranker = RERANKERS.get(rag.reranker)().source(store)
     best = BestConfiguration(
         corpus=corpus,
         corpus_version=corpus_version(list(read_parsed_documents(context.instance, store, corpus).values())),
@@ -132,7 +133,7 @@ def _metrics(winner) -> dict[str, float | int]:
     kept = {}
     for column, value in winner.items():
         name = str(column).rsplit("/", 1)[-1]
-        if column != "tier" and not any(name.startswith(metric) for metric in ALL_METRICS):
+        if column != "tier" and not any(name.startswith(metric) for metric in metric_names()):
             continue
         if isinstance(value, int | float) and math.isfinite(value):
             kept[str(column)] = int(value) if str(column).endswith("_n") or column == "tier" else float(value)
