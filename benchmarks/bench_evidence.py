@@ -33,7 +33,7 @@ def _state():
     from dream_assets import layout
     from dream_assets.corpus import current_corpus
     from dream_assets.definitions import local_resources, state_dir
-    from dream_assets.defs.golden.assets import read_current_golden
+    from dream_assets.defs.readers import read_current_golden
     from dream_assets.partitions import CONFIGS_BY_KEY
 
     resources = local_resources(state_dir(), str(ROOT / "data" / "demo" / "squad" / "pdfs"))
@@ -94,7 +94,7 @@ def winners_curse(questions: pd.DataFrame, tables: dict[str, pd.DataFrame], spli
 
 def retrieval_timing(resources, store, version: str, questions, contexts, tables) -> None:
     from dream_assets.corpus import current_corpus
-    from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+    from dream_assets.defs.readers import current_index_pointer, index_spec
     from dream_assets.lib.evaluation import retrieve_questions
     from dream_assets.lib.query_embeddings import read_query_embeddings
     from dream_assets.lib.retrieval_pool import load_retriever

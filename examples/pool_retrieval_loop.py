@@ -48,7 +48,7 @@ def main() -> None:
     from dream_assets.corpus import current_corpus
     from dream_assets.definitions import defs
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+    from dream_assets.defs.readers import current_index_pointer, index_spec
     from dream_assets.lib.retrieval_pool import pool_name, start_pool
 
     resources = defs.resources

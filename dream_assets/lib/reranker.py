@@ -141,31 +141,60 @@ def fine_tune(
         ValueError: if there is no training pair.
     """
     import torch
-    from datasets import Dataset
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    train = pairs[pairs["split"] == "train"]
-    validation = pairs[pairs["split"] == "validation"]
+    train, validation = (pairs[pairs["split"] == split] for split in ("train", "validation"))
     if train.empty:
         raise ValueError("no training pair: the golden set has no question in a training document")
     torch.manual_seed(seed)
     model = CrossEncoder(base_model, num_labels=1, max_length=256, device="cpu")
     mrr_before = candidate_mrr(model, validation)
     if lora_rank > 0:
-        from peft import LoraConfig, TaskType
-
-        model.add_adapter(
-            LoraConfig(
-                task_type=TaskType.SEQ_CLS,
-                r=lora_rank,
-                lora_alpha=2 * lora_rank,
-                target_modules=["query", "value"],
-                modules_to_save=["classifier"],  # the new head trains in full
-            )
-        )
+        _add_lora(model, lora_rank)
     parameters = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    dataset, args = _training_inputs(train, output_dir, epochs, batch_size, learning_rate, seed)
+    start = time.perf_counter()
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model))
+    trainer.train()
+    seconds = time.perf_counter() - start
+    curve = [(int(entry["step"]), float(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry]
+    model.save_pretrained(output_dir)
+    return FineTuneResult(
+        model_dir=output_dir,
+        mrr_before=mrr_before,
+        mrr_after=candidate_mrr(model, validation),
+        loss_curve=curve,
+        parameters=parameters,
+        trainable_parameters=trainable,
+        seconds=seconds,
+    )
+
+
+def _add_lora(model, rank: int) -> None:
+    """LoRA adapters of `rank` on the attention query and value matrices (peft), alpha = 2 x
+    rank; the new classification head trains in full."""
+    from peft import LoraConfig, TaskType
+
+    model.add_adapter(
+        LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=rank,
+            lora_alpha=2 * rank,
+            target_modules=["query", "value"],
+            modules_to_save=["classifier"],  # the new head trains in full
+        )
+    )
+
+
+def _training_inputs(train: pd.DataFrame, output_dir: str, epochs: int, batch_size: int, learning_rate, seed: int):
+    """The training pairs as a `datasets.Dataset` (query, passage, float label) and the
+    trainer's arguments (loss logged every step, nothing saved mid-training, CPU unless CUDA)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
     dataset = Dataset.from_dict(
         {
             "query": train["query"].tolist(),
@@ -185,18 +214,4 @@ def fine_tune(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
     )
-    start = time.perf_counter()
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model))
-    trainer.train()
-    seconds = time.perf_counter() - start
-    curve = [(int(entry["step"]), float(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry]
-    model.save_pretrained(output_dir)
-    return FineTuneResult(
-        model_dir=output_dir,
-        mrr_before=mrr_before,
-        mrr_after=candidate_mrr(model, validation),
-        loss_curve=curve,
-        parameters=parameters,
-        trainable_parameters=trainable,
-        seconds=seconds,
-    )
+    return dataset, args

@@ -121,36 +121,42 @@ def run_sweep(
     trainable = tune.with_resources(tune.with_parameters(_trainable, settings=by_key), {"cpu": cpus_per_trial})
     path = f"{storage_path.rstrip('/')}/{name}"
     resume = all(trial.resume for trial in trials)
-    if resume and tune.Tuner.can_restore(path):
-        logger.info("restoring the interrupted Tune experiment %s", path)
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space={
-                "trial": tune.grid_search(
-                    [{"config_key": key, **trial.config.params()} for key, trial in pending.items()]
-                )
-            },
-            tune_config=tune.TuneConfig(
-                scheduler=scheduler,
-                max_concurrent_trials=max_concurrent_trials,
-                trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
-                trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
-            ),
-            run_config=tune.RunConfig(
-                name=name,
-                storage_path=storage_path,
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=[*([_Progress(on_trial_done, len(pending))] if on_trial_done else []), *(callbacks or [])],
-            ),
-        )
+    progress = [_Progress(on_trial_done, len(pending))] if on_trial_done else []
+    tuner = _tuner(trainable, path, resume, pending, scheduler, max_concurrent_trials, [*progress, *(callbacks or [])])
     for result in fit_with_rate_limits(tuner, [trial.llm for trial in trials]):
         key = result.config["trial"]["config_key"] if result.config else "unknown"
         if key in pending:
             outcomes[key] = trial_outcome(key, result)
     return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+def _tuner(trainable, path: str, resume: bool, pending: dict, scheduler, max_concurrent_trials: int, callbacks):
+    """The interrupted Tune experiment at `path`, restored (when every trial resumes and its
+    state survived: unfinished and errored trials run again), else a new grid over the
+    `pending` trials, one per configuration, named by configuration key."""
+    if resume and tune.Tuner.can_restore(path):
+        logger.info("restoring the interrupted Tune experiment %s", path)
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+    storage_path, name = path.rsplit("/", 1)
+    return tune.Tuner(
+        trainable,
+        param_space={
+            "trial": tune.grid_search([{"config_key": key, **trial.config.params()} for key, trial in pending.items()])
+        },
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler,
+            max_concurrent_trials=max_concurrent_trials,
+            trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
+            trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            callbacks=callbacks,
+        ),
+    )
 
 
 def fit_with_rate_limits(tuner: tune.Tuner, llms: list[LlmSettings]):

@@ -190,7 +190,7 @@ def _a_lost_index_fails_the_checks_until_it_is_rebuilt(defs, instance, store, re
     again, the trial fails, and the trial and leaderboard checks fail naming it; the index check,
     run alone, finds the index unreadable; the index job rebuilds it (its check passes), and the
     next sweep clears the trial check."""
-    from dream_assets.defs.indexing.assets import current_index_pointer
+    from dream_assets.defs.readers import current_index_pointer
 
     store.delete(current_index_pointer(store, INDEX)["prefix"])
     shutil.rmtree(Path(resources["ray_cluster"].scratch_dir) / "indexes")
@@ -324,7 +324,7 @@ def _llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
 
 
 def _trial_settings(defs, store, version, key, resources):
-    from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+    from dream_assets.defs.readers import current_index_pointer, index_spec
     from dream_assets.lib.trial import TrialSettings
 
     rag = CONFIGS_BY_KEY[key]

@@ -104,3 +104,37 @@ def test_vectorised_exact_search_ranks_as_llamaindex_in_memory_store_and_batches
     bm25 = Retriever(index, method, embed_model, 5, retriever="bm25")
     with pytest.raises(ValueError, match="needs texts"):
         bm25.retrieve_batch(embeddings[:2], 5)
+
+
+def test_semantic_chunks_end_where_the_text_turns_and_retrieve_answers(normans):
+    """The fourth built-in method, registered and nothing else: LlamaIndex's
+    `SemanticSplitterNodeParser` with the index's own embedding model."""
+    from dream_assets.lib.nodes import build_nodes
+    from dream_assets.methods.semantic import SemanticMethod
+    from dream_assets.rag_config import RagConfig
+
+    document, questions, embed_model, _ = normans
+    config = RagConfig.model_validate(
+        {
+            "retrieval": {"method": "semantic", "breakpoint_percentile_threshold": 90},
+            "embedding_model": "m",
+            "llm": "l",
+            "top_k": 3,
+        }  # fmt: skip
+    )
+    method = config.retrieval
+    assert isinstance(method, SemanticMethod) and config.key == "semantic90b1_m_l_k3"
+    nodes, embedded = build_nodes([document], method, embed_model)
+    assert embedded == nodes and len(nodes) > 5
+    for node in nodes:  # every chunk is the document's text at its span
+        assert document.text[node.metadata["span_start"] : node.metadata["span_end"]] == node.get_content()
+    # boundaries follow the text, not a token budget: chunk lengths vary widely
+    lengths = sorted(len(node.get_content()) for node in nodes)
+    assert lengths[-1] > 4 * lengths[len(lengths) // 2] or lengths[0] * 4 < lengths[len(lengths) // 2], lengths
+    index = _index(normans, method, "semantic")
+    retriever = Retriever(index, method, embed_model, 3)
+    found = sum(
+        any(answer.lower() in context.text.lower() for context in retriever.retrieve(question))
+        for question, answer in questions
+    )
+    assert found >= 15, found

@@ -9,11 +9,9 @@ import pandas as pd
 from pydantic import Field
 
 from dream_assets import layout
-from dream_assets.corpus import corpus_record
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.hashing import sha256_bytes
 from dream_assets.lib.parse_pool import ParseLimits, ParseOutcome, parse_bounded
-from dream_assets.lib.parsing import ParsedDocument
 from dream_assets.partitions import document_partitions
 from resources.object_store import ObjectStore
 from resources.pdf_source import PdfSource
@@ -169,22 +167,3 @@ def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[s
         shown = (document.title, document.language, len(document.page_starts), len(document.text), outcome.seconds)
         rows.append(dict(zip(PARSED_COLUMNS, (document.document_id, *shown), strict=True)))
     return rows, quarantined
-
-
-def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
-    """Every parsed document of `corpus` (`dream_assets.corpus`; '': every document partition),
-    by document id; quarantined ones are absent.
-
-    Raises:
-        FileNotFoundError: if `corpus` was never recorded.
-    """
-    if corpus:
-        document_ids = corpus_record(store, corpus)["documents"]
-    else:
-        document_ids = instance.get_dynamic_partitions(document_partitions.name)
-    documents = {}
-    for document_id in sorted(document_ids):
-        key = layout.parsed_document_key(document_id)
-        if store.exists(key):
-            documents[document_id] = ParsedDocument.from_dict(store.read_json(key))
-    return documents

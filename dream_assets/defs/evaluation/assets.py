@@ -19,15 +19,17 @@ from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.mlflow_runs import LiveTrialRuns, sweep_run, trial_tags
-from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
-from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
-from dream_assets.defs.metadata import table_asset_metadata, table_metadata
+from dream_assets.defs.evaluation.mlflow_runs import LiveTrialRuns, record_trial, sweep_run
+from dream_assets.defs.golden.assets import golden_dataset
+from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden
 from dream_assets.lib.query_embeddings import embed_question_sets
 from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
 from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs, run_sweep
 from dream_assets.lib.trial import TrialSettings
 from dream_assets.partitions import CONFIGS_BY_KEY, SEARCH_SPACE_METRICS, index_to_configs, rag_config_partitions
+from dream_assets.registry import RETRIEVERS
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.models import model_problems
@@ -35,9 +37,6 @@ from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
 from resources.vector_stores import VectorStore
-
-# the trial metrics of `trial_evaluations`' results table
-RESULT_COLUMNS = ["hit_rate", "mrr", "mrr_n", "f1", "f1_n"]
 
 
 class SweepConfig(dg.Config):
@@ -123,14 +122,7 @@ def trial_evaluations(
     sample = min(config.generation_sample_size or len(questions), len(questions))
     rungs = question_rungs(sample, config.min_questions, config.reduction_factor) if config.search == "asha" else []
     ray_cluster.connect()
-    # the question set embedded once per model that a vector or hybrid retriever queries with
-    models = sorted(
-        {CONFIGS_BY_KEY[k].embedding_model for k in context.partition_keys if CONFIGS_BY_KEY[k].retriever != "bm25"}
-    )
-    embedded = embed_question_sets(
-        object_store.settings(), golden_version, [embeddings.settings_for(name) for name in models]
-    )
-    context.log.info("question embeddings (texts embedded now, 0: reused): %s", embedded)
+    embedded = _embed_questions(context, configs, object_store, embeddings, golden_version)
     pools: dict = {}
     settings = _Resources(object_store, embeddings, llms, ray_cluster, vector_store, corpus)
     trials = [_trial(context, config, settings, golden_version, key, rungs, pools) for key in context.partition_keys]
@@ -141,9 +133,43 @@ def trial_evaluations(
         len(questions),
         sample,
     )
-    bar, trial_done = _trial_progress(context, len(trials))
     parent = sweep_run(tracker, golden_version, corpus)
-    live = LiveTrialRuns.for_trials(tracker, parent, trials, golden_version, corpus)
+    outcomes, pool_health = _run_trials(context, config, trials, rungs, pools, tracker, ray_cluster, parent)
+    golden_uri = store.uri(layout.golden_prefix(golden_version))
+    tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
+    rows = [
+        record_trial(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
+        for trial, outcome in zip(trials, outcomes, strict=True)
+    ]
+    metadata = _sweep_metadata(outcomes, rows, sample, embedded, pool_health)
+    return dg.MaterializeResult(
+        metadata={
+            "corpus": corpus or "(every document partition)",
+            "golden_version": golden_version,
+            **metadata,
+            "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
+        }
+    )
+
+
+def _embed_questions(context, configs, object_store: ObjectStore, embeddings: EmbeddingProvider, golden_version: str):
+    """Embeds the question set once per model that a retriever of `configs` queries with (one
+    whose retriever uses embeddings, `RetrieverKind.uses_embeddings`); returns the texts
+    embedded now by model (0: reused)."""
+    models = sorted({c.embedding_model for c in configs if RETRIEVERS.get(c.retriever)().uses_embeddings})
+    embedded = embed_question_sets(
+        object_store.settings(), golden_version, [embeddings.settings_for(name) for name in models]
+    )
+    context.log.info("question embeddings (texts embedded now, 0: reused): %s", embedded)
+    return embedded
+
+
+def _run_trials(context, config: SweepConfig, trials, rungs, pools: dict, tracker, ray_cluster, parent: str):
+    """Runs the sweep on Ray Tune with live MLflow runs and a progress bar; shuts down the
+    retrieval pools it started. Returns (outcomes, each pool's health)."""
+    golden_version = trials[0].golden_version
+    bar, trial_done = _trial_progress(context, len(trials))
+    live = LiveTrialRuns.for_trials(tracker, parent, trials, golden_version, corpus_of(context))
     try:
         outcomes = run_sweep(
             trials,
@@ -161,35 +187,29 @@ def trial_evaluations(
         for pool, started in pools.values():
             if started:
                 pool.shutdown()
-    golden_uri = store.uri(layout.golden_prefix(golden_version))
-    tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
-    rows = [
-        _record(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
-        for trial, outcome in zip(trials, outcomes, strict=True)
-    ]
+    return outcomes, pool_health
+
+
+def _sweep_metadata(outcomes, rows: list[dict], sample: int, embedded, pool_health: dict) -> dict:
+    """The sweep's Dagster metadata: counts of trials and questions, failures, pools, results."""
     failed = {row["config_key"]: row["error"] for row in rows if row["error"]}
-    return dg.MaterializeResult(
-        metadata={
-            "corpus": corpus or "(every document partition)",
-            "golden_version": golden_version,
-            "trials": len(trials),
-            "failed_trials": len(failed),
-            "skipped_trials": dg.MetadataValue.int(sum(outcome.skipped for outcome in outcomes)),
-            "stopped_early": dg.MetadataValue.int(
-                sum(0 < outcome.metrics.get("generated_questions", sample) < sample for outcome in outcomes)
-            ),
-            "questions_retrieved": dg.MetadataValue.int(_total(outcomes, "questions")),
-            "questions_answered": dg.MetadataValue.int(_total(outcomes, "generated_questions")),
-            "question_embedding_passes": embedded,
-            "resumed_questions": dg.MetadataValue.int(
-                _total([outcome for outcome in outcomes if not outcome.skipped], "questions_resumed")
-            ),
-            "failures": failed,
-            "retrieval_pools": pool_health,
-            "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
-            "results": table_metadata(pd.DataFrame(rows)),
-        }
-    )
+    return {
+        "trials": len(outcomes),
+        "failed_trials": len(failed),
+        "skipped_trials": dg.MetadataValue.int(sum(outcome.skipped for outcome in outcomes)),
+        "stopped_early": dg.MetadataValue.int(
+            sum(0 < outcome.metrics.get("generated_questions", sample) < sample for outcome in outcomes)
+        ),
+        "questions_retrieved": dg.MetadataValue.int(_total(outcomes, "questions")),
+        "questions_answered": dg.MetadataValue.int(_total(outcomes, "generated_questions")),
+        "question_embedding_passes": embedded,
+        "resumed_questions": dg.MetadataValue.int(
+            _total([outcome for outcome in outcomes if not outcome.skipped], "questions_resumed")
+        ),
+        "failures": failed,
+        "retrieval_pools": pool_health,
+        "results": table_metadata(pd.DataFrame(rows)),
+    }
 
 
 def _trial_progress(context, total: int):
@@ -247,49 +267,6 @@ def _trial(context, config: SweepConfig, resources: _Resources, golden_version: 
         repeats=config.repeats,
         metrics=SEARCH_SPACE_METRICS,
     )
-
-
-def _record(
-    context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri, corpus
-):
-    """Logs one trial's outcome: its MLflow run (with the golden set as dataset input), its error
-    record or its Dagster observation (with the row count and column schema of its table);
-    returns its row of the metadata's results table (`RESULT_COLUMNS`, and `error`)."""
-    key, golden_version = trial.config.key, trial.golden_version
-    run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
-    tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
-    error_key = layout.trial_error_key(golden_version, key)
-    if outcome.error:
-        store.write_json(error_key, {"config_key": key, "error": outcome.error})
-        tracker.log_trial(run_id, trial.config.params(), {})
-        tracker.finish(run_id, error=outcome.error)
-        context.log.error("trial %s failed: %s", key, outcome.error)
-        return {"config_key": key, "error": outcome.error}
-    store.delete(error_key)
-    table = store.read_parquet(trial.output_key)
-    tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)
-    _log_traces(context, tracker, run_id, table, key)
-    tracker.finish(run_id)
-    metadata = {
-        "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
-        **{k: v for k, v in outcome.metrics.items() if v == v},
-        **table_asset_metadata(table),
-    }
-    context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
-    return {"config_key": key, **{name: outcome.metrics.get(name) for name in RESULT_COLUMNS}, "error": ""}
-
-
-def _log_traces(context, tracker: MlflowTracker, run_id: str, table, key: str) -> None:
-    """Logs the trial's answers as MLflow traces (`resources.mlflow_traces`); a tracing failure
-    is logged and never fails the trial's record."""
-    from resources.mlflow_traces import log_answer_traces
-
-    try:
-        logged = log_answer_traces(tracker, run_id, table, key)
-    except Exception as error:  # noqa: BLE001 - traces are a view; the trial's results are stored
-        context.log.warning("trial %s: its answers could not be traced in MLflow: %s", key, error)
-        return
-    context.log.debug("trial %s: %d answer traces logged", key, logged)
 
 
 def _total(outcomes, metric: str) -> int:

@@ -6,14 +6,13 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.documents.assets import read_parsed_documents
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
-from dream_assets.defs.golden.assets import read_current_golden
-from dream_assets.defs.indexing.assets import current_index_pointer, index_spec
+from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden, read_parsed_documents
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.indexes import corpus_version
 from dream_assets.lib.metric_registry import metric_names
@@ -59,11 +58,7 @@ def best_rag_configuration(
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, _, _ = read_current_golden(store, corpus)
-    table = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
-    usable = table[table["status"].isin(["ok", "stopped_early"])] if "status" in table else table
-    if usable.empty:
-        raise ValueError(f"every configuration on golden set {golden_version} failed: nothing to deploy")
-    winner = usable.iloc[0]
+    winner = _winner(store, golden_version)
     rag = CONFIGS_BY_KEY[winner["config_key"]]
     pointer = current_index_pointer(store, rag.index_key, corpus)
     spec = index_spec(rag.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
@@ -85,15 +80,8 @@ def best_rag_configuration(
     text = best.to_yaml()
     key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
     store.write_bytes(key, text.encode("utf-8"))
-    parent = sweep_run(tracker, golden_version, corpus)  # found, and set running until the model is in
-    run_id = tracker.find_or_create_run(rag.key, trial_tags(rag.key, golden_version, corpus), parent)
-    name, digest = registered_model_name(corpus), content_hash(text)
-    model_version = tracker.find_model_version(name, TAG_CONFIGURATION, digest)
-    if model_version is None:  # registered once per distinct configuration file
-        model_version = _register(tracker, run_id, text, name, digest)
-    tracker.finish(run_id)
-    tracker.finish(parent)
-    model_uri = f"models:/{name}/{model_version}"
+    run_id, model_version = _log_model(tracker, rag.key, golden_version, corpus, text)
+    model_uri = f"models:/{registered_model_name(corpus)}/{model_version}"
     context.log.info("best configuration %s: %s", rag.key, model_uri)
     return dg.MaterializeResult(
         metadata={
@@ -108,6 +96,34 @@ def best_rag_configuration(
         },
         data_version=dg.DataVersion(f"{golden_version}-{rag.key}-{pointer['version']}"),
     )
+
+
+def _winner(store, golden_version: str) -> pd.Series:
+    """The leaderboard's first row that did not fail.
+
+    Raises:
+        ValueError: if every configuration failed.
+    """
+    table = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
+    usable = table[table["status"].isin(["ok", "stopped_early"])] if "status" in table else table
+    if usable.empty:
+        raise ValueError(f"every configuration on golden set {golden_version} failed: nothing to deploy")
+    return usable.iloc[0]
+
+
+def _log_model(tracker: MlflowTracker, config_key: str, golden_version: str, corpus: str, text: str):
+    """The winner's configuration file as a registered model version on its trial run (logged
+    once per distinct file); returns (the run id, the model version). The sweep's parent run
+    is found and set running until the model is in."""
+    parent = sweep_run(tracker, golden_version, corpus)
+    run_id = tracker.find_or_create_run(config_key, trial_tags(config_key, golden_version, corpus), parent)
+    name, digest = registered_model_name(corpus), content_hash(text)
+    model_version = tracker.find_model_version(name, TAG_CONFIGURATION, digest)
+    if model_version is None:  # registered once per distinct configuration file
+        model_version = _register(tracker, run_id, text, name, digest)
+    tracker.finish(run_id)
+    tracker.finish(parent)
+    return run_id, model_version
 
 
 def _register(tracker: MlflowTracker, run_id: str, configuration: str, name: str, digest: str) -> str:

@@ -22,8 +22,8 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.evaluation.trials import ranked_trials
-from dream_assets.defs.golden.assets import read_current_golden
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
+from dream_assets.defs.readers import read_current_golden
 from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
 from dream_assets.lib.judging import (
     JUDGE_MAX_STRING_CHARS,

@@ -4,7 +4,8 @@ configuration's run when its trial starts, logs every report (each multi-fidelit
 end) as a step, and ends the run with the trial's status, so the MLflow UI shows the sweep as it
 goes. The runs are the ones `trial_evaluations` records into after the sweep (found by
 configuration key and golden-set version under the sweep's parent run), so a resumed or re-run
-sweep adds steps to the same runs instead of new runs.
+sweep adds steps to the same runs instead of new runs. After the sweep, `record_trial` logs each
+trial's table, answer traces and outcome into its run.
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import logging
 import time
 from typing import Any
 
+import dagster as dg
 from ray import tune
 
+from dream_assets import layout
+from dream_assets.defs.metadata import table_asset_metadata
+from dream_assets.lib.metric_registry import plugin_metric_names
 from dream_assets.lib.sweep import is_metric
+from dream_assets.lib.trial import TrialSettings
 from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
 
 logger = logging.getLogger(__name__)
+# the trial metrics of `trial_evaluations`' results table (and each plug-in metric with its n)
+RESULT_COLUMNS = ["hit_rate", "mrr", "mrr_n", "f1", "f1_n"]
 # seconds between two samples of a trial run's system metrics
 SYSTEM_METRICS_INTERVAL_S = 5.0
 
@@ -142,3 +150,48 @@ class LiveTrialRuns(tune.Callback):
         key = trial.config["trial"]["config_key"]
         error = f"trial failed at {time.strftime('%H:%M:%S')}: see the sweep's records"
         self._safely("end the run", key, lambda: self._end(key, error))
+
+
+def record_trial(
+    context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri, corpus
+):
+    """Logs one trial's outcome after the sweep: its MLflow run (with the golden set as dataset
+    input), its error record or its Dagster observation (with the row count and column schema
+    of its table); returns its row of `trial_evaluations`' results table (`RESULT_COLUMNS`, each
+    plug-in metric with its n, and `error`)."""
+    key, golden_version = trial.config.key, trial.golden_version
+    run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
+    tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
+    error_key = layout.trial_error_key(golden_version, key)
+    if outcome.error:
+        store.write_json(error_key, {"config_key": key, "error": outcome.error})
+        tracker.log_trial(run_id, trial.config.params(), {})
+        tracker.finish(run_id, error=outcome.error)
+        context.log.error("trial %s failed: %s", key, outcome.error)
+        return {"config_key": key, "error": outcome.error}
+    store.delete(error_key)
+    table = store.read_parquet(trial.output_key)
+    tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)
+    log_traces(context, tracker, run_id, table, key)
+    tracker.finish(run_id)
+    metadata = {
+        "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
+        **{k: v for k, v in outcome.metrics.items() if v == v},
+        **table_asset_metadata(table),
+    }
+    context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
+    columns = RESULT_COLUMNS + [column for name in plugin_metric_names() for column in (name, f"{name}_n")]
+    return {"config_key": key, **{name: outcome.metrics.get(name) for name in columns}, "error": ""}
+
+
+def log_traces(context, tracker: MlflowTracker, run_id: str, table, key: str) -> None:
+    """Logs the trial's answers as MLflow traces (`resources.mlflow_traces`); a tracing failure
+    is logged and never fails the trial's record."""
+    from resources.mlflow_traces import log_answer_traces
+
+    try:
+        logged = log_answer_traces(tracker, run_id, table, key)
+    except Exception as error:  # noqa: BLE001 - traces are a view; the trial's results are stored
+        context.log.warning("trial %s: its answers could not be traced in MLflow: %s", key, error)
+        return
+    context.log.debug("trial %s: %d answer traces logged", key, logged)

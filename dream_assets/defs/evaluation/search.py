@@ -6,13 +6,15 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
-from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.defs.documents.assets import parsed_documents
+from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.readers import read_current_golden, read_parsed_documents
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.query_embeddings import embed_question_sets
 from dream_assets.lib.range_search import RangeSearchContext, run_range_search
 from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
+from dream_assets.partitions import SEARCH_SPACE_METRICS
 from dream_assets.rag_config import load_search_space
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
@@ -66,6 +68,39 @@ def range_search(
         raise ValueError("the search space file has no `ranges:` section (see config/search_space.yaml)")
     if config.samples:
         space = space.model_copy(update={"samples": config.samples})
+    search, golden_version = _search_context(context, config, space, object_store, embeddings, llms, ray_cluster)
+    rungs = search.rungs
+    ray_cluster.connect()
+    embed_question_sets(object_store.settings(), golden_version, list(search.embeddings.values()))
+    context.log.info("Optuna search: %d draws on golden set %s", space.samples, golden_version)
+    outcomes = run_range_search(
+        search,
+        ray_cluster.storage_path,
+        f"range-search-{golden_version}-{content_hash([space.model_dump(mode='json'), config.model_dump()])}",
+        ray_cluster.max_concurrent_trials,
+        config.rank_by,
+        multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
+    )
+    parent, rows = _log_draws(tracker, outcomes, golden_version)
+    table = pd.DataFrame(rows).sort_values(config.rank_by, ascending=False, na_position="last")
+    shown = [c for c in ["config_key", "questions", "hit_rate", "mrr", "f1", "index_built", "error"] if c in table]
+    return dg.MaterializeResult(
+        metadata={
+            "golden_version": golden_version,
+            "draws": len(outcomes),
+            "distinct_configurations": table["config_key"].nunique(),
+            "failed": int((table["error"] != "").sum()),
+            "indexes_built": int(table.get("index_built", pd.Series(dtype=float)).sum()),
+            "best": str(table.iloc[0]["config_key"]),
+            "draws_table": table_metadata(table[shown]),
+            "mlflow_search_run": dg.MetadataValue.url(tracker.run_url(parent)),
+        }
+    )
+
+
+def _search_context(context, config: RangeSearchConfig, space, object_store, embeddings, llms, ray_cluster):
+    """The plain settings every draw of the search needs (`RangeSearchContext`), and the golden
+    set's version."""
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, questions, _ = read_current_golden(store, corpus)
@@ -87,18 +122,14 @@ def range_search(
         rungs=rungs,
         generation_sample_size=config.generation_sample_size,
         seed=config.seed,
+        metrics=SEARCH_SPACE_METRICS,
     )
-    ray_cluster.connect()
-    embed_question_sets(object_store.settings(), golden_version, list(search.embeddings.values()))
-    context.log.info("Optuna search: %d draws on golden set %s", space.samples, golden_version)
-    outcomes = run_range_search(
-        search,
-        ray_cluster.storage_path,
-        f"range-search-{golden_version}-{content_hash([space.model_dump(mode='json'), config.model_dump()])}",
-        ray_cluster.max_concurrent_trials,
-        config.rank_by,
-        multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
-    )
+    return search, golden_version
+
+
+def _log_draws(tracker: MlflowTracker, outcomes, golden_version: str) -> tuple[str, list[dict]]:
+    """Logs each draw as an MLflow run under the search's parent run; returns (the parent run
+    id, one row per draw: key, parameters, metrics, error)."""
     parent = tracker.find_or_create_run(
         f"range-search-{golden_version}", {TAG_KIND: "range_search", TAG_GOLDEN_VERSION: golden_version}
     )
@@ -114,17 +145,4 @@ def range_search(
         error = outcome.error or ""
         rows.append({"config_key": outcome.config_key, **outcome.params, **outcome.metrics, "error": error})
     tracker.finish(parent)
-    table = pd.DataFrame(rows).sort_values(config.rank_by, ascending=False, na_position="last")
-    shown = [c for c in ["config_key", "questions", "hit_rate", "mrr", "f1", "index_built", "error"] if c in table]
-    return dg.MaterializeResult(
-        metadata={
-            "golden_version": golden_version,
-            "draws": len(outcomes),
-            "distinct_configurations": table["config_key"].nunique(),
-            "failed": int((table["error"] != "").sum()),
-            "indexes_built": int(table.get("index_built", pd.Series(dtype=float)).sum()),
-            "best": str(table.iloc[0]["config_key"]),
-            "draws_table": table_metadata(table[shown]),
-            "mlflow_search_run": dg.MetadataValue.url(tracker.run_url(parent)),
-        }
-    )
+    return parent, rows

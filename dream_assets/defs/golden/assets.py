@@ -17,8 +17,9 @@ from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
+from dream_assets.defs.readers import read_parsed_documents
 from dream_assets.lib.golden import read_squad, squad_golden_dataset
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.splits import HELD_OUT, SELECTION, split_golden
@@ -84,41 +85,10 @@ def golden_dataset(
     store = object_store.client()
     corpus = corpus_of(context)
     documents = read_parsed_documents(context.instance, store, corpus)
-    parts, failures, metadata = [], pd.DataFrame(), {}
-    if config.source in ("human", "both"):
-        squad = read_squad(config.squad_path)
-        human = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
-        parts.append(("human", human.questions.assign(synthesizer_name="human"), human.contexts))
-        metadata["human_questions"] = len(human.questions)
-        metadata["human_skipped"] = human.skipped
-        metadata["duplicate_questions_collapsed"] = human.collapsed
-    if config.source in ("synthetic", "both"):
-        synthetic = _synthetic(context, config, documents, llms, ray_cluster)
-        failures = synthetic.failures
-        parts.append(("synthetic", synthetic.golden.questions, synthetic.golden.contexts))
-        metadata.update(
-            synthetic_questions=len(synthetic.golden.questions),
-            failed_items=len(failures),
-            failures_by_reason=synthetic.golden.skipped,
-            failure_examples=table_metadata(_failure_examples(failures)),
-            llm_requests=synthetic.llm_requests,
-            llm_calls=synthetic.llm_calls,
-            llm_tokens=synthetic.llm_tokens,
-            llm_cost_usd=synthetic.llm_cost_usd,
-            generation_seconds=round(synthetic.seconds, 1),
-        )
+    parts, failures, metadata = _golden_parts(context, config, documents, llms, ray_cluster)
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
     contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
-    split, split_note = split_golden(questions, config.held_out_fraction, config.seed, config.split_unit)
-    questions = questions.assign(split=split)
-    if split_note:
-        context.log.warning("golden set: %s", split_note)
-    counts = questions["split"].value_counts()
-    metadata.update(
-        selection_questions=int(counts.get(SELECTION, 0)),
-        held_out_questions=int(counts.get(HELD_OUT, 0)),
-        split=split_note or f"{config.held_out_fraction:.0%} held out by {config.split_unit}, seed {config.seed}",
-    )
+    questions = _split(context, config, questions, metadata)
     version = content_hash([questions.to_dict(orient="records"), contexts.to_dict(orient="records")])
     prefix = layout.golden_prefix(version)
     store.write_parquet(f"{prefix}/questions.parquet", questions)
@@ -143,6 +113,51 @@ def golden_dataset(
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _golden_parts(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):
+    """The golden set's parts by source, as (source, questions, contexts); the synthetic
+    failures; and the metadata of each source (counts, skips, LLM spend)."""
+    parts, failures, metadata = [], pd.DataFrame(), {}
+    if config.source in ("human", "both"):
+        squad = read_squad(config.squad_path)
+        human = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
+        parts.append(("human", human.questions.assign(synthesizer_name="human"), human.contexts))
+        metadata["human_questions"] = len(human.questions)
+        metadata["human_skipped"] = human.skipped
+        metadata["duplicate_questions_collapsed"] = human.collapsed
+    if config.source in ("synthetic", "both"):
+        synthetic = _synthetic(context, config, documents, llms, ray_cluster)
+        failures = synthetic.failures
+        parts.append(("synthetic", synthetic.golden.questions, synthetic.golden.contexts))
+        metadata.update(
+            synthetic_questions=len(synthetic.golden.questions),
+            failed_items=len(failures),
+            failures_by_reason=synthetic.golden.skipped,
+            failure_examples=table_metadata(_failure_examples(failures)),
+            llm_requests=synthetic.llm_requests,
+            llm_calls=synthetic.llm_calls,
+            llm_tokens=synthetic.llm_tokens,
+            llm_cost_usd=synthetic.llm_cost_usd,
+            generation_seconds=round(synthetic.seconds, 1),
+        )
+    return parts, failures, metadata
+
+
+def _split(context, config: GoldenDatasetConfig, questions: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+    """`questions` with their `split` (selection or held out, `split_golden`); the split's
+    counts and description go into `metadata`."""
+    split, split_note = split_golden(questions, config.held_out_fraction, config.seed, config.split_unit)
+    questions = questions.assign(split=split)
+    if split_note:
+        context.log.warning("golden set: %s", split_note)
+    counts = questions["split"].value_counts()
+    metadata.update(
+        selection_questions=int(counts.get(SELECTION, 0)),
+        held_out_questions=int(counts.get(HELD_OUT, 0)),
+        split=split_note or f"{config.held_out_fraction:.0%} held out by {config.split_unit}, seed {config.seed}",
+    )
+    return questions
 
 
 def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):
@@ -183,19 +198,3 @@ def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvide
 def _failure_examples(failures: pd.DataFrame, count: int = 5) -> pd.DataFrame:
     columns = ["context_id", "attempts", "reason", "excerpt"]
     return pd.DataFrame(columns=columns) if failures.empty else failures[columns].head(count)
-
-
-def read_current_golden(store, corpus: str = ""):
-    """Returns (version, questions, contexts) of the current golden set of `corpus`
-    (`dream_assets.corpus`; '': every document partition).
-
-    Raises:
-        FileNotFoundError: if `golden_dataset` was never materialised on that corpus.
-    """
-    pointer = store.read_json(layout.golden_pointer(corpus))
-    prefix = pointer["prefix"]
-    return (
-        pointer["version"],
-        store.read_parquet(f"{prefix}/questions.parquet"),
-        store.read_parquet(f"{prefix}/contexts.parquet"),
-    )

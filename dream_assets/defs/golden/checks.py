@@ -3,8 +3,8 @@
 import dagster as dg
 
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.documents.assets import read_parsed_documents
-from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
+from dream_assets.defs.golden.assets import golden_dataset
+from dream_assets.defs.readers import read_current_golden, read_parsed_documents
 from dream_assets.lib.parsing import normalise_whitespace
 from dream_assets.lib.synthetic import SyntheticSettings
 from resources.object_store import ObjectStore

@@ -11,18 +11,17 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.documents.assets import parsed_documents, read_parsed_documents
+from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.readers import INDEX_SETTINGS, current_index_pointer, index_spec, read_parsed_documents
 from dream_assets.lib.indexes import corpus_version, index_version
 from dream_assets.lib.nodes import build_index, embedding_dimensions
-from dream_assets.lib.retrieval_pool import IndexSpec, pool_name, start_pool
-from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions
+from dream_assets.lib.retrieval_pool import pool_name, start_pool
+from dream_assets.partitions import embedding_index_partitions
 from resources.embeddings import EmbeddingProvider, make_embedding
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.vector_stores import VectorStore, llama_vector_store, table_name
-
-INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
 
 
 @dg.asset(
@@ -60,58 +59,24 @@ def embedding_index(
     if not documents:
         raise ValueError("no parsed document: materialise parsed_documents first")
     corpus_hash = corpus_version(list(documents.values()))
-    rows, embedded_total = [], 0
+    rows = []
     for index_key in context.partition_keys:
-        method, embedding_model = INDEX_SETTINGS[index_key]
-        version = index_version(corpus_hash, method, embedding_model, store_settings.kind)
-        prefix = layout.index_prefix(index_key, version)
-        table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
-        start = time.perf_counter()
-        reused = store.exists(f"{prefix}/manifest.json")
-        nodes = embedded = 0
-        if not reused:
-            embed_model = make_embedding(embeddings.settings_for(embedding_model))
-            external = table and llama_vector_store(store_settings, table, embedding_dimensions(embed_model))
-            with tempfile.TemporaryDirectory() as directory:
-                nodes, embedded = build_index(
-                    list(documents.values()), method, embed_model, directory, external, show_progress=True
-                )
-                store.upload_dir(directory, prefix)
-            # written last: its presence means the whole index is stored
-            store.write_json(f"{prefix}/manifest.json", {"nodes": nodes, "embedded": embedded, "table": table})
-        store.write_json(
-            layout.index_pointer(index_key, corpus), {"version": version, "prefix": prefix, "table": table}
-        )
-        seconds = time.perf_counter() - start
-        embedded_total += embedded
+        row = _store_index(store, list(documents.values()), corpus_hash, index_key, corpus, embeddings, store_settings)
         context.log.info(
             "index %s %s: %s, %d nodes embedded in %.1f s",
             index_key,
-            version,
-            "reused" if reused else "built",
-            embedded,
-            seconds,
+            row["version"],
+            row["status"],
+            row["embedded"],
+            row["seconds"],
         )
-        context.log_event(
-            dg.AssetObservation(
-                asset_key=context.asset_key,
-                partition=index_key,
-                metadata={
-                    "version": version,
-                    "reused": reused,
-                    "nodes": nodes,
-                    "embedded": embedded,
-                    "seconds": seconds,
-                    "uri": store.uri(prefix),
-                    "vector_store": f"pgvector table data_{table}" if table else "in memory",
-                },
-            )
-        )
-        status = "reused" if reused else "built"
-        rows.append(
-            {"index": index_key, "version": version, "status": status, "nodes": nodes, "embedded": embedded}
-            | {"seconds": round(seconds, 1)}
-        )
+        prefix, where = row.pop("prefix"), row.pop("vector_store")
+        observed = {name: value for name, value in row.items() if name not in ("index", "status")}
+        reused = row["status"] == "reused"
+        metadata = {**observed, "reused": reused, "uri": store.uri(prefix), "vector_store": where}
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=index_key, metadata=metadata))
+        rows.append({**row, "seconds": round(row["seconds"], 1)})
+    embedded_total = sum(row["embedded"] for row in rows)
     return dg.MaterializeResult(
         metadata={
             "corpus": corpus or "(every document partition)",
@@ -123,39 +88,36 @@ def embedding_index(
     )
 
 
-def current_index_pointer(store, index_key: str, corpus: str = "") -> dict:
-    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`
-    on `corpus` (`dream_assets.corpus`; '': every document partition).
-
-    Raises:
-        ValueError: if `index_key` is not an index of the search space.
-        FileNotFoundError: if that index was never built.
-    """
-    if index_key not in INDEX_SETTINGS:
-        raise ValueError(f"index_key {index_key!r} is not an index of the search space: {sorted(INDEX_SETTINGS)}")
-    return store.read_json(layout.index_pointer(index_key, corpus))
-
-
-def index_spec(
-    index_key: str,
-    pointer: dict,
-    object_store: ObjectStore,
-    embeddings: EmbeddingProvider,
-    vector_store: VectorStore,
-    scratch_dir: str,
-) -> IndexSpec:
-    """How a Ray worker opens the version of index `index_key` that `pointer`
-    (`current_index_pointer`) names."""
+def _store_index(store, documents, corpus_hash: str, index_key: str, corpus: str, embeddings, store_settings) -> dict:
+    """Builds and uploads index `index_key` unless its version is stored, then points the
+    corpus at it. Returns its row: index, version, status (built, reused), nodes, embedded,
+    seconds, prefix, vector_store."""
     method, embedding_model = INDEX_SETTINGS[index_key]
-    return IndexSpec(
-        method=method,
-        embedding=embeddings.settings_for(embedding_model),
-        object_store=object_store.settings(),
-        index_prefix=pointer["prefix"],
-        vector_store=vector_store.settings(),
-        vector_table=pointer.get("table"),
-        scratch_dir=scratch_dir,
-    )
+    version = index_version(corpus_hash, method, embedding_model, store_settings.kind)
+    prefix = layout.index_prefix(index_key, version)
+    table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
+    start = time.perf_counter()
+    reused = store.exists(f"{prefix}/manifest.json")
+    nodes = embedded = 0
+    if not reused:
+        embed_model = make_embedding(embeddings.settings_for(embedding_model))
+        external = table and llama_vector_store(store_settings, table, embedding_dimensions(embed_model))
+        with tempfile.TemporaryDirectory() as directory:
+            nodes, embedded = build_index(documents, method, embed_model, directory, external, show_progress=True)
+            store.upload_dir(directory, prefix)
+        # written last: its presence means the whole index is stored
+        store.write_json(f"{prefix}/manifest.json", {"nodes": nodes, "embedded": embedded, "table": table})
+    store.write_json(layout.index_pointer(index_key, corpus), {"version": version, "prefix": prefix, "table": table})
+    return {
+        "index": index_key,
+        "version": version,
+        "status": "reused" if reused else "built",
+        "nodes": nodes,
+        "embedded": embedded,
+        "seconds": time.perf_counter() - start,
+        "prefix": prefix,
+        "vector_store": f"pgvector table data_{table}" if table else "in memory",
+    }
 
 
 class RetrievalPoolConfig(dg.Config):

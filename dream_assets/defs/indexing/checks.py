@@ -6,8 +6,9 @@ import psycopg
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.indexing.assets import INDEX_SETTINGS, embedding_index
+from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.readers import INDEX_SETTINGS
 from dream_assets.lib.index_checks import index_problems, referenced_nodes, stored_vector_dimensions
 from dream_assets.lib.nodes import embedding_dimensions
 from resources.embeddings import EmbeddingProvider, make_embedding

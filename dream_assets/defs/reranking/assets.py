@@ -10,8 +10,9 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.golden.assets import golden_dataset, read_current_golden
-from dream_assets.defs.indexing.assets import current_index_pointer, embedding_index, index_spec
+from dream_assets.defs.golden.assets import golden_dataset
+from dream_assets.defs.indexing.assets import embedding_index
+from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden
 from dream_assets.lib.capacity import estimate_memory, lora_parameter_count, ray_resources
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.reranker import fine_tune, training_pairs
@@ -146,17 +147,8 @@ def finetuned_reranker(
     pairs_key = layout.reranker_pairs_key(pairs_pointer["version"])
     bundled = BUNDLED_MODELS.get(config.base_model)
     base = str(bundled_model_path(config.base_model, embeddings.models_dir)) if bundled else config.base_model
-    parameters, hidden_size, layers = _architecture(Path(base))
-    adapters = lora_parameter_count(hidden_size, layers, config.lora_rank) if config.lora_rank else 0
-    estimate = estimate_memory(parameters, "fp32", lora_parameters=adapters)
-    needed = estimate.lora_training_bytes if config.lora_rank else estimate.full_training_bytes
     ray_cluster.connect()
-    gpu_memory = 0.0
-    if ray.cluster_resources().get("GPU", 0) >= 1:
-        import torch
-
-        gpu_memory = float(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0.0
-    resources = ray_resources(needed, gpu_memory)
+    parameters, estimate, resources = _training_resources(config, base)
     version = content_hash([pairs_pointer["version"], config.model_dump(), base])
     prefix = layout.reranker_model_prefix(version)
     context.log.info("fine-tuning %s (%d parameters) with Ray resources %s", config.base_model, parameters, resources)
@@ -164,16 +156,7 @@ def finetuned_reranker(
     task = ray.remote(_train_and_store).options(num_cpus=1, **resources)
     result = ray.get(task.remote(base, pairs_key, object_store.settings(), prefix, **options))
 
-    tags = {TAG_KIND: "reranker", TAG_RERANKER_VERSION: version}
-    run_id = tracker.find_or_create_run(f"reranker-{version}", tags)
-    params = {**config.model_dump(), "pairs_version": pairs_pointer["version"], "parameters": result.parameters}
-    params["trainable_parameters"] = result.trainable_parameters
-    params.update({f"memory_gib_{k}": round(v, 3) for k, v in estimate.gib().items()})
-    metrics = {"validation_mrr_before": result.mrr_before, "validation_mrr_after": result.mrr_after}
-    tracker.log_trial(run_id, params, {**metrics, "train_seconds": result.seconds})
-    tracker.log_curve(run_id, "train_loss", result.loss_curve)
-    model_version = _register(tracker, store, run_id, prefix, version)
-    tracker.finish(run_id)
+    run_id, model_version = _log_training(tracker, store, config, pairs_pointer["version"], version, result, estimate)
     store.write_json(layout.RERANKER_POINTER, {"version": version, "prefix": prefix, "base_model": config.base_model})
     context.log.info("reranker %s: validation MRR %.3f -> %.3f", version, result.mrr_before, result.mrr_after)
     return dg.MaterializeResult(
@@ -191,6 +174,39 @@ def finetuned_reranker(
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _training_resources(config: RerankerConfig, base: str):
+    """(parameter count, `lib.capacity` memory estimate, Ray resources of the training task)
+    for fine-tuning `base` as `config` says, on the connected Ray cluster (its GPUs, if any)."""
+    import ray
+
+    parameters, hidden_size, layers = _architecture(Path(base))
+    adapters = lora_parameter_count(hidden_size, layers, config.lora_rank) if config.lora_rank else 0
+    estimate = estimate_memory(parameters, "fp32", lora_parameters=adapters)
+    needed = estimate.lora_training_bytes if config.lora_rank else estimate.full_training_bytes
+    gpu_memory = 0.0
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        import torch
+
+        gpu_memory = float(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0.0
+    return parameters, estimate, ray_resources(needed, gpu_memory)
+
+
+def _log_training(tracker: MlflowTracker, store, config, pairs_version: str, version: str, result, estimate):
+    """The training's MLflow run (parameters, memory estimate, validation MRR, loss curve) with
+    the model registered as `dream-reranker`; returns (run id, model version)."""
+    tags = {TAG_KIND: "reranker", TAG_RERANKER_VERSION: version}
+    run_id = tracker.find_or_create_run(f"reranker-{version}", tags)
+    params = {**config.model_dump(), "pairs_version": pairs_version, "parameters": result.parameters}
+    params["trainable_parameters"] = result.trainable_parameters
+    params.update({f"memory_gib_{k}": round(v, 3) for k, v in estimate.gib().items()})
+    metrics = {"validation_mrr_before": result.mrr_before, "validation_mrr_after": result.mrr_after}
+    tracker.log_trial(run_id, params, {**metrics, "train_seconds": result.seconds})
+    tracker.log_curve(run_id, "train_loss", result.loss_curve)
+    model_version = _register(tracker, store, run_id, layout.reranker_model_prefix(version), version)
+    tracker.finish(run_id)
+    return run_id, model_version
 
 
 def _register(tracker: MlflowTracker, store, run_id: str, prefix: str, version: str) -> str:

@@ -1,0 +1,89 @@
+"""What stages read of one another's outputs: parsed documents, the current golden set, the
+current version of an index and how a worker opens it. Asset modules import these, never one
+another's assets for them."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dream_assets import layout
+from dream_assets.corpus import corpus_record
+from dream_assets.lib.parsing import ParsedDocument
+from dream_assets.lib.retrieval_pool import IndexSpec
+from dream_assets.partitions import SEARCH_SPACE_CONFIGS, document_partitions
+from resources.embeddings import EmbeddingProvider
+from resources.object_store import ObjectStore
+from resources.vector_stores import VectorStore
+
+# (retrieval method, embedding model) of every index of the search space, by index key
+INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
+
+
+def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
+    """Every parsed document of `corpus` (`dream_assets.corpus`; '': every document partition),
+    by document id; quarantined ones are absent.
+
+    Raises:
+        FileNotFoundError: if `corpus` was never recorded.
+    """
+    if corpus:
+        document_ids = corpus_record(store, corpus)["documents"]
+    else:
+        document_ids = instance.get_dynamic_partitions(document_partitions.name)
+    documents = {}
+    for document_id in sorted(document_ids):
+        key = layout.parsed_document_key(document_id)
+        if store.exists(key):
+            documents[document_id] = ParsedDocument.from_dict(store.read_json(key))
+    return documents
+
+
+def read_current_golden(store, corpus: str = ""):
+    """Returns (version, questions, contexts) of the current golden set of `corpus`
+    (`dream_assets.corpus`; '': every document partition).
+
+    Raises:
+        FileNotFoundError: if `golden_dataset` was never materialised on that corpus.
+    """
+    pointer = store.read_json(layout.golden_pointer(corpus))
+    prefix = pointer["prefix"]
+    return (
+        pointer["version"],
+        store.read_parquet(f"{prefix}/questions.parquet"),
+        store.read_parquet(f"{prefix}/contexts.parquet"),
+    )
+
+
+def current_index_pointer(store, index_key: str, corpus: str = "") -> dict:
+    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`
+    on `corpus` (`dream_assets.corpus`; '': every document partition).
+
+    Raises:
+        ValueError: if `index_key` is not an index of the search space.
+        FileNotFoundError: if that index was never built.
+    """
+    if index_key not in INDEX_SETTINGS:
+        raise ValueError(f"index_key {index_key!r} is not an index of the search space: {sorted(INDEX_SETTINGS)}")
+    return store.read_json(layout.index_pointer(index_key, corpus))
+
+
+def index_spec(
+    index_key: str,
+    pointer: dict,
+    object_store: ObjectStore,
+    embeddings: EmbeddingProvider,
+    vector_store: VectorStore,
+    scratch_dir: str,
+) -> IndexSpec:
+    """How a Ray worker opens the version of index `index_key` that `pointer`
+    (`current_index_pointer`) names."""
+    method, embedding_model = INDEX_SETTINGS[index_key]
+    return IndexSpec(
+        method=method,
+        embedding=embeddings.settings_for(embedding_model),
+        object_store=object_store.settings(),
+        index_prefix=pointer["prefix"],
+        vector_store=vector_store.settings(),
+        vector_table=pointer.get("table"),
+        scratch_dir=scratch_dir,
+    )

@@ -1,0 +1,25 @@
+"""Real servers for integration tests, started and stopped by pytest fixtures (see conftest):
+one launcher per server."""
+
+from dream_assets_tests.servers.mlflow_server import start_mlflow
+from dream_assets_tests.servers.openai_stub import OpenAIStub, start_openai_stub
+from dream_assets_tests.servers.process import stop, wait_for_http
+from dream_assets_tests.servers.ray_head import RayHead, listeners, start_ray_head
+from dream_assets_tests.servers.s3 import S3Server, start_seaweedfs
+from resources.embedded_postgres import PostgresServer, free_port, start_postgres
+
+__all__ = [
+    "OpenAIStub",
+    "PostgresServer",
+    "RayHead",
+    "S3Server",
+    "free_port",
+    "listeners",
+    "start_mlflow",
+    "start_openai_stub",
+    "start_postgres",
+    "start_ray_head",
+    "start_seaweedfs",
+    "stop",
+    "wait_for_http",
+]

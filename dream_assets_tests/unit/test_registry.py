@@ -1,0 +1,161 @@
+"""The registries of `dream_assets.registry`: a user's component by import path or entry
+point, validated like a built-in, and `lib/` free of Dagster."""
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dream_assets.rag_config import SearchSpaceError, load_search_space
+from dream_assets.registry import METRICS, RETRIEVERS, UnknownComponentError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PLUGIN = '''
+from llama_index.core.node_parser import TokenTextSplitter
+from pydantic import Field
+
+from dream_assets.lib.metric_registry import Metric
+from dream_assets.methods.base import RetrievalMethodBase
+
+
+class TokenChunks(RetrievalMethodBase):
+    """Chunks of exactly `size` tokens (LlamaIndex's TokenTextSplitter), no sentence snapping."""
+
+    size: int = Field(96, gt=8)
+
+    @property
+    def slug(self):
+        return f"tokens{self.size}"
+
+    def node_parser(self, embed_model=None):
+        return TokenTextSplitter(chunk_size=self.size, chunk_overlap=0)
+
+
+def not_a_method():
+    return None
+
+
+def _cited(retrieved, references):
+    return sum(bool(set(ids) & set(references)) for ids in retrieved) / len(retrieved)
+
+
+cited = Metric("cited", "retrieval", "share of retrieved contexts covering a reference", _cited)
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """A user's module on the path, and the registries restored afterwards."""
+    (tmp_path / "my_components.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from dream_assets import registry
+
+    for name in ("METHODS", "METRICS", "RETRIEVERS"):
+        monkeypatch.setattr(getattr(registry, name), "_loaded", dict(getattr(registry, name)._loaded))
+    return tmp_path
+
+
+def _space(tmp_path: Path, **fields) -> Path:
+    data = {"retrieval": [{"method": "chunks"}], "embedding_models": ["m"], "llms": ["l"], "top_k": [2], **fields}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_method_named_by_import_path_is_validated_keyed_and_parses(plugin):
+    from dream_assets.lib.nodes import build_nodes
+    from dream_assets.lib.parsing import ParsedDocument
+
+    space = load_search_space(_space(plugin, retrieval=[{"method": "my_components:TokenChunks", "size": 32}]))
+    [config] = space.configs()
+    assert config.key == "tokens32_m_l_k2" and config.retrieval.size == 32
+    assert config.model_dump(mode="json")["retrieval"] == {"method": "my_components:TokenChunks", "size": 32}
+    text = "Normandy is a region of France. " * 40
+    nodes, embedded = build_nodes([ParsedDocument(document_id="d", title="d", text=text)], config.retrieval)
+    assert embedded == nodes and len(nodes) > 3
+    for node in nodes:
+        assert text[node.metadata["span_start"] : node.metadata["span_end"]] == node.get_content()
+    with pytest.raises(SearchSpaceError, match=r"retrieval\.0\.my_components:TokenChunks\.size: .*greater than 8"):
+        load_search_space(_space(plugin, retrieval=[{"method": "my_components:TokenChunks", "size": 2}]))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"retrieval": [{"method": "my_components:not_a_method"}]}, "is not a subclass of"),
+        ({"retrieval": [{"method": "my_components:Missing"}]}, "has no attribute Missing"),
+        ({"retrieval": [{"method": "nowhere.at_all:Chunks"}]}, "cannot import nowhere.at_all"),
+        ({"metrics": ["my_components:TokenChunks"]}, "is not a dream_assets.lib.metric_registry.Metric"),
+        ({"retrievers": ["my_components:cited"]}, "is not a subclass of dream_assets.lib.retrievers.RetrieverKind"),
+    ],
+)
+def test_a_wrong_plugin_fails_where_it_is_named(plugin, fields, message):
+    with pytest.raises(SearchSpaceError, match=message):
+        load_search_space(_space(plugin, **fields))
+
+
+def test_unknown_names_list_the_known_ones_and_the_entry_point_group():
+    with pytest.raises(UnknownComponentError) as error:
+        RETRIEVERS.get("splade")
+    assert "'dream.retrievers'" in str(error.value) and str(error.value).endswith("'vector', 'bm25' or 'hybrid'")
+
+
+def test_a_metric_plugin_is_scored_summarised_plotted_tested_and_described(plugin):
+    from dream_assets.defs.metadata import describe
+    from dream_assets.lib.leaderboard import add_evidence, build_leaderboard, plot_columns
+    from dream_assets.lib.metric_registry import plugin_metric_names, scored_metrics
+    from dream_assets.lib.summary import summarize
+
+    space = load_search_space(_space(plugin, metrics=["my_components:cited"]))
+    assert [m.name for m in scored_metrics("retrieval", space.metrics)][-1] == "cited"
+    assert plugin_metric_names(space.metrics) == ["cited"]
+    [metric] = [METRICS.get("my_components:cited")]
+    assert metric.score([["a"], ["unmatched:n1"]], ["a"]) == 0.5
+    tables = {
+        key: pd.DataFrame(
+            {
+                "question_id": [f"q{i}" for i in range(6)],
+                "cited": values,
+                "mrr": values,
+                "generated": False,
+                "error": "",
+                "retrieval_latency_s": 0.1,
+                "generation_latency_s": math.nan,
+            }  # fmt: skip
+        )
+        for key, values in {"a": [1, 1, 1, 1, 0.5, 1], "b": [0, 0, 0.5, 0, 0, 0]}.items()
+    }
+    rows = [{"config_key": key, "status": "ok", **summarize(table)} for key, table in tables.items()]
+    assert rows[0]["cited"] == pytest.approx(5.5 / 6) and rows[0]["cited_n"] == 6
+    board = add_evidence(build_leaderboard(rows, "mrr"), tables, "mrr")
+    assert {"cited_ci95_low", "cited_p_vs_best"} <= set(board.columns)
+    assert "cited" in plot_columns() and describe("cited_ci95_low").startswith("cited: ")
+
+
+def test_lib_imports_no_dagster():
+    """What Ray workers import (`dream_assets.lib`, the methods, the registry, `clients`) loads no
+    Dagster module, directly or through what it imports: checked in a clean interpreter."""
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for folder in ("dream_assets/lib", "dream_assets/methods", "clients")
+        for path in (ROOT / folder).glob("*.py")
+    )
+    assert len(modules) > 40
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        for name in {modules + ["dream_assets.registry", "dream_assets.rag_config"]!r}:
+            importlib.import_module(name)
+        from dream_assets.registry import METHODS, METRICS, RETRIEVERS, RERANKERS, VECTOR_STORES, LLM_PROVIDERS
+        for registry in (METHODS, METRICS, RETRIEVERS, RERANKERS, VECTOR_STORES, LLM_PROVIDERS):
+            registry.all()
+        print(sorted(name for name in sys.modules if name.split(".")[0] in ("dagster", "dagster_aws")))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
