@@ -45,5 +45,5 @@ class PgVectorStore(PgVectorOps, VectorStore):
     """A PostgreSQL database with the pgvector extension (`CREATE EXTENSION vector` is run on
     first use, which needs the right to create it)."""
 
-    kind: str = "pgvector"
+    kind: str = Field("pgvector", description="The registered vector store: pgvector.")
     dsn: str = Field(description="libpq connection string, e.g. postgresql://user@host:5432/db (from an EnvVar).")

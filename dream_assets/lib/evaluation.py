@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 # with an LLM judge); every metric, with its tier, is in `dream_assets.lib.metric_registry`.
 RAGAS_EMBEDDING_METRICS = ["id_based_context_precision", "id_based_context_recall", "semantic_similarity"]
 RAGAS_JUDGE_METRICS = metric_names("judge")
+# The built-in metrics DREAM scores against ground truth itself (no model): retrieval, answers.
+GROUND_TRUTH_METRICS = ["hit_rate", "mrr", "ndcg", "exact_match", "f1"]
 # Question columns whose groups get their own metrics: the golden set's source (human,
 # synthetic) and the reranker's document split (train, validation, unseen).
 GROUP_COLUMNS = ["golden_source", "reranker_split"]
