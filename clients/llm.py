@@ -104,10 +104,13 @@ class LlmSettings(BaseModel):
 
 class LlmClientSettings(BaseModel):
     """One entry of the LLM table (`config/llms.yaml`): prices, rate limits, retry budget (see
-    `LlmSettings` for each field)."""
+    `LlmSettings` for each field), and the `provider` that serves the LLM when it is neither
+    bundled (llama.cpp) nor the OpenAI-compatible endpoint's (a registered LLM provider's name
+    or import path)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    provider: Annotated[str, AfterValidator(_registered_provider)] | None = None
     temperature: float | None = Field(None, ge=0)
     max_attempts: int | None = Field(None, ge=1)
     backoff_s: float | None = Field(None, ge=0)
@@ -125,6 +128,10 @@ class LlmTable(BaseModel):
 
     default: LlmClientSettings = LlmClientSettings()
     models: dict[str, LlmClientSettings] = {}
+
+    def served_by_providers(self) -> set[str]:
+        """The LLMs whose entry names a `provider` (served by it, not bundled or the endpoint)."""
+        return {name for name, entry in self.models.items() if entry.provider}
 
     def settings_for(self, name: str) -> dict:
         """The fields set for LLM `name` (its entry over the defaults)."""

@@ -32,16 +32,27 @@ class LlmProvider(dg.ConfigurableResource):
         description="YAML table of per-LLM prices, rate limits and retry budgets ('' for none).",
     )
 
+    def served_by_providers(self) -> set[str]:
+        """The LLMs the LLM table gives a `provider` (see `settings_for`)."""
+        return load_llm_table(self.llm_table).served_by_providers() if self.llm_table else set()
+
     def settings_for(self, name: str) -> LlmSettings:
         """Plain settings for the LLM called `name`.
 
+        The provider: the LLM table's `provider` for `name` if it names one (a plug-in's gets the
+        name as `model`, and `api_base` and `api_key`), else llama.cpp for a bundled model, else
+        the OpenAI-compatible endpoint `api_base`.
+
         Raises:
-            ValueError: if `name` is not bundled and no `api_base` is configured, or the LLM
-                table is malformed.
+            ValueError: if `name` is not bundled, the table names no provider for it and no
+                `api_base` is configured, or the LLM table is malformed.
         """
         bundled = BUNDLED_MODELS.get(name)
         table = load_llm_table(self.llm_table).settings_for(name) if self.llm_table else {}
+        provider = table.pop("provider", None)
         common = {"name": name, "max_tokens": self.max_tokens, "timeout_s": self.timeout_s, **table}
+        if provider is not None:
+            return LlmSettings(provider=provider, model=name, api_base=self.api_base, api_key=self.api_key, **common)
         if bundled is not None and bundled.kind == "llm":
             path = bundled_model_path(name, self.models_dir)
             return LlmSettings(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,8 +228,11 @@ def model_unavailable(name: str, kind: str, llm_api_base: str | None = None) -> 
     )
 
 
-def model_problems(embedding_models: list[str], llms: list[str], llm_api_base: str | None = None) -> list[str]:
-    """`model_unavailable` of each named model that cannot be loaded, in order, once each."""
+def model_problems(
+    embedding_models: list[str], llms: list[str], llm_api_base: str | None = None, served: Collection[str] = ()
+) -> list[str]:
+    """`model_unavailable` of each named model that cannot be loaded, in order, once each; LLMs
+    in `served` (a provider of the LLM table serves them) are not checked here."""
     problems = [model_unavailable(name, "embedding") for name in dict.fromkeys(embedding_models)]
-    problems += [model_unavailable(name, "llm", llm_api_base) for name in dict.fromkeys(llms)]
+    problems += [model_unavailable(name, "llm", llm_api_base) for name in dict.fromkeys(llms) if name not in served]
     return [problem for problem in problems if problem]

@@ -9,6 +9,7 @@ with their corpus, `dream/corpus`), so `dream ui` shows them afterwards.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -127,11 +128,14 @@ def run_chain(options: RunOptions) -> int:
 def _check_models(llm_api_base: str | None, judge_llm: str) -> None:
     """Raises a `UserError` naming each model of the search space's grid (and the judge) that
     cannot be loaded here (`resources.models.model_problems`)."""
+    from clients.llm import DEFAULT_LLM_TABLE, load_llm_table
     from dream_assets.rag_config import load_search_space, search_space_path
     from resources.models import model_problems
 
     space = load_search_space()
-    problems = model_problems(space.embedding_models, [*space.llms, *([judge_llm] if judge_llm else [])], llm_api_base)
+    served = load_llm_table(os.environ.get("DREAM_LLM_TABLE") or DEFAULT_LLM_TABLE).served_by_providers()
+    llms = [*space.llms, *([judge_llm] if judge_llm else [])]
+    problems = model_problems(space.embedding_models, llms, llm_api_base, served)
     if problems:
         raise UserError(f"search space {search_space_path()}: {'; '.join(problems)}")
 

@@ -41,6 +41,31 @@ def not_a_method():
     return None
 
 
+from clients.llm_providers import LlmProviderBase
+from clients.vector_stores import VectorStoreBackend
+
+
+class EchoProvider(LlmProviderBase):
+    """An LLM provider of a user's: LlamaIndex's MockLLM."""
+
+    def make_llm(self, settings, stop=None):
+        from llama_index.core.llms import MockLLM
+
+        return MockLLM(max_tokens=None)  # echoes the prompt
+
+    def structured_client(self, settings):
+        raise NotImplementedError
+
+
+class SimpleBackend(VectorStoreBackend):
+    """A vector store of a user's: LlamaIndex's SimpleVectorStore, kept in memory."""
+
+    def llama_store(self, table, dimensions):
+        from llama_index.core.vector_stores import SimpleVectorStore
+
+        return SimpleVectorStore()
+
+
 def _cited(retrieved, references):
     return sum(bool(set(ids) & set(references)) for ids in retrieved) / len(retrieved)
 
@@ -56,7 +81,7 @@ def plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     from dream_assets import registry
 
-    for name in ("METHODS", "METRICS", "RETRIEVERS"):
+    for name in ("METHODS", "METRICS", "RETRIEVERS", "LLM_PROVIDERS", "VECTOR_STORES"):
         monkeypatch.setattr(getattr(registry, name), "_loaded", dict(getattr(registry, name)._loaded))
     return tmp_path
 
@@ -159,3 +184,29 @@ def test_lib_imports_no_dagster():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_an_llm_provider_and_a_vector_store_of_ones_own_are_chosen_by_configuration(plugin):
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.vector_stores import SimpleVectorStore
+
+    from clients.llm import make_llm
+    from clients.vector_stores import VectorStoreSettings, llama_vector_store
+    from resources.llm import LlmProvider
+    from resources.vector_stores import VectorStore
+
+    table = plugin / "llms.yaml"
+    table.write_text(yaml.safe_dump({"models": {"echo": {"provider": "my_components:EchoProvider"}}}))
+    llms = LlmProvider(models_dir=str(plugin), llm_table=str(table))
+    assert llms.served_by_providers() == {"echo"}
+    settings = llms.settings_for("echo")
+    assert settings.provider == "my_components:EchoProvider" and settings.model == "echo"
+    llm = make_llm(settings)
+    assert isinstance(llm, MockLLM) and llm.complete("hello").text == "hello"
+    store = VectorStore(kind="my_components:SimpleBackend").settings()
+    assert isinstance(llama_vector_store(store, "t", 3), SimpleVectorStore)
+    with pytest.raises(ValueError, match="vector store must be 'in_memory' or 'pgvector'"):
+        VectorStoreSettings(kind="milvus")
+    table.write_text(yaml.safe_dump({"models": {"echo": {"provider": "my_components:SimpleBackend"}}}))
+    with pytest.raises(ValueError, match="is not a subclass of clients.llm_providers.LlmProviderBase"):
+        LlmProvider(models_dir=str(plugin), llm_table=str(table)).settings_for("echo")

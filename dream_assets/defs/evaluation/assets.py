@@ -113,7 +113,8 @@ def trial_evaluations(
     configuration key and golden-set version).
     """
     configs = [CONFIGS_BY_KEY[key] for key in context.partition_keys]
-    problems = model_problems([c.embedding_model for c in configs], [c.llm for c in configs], llms.api_base)
+    embedding_models, llm_names = [c.embedding_model for c in configs], [c.llm for c in configs]
+    problems = model_problems(embedding_models, llm_names, llms.api_base, llms.served_by_providers())
     if problems:
         raise ValueError(f"the sweep cannot start: {'; '.join(problems)}")
     store = object_store.client()

@@ -98,7 +98,7 @@ def judge_evaluations(
     if not config.judge_llm:  # nothing to judge: earlier scores go
         store.delete(layout.judged_key(golden_version).rsplit("/", 1)[0])
         return dg.MaterializeResult(metadata={"judged": 0, "judge_llm": "(none)"})
-    problems = model_problems([], [config.judge_llm], llms.api_base)
+    problems = model_problems([], [config.judge_llm], llms.api_base, llms.served_by_providers())
     if problems:
         raise ValueError(f"the judge cannot start: {'; '.join(problems)}")
     table, tables = ranked_trials(store, golden_version, config.rank_by)
