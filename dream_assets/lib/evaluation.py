@@ -100,7 +100,7 @@ def retrieve_questions(
                 "retrieved_node_ids": [item.node_id for item in retrieved],
                 "retrieval_scores": [float(item.score) for item in retrieved],
                 "retrieved_context_ids": list(dict.fromkeys(i for ids in covered for i in ids)),
-                **{metric.name: float(metric.score(covered, references)) for metric in scorers},
+                **{metric.name: metric.value(covered, references) for metric in scorers},
                 "retrieval_latency_s": latency,
             }
         )
@@ -149,7 +149,7 @@ def answer_questions(
             answers = list(row["reference_answers"])
             row.update(
                 response=generation.response,
-                **{metric.name: float(metric.score(generation.response, answers)) for metric in scorers},
+                **{metric.name: metric.value(generation.response, answers) for metric in scorers},
                 generation_latency_s=generation.latency_s,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,

@@ -14,6 +14,8 @@ or named by import path in the search space's `metrics:` (see `examples/dream-me
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -21,6 +23,7 @@ from typing import Literal
 from dream_assets.lib import metrics as formulas
 
 Tier = Literal["retrieval", "answer", "judge"]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,15 @@ class Metric:
             raise ValueError(f"metric name {self.name!r}: letters, digits, '_', '-' and '.' only")
         if self.score is not None and not callable(self.score):
             raise TypeError(f"metric {self.name!r}: score must be callable")
+
+    def value(self, *inputs) -> float:
+        """`score(*inputs)` as a float; NaN, logged with the error, when the score raises (one
+        question's failure never stops a trial: it shows as the metric's coverage below 1)."""
+        try:
+            return float(self.score(*inputs))
+        except Exception as error:  # noqa: BLE001 - a plug-in's bug is recorded, the trial goes on
+            logger.warning("metric %s could not score a question: %s: %s", self.name, type(error).__name__, error)
+            return math.nan
 
 
 hit_rate = Metric(

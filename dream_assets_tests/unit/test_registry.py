@@ -210,3 +210,20 @@ def test_an_llm_provider_and_a_vector_store_of_ones_own_are_chosen_by_configurat
     table.write_text(yaml.safe_dump({"models": {"echo": {"provider": "my_components:SimpleBackend"}}}))
     with pytest.raises(ValueError, match="is not a subclass of clients.llm_providers.LlmProviderBase"):
         LlmProvider(models_dir=str(plugin), llm_table=str(table)).settings_for("echo")
+
+
+def test_a_metric_that_raises_on_a_question_scores_it_nan_and_the_summary_counts_it(caplog):
+    from dream_assets.lib.metric_registry import Metric
+    from dream_assets.lib.summary import summarize
+
+    def share_of(retrieved, references):
+        return sum(bool(set(ids) & set(references)) for ids in retrieved) / len(retrieved)
+
+    share = Metric("share", "retrieval", "share of retrieved contexts that cover a reference", share_of)
+    values = [share.value([["a"], ["b"]], ["a"]), share.value([], ["a"])]
+    assert values[0] == 0.5 and math.isnan(values[1])
+    assert "metric share could not score a question: ZeroDivisionError" in caplog.text
+    columns = {"error": "", "retrieval_latency_s": 0.1, "generation_latency_s": math.nan, "generated": False}
+    table = pd.DataFrame({"question_id": ["q1", "q2"], "hit_rate": [1.0, values[1]], **columns})
+    summary = summarize(table)
+    assert summary["hit_rate_n"] == 1 and summary["hit_rate_coverage"] == 0.5
