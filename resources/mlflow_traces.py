@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from resources.tracking import fluent_tracking_uri
+from clients.tracking import fluent_tracking_uri
 
 TAG_ANSWER = "dream.answer"  # "<question id>.r<repeat>": one trace per answer and run
 _NS = 1_000_000_000
