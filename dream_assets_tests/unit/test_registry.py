@@ -227,3 +227,33 @@ def test_a_metric_that_raises_on_a_question_scores_it_nan_and_the_summary_counts
     table = pd.DataFrame({"question_id": ["q1", "q2"], "hit_rate": [1.0, values[1]], **columns})
     summary = summarize(table)
     assert summary["hit_rate_n"] == 1 and summary["hit_rate_coverage"] == 0.5
+
+
+def test_an_optuna_search_draws_each_method_its_own_parameters():
+    import optuna
+
+    from dream_assets.methods.semantic import SemanticMethod
+    from dream_assets.rag_config import RangeSpace
+
+    space = RangeSpace.model_validate(
+        {
+            "methods": ["chunks", "semantic"],
+            "params": {"breakpoint_percentile_threshold": {"low": 80, "high": 95, "step": 5}},
+            "embedding_models": ["m"],
+            "llms": ["l"],
+            "samples": 30,
+        }  # fmt: skip
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = []
+    for _ in range(30):
+        trial = study.ask()
+        space.suggest(trial)
+        configs.append(RangeSpace.config_from(trial.params))
+        study.tell(trial, 0.0)
+    semantic = [c.retrieval for c in configs if isinstance(c.retrieval, SemanticMethod)]
+    chunks = [c.retrieval for c in configs if c.retrieval.method == "chunks"]
+    assert semantic and chunks
+    assert {m.breakpoint_percentile_threshold for m in semantic} <= {80, 85, 90, 95} and len(semantic) > 3
+    assert {m.buffer_size for m in semantic} == {1}  # no dimension: its default
+    assert all(m.chunk_overlap <= m.chunk_size // 2 for m in chunks)
