@@ -156,6 +156,19 @@ def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
         assert secret not in dockerfile
 
 
+def test_the_image_copies_every_package_the_project_installs():
+    """Each top-level package of `[tool.setuptools.packages.find] include` is copied into the
+    image (a package missing there imports on a developer's machine and fails in the cluster)."""
+    import tomllib
+
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    packages = [name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    copied = re.findall(r"^COPY (\S+) \1$", (DEPLOY / "Dockerfile").read_text(), flags=re.M)
+    assert packages and set(packages) <= set(copied), f"not copied into the image: {set(packages) - set(copied)}"
+    for package in packages:
+        assert (DEPLOY.parent / package / "__init__.py").exists(), package
+
+
 def _hashed_requirements(text: str) -> list[str]:
     """The requirement files a Makefile or Dockerfile installs in hash-checking mode without
     dependencies (`pip install --require-hashes --no-deps ... -r FILE`), in order."""
