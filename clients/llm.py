@@ -8,20 +8,18 @@ resolves names to settings.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import yaml
 from llama_index.core.llms import LLM
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dream_assets.registry import LLM_PROVIDERS, registered
+
+# the name of a registered LLM provider (an unknown one is a validation error naming the known)
+ProviderName = registered(LLM_PROVIDERS)
 
 DEFAULT_LLM_TABLE = Path(__file__).resolve().parent.parent / "config" / "llms.yaml"
-
-
-def _registered_provider(name: str) -> str:
-    from dream_assets.registry import LLM_PROVIDERS
-
-    LLM_PROVIDERS.get(name)
-    return name
 
 
 class LlmSettings(BaseModel):
@@ -66,7 +64,7 @@ class LlmSettings(BaseModel):
     """
 
     name: str
-    provider: Annotated[str, AfterValidator(_registered_provider)]
+    provider: ProviderName
     prompt_style: Literal["completion", "chat"] = "chat"
     chat_template: Literal["chatml", "gguf"] = "chatml"
     model: str
@@ -110,7 +108,7 @@ class LlmClientSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Annotated[str, AfterValidator(_registered_provider)] | None = None
+    provider: ProviderName | None = None
     temperature: float | None = Field(None, ge=0)
     max_attempts: int | None = Field(None, ge=1)
     backoff_s: float | None = Field(None, ge=0)
@@ -171,6 +169,4 @@ def make_llm(settings: LlmSettings, stop: list[str] | None = None) -> LLM:
 
 def provider_of(settings: LlmSettings):
     """The registered provider (`clients.llm_providers.LlmProviderBase`) of `settings`."""
-    from dream_assets.registry import LLM_PROVIDERS
-
     return LLM_PROVIDERS.get(settings.provider)()

@@ -21,39 +21,34 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
+
+from dream_assets.registry import VECTOR_STORES, registered
 
 if TYPE_CHECKING:
     from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 Metric = Literal["cosine", "l2"]
+# the name of a registered vector store (an unknown one is a validation error naming the known)
+StoreKind = registered(VECTOR_STORES)
 _OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
-
-
-def _registered_store(kind: str) -> str:
-    from dream_assets.registry import VECTOR_STORES
-
-    VECTOR_STORES.get(kind)
-    return kind
 
 
 class VectorStoreSettings(BaseModel):
     """What a worker needs to open the vector store: `kind` (a registered vector store) and,
     for pgvector, the libpq `dsn` (left out of repr: it may hold a password)."""
 
-    kind: Annotated[str, AfterValidator(_registered_store)] = "in_memory"
+    kind: StoreKind = "in_memory"
     dsn: str | None = Field(default=None, repr=False)
 
     def backend(self) -> VectorStoreBackend:
         """The registered backend of `kind`, opened on these settings."""
-        from dream_assets.registry import VECTOR_STORES
-
         return VECTOR_STORES.get(self.kind)(self)
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dream_assets.lib.hashing import slugify
 from dream_assets.methods.auto_merging import AutoMergingMethod
 from dream_assets.methods.base import RetrievalMethod, RetrievalMethodBase, method_class
 from dream_assets.methods.chunks import ChunksMethod
 from dream_assets.methods.sentence_window import SentenceWindowMethod
+from dream_assets.registry import METHODS, METRICS, RERANKERS, RETRIEVERS, registered
 
 __all__ = ["AutoMergingMethod", "ChunksMethod", "RetrievalMethod", "RetrievalMethodBase", "SentenceWindowMethod"]
 
@@ -31,22 +32,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _registered(registry_name: str):
-    """A validator that accepts a name its registry (`dream_assets.registry`) resolves."""
-
-    def check(name: str) -> str:
-        from dream_assets import registry
-
-        getattr(registry, registry_name).get(name)
-        return name
-
-    return AfterValidator(check)
-
-
-RetrieverName = Annotated[str, _registered("RETRIEVERS")]
-RerankerName = Annotated[str, _registered("RERANKERS")]
-MethodName = Annotated[str, _registered("METHODS")]
-MetricName = Annotated[str, _registered("METRICS")]
+RetrieverName = registered(RETRIEVERS)
+RerankerName = registered(RERANKERS)
+MethodName = registered(METHODS)
+MetricName = registered(METRICS)
 
 
 class RagConfig(_Frozen):

@@ -24,7 +24,9 @@ import importlib
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 BUILTIN_METHODS = {
     "chunks": "dream_assets.methods.chunks:ChunksMethod",
@@ -185,6 +187,17 @@ class Registry:
         return {name: self.get(name) for name in self.names()}
 
 
+def registered(registry: Registry) -> type[str]:
+    """A pydantic string type that accepts a name `registry` resolves (its error, naming the
+    known names, becomes the field's validation error)."""
+
+    def check(name: str) -> str:
+        registry.get(name)
+        return name
+
+    return Annotated[str, AfterValidator(check)]
+
+
 def _subclass_of(base_path: str) -> Callable[[str, Any], None]:
     def check(name: str, component: Any) -> None:
         base = load_path(base_path)
@@ -199,7 +212,7 @@ def _metric_check(name: str, component: Any) -> None:
 
     if not isinstance(component, Metric):
         raise TypeError(f"{component!r} is not a dream_assets.lib.metric_registry.Metric")
-    if component.name != name.rsplit(":", 1)[-1] and name in BUILTIN_METRICS:
+    if name in BUILTIN_METRICS and component.name != name:
         raise ValueError(f"metric {component.name!r} registered as {name!r}")
 
 
