@@ -33,9 +33,12 @@ top_k: [2]
 PYTHON_WARNING = re.compile(r"\w+Warning: ")
 
 
-def dream(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Runs the installed `dream` command on state directory `home`, as a user would."""
+def dream(home: Path, *args: str, timeout: float = 900, pythonpath: str = "") -> subprocess.CompletedProcess:
+    """Runs the installed `dream` command on state directory `home`, as a user would (with
+    `pythonpath` first on PYTHONPATH: a user's own packages)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home.parent)
 
@@ -43,10 +46,15 @@ def dream(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, models_dir) -> Path:
     """A state directory whose bundled models are the session's (assembled once)."""
-    state = tmp_path_factory.mktemp("dream_home")
+    return new_home(tmp_path_factory.mktemp("dream_home"), models_dir, SEARCH_SPACE)
+
+
+def new_home(state: Path, models_dir: Path, search_space: str) -> Path:
+    """`state` as a state directory with the session's bundled models and `search_space.yaml`."""
+    state.mkdir(parents=True, exist_ok=True)
     models_dir.mkdir(parents=True, exist_ok=True)
     (state / "models").symlink_to(models_dir, target_is_directory=True)
-    (state / "search_space.yaml").write_text(SEARCH_SPACE, encoding="utf-8")
+    (state / "search_space.yaml").write_text(search_space, encoding="utf-8")
     return state
 
 

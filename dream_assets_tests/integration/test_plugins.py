@@ -2,7 +2,6 @@
 (`examples/dream-metric-example`) pip-installed, and the semantic method named in a search
 space, through one `dream run` sweep on the bundled corpus."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dream_assets_tests.integration.test_cli import PYTHON_WARNING
+from dream_assets_tests.integration.test_cli import PYTHON_WARNING, dream, new_home
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,17 +36,10 @@ def plugin_run(tmp_path_factory, models_dir):
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                "--target", str(site), str(source)]  # fmt: skip
     subprocess.run(install, check=True, capture_output=True, timeout=300)
-    home = root / "home"
-    home.mkdir()
-    models_dir.mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to(models_dir, target_is_directory=True)
-    (home / "search_space.yaml").write_text(SEARCH_SPACE, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])
-    command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), "run", "--documents", "2",
-               "--questions-per-document", "0", "--search-space", str(home / "search_space.yaml"),
-               "--generation-sample-size", "2", "--judge-llm", ""]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=root)
+    home = new_home(root / "home", models_dir, SEARCH_SPACE)
+    run = dream(home, "run", "--documents", "2", "--questions-per-document", "0", "--search-space",
+                str(home / "search_space.yaml"), "--generation-sample-size", "2", "--judge-llm", "",
+                pythonpath=str(site))  # fmt: skip
     return home, run
 
 
