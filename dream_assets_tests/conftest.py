@@ -77,12 +77,19 @@ def mlflow_server(tmp_path_factory, s3_server):
 
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
-    """A real Ray head node on 127.0.0.1 (`RayHead`; its address is what RAY_ADDRESS would hold)."""
-    from dream_assets_tests.servers import start_ray_head, stop
+    """A real multi-node Ray cluster on 127.0.0.1 (`RayHead`; its address is what RAY_ADDRESS
+    would hold): a head with no CPUs and two worker nodes of one CPU each, separate `ray start`
+    processes with their own temp, working and scratch directories."""
+    import tempfile
 
-    head = start_ray_head(tmp_path_factory.mktemp("ray"))
-    yield head
-    stop(head.process)
+    from dream_assets_tests.servers import start_ray_cluster
+
+    # a short root: Ray's sockets live under each node's temp dir, and AF_UNIX paths are short
+    root = Path(tempfile.mkdtemp(prefix="dream-ray-"))
+    cluster = start_ray_cluster(root)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

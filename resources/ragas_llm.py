@@ -135,8 +135,8 @@ def make_ragas_llm(
         settings: from `LlmProvider.settings_for`; its `max_attempts`, `backoff_s` and
             `max_backoff_s` are the retry budget, its rate limits and prices those of
             `config/llms.yaml`.
-        cache_dir: directory of the response cache (`diskcache`, shared by processes on one
-            filesystem); None disables caching.
+        cache_dir: directory of the response cache (`diskcache`, shared by the processes of
+            one node, on its own disk: `dream_assets.lib.node_local`); None disables caching.
         temperature: sampling temperature (0: greedy).
         seed: sampling seed.
         max_string_chars: see `GatewayRagasLLM`.
@@ -145,6 +145,8 @@ def make_ragas_llm(
     """
     import diskcache
 
-    cache = diskcache.Cache(cache_dir, size_limit=2**32) if cache_dir else None
+    from dream_assets.lib.node_local import node_local
+
+    cache = diskcache.Cache(str(node_local(cache_dir)), size_limit=2**32) if cache_dir else None
     gateway = LlmGateway.for_settings(settings, cache, reserve)
     return GatewayRagasLLM(settings, gateway, temperature, seed, max_string_chars)

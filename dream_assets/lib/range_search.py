@@ -94,6 +94,7 @@ def run_range_search(
     max_concurrent_trials: int,
     metric: str = "mrr",
     scheduler=None,
+    trial_resources: dict[str, float] | None = None,
 ) -> list[TrialOutcome]:
     """Samples `context.space.samples` configurations with Optuna's TPE sampler (Ray Tune's
     `OptunaSearch`, define-by-run over `RangeSpace.suggest`, seeded) and evaluates each like a
@@ -109,6 +110,7 @@ def run_range_search(
             concurrent trials sample better).
         metric: maximised by the sampler (and the scheduler).
         scheduler: a trial scheduler (`multi_fidelity_scheduler`) when `context.rungs` is set.
+        trial_resources: Ray resources each trial reserves (default one CPU).
 
     Returns:
         One outcome per sampled trial, in the order Tune returns them; its metrics include
@@ -118,7 +120,7 @@ def run_range_search(
 
     searcher = OptunaSearch(space=context.space.suggest, metric=metric, mode="max", seed=context.seed)
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(_range_trainable, context=context), {"cpu": 1}),
+        tune.with_resources(tune.with_parameters(_range_trainable, context=context), trial_resources or {"CPU": 1}),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,

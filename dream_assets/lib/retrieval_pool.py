@@ -55,8 +55,10 @@ class IndexSpec(BaseModel):
 def download_once(store, prefix: str, scratch_dir: str, marker: str) -> Path:
     """Downloads an object-store folder to `<scratch_dir>/<prefix>` once per node: a partial
     copy is renamed into place, so concurrent processes never see half a folder; `marker` is a
-    file the complete folder has."""
-    target = Path(scratch_dir or tempfile.gettempdir()) / prefix
+    file the complete folder has (`scratch_dir` is node-local: `dream_assets.lib.node_local`)."""
+    from dream_assets.lib.node_local import node_local
+
+    target = node_local(Path(scratch_dir or tempfile.gettempdir()) / prefix)
     if not (target / marker).exists():
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         store.download_dir(prefix, partial)

@@ -74,10 +74,11 @@ def run_sweep(
     storage_path: str,
     experiment_name: str,
     max_concurrent_trials: int,
-    cpus_per_trial: float = 1.0,
+    trial_resources: dict[str, float] | None = None,
     on_trial_done: Callable[[str, int, int], None] | None = None,
     scheduler=None,
     callbacks: list[tune.Callback] | None = None,
+    lost_trial_retries: int = 2,
 ) -> list[TrialOutcome]:
     """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
     one shared client-side rate limiter per LLM that has limits.
@@ -86,7 +87,9 @@ def run_sweep(
     outcome is `skipped`, with the earlier metrics). When the Tune experiment of this very set
     of trials (`<experiment_name>-<hash of their fingerprints>`) was interrupted and its state
     survived, it is restored (`Tuner.restore`, unfinished and errored trials run again), else a
-    new one runs the remaining trials. Ray must already be initialised (see
+    new one runs the remaining trials. A trial whose worker or node was lost (not one that
+    raised: `is_lost`) runs again, up to `lost_trial_retries` times, on the nodes that remain,
+    resuming from the answers it saved. Ray must already be initialised (see
     `resources.ray_cluster.RayCluster.connect`).
 
     Args:
@@ -94,13 +97,15 @@ def run_sweep(
         storage_path: Ray Tune's results directory (local path or URI).
         experiment_name: Tune experiment name prefix (a directory under `storage_path`).
         max_concurrent_trials: trials running at once.
-        cpus_per_trial: CPUs reserved by each trial.
+        trial_resources: Ray resources each trial reserves (default one CPU; a custom resource,
+            e.g. `{"CPU": 1, "dream_trials": 1}`, keeps trials on the nodes that advertise it).
         on_trial_done: called with (configuration key, trials done, total) as each trial ends
             (not for a restored experiment: Tune restores its own callbacks).
         scheduler: a Ray Tune trial scheduler (`multi_fidelity_scheduler`), with trials that
             have `rungs`; None runs every trial to the end.
         callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
             `dream_assets.defs.evaluation.mlflow_runs`); a restored experiment keeps its own.
+        lost_trial_retries: passes that run the lost trials again (0: none).
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
@@ -118,16 +123,53 @@ def run_sweep(
     if not pending:
         return [outcomes[key] for key in by_key]
     name = f"{experiment_name}-{content_hash(sorted(trial.fingerprint() for trial in trials))}"
-    trainable = tune.with_resources(tune.with_parameters(_trainable, settings=by_key), {"cpu": cpus_per_trial})
-    path = f"{storage_path.rstrip('/')}/{name}"
-    resume = all(trial.resume for trial in trials)
+    tune_settings = {
+        "scheduler": scheduler,
+        "max_concurrent_trials": max_concurrent_trials,
+        "resources": trial_resources or {"CPU": 1},
+        "callbacks": callbacks or [],
+        "llms": [trial.llm for trial in trials],
+    }
     progress = [_Progress(on_trial_done, len(pending))] if on_trial_done else []
-    tuner = _tuner(trainable, path, resume, pending, scheduler, max_concurrent_trials, [*progress, *(callbacks or [])])
-    for result in fit_with_rate_limits(tuner, [trial.llm for trial in trials]):
+    path, resume = f"{storage_path.rstrip('/')}/{name}", all(trial.resume for trial in trials)
+    settings = dict(by_key)
+    for attempt in range(lost_trial_retries + 1):
+        lost = _fit(
+            settings, pending, f"{path}-retry{attempt}" if attempt else path, resume, progress, tune_settings, outcomes
+        )
+        if not lost or attempt == lost_trial_retries:
+            break
+        logger.warning("trials lost with their worker or node, run again (%d): %s", attempt + 1, sorted(lost))
+        # from the answers they saved; a new experiment, without the progress bar's callback
+        lost = {key: pending[key].model_copy(update={"resume": True}) for key in lost}
+        settings.update(lost)
+        pending, resume, progress = lost, False, []
+    return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+
+
+def _fit(settings, pending, path, resume, progress, tune_settings, outcomes) -> list[str]:
+    """One Tune experiment over the `pending` trials (`settings` holds every trial by key);
+    records each outcome in `outcomes` and returns the keys of the trials that were lost."""
+    trainable = tune.with_resources(tune.with_parameters(_trainable, settings=settings), tune_settings["resources"])
+    callbacks = [*progress, *tune_settings["callbacks"]]
+    tuner = _tuner(
+        trainable, path, resume, pending, tune_settings["scheduler"], tune_settings["max_concurrent_trials"], callbacks
+    )
+    lost = []
+    for result in fit_with_rate_limits(tuner, tune_settings["llms"]):
         key = result.config["trial"]["config_key"] if result.config else "unknown"
         if key in pending:
             outcomes[key] = trial_outcome(key, result)
-    return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
+            if is_lost(result.error):
+                lost.append(key)
+    return lost
+
+
+def is_lost(error: BaseException | None) -> bool:
+    """Whether a Tune trial's error is the loss of the process or node it ran on (Ray's
+    `ActorDiedError`, `NodeDiedError`, `OutOfMemoryError`, ...), not an exception the trial
+    raised itself (which Ray wraps in a `RayTaskError`): only the first is worth running again."""
+    return isinstance(error, ray.exceptions.RayError) and not isinstance(error, ray.exceptions.RayTaskError)
 
 
 def _tuner(trainable, path: str, resume: bool, pending: dict, scheduler, max_concurrent_trials: int, callbacks):
@@ -159,9 +201,27 @@ def _tuner(trainable, path: str, resume: bool, pending: dict, scheduler, max_con
     )
 
 
+# Ray Tune copies the driver's AWS keys into every trial's runtime_env
+# (`ray.tune.execution.class_cache.ENV_VARS_TO_PROPAGATE`), and Ray writes runtime_envs verbatim
+# to each node's runtime_env_agent.log (ray-project/ray#28276). DREAM's trials get their
+# object-store credentials through Ray's object store (`TrialSettings`), and a node that needs
+# its own S3 access has the keys in its own environment (deploy/), so these stay on the driver.
+SECRET_ENV_VARS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"})
+
+
+def keep_secrets_on_driver() -> None:
+    """Stops Ray Tune from copying the driver's AWS keys into its trials' runtime_env (see
+    `SECRET_ENV_VARS`); Tune still sends the rest of its list."""
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - SECRET_ENV_VARS
+
+
 def fit_with_rate_limits(tuner: tune.Tuner, llms: list[LlmSettings]):
     """Runs `tuner` with one client-side rate limiter per LLM that has limits, shared by every
-    trial (`dream_assets.lib.rate_limit`), and stops the limiters after; returns the results."""
+    trial (`dream_assets.lib.rate_limit`), and stops the limiters after; returns the results.
+    The driver's AWS keys are kept out of the trials' runtime_env (`keep_secrets_on_driver`)."""
+    keep_secrets_on_driver()
     limiters = start_rate_limiters({llm.name: (llm.requests_per_minute, llm.tokens_per_minute) for llm in llms})
     try:
         return tuner.fit()

@@ -206,7 +206,8 @@ def generate_synthetic_golden(
         documents: parsed documents by id.
         settings: generation settings.
         llm_settings: `resources.llm.LlmSettings` of the generating LLM.
-        cache_dir: LLM response cache root on a filesystem the workers share, or None.
+        cache_dir: LLM response cache root, kept by each node on its own disk (a miss on
+            another node asks the LLM again: `dream_assets.lib.node_local`), or None.
         documents_per_task: documents per Ray task (DREAM's notebooks used 3 PDFs per task).
         max_workers: most tasks in flight.
         on_progress: called with (documents done, documents, questions kept so far, failed

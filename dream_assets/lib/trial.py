@@ -47,7 +47,7 @@ class TrialSettings(BaseModel):
         generation_sample_size: questions answered by the LLM (0: all), drawn with `seed`, the
             same for every configuration; every question is retrieved and scored.
         llm_cache_dir: directory of the LLM answer cache ('' for none), shared by the trials on
-            one node.
+            one node, each node keeping its own (`dream_assets.lib.node_local`).
         retrieval_pool: name of a running retrieval pool serving this index
             (`dream_assets.lib.retrieval_pool`); '' (or a pool that is gone) loads the index in
             the trial.
@@ -282,11 +282,14 @@ def _with_reranker_split(store, golden_prefix: str, questions):
 
 @contextlib.contextmanager
 def _llm_cache(directory: str):
-    """A process-safe on-disk cache (diskcache, SQLite) at `directory`, or None when empty."""
+    """A process-safe on-disk cache (diskcache, SQLite) at `directory` on this node's disk
+    (`dream_assets.lib.node_local`), or None when empty."""
     if not directory:
         yield None
         return
     import diskcache
 
-    with diskcache.Cache(directory, size_limit=2**32) as cache:
+    from dream_assets.lib.node_local import node_local
+
+    with diskcache.Cache(str(node_local(directory)), size_limit=2**32) as cache:
         yield cache

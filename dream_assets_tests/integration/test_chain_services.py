@@ -1,6 +1,7 @@
 """The DREAM chain against real services, as users run it: PDFs and artifacts in an S3 bucket
 (SeaweedFS), vectors in PostgreSQL + pgvector, an MLflow tracking server with S3 artifacts, and a
-Ray head node the sweep joins."""
+multi-node Ray cluster the sweep joins (nodes that share no directory; Ray Tune's results in the
+S3 bucket)."""
 
 import json
 import tempfile
@@ -15,6 +16,7 @@ import pytest
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
 from dream_assets_tests.chain import metadata, run_job
+from dream_assets_tests.servers import TRIAL_RESOURCE
 from resources.mlflow_traces import log_answer_traces
 from resources.object_store import S3ObjectStore
 from resources.pdf_source import PdfSource
@@ -84,6 +86,10 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     # the secret reaches the resources through an EnvVar, as in deployment
     monkeypatch.setenv("DREAM_TEST_S3_SECRET", s3_server.secret_access_key)
     monkeypatch.setenv("DREAM_TEST_PG_DSN", postgres_server.dsn)
+    # Ray Tune's storage: pyarrow's S3 filesystem takes the endpoint and keys from the environment
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_access_key)
     credentials = {
         "endpoint_url": s3_server.endpoint_url,
         "access_key_id": s3_server.access_key_id,
@@ -96,8 +102,9 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         tracker=MlflowTracker(tracking_uri=mlflow_server, experiment_name="dream-services"),
         ray_cluster=RayCluster(
             address=ray_head.address,
-            storage_path=str(tmp_path / "ray_results"),
+            storage_path=f"s3://{bucket}/ray_results",
             scratch_dir=str(tmp_path / "scratch"),
+            trial_resources={"CPU": 1, TRIAL_RESOURCE: 1},  # on the worker nodes
         ),
         vector_store=PgVectorStore(dsn=dg.EnvVar("DREAM_TEST_PG_DSN")),
         embeddings=resources["embeddings"].model_copy(update={"models_dir": str(models_dir)}),
@@ -139,14 +146,28 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
             assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
                 run.data.metrics
             ), sorted(run.data.metrics)
+        # the two trials ran at once, one on each worker node, each node downloading the index
+        # to its own scratch directory
+        placement = ray_head.nodes_that_ran("_trainable.__ray_ready__")
+        assert sorted(placement) == [node.name for node in ray_head.workers], placement
+        assert all(list((node.scratch).rglob("docstore.json")) for node in ray_head.workers)
+        assert not (tmp_path / "scratch").exists()  # the driver's path, re-rooted on each node
         run_job(defs, instance, "leaderboard_job")
-        # no secret in Dagster's event log, metadata or captured compute logs, nor in Ray Tune's
-        # results or the Ray node's session logs
         secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode()]
-        roots = [Path(instance.root_directory), tmp_path / "ray_results", ray_head.directory]
+        ray_results = _objects(client, bucket, "ray_results/")
+        # Ray Tune's experiment is in the bucket, restorable by a new run pod
+        experiments = {key.split("/")[1] for key in ray_results}
+        [experiment] = [name for name in experiments if name.startswith("sweep-")] or [experiments]
+        import ray.tune
+
+        assert ray.tune.Tuner.can_restore(f"s3://{bucket}/ray_results/{experiment}")
+        assert not [key for key in ray_results for secret in secrets if secret in _read(client, bucket, key)]
+        # no secret in Dagster's event log, metadata or captured compute logs, nor in the Ray
+        # nodes' session logs and directories
+        roots = [Path(instance.root_directory), ray_head.directory, *(node.directory for node in ray_head.workers)]
         stored = [path for root in roots for path in root.rglob("*") if path.is_file()]
-        assert len({root for root in roots if any(p.is_relative_to(root) for p in stored)}) == 3
-        assert not [path for path in stored for secret in secrets if secret in path.read_bytes()]
+        assert len({root for root in roots if any(p.is_relative_to(root) for p in stored)}) == 4
+        assert not [path for path in stored for secret in secrets if secret in _read_file(path)]
 
     import ray
 
@@ -159,11 +180,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         tables = connection.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'data_window2%'").fetchall()
         [(rows,)] = connection.execute(f'SELECT count(*) FROM "{tables[0][0]}"').fetchall()  # noqa: S608
     assert len(tables) == 1 and rows == index["embedded_nodes"] > 0
-    keys = {
-        o["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for o in page.get("Contents", [])
-    }
+    keys = set(_objects(client, bucket, ""))
     version = golden["version"]
     for key in CONFIGS:
         assert f"dream/{layout.trial_key(version, key)}" in keys
@@ -180,6 +197,24 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     assert any(key.endswith("leaderboard.parquet") for key in stored)
     assert any(key.endswith("leaderboard.html") for key in stored)  # log_figure
     _assert_tables_and_traces(tracker, runs)
+
+
+def _objects(client, bucket: str, prefix: str) -> list[str]:
+    """Every key under `prefix` in the bucket."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _read(client, bucket: str, key: str) -> bytes:
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _read_file(path: Path) -> bytes:
+    """A file's bytes, or none for one that went (a live node's sockets and rotating logs)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _table_rows(client, run_id: str, path: str) -> pd.DataFrame:

@@ -4,7 +4,14 @@ one launcher per server."""
 from dream_assets_tests.servers.mlflow_server import start_mlflow
 from dream_assets_tests.servers.openai_stub import OpenAIStub, start_openai_stub
 from dream_assets_tests.servers.process import stop, wait_for_http
-from dream_assets_tests.servers.ray_head import RayHead, listeners, start_ray_head
+from dream_assets_tests.servers.ray_head import (
+    TRIAL_RESOURCE,
+    RayHead,
+    RayNode,
+    listeners,
+    start_ray_cluster,
+    start_ray_head,
+)
 from dream_assets_tests.servers.s3 import S3Server, start_seaweedfs
 from resources.embedded_postgres import PostgresServer, free_port, start_postgres
 
@@ -12,12 +19,15 @@ __all__ = [
     "OpenAIStub",
     "PostgresServer",
     "RayHead",
+    "RayNode",
     "S3Server",
+    "TRIAL_RESOURCE",
     "free_port",
     "listeners",
     "start_mlflow",
     "start_openai_stub",
     "start_postgres",
+    "start_ray_cluster",
     "start_ray_head",
     "start_seaweedfs",
     "stop",

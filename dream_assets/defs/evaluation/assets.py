@@ -177,9 +177,11 @@ def _run_trials(context, config: SweepConfig, trials, rungs, pools: dict, tracke
             ray_cluster.storage_path,
             f"sweep-{golden_version}",
             ray_cluster.max_concurrent_trials,
+            ray_cluster.trial_resources,
             on_trial_done=trial_done,
             scheduler=multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
             callbacks=[live],
+            lost_trial_retries=ray_cluster.lost_trial_retries,
         )
         bar.update(bar.total - bar.n)  # trials skipped as finished end without a callback
     finally:

@@ -80,6 +80,7 @@ def range_search(
         ray_cluster.max_concurrent_trials,
         config.rank_by,
         multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
+        ray_cluster.trial_resources,
     )
     parent, rows = _log_draws(tracker, outcomes, golden_version)
     table = pd.DataFrame(rows).sort_values(config.rank_by, ascending=False, na_position="last")

@@ -1,0 +1,35 @@
+"""Pure logic of running on a cluster: which trial errors are node losses, where node-local
+caches go, and which environment variables Tune may copy to trials."""
+
+from pathlib import Path
+
+import ray.exceptions
+
+from dream_assets.lib.node_local import NODE_SCRATCH_ENV, node_local
+from dream_assets.lib.sweep import SECRET_ENV_VARS, is_lost, keep_secrets_on_driver
+
+
+def test_only_the_loss_of_a_worker_or_node_is_a_lost_trial():
+    raised = ray.exceptions.RayTaskError("train", "Traceback ...", ValueError("bad chunk size"))
+    assert not is_lost(raised)  # the trial's own error: recorded, never run again
+    assert not is_lost(None)
+    assert is_lost(ray.exceptions.ActorUnavailableError("socket closed", b"\x00" * 16))  # raylet killed
+    assert is_lost(ray.exceptions.NodeDiedError("node gone"))
+    assert is_lost(ray.exceptions.ActorDiedError())
+
+
+def test_node_local_paths_are_re_rooted_under_the_nodes_scratch(monkeypatch, tmp_path):
+    monkeypatch.delenv(NODE_SCRATCH_ENV, raising=False)
+    assert node_local("/tmp/dream/scratch/llm_cache") == Path("/tmp/dream/scratch/llm_cache")
+    monkeypatch.setenv(NODE_SCRATCH_ENV, str(tmp_path / "node-1"))
+    assert node_local("/tmp/dream/scratch/llm_cache") == tmp_path / "node-1" / "tmp/dream/scratch/llm_cache"
+    already = tmp_path / "node-1" / "indexes"
+    assert node_local(already) == already  # not nested twice
+
+
+def test_tune_copies_no_aws_key_to_trials():
+    from ray.tune.execution import class_cache
+
+    keep_secrets_on_driver()
+    assert not SECRET_ENV_VARS & set(class_cache.ENV_VARS_TO_PROPAGATE)
+    assert class_cache.ENV_VARS_TO_PROPAGATE  # the rest of Tune's list is still sent
