@@ -148,7 +148,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
             ), sorted(run.data.metrics)
         # the two trials ran at once, one on each worker node, each node downloading the index
         # to its own scratch directory
-        placement = ray_head.nodes_that_ran("_trainable.__ray_ready__")
+        placement = ray_head.nodes_that_ran("_trainable.__ray_ready__", at_least=2)
         assert sorted(placement) == [node.name for node in ray_head.workers], placement
         assert all(list((node.scratch).rglob("docstore.json")) for node in ray_head.workers)
         assert not (tmp_path / "scratch").exists()  # the driver's path, re-rooted on each node

@@ -1,5 +1,6 @@
 """The bulk ingestion pipeline end to end on real text (SQuAD paragraphs in OSCAR 23.01 layout),
-through local Ray (Ray Data) and the real PostgreSQL + pgvector server."""
+through Ray Data on the multi-node Ray cluster with Parquet in the S3 server, and the real
+PostgreSQL + pgvector server; a corrupt shard on local Ray."""
 
 import json
 from pathlib import Path
@@ -16,7 +17,9 @@ from dream_assets.lib.ingestion import read_embeddings
 from dream_assets.lib.oscar import squad_paragraph_records, write_shards
 from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
 from resources.embeddings import make_embedding
+from resources.object_store import S3ObjectStore
 from resources.pdf_source import OscarSource
+from resources.ray_cluster import RayCluster
 from resources.vector_stores import PgVectorStore
 
 pytestmark = pytest.mark.integration
@@ -45,10 +48,20 @@ def shards(tmp_path) -> Path:
 
 
 def test_oscar_pipeline_loads_each_chunk_once_and_finds_the_planted_answer(
-    tmp_path, shards, models_dir, postgres_dsn, ray_session
+    tmp_path, shards, models_dir, postgres_dsn, s3_server, s3_bucket, ray_head, ray_session
 ):
+    _, bucket = s3_bucket
     resources = local_resources(tmp_path / "state", str(tmp_path / "unused"))
     resources.update(
+        object_store=S3ObjectStore(
+            bucket=bucket,
+            endpoint_url=s3_server.endpoint_url,
+            access_key_id=s3_server.access_key_id,
+            secret_access_key=s3_server.secret_access_key,
+        ),
+        ray_cluster=RayCluster(
+            address=ray_head.address, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
+        ),
         oscar_source=OscarSource(uri=str(shards)),
         pgvector=PgVectorStore(dsn=postgres_dsn),
         embeddings=resources["embeddings"].model_copy(update={"models_dir": str(models_dir)}),
@@ -72,6 +85,10 @@ def test_oscar_pipeline_loads_each_chunk_once_and_finds_the_planted_answer(
         assert all(
             cid == f"{rid}:{off}" for cid, rid, off in chunks[["chunk_id", "record_id", "offset"]].itertuples(False)
         )
+        # Ray Data's tasks (reading, chunking, the embedding actors' batches) ran on both workers
+        # (its zero-CPU bookkeeping tasks on the head too)
+        placement = ray_head.nodes_that_ran("", at_least=2)
+        assert {node.name for node in ray_head.workers} <= set(placement), placement
         loaded = metadata(result, "pgvector_index")
         assert loaded["rows_in_table"] == len(chunks) == metadata(result, "oscar_chunks")["chunks"]
         assert loaded["bulk_load"] is True  # an empty table: indexes built after the COPY

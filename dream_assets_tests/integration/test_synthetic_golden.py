@@ -1,8 +1,10 @@
 """The synthetic golden set through the Dagster asset: ragas generation in real Ray tasks with
-the bundled model, failure accounting against an OpenAI-compatible server that returns garbage,
-and the LLM cache (a second materialisation asks the LLM nothing)."""
+the bundled model, spread over the worker nodes of the multi-node cluster, failure accounting
+against an OpenAI-compatible server that returns garbage, and the LLM cache, which each node keeps
+on its own disk (a second materialisation gives the same set, its hits counted)."""
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +19,7 @@ from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
 from dream_assets_tests.servers import start_openai_stub
 from resources.llm import LlmProvider
+from resources.ray_cluster import RayCluster
 
 BAIKAL = Path(__file__).resolve().parents[1] / "data" / "non-english" / "baikal.pdf"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,11 +31,15 @@ BLOCKING_CHECKS = {
 }
 
 
-def _definitions(tmp_path, pdf_folder, models_dir, api_base=None):
+def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=None):
     (pdf_folder / "broken.pdf").unlink()
     resources = local_resources(tmp_path / "state", str(pdf_folder))
     # a new resource, not `model_copy`: Dagster resources keep their construction arguments
     resources["llms"] = LlmProvider(models_dir=str(models_dir), api_base=api_base)
+    if ray_address:
+        resources["ray_cluster"] = RayCluster(
+            address=ray_address, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
+        )
     return build_definitions(resources), resources
 
 
@@ -47,8 +54,10 @@ def _golden_tables(resources, version):
     return store.read_parquet(f"{prefix}/questions.parquet"), store.read_parquet(f"{prefix}/contexts.parquet")
 
 
-def test_bundled_model_in_ray_tasks_grounded_accounted_and_cached(tmp_path, pdf_folder, models_dir, ray_session):
-    defs, resources = _definitions(tmp_path, pdf_folder, models_dir)
+def test_bundled_model_in_ray_tasks_grounded_accounted_and_cached(
+    tmp_path, pdf_folder, models_dir, ray_head, ray_session
+):
+    defs, resources = _definitions(tmp_path, pdf_folder, models_dir, ray_address=ray_head.address)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("documents", ["1973-oil-crisis", "normans"])
         _run(defs, instance, "ingest_job", ["1973-oil-crisis", "normans"])
@@ -74,10 +83,21 @@ def test_bundled_model_in_ray_tasks_grounded_accounted_and_cached(tmp_path, pdf_
         checks = {c.check_name: c for c in first_run.get_asset_check_evaluations()}
         assert BLOCKING_CHECKS <= set(checks) and all(checks[name].passed for name in BLOCKING_CHECKS)
         assert first["llm_calls"] > 0
+        # one Ray task per document, one on each worker node, each caching on its own disk
+        nodes = sorted(node.name for node in ray_head.workers)
+        assert sorted(ray_head.nodes_that_ran("generate_batch", at_least=2)) == nodes
+        assert all(list(node.scratch.rglob("cache.db")) for node in ray_head.workers)
+        assert not (tmp_path / "scratch").exists()
 
         second = _metadata(_generate(defs, instance, questions_per_document=2), "golden_dataset")
-        assert second["llm_calls"] == 0 and second["llm_requests"] == first["llm_requests"]
+        # a document generated on the other node this time misses that node's cache and asks
+        # again; the greedy model gives the same set either way
         assert second["version"] == first["version"]  # same inputs and seed: the same set
+        assert second["llm_requests"] == first["llm_requests"] and second["llm_calls"] <= first["llm_calls"]
+        placement = ray_head.nodes_that_ran("generate_batch", at_least=4)
+        assert sum(placement.values()) == 4, placement
+        hits = 1 - second["llm_calls"] / second["llm_requests"]
+        logging.getLogger(__name__).warning("second run: %s, cache hit rate %.2f", placement, hits)
 
 
 def _stub_reply(body: dict) -> tuple[int, str]:

@@ -113,11 +113,20 @@ class RayHead:
         except subprocess.TimeoutExpired:
             stop(node.process)
 
-    def nodes_that_ran(self, suffix: str) -> dict[str, int]:
+    def nodes_that_ran(self, suffix: str, at_least: int = 1, timeout_s: float = 20.0) -> dict[str, int]:
         """Ray node name to the number of tasks of this process' Ray job whose name ends with
         `suffix` it ran (Ray's state API: `ray.util.state.list_tasks`), e.g.
         `_trainable.__ray_ready__` for Tune trials (one per trial actor; `train` runs once per
-        report)."""
+        report). Workers report task events about once a second: this waits up to `timeout_s`
+        for `at_least` such tasks in all."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counts = self._task_nodes(suffix)
+            if sum(counts.values()) >= at_least or time.monotonic() > deadline:
+                return counts
+            time.sleep(0.5)
+
+    def _task_nodes(self, suffix: str) -> dict[str, int]:
         import ray
         from ray.util.state import list_nodes, list_tasks
 
