@@ -137,7 +137,10 @@ def k8s_resources() -> dict:
             **_llm_table(),
         ),
         "ray_cluster": RayCluster(
-            address=dg.EnvVar("RAY_ADDRESS"), storage_path="/tmp/dream/ray_results", scratch_dir="/tmp/dream/scratch"
+            address=dg.EnvVar("RAY_ADDRESS"),
+            storage_path=dg.EnvVar("DREAM_TUNE_STORAGE"),  # s3://...: survives the run pod
+            scratch_dir="/tmp/dream/scratch",  # each Ray pod's own disk
+            trial_resources={"CPU": 1, "dream_trials": 1},  # the cpu worker group (deploy/kuberay)
         ),
         "tracker": MlflowTracker(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
         "vector_store": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),

@@ -1,6 +1,7 @@
 """Real servers for integration tests, started and stopped by pytest fixtures (see conftest):
 one launcher per server."""
 
+from dream_assets_tests.servers.dagster_ui import DagsterUI, start_dagster_ui
 from dream_assets_tests.servers.mlflow_server import start_mlflow
 from dream_assets_tests.servers.openai_stub import OpenAIStub, start_openai_stub
 from dream_assets_tests.servers.process import stop, wait_for_http
@@ -16,6 +17,7 @@ from dream_assets_tests.servers.s3 import S3Server, start_seaweedfs
 from resources.embedded_postgres import PostgresServer, free_port, start_postgres
 
 __all__ = [
+    "DagsterUI",
     "OpenAIStub",
     "PostgresServer",
     "RayHead",
@@ -24,6 +26,7 @@ __all__ = [
     "TRIAL_RESOURCE",
     "free_port",
     "listeners",
+    "start_dagster_ui",
     "start_mlflow",
     "start_openai_stub",
     "start_postgres",

@@ -1,6 +1,7 @@
 """New documents: a sensor on the PDF source (a folder or an S3 prefix)."""
 
 import json
+import os
 
 import dagster as dg
 
@@ -8,10 +9,14 @@ from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.partitions import document_partitions
 from resources.pdf_source import PdfSource
 
+# seconds between two looks at the source (`DREAM_SENSOR_INTERVAL_S`, read when the
+# definitions load: an S3 LIST per look)
+SENSOR_INTERVAL_S = int(os.environ.get("DREAM_SENSOR_INTERVAL_S", "60"))
+
 
 @dg.sensor(
     asset_selection=[source_pdfs, parsed_documents],
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def new_document_sensor(context: dg.SensorEvaluationContext, pdf_source: PdfSource) -> dg.SensorResult:
