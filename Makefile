@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo ingest-demo test lint dagster-ui mlflow-ui bench clean
+.PHONY: install lock demo ingest-demo test chromium lint dagster-ui mlflow-ui bench clean
 
 # torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: pip takes it from the index
 # named here, e.g. `make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu` on any
@@ -68,8 +68,15 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 ingest-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.ingest_demo $(INGEST_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium with Playwright: installed here when missing, as root
+# with apt-get (about 100 MB); elsewhere those tests are skipped, saying why.
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+		|| echo "Chromium could not be installed: the browser tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,13 @@ def models_dir(tmp_path_factory) -> Path:
     return Path(shared) / "models" if shared else tmp_path_factory.mktemp("models")
 
 
+def pytest_collection_modifyitems(items):
+    """Marks `cluster` every test that runs on the multi-node Ray cluster (`ray_head`)."""
+    for item in items:
+        if "ray_head" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture
 def pdf_folder(tmp_path) -> Path:
     """Two real demo PDFs and one file that is not a PDF."""

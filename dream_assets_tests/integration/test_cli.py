@@ -1,6 +1,7 @@
 """The `dream` command as a user runs it: a subprocess on a state directory of its own, real PDFs
 that are not the demo corpus, the bundled corpus beside them, and the winner served over HTTP."""
 
+import contextlib
 import json
 import os
 import re
@@ -232,3 +233,66 @@ def _wait_for(url: str, server: subprocess.Popen, timeout: float = 180) -> None:
         except OSError:
             time.sleep(1)
     raise AssertionError(f"dream serve did not answer {url} in {timeout} s")
+
+
+def test_the_dagster_and_mlflow_uis_show_the_lineage_the_leaderboard_and_the_sweep(home, bundled_run):
+    """The UIs a user opens after `dream run` (`dream ui`, `dream mlflow-ui`), looked at in a
+    browser; the screenshots are saved (`dream_assets_tests.browser.screenshots_dir`)."""
+    from mlflow import MlflowClient
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from dream_assets_tests.browser import chromium_page, screenshots_dir
+    from dream_assets_tests.servers import start_dagster_ui
+
+    assert bundled_run.returncode == 0
+    shots = screenshots_dir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
+    with chromium_page() as page:
+        ui = start_dagster_ui(home, env)
+        try:
+            # the lineage of the leaderboard: golden set -> indexes -> trials -> leaderboard
+            page.goto(f"{ui.url}/assets/experiment_leaderboard?view=lineage&lineageScope=upstream&lineageDepth=5")
+            for asset in ("golden_dataset", "embedding_index", "trial_evaluations", "experiment_leaderboard"):
+                page.get_by_text(asset, exact=True).first.wait_for()
+            page.screenshot(path=shots / "dagster-lineage.png")
+            # the leaderboard's latest materialisation: the MLflow link, and the plot (behind
+            # Dagster's [Show Markdown]); a first visit may open Dagster's newsletter dialog
+            page.goto(f"{ui.url}/assets/experiment_leaderboard")
+            link = page.locator("a[href*='/#/experiments/']").first
+            link.wait_for()
+            sweep_url = link.get_attribute("href")
+            with contextlib.suppress(PlaywrightTimeout):
+                page.get_by_role("button", name="Skip").click(timeout=3000)
+            page.screenshot(path=shots / "dagster-leaderboard.png", full_page=True)
+            row = page.locator("tr", has=page.get_by_text("plot", exact=True)).first
+            row.get_by_text("[Show Markdown]").click()
+            plot = page.locator("img[alt='leaderboard']").first
+            plot.wait_for()
+            assert plot.evaluate("image => image.naturalWidth") > 100  # the PNG decoded
+            page.wait_for_timeout(1000)  # the dialog's fade-in
+            page.screenshot(path=shots / "dagster-leaderboard-plot.png")
+        finally:
+            ui.stop()
+
+        # the MLflow UI's comparison of the sweep's trial runs
+        client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+        experiment = sweep_url.split("/#/experiments/")[1].split("/")[0]
+        trials = client.search_runs([experiment], "tags.`dream.kind` = 'trial' and tags.`dream.corpus` = 'squad-demo'")
+        assert len(trials) == 2
+        port = _free_port()
+        command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), "mlflow-ui", "--port", str(port)]
+        server = subprocess.Popen(command, env=env, cwd=home.parent, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/health", server)
+            ids = json.dumps([run.info.run_id for run in trials])
+            page.goto(f"http://127.0.0.1:{port}/#/compare-runs?runs={ids}&experiments={json.dumps([experiment])}")
+            for run in trials:  # each run's name (its configuration key) heads a column
+                page.get_by_text(run.info.run_name, exact=True).first.wait_for()
+            page.get_by_text("Parallel Coordinates Plot").first.wait_for()
+            page.get_by_text("top_k").first.wait_for()  # a parameter that differs: on an axis
+            page.wait_for_timeout(1000)
+            page.screenshot(path=shots / "mlflow-compare-runs.png", full_page=True)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
