@@ -290,7 +290,7 @@ def test_the_dagster_and_mlflow_uis_show_the_lineage_the_leaderboard_and_the_swe
             for run in trials:  # each run's name (its configuration key) heads a column
                 page.get_by_text(run.info.run_name, exact=True).first.wait_for()
             page.get_by_text("Parallel Coordinates Plot").first.wait_for()
-            page.get_by_text("top_k").first.wait_for()  # a parameter that differs: on an axis
+            page.get_by_text("top_k").first.wait_for()  # the runs' parameters are listed
             page.wait_for_timeout(1000)
             page.screenshot(path=shots / "mlflow-compare-runs.png", full_page=True)
         finally:
