@@ -34,10 +34,16 @@ top_k: [2]
 PYTHON_WARNING = re.compile(r"\w+Warning: ")
 
 
+def user_env(*dropped: str) -> dict[str, str]:
+    """This process' environment without the test session's DREAM, Dagster and Ray settings (nor
+    variables starting with any of `dropped`): what a user's shell gives `dream`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS", *dropped))}
+
+
 def dream(home: Path, *args: str, timeout: float = 900, pythonpath: str = "") -> subprocess.CompletedProcess:
     """Runs the installed `dream` command on state directory `home`, as a user would (with
     `pythonpath` first on PYTHONPATH: a user's own packages)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
+    env = user_env()
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args]
@@ -246,7 +252,7 @@ def test_the_dagster_and_mlflow_uis_show_the_lineage_the_leaderboard_and_the_swe
 
     assert bundled_run.returncode == 0
     shots = screenshots_dir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS"))}
+    env = user_env()
     with chromium_page() as page:
         ui = start_dagster_ui(home, env)
         try:

@@ -8,13 +8,13 @@ daemon's ticks add the partitions and launch the runs, and its run queue applies
 """
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from dream_assets import layout
+from dream_assets_tests.integration.test_cli import user_env
 from dream_assets_tests.servers import start_dagster_ui
 from dream_assets_tests.servers.dagster_ui import LOCATION, REPOSITORY
 
@@ -55,7 +55,7 @@ def test_an_upload_to_s3_is_parsed_in_a_run_the_daemon_launches(tmp_path, s3_ser
     client, bucket = s3_bucket
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS", "AWS_"))}
+    env = user_env("AWS_")
     env.update(
         DREAM_PDF_SOURCE=f"s3://{bucket}/inbox",
         AWS_ENDPOINT_URL=s3_server.endpoint_url,
