@@ -38,6 +38,10 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     )
     logger.info(shown(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     logger.info("\n" + verdict(table, "mrr"))
+    for row in table[table["status"].isin(["failed", "generation_failed"])].itertuples():
+        kept = "; its retrieval metrics are above, not ranked" if row.status == "generation_failed" else ""
+        tier = getattr(row, "failed_tier", "") or "retrieval"
+        logger.info(f"{row.config_key}: its {tier} tier failed{kept}: {row.error}")
     _print_judged(store, golden, judged(table))
     best = f"{layout.best_configuration_prefix(golden)}/best_rag_configuration.yaml"
     if store.exists(best):

@@ -25,6 +25,7 @@ from clients.llm import LlmSettings
 from dream_assets.lib.hashing import content_hash
 from dream_assets.lib.rate_limit import start_rate_limiters
 from dream_assets.lib.trial import TrialSettings, finished_metrics, run_trial
+from dream_assets.lib.worker_crash import TrialAttempt, worker_crash
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,12 @@ class _Progress(tune.Callback):
 
 
 def _trainable(config: dict[str, Any], settings: dict[str, TrialSettings]) -> None:
-    run_trial(settings[config["trial"]["config_key"]], report=tune.report)
+    from clients.object_store import ObjectStoreClient
+
+    trial = settings[config["trial"]["config_key"]]
+    # where this attempt runs, so that the driver can tell a crash from a lost node (`_crash`)
+    ObjectStoreClient(trial.object_store).write_json(trial.attempt_key, TrialAttempt.here().model_dump())
+    run_trial(trial, report=tune.report)
 
 
 def run_sweep(
@@ -89,7 +95,9 @@ def run_sweep(
     survived, it is restored (`Tuner.restore`, unfinished and errored trials run again), else a
     new one runs the remaining trials. A trial whose worker or node was lost (not one that
     raised: `is_lost`) runs again, up to `lost_trial_retries` times, on the nodes that remain,
-    resuming from the answers it saved. Ray must already be initialised (see
+    resuming from the answers it saved; one whose worker died of a fatal signal while its node
+    stayed alive (`dream_assets.lib.worker_crash`) is a crash of the code, recorded with the
+    signal and not run again. Ray must already be initialised (see
     `resources.ray_cluster.RayCluster.connect`).
 
     Args:
@@ -160,9 +168,24 @@ def _fit(settings, pending, path, resume, progress, tune_settings, outcomes) -> 
         key = result.config["trial"]["config_key"] if result.config else "unknown"
         if key in pending:
             outcomes[key] = trial_outcome(key, result)
-            if is_lost(result.error):
+            if not is_lost(result.error):
+                continue
+            if crash := _crash(pending[key]):  # died of a signal on a live node: recorded, not run again
+                logger.error("trial %s: %s", key, crash)
+                outcomes[key] = TrialOutcome(key, {}, crash)
+            else:
                 lost.append(key)
     return lost
+
+
+def _crash(trial: TrialSettings) -> str:
+    """Why `trial`'s worker died, when it was a crash of the code (`worker_crash`), else ''."""
+    from clients.object_store import ObjectStoreClient
+
+    store = ObjectStoreClient(trial.object_store)
+    if not store.exists(trial.attempt_key):  # died before it said where it ran
+        return ""
+    return worker_crash(TrialAttempt.model_validate(store.read_json(trial.attempt_key)))
 
 
 def is_lost(error: BaseException | None) -> bool:

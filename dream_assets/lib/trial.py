@@ -113,6 +113,19 @@ class TrialSettings(BaseModel):
         return f"{self.output_key.removesuffix('.parquet')}.parts/{self.fingerprint()}"
 
     @property
+    def retrieval_key(self) -> str:
+        """Object-store key of this fingerprint's retrieval tier (every question retrieved and
+        scored, nothing answered), written before the generation tier starts: what the
+        leaderboard keeps of a trial whose generation tier failed."""
+        return f"{self.output_key.removesuffix('.parquet')}.retrieval/{self.fingerprint()}.parquet"
+
+    @property
+    def attempt_key(self) -> str:
+        """Object-store key of where the trial's latest attempt runs
+        (`dream_assets.lib.worker_crash.TrialAttempt`)."""
+        return f"{self.output_key.removesuffix('.parquet')}.attempt.json"
+
+    @property
     def done_key(self) -> str:
         """Object-store key of the finished trial's record (fingerprint and metrics)."""
         return f"{self.output_key.removesuffix('.parquet')}.done.json"
@@ -168,6 +181,8 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
         retrieved = retrieve_questions(questions, contexts, retriever, embeddings, settings.metrics)
     retrieved = retrieved.set_index("question_id", drop=False)
     answerer = _Answerer(store, settings, retrieved)
+    # the retrieval tier stands on its own: kept even if the generation tier then fails
+    store.write_parquet(settings.retrieval_key, answerer.table([]))
     order = generation_sample(questions, settings.generation_sample_size, settings.seed)["question_id"].tolist()
     sizes = [size for size in settings.rungs if size < len(order)] + [len(order)]
     for size in sizes:
@@ -178,7 +193,8 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
         if size < len(order) and report is not None:
             report(metrics)
     store.write_json(settings.done_key, {"fingerprint": settings.fingerprint(), "metrics": metrics})
-    store.delete(settings.parts_prefix.rsplit("/", 1)[0])  # this and any stale fingerprint's parts
+    for prefix in (settings.parts_prefix, settings.retrieval_key):  # this and any stale fingerprint's
+        store.delete(prefix.rsplit("/", 1)[0])
     if report is not None:
         report(metrics)
     return metrics

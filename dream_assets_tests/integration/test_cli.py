@@ -40,10 +40,12 @@ def user_env(*dropped: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DREAM_", "DAGSTER_", "RAY_ADDRESS", *dropped))}
 
 
-def dream(home: Path, *args: str, timeout: float = 900, pythonpath: str = "") -> subprocess.CompletedProcess:
+def dream(
+    home: Path, *args: str, timeout: float = 900, pythonpath: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Runs the installed `dream` command on state directory `home`, as a user would (with
-    `pythonpath` first on PYTHONPATH: a user's own packages)."""
-    env = user_env()
+    `pythonpath` first on PYTHONPATH: a user's own packages; `env`: variables the user set)."""
+    env = {**user_env(), **(env or {})}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args]

@@ -161,6 +161,9 @@ def _ray_start(directory: Path, num_cpus: int) -> list[str]:
         f"--num-cpus={num_cpus}",
         "--node-ip-address=127.0.0.1",
         f"--temp-dir={directory / 'tmp'}",
+        # each node's dashboard agent serves its logs (the state API's `get_log`); on one machine
+        # they would all want the default port, and all but the first run without HTTP
+        f"--dashboard-agent-listen-port={free_port()}",
     ]
 
 

@@ -33,3 +33,18 @@ def test_tune_copies_no_aws_key_to_trials():
     keep_secrets_on_driver()
     assert not SECRET_ENV_VARS & set(class_cache.ENV_VARS_TO_PROPAGATE)
     assert class_cache.ENV_VARS_TO_PROPAGATE  # the rest of Tune's list is still sent
+
+
+def test_the_fatal_signal_a_worker_log_names_is_found():
+    from dream_assets.lib.worker_crash import describe_signal, fatal_signal
+
+    ray_handler = (
+        "[2026-12-06 08:10:43,648 E 5624 5624] logging.cc:474: *** SIGILL received at time=1796544643 on cpu 1 ***"
+    )
+    assert fatal_signal(f"loading model\n{ray_handler}\nPC: @ 0x7f...\n") == "SIGILL"
+    assert fatal_signal("Fatal Python error: Segmentation fault\n\nThread 0x7f (most recent call first):") == "SIGSEGV"
+    assert fatal_signal("Fatal Python error: Aborted\n") == "SIGABRT"
+    # a worker that was SIGKILLed (the OOM killer, a lost node) writes nothing: not a crash
+    assert fatal_signal("INFO worker.py:1 -- Task started\n") == ""
+    assert fatal_signal("*** SIGTERM received at time=1 on cpu 0 ***") == ""  # asked to stop, not a crash
+    assert describe_signal("SIGILL") == "SIGILL (Illegal instruction)"

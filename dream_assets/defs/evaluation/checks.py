@@ -77,7 +77,8 @@ def leaderboard_ranks_every_configuration(
 ) -> dg.AssetCheckResult:
     """Fails (ERROR) when the stored leaderboard of the current golden set lacks a
     configuration that has a trial there (`missing`: evaluated after the leaderboard was
-    built), ranks a failed one without a score (`failed`), or shows the results of an earlier
+    built), ranks a failed one without a score or with its retrieval tier only (`failed`,
+    `generation_failed`), or shows the results of an earlier
     trial of a configuration whose last trial failed (`stale`)."""
     store = object_store.client()
     golden_version = _golden_version(context, store)
@@ -86,8 +87,8 @@ def leaderboard_ranks_every_configuration(
     errors = trial_errors(store, golden_version)
     problems = [{"config_key": key, "problem": "missing"} for key in sorted(evaluated - set(board["config_key"]))]
     for row in board.itertuples():
-        if row.status == "failed":
-            problems.append({"config_key": row.config_key, "problem": f"failed: {row.error}"})
+        if row.status in ("failed", "generation_failed"):
+            problems.append({"config_key": row.config_key, "problem": f"{row.status}: {row.error}"})
         elif row.config_key in errors:
             problems.append(
                 {"config_key": row.config_key, "problem": f"stale: last trial failed: {errors[row.config_key]}"}

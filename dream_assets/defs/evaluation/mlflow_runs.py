@@ -20,6 +20,7 @@ from ray import tune
 from dream_assets import layout
 from dream_assets.defs.metadata import table_asset_metadata
 from dream_assets.lib.metric_registry import plugin_metric_names
+from dream_assets.lib.summary import summarize
 from dream_assets.lib.sweep import is_metric
 from dream_assets.lib.trial import TrialSettings
 from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
@@ -164,11 +165,15 @@ def record_trial(
     tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
     error_key = layout.trial_error_key(golden_version, key)
     if outcome.error:
-        store.write_json(error_key, {"config_key": key, "error": outcome.error})
-        tracker.log_trial(run_id, trial.config.params(), {})
+        # the retrieval tier finished before the generation tier failed: kept, and its metrics logged
+        retrieval = store.exists(trial.retrieval_key)
+        failure = {"config_key": key, "error": outcome.error, "failed_tier": "generation" if retrieval else "retrieval"}
+        store.write_json(error_key, {**failure, **({"retrieval_table": trial.retrieval_key} if retrieval else {})})
+        metrics = summarize(store.read_parquet(trial.retrieval_key)) if retrieval else {}
+        tracker.log_trial(run_id, trial.config.params(), {k: v for k, v in metrics.items() if v == v})
         tracker.finish(run_id, error=outcome.error)
-        context.log.error("trial %s failed: %s", key, outcome.error)
-        return {"config_key": key, "error": outcome.error}
+        context.log.error("trial %s failed in its %s tier: %s", key, failure["failed_tier"], outcome.error)
+        return failure
     store.delete(error_key)
     table = store.read_parquet(trial.output_key)
     tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)

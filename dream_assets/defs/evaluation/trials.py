@@ -27,27 +27,39 @@ def ranked_trials(store, golden_version: str, rank_by: str) -> tuple[pd.DataFram
 
 def trial_rows(store, golden_version: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:
     """One row per configuration with a trial on golden set `golden_version`: its key, its
-    parameters, its trial metrics (`summarize`) and `status` (`ok`; `stopped_early`: answered
-    fewer questions than the others, stopped by a multi-fidelity search; `failed`, with its
-    `error`, when it has no table); and each trial's per-question table by configuration key.
-    A configuration whose table is there is `ok` even if a later attempt failed (see
-    `trial_errors`)."""
+    parameters, its trial metrics (`summarize`), `status` and `failed_tier`; and the per-question
+    table of each trial that can be ranked, by configuration key.
+
+    `status` is `ok`; `stopped_early` (answered fewer questions than the others, stopped by a
+    multi-fidelity search); `generation_failed` (its retrieval tier finished, then answering
+    failed: its retrieval metrics are kept, `failed_tier` is `generation`, and it is not ranked
+    against the others); or `failed` (nothing was scored, `failed_tier` `retrieval`), each failure
+    with its `error`. A configuration whose table is there is `ok` even if a later attempt failed
+    (see `trial_errors`)."""
     rows, tables, answered = [], {}, {}
     for key, rag in CONFIGS_BY_KEY.items():
         table_key = layout.trial_key(golden_version, key)
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
             tables[key] = store.read_parquet(table_key)
-            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "error": ""})
+            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "error": "", "failed_tier": ""})
             answered[key] = rows[-1]["generated_questions"]
         elif store.exists(error_key):
-            rows.append(
-                {"config_key": key, **rag.params(), "status": "failed", "error": store.read_json(error_key)["error"]}
-            )
+            rows.append({"config_key": key, **rag.params(), **_failure(store, store.read_json(error_key))})
     for row in rows:  # stopped early by a multi-fidelity search: answered fewer than the others
         if row["config_key"] in answered:
             row["status"] = "ok" if answered[row["config_key"]] >= max(answered.values()) else "stopped_early"
     return rows, tables
+
+
+def _failure(store, record: dict) -> dict:
+    """The row of a failed trial from its error record: the retrieval tier's metrics when it
+    finished before the generation tier failed (`generation_failed`), else none (`failed`)."""
+    retrieval = record.get("retrieval_table", "")
+    if retrieval and store.exists(retrieval):
+        metrics = summarize(store.read_parquet(retrieval))
+        return {**metrics, "status": "generation_failed", "error": record["error"], "failed_tier": "generation"}
+    return {"status": "failed", "error": record["error"], "failed_tier": record.get("failed_tier", "retrieval")}
 
 
 def evaluated_configurations(store, golden_version: str) -> set[str]:
