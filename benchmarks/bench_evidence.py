@@ -49,7 +49,7 @@ def _state():
 
 def _tier_summary(tables: dict[str, pd.DataFrame], ids) -> tuple[int, float, str, int]:
     """(configurations outside tier 1, winner's MRR interval width, winner, questions)."""
-    from dream_assets.lib.statistics import bootstrap_ci, holm_tiers
+    from dream_assets.lib.evaluation.statistics import bootstrap_ci, holm_tiers
 
     sliced = {key: table[table["question_id"].isin(ids)] for key, table in tables.items()}
     means = {key: table["mrr"].mean() for key, table in sliced.items()}
@@ -74,7 +74,7 @@ def separability(questions: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> No
 
 
 def winners_curse(questions: pd.DataFrame, tables: dict[str, pd.DataFrame], splits: int) -> None:
-    from dream_assets.lib.splits import HELD_OUT, split_golden
+    from dream_assets.lib.golden.splits import HELD_OUT, split_golden
 
     per_question = pd.DataFrame({key: table.set_index("question_id")["mrr"] for key, table in tables.items()})
     optimism, differs = [], 0
@@ -95,11 +95,11 @@ def winners_curse(questions: pd.DataFrame, tables: dict[str, pd.DataFrame], spli
 def retrieval_timing(resources, store, version: str, questions, contexts, tables) -> None:
     from dream_assets.corpus import current_corpus
     from dream_assets.defs.readers import current_index_pointer, index_spec
-    from dream_assets.lib.evaluation import retrieve_questions
-    from dream_assets.lib.query_embeddings import read_query_embeddings
-    from dream_assets.lib.retrieval_pool import load_retriever
+    from dream_assets.lib.evaluation.tiers import retrieve_questions
+    from dream_assets.lib.models.embeddings import make_embedding
+    from dream_assets.lib.retrieval.index_spec import load_retriever
+    from dream_assets.lib.retrieval.query_embeddings import read_query_embeddings
     from dream_assets.partitions import CONFIGS_BY_KEY
-    from resources.embeddings import make_embedding
 
     configs = [CONFIGS_BY_KEY[key] for key in tables]
     print(f"\n3. retrieval tier, {len(questions)} questions (in-process, 2 cores):")

@@ -25,8 +25,8 @@ PDFS = ROOT / "data" / "demo" / "squad" / "pdfs"
 
 def parse_corpus(count: int) -> dict:
     """The first `count` demo PDFs by name, parsed (document id → ParsedDocument)."""
-    from dream_assets.lib.hashing import slugify
-    from dream_assets.lib.parsing import parse_pdf
+    from dream_assets.hashing import slugify
+    from dream_assets.lib.documents.parsing import parse_pdf
 
     documents = {}
     for path in sorted(PDFS.glob("*.pdf"))[:count]:
@@ -37,19 +37,21 @@ def parse_corpus(count: int) -> dict:
 
 def generation(documents: dict, llm_settings, workers: int):
     """One uncached generation over Ray tasks of 3 documents with at most `workers` at once."""
-    from dream_assets.lib.synthetic import SyntheticSettings, generate_synthetic_golden
+    from dream_assets.lib.golden.synthetic import generate_synthetic_golden
+    from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
 
     return generate_synthetic_golden(documents, SyntheticSettings(), llm_settings, None, 3, workers)
 
 
 def rankings(documents: dict, human, synthetic, models_dir: str):
     """MRR and hit rate of every configuration on both sets: {config key: (human, synthetic)}."""
-    from dream_assets.lib.context_matching import covered_context_ids
-    from dream_assets.lib.metrics import hit_rate, reciprocal_rank
-    from dream_assets.lib.nodes import build_index
-    from dream_assets.lib.retrieval import Retriever
+    from dream_assets.lib.evaluation.formulas import hit_rate, reciprocal_rank
+    from dream_assets.lib.models.embeddings import make_embedding
+    from dream_assets.lib.retrieval.context_matching import covered_context_ids
+    from dream_assets.lib.retrieval.nodes import build_index
+    from dream_assets.lib.retrieval.retriever import Retriever
     from dream_assets.partitions import SEARCH_SPACE_CONFIGS
-    from resources.embeddings import EmbeddingProvider, make_embedding
+    from resources.embeddings import EmbeddingProvider
 
     provider = EmbeddingProvider(models_dir=models_dir)
     scores, built = {}, {}
@@ -91,7 +93,7 @@ def main() -> None:
     from scipy.stats import kendalltau, spearmanr
 
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.golden import squad_golden_dataset
+    from dream_assets.lib.golden.squad import squad_golden_dataset
     from resources.llm import LlmProvider
     from resources.ray_cluster import WORKER_ENV
 

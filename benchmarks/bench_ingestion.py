@@ -36,8 +36,8 @@ def embedding_ratio(texts: list[str], model_path: str, actors: int, batch_size: 
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from dream_assets.lib.ingestion import embed_shard
-    from resources.object_store import ObjectStoreClient, ObjectStoreSettings
+    from dream_assets.lib.bulk.ingestion import embed_shard
+    from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 
     torch.set_num_threads(os.cpu_count() or 2)
     start = time.perf_counter()
@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.oscar import chunk_records, parse_lines, squad_paragraph_records
+    from dream_assets.lib.bulk.oscar import chunk_records, parse_lines, squad_paragraph_records
     from resources.embeddings import EmbeddingProvider
 
     records = [json.dumps(r) for r in squad_paragraph_records(DEMO_SQUAD)]
@@ -136,7 +136,7 @@ def _print_embedding(texts: list[str], model: str) -> None:
 
 
 def _print_copy(rows: int) -> None:
-    from resources.embedded_postgres import start_postgres
+    from dream_assets.lib.stores.embedded_postgres import start_postgres
 
     directory = Path(tempfile.mkdtemp(prefix="dream-bench-pg-"))
     directory.chmod(0o755)

@@ -7,8 +7,8 @@ another question's contexts, which do not support it (AUROC: the share of (real,
 the judge orders correctly, ties counting half; Mann-Whitney U / (n x m)). Also each metric's
 coverage (scored / attempted) and the judge's seconds per answer.
 
-Same path as the `judge_evaluations` asset (`dream_assets.lib.judging`): ragas `evaluate` with the
-grammar-constrained judge (`resources.ragas_llm`), its response cache off unless `--cache`.
+Same path as the `judge_evaluations` asset (`dream_assets.lib.evaluation.judging`): ragas `evaluate` with the
+grammar-constrained judge (`dream_assets.lib.llm.ragas_llm`), its response cache off unless `--cache`.
 Usage: python benchmarks/bench_judge.py [--answers 100] [--judge qwen2.5-coder-0.5b-instruct]
 """
 
@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pandas as pd  # noqa: E402
 
-from dream_assets.lib.judging import JUDGE_MAX_STRING_CHARS, JUDGE_MAX_TOKENS  # noqa: E402
+from dream_assets.lib.evaluation.judging import JUDGE_MAX_STRING_CHARS, JUDGE_MAX_TOKENS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("DREAM_HOME", ROOT / ".dream"))
@@ -55,9 +55,10 @@ def squad_rows(count: int, seed: int, answerers: list[str], threads: int) -> pd.
     dropped (about 1 in 25: hence a 10% margin of extra questions)."""
     from bench_llm import squad_items  # this folder is on the path of a script run from it
 
-    from dream_assets.lib.generation import answer_stop, build_prompt, generate
-    from dream_assets.lib.metrics import token_f1
-    from resources.llm import LlmProvider, make_llm
+    from dream_assets.lib.evaluation.formulas import token_f1
+    from dream_assets.lib.llm.generation import answer_stop, build_prompt, generate
+    from dream_assets.lib.llm.settings import make_llm
+    from resources.llm import LlmProvider
 
     items = squad_items(SQUAD)
     per_answerer = -(-count // len(answerers))
@@ -89,10 +90,11 @@ def squad_rows(count: int, seed: int, answerers: list[str], threads: int) -> pd.
 
 def main() -> None:
     """Prints coverage, seconds per answer, Spearman's rho and AUROC."""
-    from dream_assets.lib.judging import judge_rows, swapped_contexts
-    from resources.embeddings import EmbeddingProvider, make_embedding
+    from dream_assets.lib.evaluation.judging import judge_rows, swapped_contexts
+    from dream_assets.lib.llm.ragas_llm import make_ragas_llm
+    from dream_assets.lib.models.embeddings import make_embedding
+    from resources.embeddings import EmbeddingProvider
     from resources.llm import LlmProvider
-    from resources.ragas_llm import make_ragas_llm
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=100, help="answered questions judged")
@@ -135,7 +137,7 @@ def main() -> None:
 def report(args, scored: pd.DataFrame, swapped: pd.DataFrame, seconds: float, calls: int, metrics: list[str]) -> None:
     """Prints the figures on the answers judged so far; with `--save`, writes them to its JSON
     file under the judge's name (what the leaderboard logs as the judge's calibration)."""
-    from dream_assets.lib.judging import judge_calibration
+    from dream_assets.lib.evaluation.judging import judge_calibration
 
     print(f"{len(scored)} answers judged by {args.judge} ({args.threads} threads, {calls} calls)", flush=True)
     print(f"judge seconds per answer ({' + '.join(metrics)}): {seconds / len(scored):.1f}")

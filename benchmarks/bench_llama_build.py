@@ -15,8 +15,8 @@ from pathlib import Path
 
 import llama_cpp
 
-from dream_assets.lib.generation import build_prompt
-from dream_assets.lib.llm_smoke_test import bundled_ggufs
+from dream_assets.lib.llm.generation import build_prompt
+from dream_assets.lib.llm.smoke_check import bundled_ggufs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT = (

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dream_assets.lib.generation import answer_stop, build_prompt, generate
-from dream_assets.lib.metrics import normalize_answer, token_f1
-from resources.llm import LlmProvider, make_llm
-from resources.models import BUNDLED_MODELS
+from dream_assets.lib.evaluation.formulas import normalize_answer, token_f1
+from dream_assets.lib.llm.generation import answer_stop, build_prompt, generate
+from dream_assets.lib.llm.settings import make_llm
+from dream_assets.lib.models.bundled import BUNDLED_MODELS
+from resources.llm import LlmProvider
 
 SQUAD = Path(__file__).resolve().parent.parent / "data" / "demo" / "squad" / "dev-v2.0.json"
 

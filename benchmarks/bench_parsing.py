@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dream_assets.lib.parse_pool import ParseLimits, parse_bounded  # noqa: E402
-from dream_assets.lib.parsing import DocumentParseError, parse_pdf  # noqa: E402
+from dream_assets.lib.documents.parse_pool import ParseLimits, parse_bounded  # noqa: E402
+from dream_assets.lib.documents.parsing import DocumentParseError, parse_pdf  # noqa: E402
 from dream_assets_tests import hostile_pdfs  # noqa: E402
 
 

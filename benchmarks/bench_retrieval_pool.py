@@ -28,7 +28,7 @@ TOP_K = 4
 
 def _batches(documents: list[str], calls: int) -> list[list[str]]:
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.hashing import slugify
+    from dream_assets.hashing import slugify
 
     squad = json.loads(DEMO_SQUAD.read_text())
     questions = [
@@ -65,7 +65,7 @@ def pool_clients(name: str, batches: list[list[str]], clients: int, calls: int) 
     """Mean seconds per call of `clients` Ray tasks each making `calls` calls on pool `name`."""
     import ray
 
-    from dream_assets.lib.retrieval_pool import connect_pool
+    from dream_assets.lib.retrieval.pool import connect_pool
 
     @ray.remote(num_cpus=0)
     def client(mine: list[list[str]]) -> list[float]:
@@ -92,14 +92,16 @@ def main() -> None:
 
     import ray
 
-    from dream_assets.lib.hashing import slugify
-    from dream_assets.lib.nodes import build_index
-    from dream_assets.lib.parsing import parse_pdf
-    from dream_assets.lib.retrieval import Retriever
-    from dream_assets.lib.retrieval_pool import IndexSpec, start_pool
-    from dream_assets.rag_config import ChunksMethod
-    from resources.embeddings import EmbeddingProvider, make_embedding
-    from resources.object_store import ObjectStoreClient, ObjectStoreSettings
+    from dream_assets.hashing import slugify
+    from dream_assets.lib.documents.parsing import parse_pdf
+    from dream_assets.lib.models.embeddings import make_embedding
+    from dream_assets.lib.retrieval.index_spec import IndexSpec
+    from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+    from dream_assets.lib.retrieval.nodes import build_index
+    from dream_assets.lib.retrieval.pool import start_pool
+    from dream_assets.lib.retrieval.retriever import Retriever
+    from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
+    from resources.embeddings import EmbeddingProvider
     from resources.ray_cluster import WORKER_ENV
 
     pdfs = sorted((ROOT / "data" / "demo" / "squad" / "pdfs").glob("*.pdf"))[: args.documents]

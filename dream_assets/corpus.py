@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from dream_assets import layout
-from dream_assets.lib.hashing import slugify
+from dream_assets.hashing import slugify
 
 TAG_CORPUS = "dream/corpus"
 

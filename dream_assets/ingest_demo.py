@@ -54,7 +54,7 @@ def build_shards(directory: Path, shards: int, gcide_records: int) -> list[Path]
     `dream-demo-corpus.json`, records the sizes it was written with).
     """
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.oscar import oscar_records, squad_paragraph_records, write_shards
+    from dream_assets.lib.bulk.oscar import oscar_records, squad_paragraph_records, write_shards
 
     marker = directory / "dream-demo-corpus.json"
     wanted = {"shards": shards, "gcide_records": gcide_records}
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("%d shards in %s (%.1f MB)", len(paths), inbox, sum(p.stat().st_size for p in paths) / 1e6)
     postgres = None
     if not os.environ.get("DREAM_PG_DSN"):
-        from resources.embedded_postgres import start_postgres
+        from dream_assets.lib.stores.embedded_postgres import start_postgres
 
         postgres = start_postgres(home / "postgres")
         os.environ["DREAM_PG_DSN"] = postgres.dsn

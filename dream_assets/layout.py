@@ -3,7 +3,7 @@ hashes, so re-runs find what earlier runs stored."""
 
 from __future__ import annotations
 
-from dream_assets.lib.hashing import slugify
+from dream_assets.hashing import slugify
 
 
 def source_pdf_key(document_id: str) -> str:

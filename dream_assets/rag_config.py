@@ -16,14 +16,12 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dream_assets.lib.hashing import slugify
-from dream_assets.methods.auto_merging import AutoMergingMethod
-from dream_assets.methods.base import RetrievalMethod, RetrievalMethodBase, method_class
-from dream_assets.methods.chunks import ChunksMethod
-from dream_assets.methods.sentence_window import SentenceWindowMethod
-from dream_assets.registry import METHODS, METRICS, RERANKERS, RETRIEVERS, registered
-
-__all__ = ["AutoMergingMethod", "ChunksMethod", "RetrievalMethod", "RetrievalMethodBase", "SentenceWindowMethod"]
+from dream_assets.hashing import slugify
+from dream_assets.plugins.methods import METHODS, RetrievalMethod, method_class
+from dream_assets.plugins.metrics import METRICS
+from dream_assets.plugins.registry import registered
+from dream_assets.plugins.rerankers import RERANKERS
+from dream_assets.plugins.retrievers import RETRIEVERS
 
 DEFAULT_SEARCH_SPACE = Path(__file__).resolve().parent.parent / "config" / "search_space.yaml"
 
@@ -41,11 +39,11 @@ MetricName = registered(METRICS)
 class RagConfig(_Frozen):
     """One point of the search space: one Dagster partition, one Ray Tune trial, one MLflow run.
 
-    `retrieval`: a registered retrieval method with its parameters (`dream_assets.methods`).
-    `retriever` (`dream_assets.lib.retrievers`): `vector` (top-k by embedding similarity),
+    `retrieval`: a registered retrieval method with its parameters (`dream_assets.lib.retrieval.methods`).
+    `retriever` (`dream_assets.lib.retrieval.retrievers`): `vector` (top-k by embedding similarity),
     `bm25` (LlamaIndex's BM25Retriever over the same nodes: lexical), or `hybrid` (both, fused
     by reciprocal rank fusion, Cormack et al. 2009, through LlamaIndex's QueryFusionRetriever),
-    or a plug-in's name. `reranker` (`dream_assets.lib.rerankers`): `none`, `finetuned` or a
+    or a plug-in's name. `reranker` (`dream_assets.lib.retrieval.rerankers`): `none`, `finetuned` or a
     plug-in's name."""
 
     retrieval: RetrievalMethod
@@ -177,9 +175,9 @@ class SearchSpace(_Frozen):
     of an Optuna search (`ranges`).
 
     Every component is named by its registered name, entry point or import path
-    (`dream_assets.registry`) and checked when the file is read. `metrics`: metrics scored in
+    (`dream_assets.plugins.registry`) and checked when the file is read. `metrics`: metrics scored in
     every trial on top of the built-ins and the installed `dream.metrics` entry points (import
-    paths of `dream_assets.lib.metric_registry.Metric` objects)."""
+    paths of `dream_assets.lib.evaluation.metric_catalog.Metric` objects)."""
 
     retrieval: list[RetrievalMethod] = Field(min_length=1)
     embedding_models: list[str] = Field(min_length=1)

@@ -24,10 +24,10 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel
 
-from clients.llm import LlmSettings
-from dream_assets.lib.retrieval_pool import IndexSpec
+from dream_assets.lib.models.split_gguf import sha256_file
+from dream_assets.lib.retrieval.index_spec import IndexSpec
+from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets.rag_config import RagConfig
-from resources.split_gguf import sha256_file
 
 CONFIGURATION_ARTIFACT = "best_rag_configuration"
 # Secret-bearing fsspec storage options, read from the environment where the model is served.
@@ -112,11 +112,11 @@ class RagModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         """Opens the index and the LLM named by the configuration artifact."""
-        from clients.llm import make_llm
-        from clients.object_store import ObjectStoreClient
-        from dream_assets.lib.generation import answer_stop
-        from dream_assets.lib.rerankers import open_reranker
-        from dream_assets.lib.retrieval_pool import load_retriever
+        from dream_assets.lib.llm.generation import answer_stop
+        from dream_assets.lib.llm.settings import make_llm
+        from dream_assets.lib.retrieval.index_spec import load_retriever
+        from dream_assets.lib.retrieval.rerankers import open_reranker
+        from dream_assets.lib.stores.object_store import ObjectStoreClient
 
         text = Path(context.artifacts[CONFIGURATION_ARTIFACT]).read_text(encoding="utf-8")
         self.best = BestConfiguration.from_yaml(text)
@@ -134,7 +134,7 @@ class RagModel(mlflow.pyfunc.PythonModel):
         """
         import contextlib
 
-        from dream_assets.lib.generation import GenerationError, rag_answer
+        from dream_assets.lib.llm.generation import GenerationError, rag_answer
 
         rows = []
         with contextlib.ExitStack() as stack:

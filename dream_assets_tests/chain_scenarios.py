@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from dream_assets import layout
-from dream_assets.lib.sweep import run_sweep
+from dream_assets.lib.evaluation.sweep import run_sweep
 from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
@@ -59,8 +59,8 @@ def a_lost_index_fails_the_checks_until_it_is_rebuilt(defs, instance, store, res
 
 def repeats_answer_with_successive_seeds(good, store, tmp_path):
     """A sampling LLM (the stub answers by the request's seed) answers each question twice."""
+    from dream_assets.plugins.llm_providers import LlmSettings
     from dream_assets_tests.servers import start_openai_stub
-    from resources.llm import LlmSettings
 
     stub = start_openai_stub(lambda body: (200, {0: "Rollo", 1: "the Normans"}[body["seed"]]))
     try:
@@ -82,8 +82,8 @@ def multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
     """Six configurations (vector, BM25 and hybrid retrieval, top-1 and top-4) on the 4 golden
     questions by ASHA: rungs of 1, 2 and 4 questions, one trial at a time so that the order in
     which trials reach each rung, and so the decisions, are fixed."""
-    from dream_assets.lib.splits import generation_sample
-    from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
+    from dream_assets.lib.evaluation.sweep import multi_fidelity_scheduler, question_rungs
+    from dream_assets.lib.golden.splits import generation_sample
 
     rungs = question_rungs(4, min_questions=1, reduction_factor=2)
     assert rungs == [1, 2, 4]
@@ -113,8 +113,8 @@ def llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
     """A real HTTP server speaking the OpenAI chat API answers the trial's 4 questions: the first
     with HTTP 429 once, the second with a garbage body once, the third with 429 every time, the
     fourth at once; the LLM has a client-side limit of 600 requests a minute and a price."""
+    from dream_assets.plugins.llm_providers import LlmSettings
     from dream_assets_tests.servers import start_openai_stub
-    from resources.llm import LlmSettings
 
     questions = store.read_parquet(f"{good.golden_prefix}/questions.parquet")["user_input"].tolist()
     seen: dict[int, int] = {}
@@ -168,7 +168,7 @@ def llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
 
 def trial_settings(defs, store, version, key, resources):
     from dream_assets.defs.readers import current_index_pointer, index_spec
-    from dream_assets.lib.trial import TrialSettings
+    from dream_assets.lib.evaluation.trial import TrialSettings
 
     rag = CONFIGS_BY_KEY[key]
     spec = index_spec(

@@ -1,6 +1,6 @@
 """An LLM provider whose LLM kills its own process with SIGILL on the first completion, as a
 llama.cpp build with an instruction the CPU lacks does: what a trial's worker dying of a signal
-looks like to the sweep (`dream_assets.lib.worker_crash`). Named in an LLM table by import path,
+looks like to the sweep (`dream_assets.lib.evaluation.worker_crash`). Named in an LLM table by import path,
 `dream_assets_tests.crashing_llm:SigillProvider`."""
 
 import os
@@ -8,7 +8,7 @@ import signal
 
 from llama_index.core.llms import CompletionResponse, MockLLM
 
-from clients.llm_providers import LlmProviderBase
+from dream_assets.plugins.llm_providers import LlmProviderBase
 
 
 class SigillLlm(MockLLM):

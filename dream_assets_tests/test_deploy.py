@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from dream_assets.definitions import build_definitions, executor_for, k8s_resources
-from resources.models import BUNDLED_MODELS
+from dream_assets.lib.models.bundled import BUNDLED_MODELS
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 KUBERNETES_VERSION = "1.34.0"
@@ -198,7 +198,7 @@ def test_llama_cpp_is_built_for_a_portable_baseline_and_smoke_tested_by_both_ins
         assert f"-DGGML_{off}=OFF" in flags
     for text in ((DEPLOY.parent / "Makefile").read_text(), (DEPLOY / "Dockerfile").read_text()):
         assert re.search(r'CMAKE_ARGS="\$\$?\(cat requirements/llama-cpp.cmake-args\)"', text)
-        assert "python -m dream_assets.lib.llm_smoke_test" in text
+        assert "python -m dream_assets.lib.llm.smoke_check" in text
 
 
 def test_ray_pods_accept_connections_only_from_their_namespace():

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def worker(pool_name: str, questions: list[str], steps: int, rank: int) -> list[str]:
     """One training worker: `steps` retrieval calls of 8 questions; returns one line per step."""
-    from dream_assets.lib.retrieval_pool import connect_pool
+    from dream_assets.lib.retrieval.pool import connect_pool
 
     pool = connect_pool(pool_name)
     lines = []
@@ -49,7 +49,7 @@ def main() -> None:
     from dream_assets.definitions import defs
     from dream_assets.defs.golden.assets import DEMO_SQUAD
     from dream_assets.defs.readers import current_index_pointer, index_spec
-    from dream_assets.lib.retrieval_pool import pool_name, start_pool
+    from dream_assets.lib.retrieval.pool import pool_name, start_pool
 
     resources = defs.resources
     store = resources["object_store"].client()

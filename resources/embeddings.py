@@ -1,6 +1,6 @@
 """Embedding models: bundled sentence-transformers models, or any Hugging Face model name.
 
-`EmbeddingProvider` is the Dagster resource; `clients.embeddings.make_embedding` builds the
+`EmbeddingProvider` is the Dagster resource; `dream_assets.lib.models.embeddings.make_embedding` builds the
 LlamaIndex embedding in the process that uses it (a Ray worker or the Dagster step).
 """
 
@@ -9,10 +9,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from clients.embeddings import EmbeddingSettings, make_embedding
-from resources.models import BUNDLED_MODELS, bundled_model_path, model_unavailable, split_backend
-
-__all__ = ["EmbeddingProvider", "EmbeddingSettings", "make_embedding"]
+from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path, model_unavailable, split_backend
+from dream_assets.lib.models.embeddings import EmbeddingSettings
 
 
 class EmbeddingProvider(dg.ConfigurableResource):
@@ -29,7 +27,7 @@ class EmbeddingProvider(dg.ConfigurableResource):
         first time it is asked for.
 
         Raises:
-            ValueError: if the model cannot be loaded here (`resources.models.model_unavailable`).
+            ValueError: if the model cannot be loaded here (`dream_assets.lib.models.bundled.model_unavailable`).
         """
         problem = model_unavailable(name, "embedding")
         if problem:

@@ -1,7 +1,7 @@
 """LLMs: the bundled GGUF models through llama.cpp, or any OpenAI-compatible endpoint.
 
 `LlmProvider` is the Dagster resource; it turns an LLM name from the search space into plain
-`LlmSettings` (`clients.llm`), which a Ray worker turns into a LlamaIndex LLM with `make_llm`.
+`LlmSettings` (`dream_assets.lib.llm.settings`), which a Ray worker turns into a LlamaIndex LLM with `make_llm`.
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from clients.llm import DEFAULT_LLM_TABLE, LlmSettings, load_llm_table, make_llm
-from clients.llm_providers import gguf_user_turn
-from resources.models import BUNDLED_MODELS, bundled_model_path, model_unavailable
-
-__all__ = ["LlmProvider", "LlmSettings", "gguf_user_turn", "load_llm_table", "make_llm"]
+from dream_assets.lib.llm.settings import DEFAULT_LLM_TABLE, load_llm_table
+from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path, model_unavailable
+from dream_assets.plugins.llm_providers import LlmSettings
 
 
 class LlmProvider(dg.ConfigurableResource):

@@ -1,6 +1,6 @@
 """Object store as Dagster resources: one role, two implementations (a local directory; S3,
 MinIO or any S3 API). They hold configuration and give plain `ObjectStoreSettings`; the client
-is `clients.object_store.ObjectStoreClient` (no Dagster), built in any process.
+is `dream_assets.lib.stores.object_store.ObjectStoreClient` (no Dagster), built in any process.
 Keys are '/'-separated paths relative to the store's root; a key that would leave the root
 (`..`, an absolute path, a backslash) is refused.
 """
@@ -13,17 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from clients.object_store import ObjectInfo, ObjectStoreClient, ObjectStoreSettings, safe_key
-
-__all__ = [
-    "LocalObjectStore",
-    "ObjectInfo",
-    "ObjectStore",
-    "ObjectStoreClient",
-    "ObjectStoreSettings",
-    "S3ObjectStore",
-    "safe_key",
-]
+from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 
 
 class ObjectStore(dg.ConfigurableResource):

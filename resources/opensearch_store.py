@@ -1,14 +1,12 @@
 """OpenSearch k-NN as a Dagster resource: configuration only; the index body, bulk actions,
-k-NN query and the operations are `clients.opensearch` (no Dagster)."""
+k-NN query and the operations are `dream_assets.lib.stores.opensearch` (no Dagster)."""
 
 from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field
 
-from clients.opensearch import OpenSearchOps, bulk_actions, index_body, knn_query
-
-__all__ = ["OpenSearchStore", "bulk_actions", "index_body", "knn_query"]
+from dream_assets.lib.stores.opensearch import OpenSearchOps
 
 
 class OpenSearchStore(OpenSearchOps, dg.ConfigurableResource):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from dream_assets.lib.hashing import file_ids
-from resources.object_store import ObjectInfo, ObjectStoreClient, ObjectStoreSettings
+from dream_assets.hashing import file_ids
+from dream_assets.lib.stores.object_store import ObjectInfo, ObjectStoreClient, ObjectStoreSettings
 
 
 class FileSource(dg.ConfigurableResource):
@@ -64,7 +64,7 @@ class FileSource(dg.ConfigurableResource):
 class PdfSource(FileSource):
     """A folder or S3 prefix of PDFs; each `*.pdf` under it (recursively) is one document whose
     id is the slug of its file name (`Normans.pdf` is `normans`), with a hash of its path when
-    that slug is empty or shared (`dream_assets.lib.hashing.file_ids`)."""
+    that slug is empty or shared (`dream_assets.hashing.file_ids`)."""
 
     def list_pdfs(self) -> dict[str, ObjectInfo]:
         """Every PDF under the source by document id (the file's key, its path under the source,
@@ -79,7 +79,7 @@ class OscarSource(FileSource):
     shard whose id is the slug of its file name (`en_meta_12.jsonl.zst` is `en-meta-12`)."""
 
     def list_shards(self) -> dict[str, ObjectInfo]:
-        """Every shard under the source by shard id (`dream_assets.lib.hashing.file_ids`: the
+        """Every shard under the source by shard id (`dream_assets.hashing.file_ids`: the
         slug of its name, with a hash of its path when that slug is empty or shared)."""
         infos, stems = {}, {}
         for info in self.list_files():

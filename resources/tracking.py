@@ -1,5 +1,5 @@
 """Experiment tracking with MLflow as a Dagster resource: configuration only; the operations
-are `clients.tracking.MlflowTracking` (no Dagster).
+are `dream_assets.lib.tracking.mlflow_client.MlflowTracking` (no Dagster).
 
 Runs are found before they are created: a sweep's parent run by (experiment, golden-set version)
 and a configuration's nested run by (configuration key, golden-set version), so re-running a
@@ -11,27 +11,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from clients.tracking import (
-    PARENT_TAG,
-    TAG_CONFIG_KEY,
-    TAG_CORPUS,
-    TAG_ERROR,
-    TAG_GOLDEN_VERSION,
-    TAG_KIND,
+from dream_assets.lib.tracking.mlflow_client import (
     MlflowTracking,
-    fluent_tracking_uri,
 )
-
-__all__ = [
-    "PARENT_TAG",
-    "TAG_CONFIG_KEY",
-    "TAG_CORPUS",
-    "TAG_ERROR",
-    "TAG_GOLDEN_VERSION",
-    "TAG_KIND",
-    "MlflowTracker",
-    "fluent_tracking_uri",
-]
 
 
 class MlflowTracker(MlflowTracking, dg.ConfigurableResource):

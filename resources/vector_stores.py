@@ -1,5 +1,5 @@
 """Vector stores as Dagster resources: configuration only (the DSN from an `EnvVar`); the
-stores themselves are `clients.vector_stores` (no Dagster), opened from `settings()` in any
+stores themselves are `dream_assets.lib.stores.vector_stores` (no Dagster), opened from `settings()` in any
 process.
 
 - `InMemoryVectorStore` (the embedded default): LlamaIndex's `SimpleVectorStore`, persisted
@@ -13,20 +13,13 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from clients.vector_stores import (
-    Metric,
-    PgVectorOps,
-    VectorStoreSettings,
-    llama_vector_store,
-    table_name,
-)
-
-__all__ = ["InMemoryVectorStore", "Metric", "PgVectorStore", "VectorStore", "llama_vector_store", "table_name"]
+from dream_assets.lib.stores.vector_stores import PgVectorOps
+from dream_assets.plugins.vector_stores import VectorStoreSettings
 
 
 class VectorStore(dg.ConfigurableResource):
     """Where the RAG chain's embedding indexes keep their vectors: a registered kind
-    (`dream_assets.registry.VECTOR_STORES`) and its connection string, if any."""
+    (`dream_assets.plugins.registry.VECTOR_STORES`) and its connection string, if any."""
 
     kind: str = Field("in_memory", description="A registered vector store: in_memory, pgvector or a plug-in's.")
     dsn: str | None = Field(default=None, description="Connection string of the store, if it has one (an EnvVar).")

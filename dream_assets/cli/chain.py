@@ -54,7 +54,7 @@ def golden_config(golden: str, bundled: bool, document_ids: list[str], questions
             set none of whose article titles is one of `document_ids` (checked before any work).
     """
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.golden import read_squad, squad_document_ids
+    from dream_assets.lib.golden.squad import read_squad, squad_document_ids
 
     squad_path = None
     if golden == "auto":
@@ -127,10 +127,10 @@ def run_chain(options: RunOptions) -> int:
 
 def _check_models(llm_api_base: str | None, judge_llm: str) -> None:
     """Raises a `UserError` naming each model of the search space's grid (and the judge) that
-    cannot be loaded here (`resources.models.model_problems`)."""
-    from clients.llm import DEFAULT_LLM_TABLE, load_llm_table
+    cannot be loaded here (`dream_assets.lib.models.bundled.model_problems`)."""
+    from dream_assets.lib.llm.settings import DEFAULT_LLM_TABLE, load_llm_table
+    from dream_assets.lib.models.bundled import model_problems
     from dream_assets.rag_config import load_search_space, search_space_path
-    from resources.models import model_problems
 
     space = load_search_space()
     served = load_llm_table(os.environ.get("DREAM_LLM_TABLE") or DEFAULT_LLM_TABLE).served_by_providers()

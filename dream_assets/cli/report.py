@@ -18,7 +18,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
         FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
     """
     from dream_assets.defs.evaluation.leaderboard import judged, shown
-    from dream_assets.lib.leaderboard import verdict
+    from dream_assets.lib.evaluation.leaderboard import verdict
 
     pointer_key = layout.golden_pointer(corpus)
     if not store.exists(pointer_key):

@@ -52,10 +52,10 @@ _SUFFIXES = [
 
 def describe(column: str) -> str | None:
     """What a DREAM table column means: a metric's definition and source (its registered
-    description, `dream_assets.lib.metric_registry`), a leaderboard
+    description, `dream_assets.lib.evaluation.metric_catalog`), a leaderboard
     column's meaning, or for a derived column (`<metric>_n`, `_coverage`, `_ci95_low`,
     `held_out/<metric>`, ...) what it says about its metric; None for an unknown column."""
-    from dream_assets.lib.metric_registry import describe_metric
+    from dream_assets.lib.evaluation.metric_catalog import describe_metric
 
     if (metric := describe_metric(column)) is not None:
         return metric

@@ -8,8 +8,8 @@ import dagster as dg
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
-from dream_assets.lib.parsing import ParsedDocument
-from dream_assets.lib.retrieval_pool import IndexSpec
+from dream_assets.lib.documents.parsing import ParsedDocument
+from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.partitions import SEARCH_SPACE_CONFIGS, document_partitions
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore

@@ -6,8 +6,9 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
-from dream_assets.lib.evaluation import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS, RAGAS_JUDGE_METRICS
-from dream_assets.lib.sweep import run_sweep
+from dream_assets.lib.evaluation.sweep import run_sweep
+from dream_assets.lib.evaluation.tiers import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS, RAGAS_JUDGE_METRICS
+from dream_assets.lib.tracking.mlflow_client import TAG_GOLDEN_VERSION, TAG_KIND
 from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
@@ -23,7 +24,6 @@ from dream_assets_tests.chain_scenarios import (
     table_rows,
     trial_settings,
 )
-from resources.tracking import TAG_GOLDEN_VERSION, TAG_KIND
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

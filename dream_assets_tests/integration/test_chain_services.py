@@ -15,13 +15,14 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.lib.tracking.mlflow_client import TAG_KIND
+from dream_assets.lib.tracking.traces import log_answer_traces
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.servers import TRIAL_RESOURCE
-from resources.mlflow_traces import log_answer_traces
 from resources.object_store import S3ObjectStore
 from resources.pdf_source import PdfSource
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_KIND, MlflowTracker
+from resources.tracking import MlflowTracker
 from resources.vector_stores import PgVectorStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

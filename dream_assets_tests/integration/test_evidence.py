@@ -9,8 +9,8 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
-from dream_assets.lib.leaderboard import add_evidence
-from dream_assets.lib.splits import HELD_OUT, SELECTION
+from dream_assets.lib.evaluation.leaderboard import add_evidence
+from dream_assets.lib.golden.splits import HELD_OUT, SELECTION
 from dream_assets_tests.chain import metadata, run_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

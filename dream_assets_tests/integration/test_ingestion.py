@@ -13,10 +13,10 @@ from psycopg import sql
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
 from dream_assets.defs.ingestion.stores import oscar_tables
-from dream_assets.lib.ingestion import read_embeddings
-from dream_assets.lib.oscar import squad_paragraph_records, write_shards
+from dream_assets.lib.bulk.ingestion import read_embeddings
+from dream_assets.lib.bulk.oscar import squad_paragraph_records, write_shards
+from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
-from resources.embeddings import make_embedding
 from resources.object_store import S3ObjectStore
 from resources.pdf_source import OscarSource
 from resources.ray_cluster import RayCluster

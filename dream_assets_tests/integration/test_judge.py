@@ -1,4 +1,4 @@
-"""ragas' LLM-judged metrics (`dream_assets.lib.judging`) on real SQuAD questions: through the
+"""ragas' LLM-judged metrics (`dream_assets.lib.evaluation.judging`) on real SQuAD questions: through the
 bundled Qwen 1.5B judge, every metric is scored (grammar-constrained output); against a judge
 that never returns parsable output (a real HTTP server speaking the OpenAI chat API), every
 judged metric is NaN and recorded per question; against one that answers in the requested
@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
-from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
-from dream_assets.lib.judging import JUDGE_MAX_STRING_CHARS, JUDGE_MAX_TOKENS, judge_rows, judge_summary
-from dream_assets.lib.rate_limit import RateLimiter
+from dream_assets.lib.evaluation.judging import JUDGE_MAX_STRING_CHARS, JUDGE_MAX_TOKENS, judge_rows, judge_summary
+from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
+from dream_assets.lib.llm.ragas_llm import make_ragas_llm
+from dream_assets.lib.llm.rate_limit import RateLimiter
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets_tests.servers import start_openai_stub
-from resources.embeddings import EmbeddingProvider, make_embedding
-from resources.llm import LlmProvider, LlmSettings
-from resources.ragas_llm import make_ragas_llm
+from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
 
 pytestmark = pytest.mark.integration
 
@@ -166,12 +168,12 @@ def test_ragas_warns_of_no_deprecation_on_any_path_dream_takes(models_dir):
         f"""
         import json
         import pandas as pd
-        from dream_assets.lib.judging import judge_rows
-        from dream_assets.lib.scoring import ragas_scores
-        from dream_assets.lib.synthetic_ragas import query_answer_prompt
+        from dream_assets.lib.evaluation.judging import judge_rows
+        from dream_assets.lib.evaluation.scoring import ragas_scores
+        from dream_assets.lib.golden.synthetic_ragas import query_answer_prompt
         from dream_assets_tests.integration.test_judge import _answered, _embed_model, _schema_judge
         from resources.llm import LlmSettings
-        from resources.ragas_llm import make_ragas_llm
+        from dream_assets.lib.llm.ragas_llm import make_ragas_llm
 
         rows, embed_model = _answered(2), _embed_model({str(models_dir)!r})
         scored = ragas_scores(rows.assign(generated=True), embed_model)

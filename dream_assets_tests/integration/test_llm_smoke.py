@@ -7,16 +7,16 @@ import sys
 
 import pytest
 
-from dream_assets.lib import llm_smoke_test
-from dream_assets.lib.llm_smoke_test import signal_description, smoke_test
-from resources.models import bundled_model_path
+from dream_assets.lib.llm import smoke_check
+from dream_assets.lib.llm.smoke_check import signal_description, smoke_test
+from dream_assets.lib.models.bundled import bundled_model_path
 
 pytestmark = pytest.mark.integration
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dream_assets.lib.llm_smoke_test", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "dream_assets.lib.llm.smoke_check", *args], capture_output=True, text=True, check=False
     )
 
 
@@ -42,7 +42,7 @@ def test_a_corrupted_gguf_fails_with_one_line_and_a_non_zero_exit(models_dir, tm
 
 def test_a_process_killed_by_a_signal_is_reported_with_the_signal(monkeypatch, tmp_path):
     # the child dies as a llama.cpp build with an instruction this CPU lacks would
-    monkeypatch.setattr(llm_smoke_test, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGILL)")
+    monkeypatch.setattr(smoke_check, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGILL)")
     result = smoke_test("gemma-3-270m", tmp_path / "any.gguf")
     assert result.failure == "killed by SIGILL (Illegal instruction)"
     assert signal_description(-signal.SIGSEGV) == "SIGSEGV (Segmentation fault)"

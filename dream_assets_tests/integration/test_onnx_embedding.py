@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from dream_assets.lib.indexes import ensure_index
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.rag_config import ChunksMethod
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.models.onnx_embedding import OnnxExportError
+from dream_assets.lib.retrieval.indexes import ensure_index
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 from dream_assets_tests.conftest import DEMO_PDFS
-from resources.embeddings import EmbeddingProvider, make_embedding
-from resources.object_store import ObjectStoreClient, ObjectStoreSettings
-from resources.onnx_embedding import OnnxExportError
+from resources.embeddings import EmbeddingProvider
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dream_assets.lib.hashing import slugify
-from dream_assets.lib.nodes import build_index, embedding_dimensions
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever
-from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, SentenceWindowMethod
-from resources.embeddings import EmbeddingProvider, make_embedding
-from resources.vector_stores import PgVectorStore, llama_vector_store, table_name
+from dream_assets.hashing import slugify
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
+from dream_assets.lib.retrieval.nodes import build_index, embedding_dimensions
+from dream_assets.lib.retrieval.retriever import Retriever
+from dream_assets.lib.stores.vector_stores import llama_vector_store, table_name
+from resources.embeddings import EmbeddingProvider
+from resources.vector_stores import PgVectorStore
 
 pytestmark = pytest.mark.integration
 

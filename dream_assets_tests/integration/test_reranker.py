@@ -12,13 +12,14 @@ from dream_assets import layout
 from dream_assets.definitions import local_resources
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.defs.reranking.assets import finetuned_reranker
-from dream_assets.lib.nodes import build_index
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.reranker import PAIR_COLUMNS, split_documents
-from dream_assets.lib.retrieval import Retriever
-from dream_assets.rag_config import ChunksMethod
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.nodes import build_index
+from dream_assets.lib.retrieval.reranker_training import PAIR_COLUMNS, split_documents
+from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets_tests.conftest import DEMO_PDFS
-from resources.embeddings import EmbeddingProvider, make_embedding
+from resources.embeddings import EmbeddingProvider
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,11 +22,11 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.lib.tracking.mlflow_client import TAG_KIND
 from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.servers import TRIAL_RESOURCE
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_KIND
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

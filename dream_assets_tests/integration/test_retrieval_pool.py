@@ -6,15 +6,18 @@ import json
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
-from dream_assets.lib.hashing import slugify
-from dream_assets.lib.nodes import build_index
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever
-from dream_assets.lib.retrieval_pool import IndexSpec, PoolRetriever, connect_pool, start_pool
-from dream_assets.rag_config import ChunksMethod, SentenceWindowMethod
+from dream_assets.hashing import slugify
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.index_spec import IndexSpec
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
+from dream_assets.lib.retrieval.nodes import build_index
+from dream_assets.lib.retrieval.pool import PoolRetriever, connect_pool, start_pool
+from dream_assets.lib.retrieval.retriever import Retriever
+from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 from dream_assets_tests.conftest import DEMO_PDFS
-from resources.embeddings import EmbeddingProvider, make_embedding
-from resources.object_store import ObjectStoreClient, ObjectStoreSettings
+from resources.embeddings import EmbeddingProvider
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,12 +6,14 @@ import json
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
-from dream_assets.lib.nodes import build_index
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import Retriever
-from dream_assets.rag_config import AutoMergingMethod, ChunksMethod
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.nodes import build_index
+from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets_tests.conftest import DEMO_PDFS
-from resources.embeddings import EmbeddingProvider, make_embedding
+from resources.embeddings import EmbeddingProvider
 
 pytestmark = pytest.mark.integration
 
@@ -109,8 +111,8 @@ def test_vectorised_exact_search_ranks_as_llamaindex_in_memory_store_and_batches
 def test_semantic_chunks_end_where_the_text_turns_and_retrieve_answers(normans):
     """The fourth built-in method, registered and nothing else: LlamaIndex's
     `SemanticSplitterNodeParser` with the index's own embedding model."""
-    from dream_assets.lib.nodes import build_nodes
-    from dream_assets.methods.semantic import SemanticMethod
+    from dream_assets.lib.retrieval.methods.semantic import SemanticMethod
+    from dream_assets.lib.retrieval.nodes import build_nodes
     from dream_assets.rag_config import RagConfig
 
     document, questions, embed_model, _ = normans

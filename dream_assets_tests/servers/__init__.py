@@ -1,6 +1,7 @@
 """Real servers for integration tests, started and stopped by pytest fixtures (see conftest):
 one launcher per server."""
 
+from dream_assets.lib.stores.embedded_postgres import PostgresServer, free_port, start_postgres
 from dream_assets_tests.servers.dagster_ui import DagsterUI, start_dagster_ui
 from dream_assets_tests.servers.mlflow_server import start_mlflow
 from dream_assets_tests.servers.openai_stub import OpenAIStub, start_openai_stub
@@ -14,7 +15,6 @@ from dream_assets_tests.servers.ray_head import (
     start_ray_head,
 )
 from dream_assets_tests.servers.s3 import S3Server, start_seaweedfs
-from resources.embedded_postgres import PostgresServer, free_port, start_postgres
 
 __all__ = [
     "DagsterUI",

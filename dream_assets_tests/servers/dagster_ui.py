@@ -10,8 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dream_assets.lib.stores.embedded_postgres import free_port
 from dream_assets_tests.servers.process import wait_for_http
-from resources.embedded_postgres import free_port
 
 LOCATION = "dream_assets.definitions"  # `dagster dev -m dream_assets.definitions`
 REPOSITORY = "__repository__"

@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dream_assets.lib.stores.embedded_postgres import free_port
 from dream_assets_tests.servers.process import wait_for_http
 from dream_assets_tests.servers.s3 import S3Server
-from resources.embedded_postgres import free_port
 
 
 def start_mlflow(directory: Path, s3: S3Server, bucket: str, timeout_s: float = 120.0) -> tuple[str, subprocess.Popen]:

@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dream_assets.lib.stores.embedded_postgres import free_port
 from dream_assets_tests.servers.process import stop, wait_for_http
-from resources.embedded_postgres import free_port
 
 # the custom resource worker nodes advertise, which trials can request (RayCluster.trial_resources)
 TRIAL_RESOURCE = "dream_trials"

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from resources.embedded_postgres import free_port
+from dream_assets.lib.stores.embedded_postgres import free_port
 
 
 @dataclass

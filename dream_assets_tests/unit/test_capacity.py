@@ -2,7 +2,7 @@
 
 import pytest
 
-from dream_assets.lib.capacity import GIB, estimate_memory, lora_parameter_count, ray_resources
+from dream_assets.lib.models.capacity import GIB, estimate_memory, lora_parameter_count, ray_resources
 
 
 def test_seven_billion_parameters():

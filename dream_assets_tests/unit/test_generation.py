@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import diskcache
 import pytest
 
-from dream_assets.lib.generation import GenerationError, RetryPolicy, build_prompt, generate
+from dream_assets.lib.llm.generation import GenerationError, RetryPolicy, build_prompt, generate
 
 
 class CountingLlm:

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pandas as pd
 
 from dream_assets.defs.evaluation.leaderboard import calibration_metrics, judged, with_judge_spend
-from dream_assets.lib.judging import judge_calibration, judge_summary, judged_questions, swapped_contexts
-from dream_assets.lib.statistics import auroc, spearman_rho
-from resources.ragas_llm import bounded_schema
+from dream_assets.lib.evaluation.judging import judge_calibration, judge_summary, judged_questions, swapped_contexts
+from dream_assets.lib.evaluation.statistics import auroc, spearman_rho
+from dream_assets.lib.llm.ragas_llm import bounded_schema
 
 
 def _table(answered: dict[str, str], errors: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -120,7 +120,7 @@ def test_the_judges_spend_is_counted_in_the_leaderboards_cost():
 def test_a_score_outside_the_metrics_range_is_no_score():
     import asyncio
 
-    from dream_assets.lib.scoring import score_samples
+    from dream_assets.lib.evaluation.scoring import score_samples
 
     class Recall:  # a ragas collections metric's interface: ascore and allowed_values
         name, allowed_values = "context_recall", (0.0, 1.0)

@@ -7,7 +7,7 @@ import diskcache
 import pydantic
 import pytest
 
-from dream_assets.lib.llm_gateway import GenerationError, LlmGateway, LlmUsage, RetryPolicy, failure_reason
+from dream_assets.lib.llm.gateway import GenerationError, LlmGateway, LlmUsage, RetryPolicy, failure_reason
 
 
 class Verdict(pydantic.BaseModel):

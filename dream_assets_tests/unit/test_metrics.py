@@ -1,6 +1,6 @@
 import pytest
 
-from dream_assets.lib.metrics import exact_match, hit_rate, normalize_answer, reciprocal_rank, token_f1
+from dream_assets.lib.evaluation.formulas import exact_match, hit_rate, normalize_answer, reciprocal_rank, token_f1
 
 
 def test_hit_rate_and_reciprocal_rank_use_the_first_covering_node():
@@ -32,7 +32,7 @@ def test_token_f1_matches_the_squad_definition():
 def test_ndcg_discounts_by_rank_and_credits_each_reference_once():
     import math
 
-    from dream_assets.lib.metrics import ndcg
+    from dream_assets.lib.evaluation.formulas import ndcg
 
     assert ndcg([["a"], ["x"]], ["a"]) == 1.0
     assert ndcg([["x"], ["a"]], ["a"]) == pytest.approx(1 / math.log2(3))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import ray.exceptions
 
+from dream_assets.lib.evaluation.sweep import SECRET_ENV_VARS, is_lost, keep_secrets_on_driver
 from dream_assets.lib.node_local import NODE_SCRATCH_ENV, node_local
-from dream_assets.lib.sweep import SECRET_ENV_VARS, is_lost, keep_secrets_on_driver
 
 
 def test_only_the_loss_of_a_worker_or_node_is_a_lost_trial():
@@ -36,7 +36,7 @@ def test_tune_copies_no_aws_key_to_trials():
 
 
 def test_the_fatal_signal_a_worker_log_names_is_found():
-    from dream_assets.lib.worker_crash import describe_signal, fatal_signal
+    from dream_assets.lib.evaluation.worker_crash import describe_signal, fatal_signal
 
     ray_handler = (
         "[2026-12-06 08:10:43,648 E 5624 5624] logging.cc:474: *** SIGILL received at time=1796544643 on cpu 1 ***"

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from resources.object_store import LocalObjectStore, safe_key
+from dream_assets.lib.stores.object_store import safe_key
+from resources.object_store import LocalObjectStore
 
 
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "a/../../b", "..", "a\\b", "a\x00b"])

@@ -12,7 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from resources.opensearch_store import bulk_actions, index_body, knn_query
+from dream_assets.lib.stores.opensearch import bulk_actions, index_body, knn_query
 
 POSITIVE = {"type": "integer", "minimum": 1}
 INDEX_SCHEMA = {

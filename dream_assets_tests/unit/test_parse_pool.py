@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from dream_assets.lib.parse_pool import ParseLimits, ParseOutcome, parse_bounded
+from dream_assets.lib.documents.parse_pool import ParseLimits, ParseOutcome, parse_bounded
 from dream_assets_tests.hostile_pdfs import text_pdf
 
 

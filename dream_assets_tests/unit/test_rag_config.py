@@ -2,17 +2,11 @@ import pydantic
 import pytest
 import yaml
 
-from dream_assets.rag_config import (
-    AutoMergingMethod,
-    ChunksMethod,
-    RagConfig,
-    SearchSpace,
-    SearchSpaceError,
-    SentenceWindowMethod,
-    load_search_space,
-    slug_of,
-)
-from resources.models import model_problems
+from dream_assets.lib.models.bundled import model_problems
+from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
+from dream_assets.rag_config import RagConfig, SearchSpace, SearchSpaceError, load_search_space, slug_of
 
 
 def test_slugs_are_readable_partition_keys():
@@ -168,8 +162,8 @@ def test_optuna_draws_stay_in_the_ranges_and_only_draw_the_methods_parameters():
 
 
 def test_an_embedding_backend_is_part_of_the_model_name():
+    from dream_assets.lib.models.bundled import model_unavailable, split_backend
     from dream_assets.rag_config import slug_of
-    from resources.models import model_unavailable, split_backend
 
     assert split_backend("all-MiniLM-L6-v2@onnx-int8") == ("all-MiniLM-L6-v2", "onnx-int8")
     assert split_backend("all-MiniLM-L6-v2") == ("all-MiniLM-L6-v2", "torch")

@@ -1,6 +1,6 @@
 import pytest
 
-from dream_assets.lib.rate_limit import RateLimiter
+from dream_assets.lib.llm.rate_limit import RateLimiter
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The registries of `dream_assets.registry`: a user's component by import path or entry
+"""The registries of `dream_assets.plugins.registry`: a user's component by import path or entry
 point, validated like a built-in, and `lib/` free of Dagster."""
 
 import math
@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from dream_assets.plugins.metrics import METRICS
+from dream_assets.plugins.registry import UnknownComponentError
+from dream_assets.plugins.retrievers import RETRIEVERS
 from dream_assets.rag_config import SearchSpaceError, load_search_space
-from dream_assets.registry import METRICS, RETRIEVERS, UnknownComponentError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +22,8 @@ PLUGIN = '''
 from llama_index.core.node_parser import TokenTextSplitter
 from pydantic import Field
 
-from dream_assets.lib.metric_registry import Metric
-from dream_assets.methods.base import RetrievalMethodBase
+from dream_assets.lib.evaluation.metric_catalog import Metric
+from dream_assets.plugins.methods import RetrievalMethodBase
 
 
 class TokenChunks(RetrievalMethodBase):
@@ -41,8 +43,8 @@ def not_a_method():
     return None
 
 
-from clients.llm_providers import LlmProviderBase
-from clients.vector_stores import VectorStoreBackend
+from dream_assets.lib.llm.providers import LlmProviderBase
+from dream_assets.lib.stores.vector_stores import VectorStoreBackend
 
 
 class EchoProvider(LlmProviderBase):
@@ -79,10 +81,14 @@ def plugin(tmp_path, monkeypatch):
     """A user's module on the path, and the registries restored afterwards."""
     (tmp_path / "my_components.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from dream_assets import registry
+    from dream_assets.plugins.llm_providers import LLM_PROVIDERS
+    from dream_assets.plugins.methods import METHODS
+    from dream_assets.plugins.metrics import METRICS
+    from dream_assets.plugins.retrievers import RETRIEVERS
+    from dream_assets.plugins.vector_stores import VECTOR_STORES
 
-    for name in ("METHODS", "METRICS", "RETRIEVERS", "LLM_PROVIDERS", "VECTOR_STORES"):
-        monkeypatch.setattr(getattr(registry, name), "_loaded", dict(getattr(registry, name)._loaded))
+    for registry in (METHODS, METRICS, RETRIEVERS, LLM_PROVIDERS, VECTOR_STORES):
+        monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
     return tmp_path
 
 
@@ -94,8 +100,8 @@ def _space(tmp_path: Path, **fields) -> Path:
 
 
 def test_a_method_named_by_import_path_is_validated_keyed_and_parses(plugin):
-    from dream_assets.lib.nodes import build_nodes
-    from dream_assets.lib.parsing import ParsedDocument
+    from dream_assets.lib.documents.parsing import ParsedDocument
+    from dream_assets.lib.retrieval.nodes import build_nodes
 
     space = load_search_space(_space(plugin, retrieval=[{"method": "my_components:TokenChunks", "size": 32}]))
     [config] = space.configs()
@@ -116,8 +122,8 @@ def test_a_method_named_by_import_path_is_validated_keyed_and_parses(plugin):
         ({"retrieval": [{"method": "my_components:not_a_method"}]}, "is not a subclass of"),
         ({"retrieval": [{"method": "my_components:Missing"}]}, "has no attribute Missing"),
         ({"retrieval": [{"method": "nowhere.at_all:Chunks"}]}, "cannot import nowhere.at_all"),
-        ({"metrics": ["my_components:TokenChunks"]}, "is not a dream_assets.lib.metric_registry.Metric"),
-        ({"retrievers": ["my_components:cited"]}, "is not a subclass of dream_assets.lib.retrievers.RetrieverKind"),
+        ({"metrics": ["my_components:TokenChunks"]}, "is not a dream_assets.plugins.metrics.Metric"),
+        ({"retrievers": ["my_components:cited"]}, "is not a subclass of dream_assets.plugins.retrievers.RetrieverKind"),
     ],
 )
 def test_a_wrong_plugin_fails_where_it_is_named(plugin, fields, message):
@@ -133,9 +139,9 @@ def test_unknown_names_list_the_known_ones_and_the_entry_point_group():
 
 def test_a_metric_plugin_is_scored_summarised_plotted_tested_and_described(plugin):
     from dream_assets.defs.metadata import describe
-    from dream_assets.lib.leaderboard import add_evidence, build_leaderboard, plot_columns
-    from dream_assets.lib.metric_registry import plugin_metric_names, scored_metrics
-    from dream_assets.lib.summary import summarize
+    from dream_assets.lib.evaluation.leaderboard import add_evidence, build_leaderboard, plot_columns
+    from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names, scored_metrics
+    from dream_assets.lib.evaluation.summary import summarize
 
     space = load_search_space(_space(plugin, metrics=["my_components:cited"]))
     assert [m.name for m in scored_metrics("retrieval", space.metrics)][-1] == "cited"
@@ -164,19 +170,24 @@ def test_a_metric_plugin_is_scored_summarised_plotted_tested_and_described(plugi
 
 
 def test_lib_imports_no_dagster():
-    """What Ray workers import (`dream_assets.lib`, the methods, the registry, `clients`) loads no
+    """What Ray workers import (`dream_assets.lib`, the plug-in contracts and registries) loads no
     Dagster module, directly or through what it imports: checked in a clean interpreter."""
     modules = sorted(
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for folder in ("dream_assets/lib", "dream_assets/methods", "clients")
-        for path in (ROOT / folder).glob("*.py")
+        for folder in ("dream_assets/lib", "dream_assets/plugins")
+        for path in (ROOT / folder).rglob("*.py")
     )
     assert len(modules) > 40
     code = textwrap.dedent(f"""
         import importlib, sys
-        for name in {modules + ["dream_assets.registry", "dream_assets.rag_config"]!r}:
+        for name in {modules + ["dream_assets.rag_config"]!r}:
             importlib.import_module(name)
-        from dream_assets.registry import METHODS, METRICS, RETRIEVERS, RERANKERS, VECTOR_STORES, LLM_PROVIDERS
+        from dream_assets.plugins.llm_providers import LLM_PROVIDERS
+        from dream_assets.plugins.methods import METHODS
+        from dream_assets.plugins.metrics import METRICS
+        from dream_assets.plugins.rerankers import RERANKERS
+        from dream_assets.plugins.retrievers import RETRIEVERS
+        from dream_assets.plugins.vector_stores import VECTOR_STORES
         for registry in (METHODS, METRICS, RETRIEVERS, RERANKERS, VECTOR_STORES, LLM_PROVIDERS):
             registry.all()
         print(sorted(name for name in sys.modules if name.split(".")[0] in ("dagster", "dagster_aws")))
@@ -190,8 +201,9 @@ def test_an_llm_provider_and_a_vector_store_of_ones_own_are_chosen_by_configurat
     from llama_index.core.llms import MockLLM
     from llama_index.core.vector_stores import SimpleVectorStore
 
-    from clients.llm import make_llm
-    from clients.vector_stores import VectorStoreSettings, llama_vector_store
+    from dream_assets.lib.llm.settings import make_llm
+    from dream_assets.lib.stores.vector_stores import llama_vector_store
+    from dream_assets.plugins.vector_stores import VectorStoreSettings
     from resources.llm import LlmProvider
     from resources.vector_stores import VectorStore
 
@@ -208,13 +220,13 @@ def test_an_llm_provider_and_a_vector_store_of_ones_own_are_chosen_by_configurat
     with pytest.raises(ValueError, match="vector store must be 'in_memory' or 'pgvector'"):
         VectorStoreSettings(kind="milvus")
     table.write_text(yaml.safe_dump({"models": {"echo": {"provider": "my_components:SimpleBackend"}}}))
-    with pytest.raises(ValueError, match="is not a subclass of clients.llm_providers.LlmProviderBase"):
+    with pytest.raises(ValueError, match="is not a subclass of dream_assets.plugins.llm_providers.LlmProviderBase"):
         LlmProvider(models_dir=str(plugin), llm_table=str(table)).settings_for("echo")
 
 
 def test_a_metric_that_raises_on_a_question_scores_it_nan_and_the_summary_counts_it(caplog):
-    from dream_assets.lib.metric_registry import Metric
-    from dream_assets.lib.summary import summarize
+    from dream_assets.lib.evaluation.summary import summarize
+    from dream_assets.plugins.metrics import Metric
 
     def share_of(retrieved, references):
         return sum(bool(set(ids) & set(references)) for ids in retrieved) / len(retrieved)
@@ -232,7 +244,7 @@ def test_a_metric_that_raises_on_a_question_scores_it_nan_and_the_summary_counts
 def test_an_optuna_search_draws_each_method_its_own_parameters():
     import optuna
 
-    from dream_assets.methods.semantic import SemanticMethod
+    from dream_assets.lib.retrieval.methods.semantic import SemanticMethod
     from dream_assets.rag_config import RangeSpace
 
     space = RangeSpace.model_validate(

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from dream_assets.lib.reranker import candidate_mrr, split_documents, training_pairs
-from dream_assets.lib.retrieval import RetrievedContext
+from dream_assets.lib.retrieval.reranker_training import candidate_mrr, split_documents, training_pairs
+from dream_assets.lib.retrieval.retriever import RetrievedContext
 
 CONTEXTS = pd.DataFrame(
     [("a:p0", "a", 0, 100, "x"), ("a:p1", "a", 100, 200, "y"), ("b:p0", "b", 0, 100, "z")],

@@ -1,7 +1,8 @@
 import pytest
 
-from resources.llm import LlmProvider, LlmSettings
-from resources.models import ModelIntegrityError, bundled_model_path, verify
+from dream_assets.lib.models.bundled import ModelIntegrityError, bundled_model_path, verify
+from dream_assets.plugins.llm_providers import LlmSettings
+from resources.llm import LlmProvider
 
 
 def test_llm_api_key_never_serialises():
@@ -46,7 +47,8 @@ def test_bundled_minilm_is_found_and_verified(tmp_path):
 
 
 def test_tracker_reuses_runs_and_clears_a_past_failure(tmp_path):
-    from resources.tracking import TAG_ERROR, MlflowTracker
+    from dream_assets.lib.tracking.mlflow_client import TAG_ERROR
+    from resources.tracking import MlflowTracker
 
     tracker = MlflowTracker(
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=(tmp_path / "a").as_uri()

@@ -3,12 +3,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dream_assets.lib.context_matching import covered_context_ids
-from dream_assets.lib.hashing import slugify
-from dream_assets.lib.nodes import build_nodes
-from dream_assets.lib.parsing import parse_pdf
-from dream_assets.lib.retrieval import RetrievedContext
-from dream_assets.rag_config import AutoMergingMethod, ChunksMethod, SentenceWindowMethod
+from dream_assets.hashing import slugify
+from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.retrieval.context_matching import covered_context_ids
+from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
+from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
+from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
+from dream_assets.lib.retrieval.nodes import build_nodes
+from dream_assets.lib.retrieval.retriever import RetrievedContext
 
 PDF = Path(__file__).resolve().parents[2] / "data" / "demo" / "squad" / "pdfs" / "Normans.pdf"
 

@@ -5,9 +5,9 @@ import hashlib
 
 import pytest
 
-from resources import split_gguf
-from resources.models import BUNDLED_MODELS, bundled_model_path
-from resources.split_gguf import ModelIntegrityError, SplitGguf, assemble, check_header
+from dream_assets.lib.models import split_gguf
+from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path
+from dream_assets.lib.models.split_gguf import ModelIntegrityError, SplitGguf, assemble, check_header
 
 
 def test_the_bundled_qwen_passes_its_pins_and_header_check(models_dir):

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from dream_assets.lib.splits import HELD_OUT, SELECTION, generation_sample, split_golden
+from dream_assets.lib.golden.splits import HELD_OUT, SELECTION, generation_sample, split_golden
 
 
 def _questions(per_document: dict[str, int]) -> pd.DataFrame:

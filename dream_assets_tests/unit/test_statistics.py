@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dream_assets.lib.statistics import bootstrap_ci, holm_tiers, leaderboard_statistics, paired_p_value
+from dream_assets.lib.evaluation.statistics import bootstrap_ci, holm_tiers, leaderboard_statistics, paired_p_value
 
 
 def test_interval_contains_the_mean_and_narrows_with_more_questions():
@@ -61,7 +61,7 @@ def _tables(rng, means: dict[str, float], questions: int = 80) -> dict[str, pd.D
 
 
 def test_holm_tiers_group_the_indistinguishable_and_split_off_the_worse():
-    from dream_assets.lib.statistics import holm_tiers
+    from dream_assets.lib.evaluation.statistics import holm_tiers
 
     rng = np.random.default_rng(0)
     tables = _tables(rng, {"best": 0.8})
@@ -74,7 +74,7 @@ def test_holm_tiers_group_the_indistinguishable_and_split_off_the_worse():
 
 
 def test_holm_correction_is_stricter_than_the_raw_tests():
-    from dream_assets.lib.statistics import holm_tiers
+    from dream_assets.lib.evaluation.statistics import holm_tiers
 
     rng = np.random.default_rng(5)
     tables = _tables(rng, {"best": 0.7, **{f"c{i}": 0.6 for i in range(8)}}, questions=200)

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from dream_assets.lib.summary import summarize
+from dream_assets.lib.evaluation.summary import summarize
 
 
 def _table(**columns) -> pd.DataFrame:

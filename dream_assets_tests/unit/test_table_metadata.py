@@ -14,8 +14,8 @@ from dream_assets.defs.metadata import (
     table_asset_metadata,
     table_metadata,
 )
-from dream_assets.lib.index_checks import index_problems
-from dream_assets.lib.summary import coverage_shortfalls
+from dream_assets.lib.evaluation.summary import coverage_shortfalls
+from dream_assets.lib.retrieval.index_checks import index_problems
 
 
 def test_a_table_keeps_its_types_and_turns_missing_values_into_nulls():

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.lib.hashing import sha256_bytes
-from dream_assets.lib.parse_pool import ParseLimits, ParseOutcome, parse_bounded
+from dream_assets.hashing import sha256_bytes
+from dream_assets.lib.documents.parse_pool import ParseLimits, ParseOutcome, parse_bounded
 from dream_assets.partitions import document_partitions
 from resources.object_store import ObjectStore
 from resources.pdf_source import PdfSource
@@ -21,7 +21,7 @@ PARSED_COLUMNS = ["document", "title", "language", "pages", "characters", "secon
 
 
 class ParsingConfig(dg.Config):
-    """Bounds on parsing one document (`dream_assets.lib.parse_pool.ParseLimits`)."""
+    """Bounds on parsing one document (`dream_assets.lib.documents.parse_pool.ParseLimits`)."""
 
     max_bytes: int = Field(50 * 1024 * 1024, description="PDFs over this size are quarantined unparsed (50 MiB).")
     timeout_seconds: float = Field(60.0, description="A parse's worker process is killed after this many seconds.")

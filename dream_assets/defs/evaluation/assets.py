@@ -24,15 +24,15 @@ from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden
-from dream_assets.lib.query_embeddings import embed_question_sets
-from dream_assets.lib.retrieval_pool import connect_pool, pool_name, start_pool
-from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs, run_sweep
-from dream_assets.lib.trial import TrialSettings
+from dream_assets.lib.evaluation.sweep import multi_fidelity_scheduler, question_rungs, run_sweep
+from dream_assets.lib.evaluation.trial import TrialSettings
+from dream_assets.lib.models.bundled import model_problems
+from dream_assets.lib.retrieval.pool import connect_pool, pool_name, start_pool
+from dream_assets.lib.retrieval.query_embeddings import embed_question_sets
 from dream_assets.partitions import CONFIGS_BY_KEY, SEARCH_SPACE_METRICS, index_to_configs, rag_config_partitions
-from dream_assets.registry import RETRIEVERS
+from dream_assets.plugins.retrievers import RETRIEVERS
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
-from resources.models import model_problems
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker

@@ -13,11 +13,11 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden, read_parsed_documents
-from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.indexes import corpus_version
-from dream_assets.lib.metric_registry import metric_names
+from dream_assets.hashing import content_hash
+from dream_assets.lib.evaluation.metric_catalog import metric_names
+from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.partitions import CONFIGS_BY_KEY
-from dream_assets.registry import RERANKERS
+from dream_assets.plugins.rerankers import RERANKERS
 from dream_assets.serving import (
     CONFIGURATION_ARTIFACT,
     BestConfiguration,

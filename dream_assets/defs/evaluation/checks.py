@@ -14,7 +14,7 @@ from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.trials import evaluated_configurations, trial_errors, trial_rows
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.lib.summary import coverage_shortfalls
+from dream_assets.lib.evaluation.summary import coverage_shortfalls
 from resources.object_store import ObjectStore
 
 # The least share of attempted questions each metric of a trial must score (the retrieval tier

@@ -24,8 +24,7 @@ from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.evaluation.trials import ranked_trials
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_current_golden
-from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
-from dream_assets.lib.judging import (
+from dream_assets.lib.evaluation.judging import (
     JUDGE_MAX_STRING_CHARS,
     JUDGE_MAX_TOKENS,
     judge_calibration,
@@ -34,9 +33,11 @@ from dream_assets.lib.judging import (
     judged_questions,
     swapped_contexts,
 )
-from resources.embeddings import EmbeddingProvider, make_embedding
+from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
+from dream_assets.lib.models.bundled import model_problems
+from dream_assets.lib.models.embeddings import make_embedding
+from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
-from resources.models import model_problems
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
@@ -170,7 +171,7 @@ def _chosen(table: pd.DataFrame, count: int) -> list[str]:
 def _judge(llms: LlmProvider, name: str, scratch_dir: str):
     """The grammar-constrained ragas judge, its responses cached under `scratch_dir`, a local
     model on up to 8 of the cores this process may use."""
-    from resources.ragas_llm import make_ragas_llm
+    from dream_assets.lib.llm.ragas_llm import make_ragas_llm
 
     # the judge runs alone, after the sweep: every core of this process' allowance
     threads = min(len(os.sched_getaffinity(0)), 8)

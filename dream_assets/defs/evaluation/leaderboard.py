@@ -15,9 +15,9 @@ from dream_assets.defs.evaluation.mlflow_runs import sweep_run
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_current_golden
-from dream_assets.lib.evaluation import RAGAS_JUDGE_METRICS
-from dream_assets.lib.judging import judge_summary
-from dream_assets.lib.leaderboard import parallel_coordinates, save_plot, verdict
+from dream_assets.lib.evaluation.judging import judge_summary
+from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, save_plot, verdict
+from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
 from resources.object_store import ObjectStore
 from resources.tracking import MlflowTracker
 
@@ -169,7 +169,7 @@ def calibration_metrics(calibration: dict) -> dict[str, float]:
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's columns a person reads first (`SHOWN`, with each plug-in metric and its
     `n` after the built-in ones; those present), tiers and counts as integers."""
-    from dream_assets.lib.metric_registry import plugin_metric_names
+    from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
 
     at = SHOWN.index("generation_latency_p50_s")
     plugins = [column for name in plugin_metric_names() for column in (name, f"{name}_n")]

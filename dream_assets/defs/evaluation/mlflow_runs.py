@@ -19,11 +19,12 @@ from ray import tune
 
 from dream_assets import layout
 from dream_assets.defs.metadata import table_asset_metadata
-from dream_assets.lib.metric_registry import plugin_metric_names
-from dream_assets.lib.summary import summarize
-from dream_assets.lib.sweep import is_metric
-from dream_assets.lib.trial import TrialSettings
-from resources.tracking import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
+from dream_assets.lib.evaluation.summary import summarize
+from dream_assets.lib.evaluation.sweep import is_metric
+from dream_assets.lib.evaluation.trial import TrialSettings
+from dream_assets.lib.tracking.mlflow_client import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND
+from resources.tracking import MlflowTracker
 
 logger = logging.getLogger(__name__)
 # the trial metrics of `trial_evaluations`' results table (and each plug-in metric with its n)
@@ -190,9 +191,9 @@ def record_trial(
 
 
 def log_traces(context, tracker: MlflowTracker, run_id: str, table, key: str) -> None:
-    """Logs the trial's answers as MLflow traces (`resources.mlflow_traces`); a tracing failure
+    """Logs the trial's answers as MLflow traces (`dream_assets.lib.tracking.traces`); a tracing failure
     is logged and never fails the trial's record."""
-    from resources.mlflow_traces import log_answer_traces
+    from dream_assets.lib.tracking.traces import log_answer_traces
 
     try:
         logged = log_answer_traces(tracker, run_id, table, key)

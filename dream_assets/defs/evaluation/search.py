@@ -10,17 +10,18 @@ from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
-from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.query_embeddings import embed_question_sets
-from dream_assets.lib.range_search import RangeSearchContext, run_range_search
-from dream_assets.lib.sweep import multi_fidelity_scheduler, question_rungs
+from dream_assets.hashing import content_hash
+from dream_assets.lib.evaluation.range_search import RangeSearchContext, run_range_search
+from dream_assets.lib.evaluation.sweep import multi_fidelity_scheduler, question_rungs
+from dream_assets.lib.retrieval.query_embeddings import embed_question_sets
+from dream_assets.lib.tracking.mlflow_client import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND
 from dream_assets.partitions import SEARCH_SPACE_METRICS
 from dream_assets.rag_config import load_search_space
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND, MlflowTracker
+from resources.tracking import MlflowTracker
 
 
 class RangeSearchConfig(dg.Config):

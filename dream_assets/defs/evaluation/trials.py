@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from dream_assets import layout
-from dream_assets.lib.leaderboard import add_evidence, build_leaderboard
-from dream_assets.lib.summary import summarize
+from dream_assets.lib.evaluation.leaderboard import add_evidence, build_leaderboard
+from dream_assets.lib.evaluation.summary import summarize
 from dream_assets.partitions import CONFIGS_BY_KEY
 
 

@@ -1,7 +1,7 @@
 """The golden dataset: questions with reference answers and reference contexts.
 
 Two sources: the human set from SQuAD v2.0 (the demo corpus' own questions) and a synthetic set
-that ragas generates from the parsed documents over Ray tasks (`dream_assets.lib.synthetic`);
+that ragas generates from the parsed documents over Ray tasks (`dream_assets.lib.golden.synthetic`);
 a run takes one or both (column `golden_source`). Each version is stored under its content hash,
 so every evaluation and MLflow run names the exact version it was scored on.
 """
@@ -20,10 +20,11 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_parsed_documents
-from dream_assets.lib.golden import read_squad, squad_golden_dataset
-from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.splits import HELD_OUT, SELECTION, split_golden
-from dream_assets.lib.synthetic import SyntheticSettings, generate_synthetic_golden
+from dream_assets.hashing import content_hash
+from dream_assets.lib.golden.splits import HELD_OUT, SELECTION, split_golden
+from dream_assets.lib.golden.squad import read_squad, squad_golden_dataset
+from dream_assets.lib.golden.synthetic import generate_synthetic_golden
+from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster

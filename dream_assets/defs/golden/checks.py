@@ -5,8 +5,8 @@ import dagster as dg
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
-from dream_assets.lib.parsing import normalise_whitespace
-from dream_assets.lib.synthetic import SyntheticSettings
+from dream_assets.lib.documents.parsing import normalise_whitespace
+from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
 from resources.object_store import ObjectStore
 
 MIN_QUESTION_CHARS = SyntheticSettings().min_question_chars

@@ -14,14 +14,16 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import INDEX_SETTINGS, current_index_pointer, index_spec, read_parsed_documents
-from dream_assets.lib.indexes import corpus_version, index_version
-from dream_assets.lib.nodes import build_index, embedding_dimensions
-from dream_assets.lib.retrieval_pool import pool_name, start_pool
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.indexes import corpus_version, index_version
+from dream_assets.lib.retrieval.nodes import build_index, embedding_dimensions
+from dream_assets.lib.retrieval.pool import pool_name, start_pool
+from dream_assets.lib.stores.vector_stores import llama_vector_store, table_name
 from dream_assets.partitions import embedding_index_partitions
-from resources.embeddings import EmbeddingProvider, make_embedding
+from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
-from resources.vector_stores import VectorStore, llama_vector_store, table_name
+from resources.vector_stores import VectorStore
 
 
 @dg.asset(
@@ -148,7 +150,7 @@ def retrieval_pool(
 ) -> dg.MaterializeResult:
     """A pool of Ray retrieval actors serving the current version of this index
     (`retrieval-<index key>-<version>`): each actor loads the index once; sweeps and training
-    loops on the cluster find it by name (`dream_assets.lib.retrieval_pool.connect_pool`), so
+    loops on the cluster find it by name (`dream_assets.lib.retrieval.pool.connect_pool`), so
     concurrent trials share one loaded index. Metadata: each actor's health (process, node,
     index load time, calls served). A pool of an older version is left to its owner."""
     index_key = context.partition_key

@@ -9,9 +9,10 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import INDEX_SETTINGS
-from dream_assets.lib.index_checks import index_problems, referenced_nodes, stored_vector_dimensions
-from dream_assets.lib.nodes import embedding_dimensions
-from resources.embeddings import EmbeddingProvider, make_embedding
+from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.index_checks import index_problems, referenced_nodes, stored_vector_dimensions
+from dream_assets.lib.retrieval.nodes import embedding_dimensions
+from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.vector_stores import VectorStore
 
@@ -29,7 +30,7 @@ def embedding_index_vectors(
     """Fails (ERROR) when the current version of an index of the run's corpus stores fewer or
     more vectors than the nodes it embedded, a node twice, a null vector, a vector whose length
     is not its model's (measured on one probe text), or refers to a node without a vector
-    (`dream_assets.lib.index_checks.index_problems`), or when its stored files or table cannot
+    (`dream_assets.lib.retrieval.index_checks.index_problems`), or when its stored files or table cannot
     be read (`unreadable`: a lost index). Metadata: one row per index."""
     store = object_store.client()
     corpus, dsn = corpus_of(context), vector_store.settings().dsn

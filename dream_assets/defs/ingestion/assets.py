@@ -13,7 +13,7 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.lib.hashing import sha256_bytes
+from dream_assets.hashing import sha256_bytes
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.pdf_source import OscarSource
@@ -76,7 +76,7 @@ def oscar_parquet(
     parsed and filtered with Ray Data. Every line not kept is in `oscar/rejects/<shard>.parquet`
     with its reason (malformed JSON, missing field, empty, language, quality warning), counted in
     the metadata with examples."""
-    from dream_assets.lib.ingestion import overall_rows_per_s, parse_shard
+    from dream_assets.lib.bulk.ingestion import overall_rows_per_s, parse_shard
 
     store = object_store.client()
     ray_cluster.connect()
@@ -135,7 +135,7 @@ def oscar_chunks(
 ):
     """Character chunks of each shard's records (`oscar/chunks/<shard>/`), with stable ids
     `<record id>:<offset>`, split by LangChain's `RecursiveCharacterTextSplitter` on Ray Data."""
-    from dream_assets.lib.ingestion import chunk_shard, overall_rows_per_s
+    from dream_assets.lib.bulk.ingestion import chunk_shard, overall_rows_per_s
 
     if not 0 <= config.chunk_overlap < config.chunk_size:
         raise ValueError(f"chunk_overlap ({config.chunk_overlap}) must be in [0, chunk_size={config.chunk_size})")
@@ -192,7 +192,7 @@ def oscar_embeddings(
     the model and chunk count for the stores and the benchmark."""
     import ray
 
-    from dream_assets.lib.ingestion import embed_shard, overall_rows_per_s
+    from dream_assets.lib.bulk.ingestion import embed_shard, overall_rows_per_s
 
     store = object_store.client()
     ray_cluster.connect()

@@ -14,7 +14,7 @@ from pydantic import Field
 from dream_assets import layout
 from dream_assets.defs.ingestion.assets import SHARDS, oscar_embeddings, oscar_shard_partitions, per_shard_table
 from dream_assets.defs.metadata import ROW_COUNT, table_asset_metadata, table_metadata
-from dream_assets.lib.hashing import slugify
+from dream_assets.hashing import slugify
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.opensearch_store import OpenSearchStore
@@ -61,7 +61,7 @@ def pgvector_index(
     about 90,000. A small increment keeps HNSW (kept up to date by the inserts); IVFFlat is
     always rebuilt, since its lists come from the data.
     """
-    from dream_assets.lib.ingestion import read_embeddings
+    from dream_assets.lib.bulk.ingestion import read_embeddings
 
     store = object_store.client()
     tables = oscar_tables(_shard_model(store, context.partition_keys))
@@ -134,9 +134,9 @@ def vector_query_benchmark(
     `oscar/benchmark/results.parquet` and `.md`; the table is in the metadata, with the ingest
     throughput of each stage from their latest materialisations."""
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.lib.ingestion import read_embeddings
-    from dream_assets.lib.vector_benchmark import benchmark_pgvector, questions_from_squad
-    from resources.embeddings import make_embedding
+    from dream_assets.lib.bulk.ingestion import read_embeddings
+    from dream_assets.lib.models.embeddings import make_embedding
+    from dream_assets.lib.stores.vector_benchmark import benchmark_pgvector, questions_from_squad
 
     store = object_store.client()
     shards = sorted(context.instance.get_dynamic_partitions(oscar_shard_partitions.name))
@@ -203,8 +203,8 @@ def opensearch_index(
     """The chunks and embeddings in an OpenSearch k-NN index (`oscar-chunks-<model>`), bulk-loaded
     with refresh off, documents keyed by chunk id (a re-run overwrites), refresh restored after.
     Part of the definitions only when `OPENSEARCH_URL` is set."""
-    from dream_assets.lib.ingestion import read_embeddings
-    from resources.opensearch_store import bulk_actions, index_body
+    from dream_assets.lib.bulk.ingestion import read_embeddings
+    from dream_assets.lib.stores.opensearch import bulk_actions, index_body
 
     store = object_store.client()
     index = oscar_tables(_shard_model(store, context.partition_keys))["opensearch"]

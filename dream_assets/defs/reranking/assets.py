@@ -1,5 +1,5 @@
 """A reranker fine-tuned on the golden set: training pairs with hard negatives, then a
-cross-encoder trained in a Ray task sized by `dream_assets.lib.capacity`, tracked in MLflow and
+cross-encoder trained in a Ray task sized by `dream_assets.lib.models.capacity`, tracked in MLflow and
 stored in the object store; the sweep's `finetuned` reranker choice reads it."""
 
 import tempfile
@@ -13,15 +13,17 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden
-from dream_assets.lib.capacity import estimate_memory, lora_parameter_count, ray_resources
-from dream_assets.lib.hashing import content_hash
-from dream_assets.lib.reranker import fine_tune, training_pairs
-from dream_assets.lib.retrieval_pool import load_retriever
+from dream_assets.hashing import content_hash
+from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path
+from dream_assets.lib.models.capacity import estimate_memory, lora_parameter_count, ray_resources
+from dream_assets.lib.retrieval.index_spec import load_retriever
+from dream_assets.lib.retrieval.reranker_training import fine_tune, training_pairs
+from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
+from dream_assets.lib.tracking.mlflow_client import TAG_KIND
 from resources.embeddings import EmbeddingProvider
-from resources.models import BUNDLED_MODELS, bundled_model_path
-from resources.object_store import ObjectStore, ObjectStoreClient, ObjectStoreSettings
+from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
-from resources.tracking import TAG_KIND, MlflowTracker
+from resources.tracking import MlflowTracker
 from resources.vector_stores import VectorStore
 
 # The registered MLflow model of the fine-tuned reranker, and the tag naming its version.

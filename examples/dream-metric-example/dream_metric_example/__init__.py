@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dream_assets.lib.metric_registry import Metric
+from dream_assets.plugins.metrics import Metric
 
 
 def _precision(retrieved_ids: Sequence[Sequence[str]], reference_ids: Sequence[str]) -> float:

@@ -1,0 +1,1 @@
+"""Bulk ingestion: OSCAR JSONL records, character chunks and embeddings on Ray Data."""

@@ -1,0 +1,137 @@
+"""Bounded parsing: every PDF parsed in a worker process with a time and a memory limit.
+
+A PDF is code-like input: a page tree can loop, a stream can inflate to gigabytes, a parser can
+recurse or spin. `parse_bounded` runs `dream_assets.lib.documents.parsing.parse_pdf` in a pebble
+`ProcessPool` of spawned workers: the address space of each worker is capped by the OS
+(`RLIMIT_AS`) and a parse that outlives its time limit has its worker killed by the pool. Each
+document ends as one `ParseOutcome`, parsed or with the reason it was not, whatever it did.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from pebble import ProcessExpired, ProcessPool
+from pydantic import BaseModel, Field
+
+from dream_assets.lib.documents.parsing import DocumentParseError, ParsedDocument, parse_pdf
+
+
+class ParseLimits(BaseModel):
+    """Bounds on parsing one document.
+
+    Attributes:
+        timeout_seconds: wall-clock seconds one document may take; its worker is killed after.
+        memory_bytes: address-space limit of a worker process (`RLIMIT_AS`), interpreter and
+            libraries included (about 0.2 GiB of it); an allocation past it fails.
+        workers: parse processes run at once.
+        tasks_per_worker: documents a worker parses before it is replaced (bounds fragmentation).
+    """
+
+    timeout_seconds: float = Field(60.0, gt=0)
+    memory_bytes: int = Field(2 * 1024**3, ge=256 * 1024**2)
+    workers: int = Field(2, ge=1)
+    tasks_per_worker: int = Field(50, ge=1)
+
+
+@dataclass(frozen=True)
+class ParseOutcome:
+    """What became of one document: `document` when parsed, else `reason` and `detail` (the
+    reasons of `parse_pdf`, `timeout` or `worker_died`); `seconds` of wall-clock time spent on it
+    (worker start-up excluded) and its `pages` when known."""
+
+    document_id: str
+    document: ParsedDocument | None
+    reason: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+    pages: int | None = None
+
+
+def _limit_memory(memory_bytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def _parse(document_id: str, data: bytes, sha256: str) -> ParseOutcome:
+    """The body of one worker task."""
+    started = time.perf_counter()
+    try:
+        document = parse_pdf(document_id, data, sha256)
+    except DocumentParseError as error:
+        return ParseOutcome(document_id, None, error.reason, error.detail, time.perf_counter() - started, error.pages)
+    return ParseOutcome(document_id, document, seconds=time.perf_counter() - started, pages=len(document.page_starts))
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
+        return f"the parse worker died of {name}{hint}"
+    return f"the parse worker exited with code {exitcode}"
+
+
+def parse_bounded(
+    documents: Iterable[tuple[str, bytes, str]],
+    limits: ParseLimits,
+    parse: Callable[[str, bytes, str], ParseOutcome] = _parse,
+) -> Iterator[ParseOutcome]:
+    """Parses each document in a bounded worker, yielding outcomes as they complete.
+
+    Args:
+        documents: (document id, PDF bytes, SHA-256) triples; read lazily, at most
+            2 x `limits.workers` documents are held at once.
+        limits: the time and memory bounds.
+        parse: the task run in the worker (a module-level function, imported there by name);
+            `parse_pdf` with its reasons by default.
+
+    Yields:
+        One `ParseOutcome` per document, in completion order. A document that exceeds its time
+        limit gets reason `timeout`; one whose worker dies (a signal, an abort in native code)
+        gets `worker_died`; an exception that escapes `parse` gets `memory_limit` (a
+        `MemoryError`: the address-space limit was hit) or `parse_error`.
+    """
+    pending: dict[Future, tuple[str, float]] = {}
+
+    def finished(future: Future) -> ParseOutcome:
+        document_id, scheduled = pending.pop(future)
+        elapsed = time.perf_counter() - scheduled
+        try:
+            return future.result()
+        except FutureTimeout:
+            detail = f"parsing took longer than {limits.timeout_seconds:g} s; its worker was killed"
+            return ParseOutcome(document_id, None, "timeout", detail, elapsed)
+        except ProcessExpired as error:
+            return ParseOutcome(document_id, None, "worker_died", _exit_reason(error.exitcode), elapsed)
+        except MemoryError:
+            detail = f"the worker ran past its memory limit ({limits.memory_bytes / 1024**2:,.0f} MiB)"
+            return ParseOutcome(document_id, None, "memory_limit", detail, elapsed)
+        except Exception as error:  # noqa: BLE001 - whatever a document does, it gets an outcome
+            return ParseOutcome(document_id, None, "parse_error", f"{type(error).__name__}: {error}"[:500], elapsed)
+
+    pool = ProcessPool(
+        max_workers=limits.workers,
+        max_tasks=limits.tasks_per_worker,
+        initializer=_limit_memory,
+        initargs=(limits.memory_bytes,),
+        context=multiprocessing.get_context("spawn"),
+    )
+    try:
+        for document_id, data, sha256 in documents:
+            while len(pending) >= 2 * limits.workers:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                yield from (finished(future) for future in done)
+            future = pool.schedule(parse, args=(document_id, data, sha256), timeout=limits.timeout_seconds)
+            pending[future] = (document_id, time.perf_counter())
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            yield from (finished(future) for future in done)
+    finally:
+        pool.stop()
+        pool.join()

@@ -1,0 +1,2 @@
+"""Stores: the object store, vector stores (in memory, pgvector, OpenSearch), an embedded
+PostgreSQL, the vector-query benchmark."""

@@ -1,0 +1,1 @@
+"""Tracking: MLflow through `MlflowClient` (runs, datasets, tables), answers as MLflow traces."""

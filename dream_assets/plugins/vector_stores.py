@@ -1,0 +1,52 @@
+"""The contract of a vector store (`VectorStoreBackend`): where an embedding index keeps its
+vectors, opened from plain settings in any process. Registered in
+`dream_assets.plugins.registry.VECTOR_STORES` (entry-point group `dream.vector_stores`); the
+built-ins (in memory, pgvector) are in `dream_assets.lib.stores.vector_stores`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from dream_assets.plugins.registry import Registry, registered, subclass_of
+
+if TYPE_CHECKING:
+    from llama_index.core.vector_stores.types import BasePydanticVectorStore
+
+
+class VectorStoreBackend(ABC):
+    """One kind of vector store, opened on its settings."""
+
+    def __init__(self, settings: VectorStoreSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def llama_store(self, table: str, dimensions: int) -> BasePydanticVectorStore | None:
+        """The LlamaIndex vector store an index of `dimensions`-d vectors is built into and
+        read from, named `table` (`table_name`), or None for LlamaIndex's in-memory store
+        persisted with the index."""
+
+
+BUILTIN_VECTOR_STORES = {
+    "in_memory": "dream_assets.lib.stores.vector_stores:InMemoryBackend",
+    "pgvector": "dream_assets.lib.stores.vector_stores:PgVectorBackend",
+}
+VECTOR_STORES = Registry("vector store", "dream.vector_stores", BUILTIN_VECTOR_STORES, subclass_of(VectorStoreBackend))
+
+
+# the name of a registered vector store (an unknown one is a validation error naming the known)
+StoreKind = registered(VECTOR_STORES)
+
+
+class VectorStoreSettings(BaseModel):
+    """What a worker needs to open the vector store: `kind` (a registered vector store) and,
+    for pgvector, the libpq `dsn` (left out of repr: it may hold a password)."""
+
+    kind: StoreKind = "in_memory"
+    dsn: str | None = Field(default=None, repr=False)
+
+    def backend(self) -> VectorStoreBackend:
+        """The registered backend of `kind`, opened on these settings."""
+        return VECTOR_STORES.get(self.kind)(self)
