@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def _state():
     from dream_assets import layout
     from dream_assets.corpus import current_corpus
-    from dream_assets.definitions import local_resources, state_dir
     from dream_assets.defs.readers import read_current_golden
-    from dream_assets.partitions import CONFIGS_BY_KEY
+    from dream_assets.deployments import local_resources, state_dir
+    from dream_assets.search_space import load_search_space
+
+    CONFIGS_BY_KEY = load_search_space().configs_by_key  # noqa: N806
 
     resources = local_resources(state_dir(), str(ROOT / "data" / "demo" / "squad" / "pdfs"))
     store = resources["object_store"].client()
@@ -94,14 +96,17 @@ def winners_curse(questions: pd.DataFrame, tables: dict[str, pd.DataFrame], spli
 
 def retrieval_timing(resources, store, version: str, questions, contexts, tables) -> None:
     from dream_assets.corpus import current_corpus
-    from dream_assets.defs.readers import current_index_pointer, index_spec
+    from dream_assets.defs.workers import WorkerSettings
     from dream_assets.lib.evaluation.tiers import retrieve_questions
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.retrieval.index_spec import load_retriever
     from dream_assets.lib.retrieval.query_embeddings import read_query_embeddings
-    from dream_assets.partitions import CONFIGS_BY_KEY
+    from dream_assets.search_space import load_search_space
 
-    configs = [CONFIGS_BY_KEY[key] for key in tables]
+    space = load_search_space()
+    configs = [space.configs_by_key[key] for key in tables]
+    roles = ("object_store", "embeddings", "llms", "vector_store", "ray_cluster")
+    workers = WorkerSettings(*(resources[role] for role in roles), space, current_corpus(store))
     print(f"\n3. retrieval tier, {len(questions)} questions (in-process, 2 cores):")
     for model in sorted({config.embedding_model for config in configs}):
         embed = make_embedding(resources["embeddings"].settings_for(model))
@@ -113,14 +118,7 @@ def retrieval_timing(resources, store, version: str, questions, contexts, tables
     seconds: dict[tuple[str, int], float] = {}
     for mode in ("vector", "bm25", "hybrid"):
         for config in configs:
-            spec = index_spec(
-                config.index_key,
-                current_index_pointer(store, config.index_key, current_corpus(store)),
-                resources["object_store"],
-                resources["embeddings"],
-                resources["vector_store"],
-                resources["ray_cluster"].scratch_dir,
-            )
+            spec = workers.index(config.index_key)
             if (config.index_key, mode) not in retrievers:
                 retrievers[config.index_key, mode] = load_retriever(spec, config.top_k, retriever=mode)
             retriever = retrievers[config.index_key, mode]

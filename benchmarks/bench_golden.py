@@ -50,13 +50,13 @@ def rankings(documents: dict, human, synthetic, models_dir: str):
     from dream_assets.lib.retrieval.context_matching import covered_context_ids
     from dream_assets.lib.retrieval.nodes import build_index
     from dream_assets.lib.retrieval.retriever import Retriever
-    from dream_assets.partitions import SEARCH_SPACE_CONFIGS
+    from dream_assets.search_space import load_search_space
     from resources.embeddings import EmbeddingProvider
 
     provider = EmbeddingProvider(models_dir=models_dir)
     scores, built = {}, {}
     ordered = [documents[key] for key in sorted(documents)]
-    for config in SEARCH_SPACE_CONFIGS:
+    for config in load_search_space().configs():
         embed_model = make_embedding(provider.settings_for(config.embedding_model))
         if config.index_key not in built:
             directory = tempfile.mkdtemp(prefix=f"bench-golden-{config.index_key}-")

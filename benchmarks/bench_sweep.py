@@ -34,7 +34,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _defs(home: Path):
-    from dream_assets.definitions import build_definitions, local_resources
+    from dream_assets.definitions import build_definitions
+    from dream_assets.deployments import local_resources
 
     return build_definitions(local_resources(home, str(PDFS)))
 
@@ -79,7 +80,10 @@ def child(home: str) -> None:
     """The killed side of the resume benchmark: a grid sweep of every configuration."""
     import dagster as dg
 
-    from dream_assets.partitions import rag_config_partitions
+    from dream_assets.partitions import sweep_partitions
+    from dream_assets.search_space import load_search_space
+
+    rag_config_partitions = sweep_partitions(load_search_space()).rag_configs
 
     with dg.instance_for_test() as instance:
         _run(_defs(Path(home)), instance, "sweep_job", rag_config_partitions.get_partition_keys())
@@ -99,11 +103,16 @@ def main() -> None:
     import dagster as dg
 
     from dream_assets import layout
-    from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions, rag_config_partitions
+    from dream_assets.partitions import sweep_partitions
+    from dream_assets.search_space import load_search_space
+
+    space = load_search_space()
+    partitions = sweep_partitions(space)
+    SEARCH_SPACE_CONFIGS = space.configs()  # noqa: N806
 
     base = Path(tempfile.mkdtemp(prefix="dream-bench-sweep-"))
-    configs = rag_config_partitions.get_partition_keys()
-    indexes = embedding_index_partitions.get_partition_keys()
+    configs = partitions.rag_configs.get_partition_keys()
+    indexes = partitions.embedding_indexes.get_partition_keys()
     home = base / "grid"
     defs = _defs(home)
     store = defs.resources["object_store"].client()

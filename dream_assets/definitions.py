@@ -1,27 +1,16 @@
-"""The one Definitions object of DREAM.
-
-The resource set is chosen once, here, by deployment name (`DREAM_DEPLOYMENT`):
-- `local` (default): embedded services under the state directory `DREAM_HOME` (default
-  `.dream/` in the project): a local-directory object store, local Ray, MLflow on SQLite, bundled
-  models; the PDFs come from `DREAM_PDF_SOURCE` (default: the bundled demo corpus);
-- `k8s`: S3/MinIO, PostgreSQL + pgvector, the MLflow server, the Ray cluster and an
-  OpenAI-compatible LLM endpoint, every address and credential from environment variables (see
-  deploy/).
-
-The bulk ingestion pipeline's PostgreSQL is `DREAM_PG_DSN` in both (`make ingest-demo` starts an
-embedded one and sets it); its OpenSearch asset is defined only when `OPENSEARCH_URL` is set.
-"""
+"""The one Definitions object of DREAM: every asset, check, job and sensor on an explicit search
+space (`build_definitions`), bound to the resource set of a deployment, which is chosen once, by
+name (`dream_assets.deployments`). `defs` is what `dagster dev` and the code server load."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
 from dream_assets.defs.documents.sensors import new_document_sensor
-from dream_assets.defs.evaluation.assets import trial_evaluations
+from dream_assets.defs.evaluation.assets import trial_evaluations_asset
 from dream_assets.defs.evaluation.best import best_rag_configuration
 from dream_assets.defs.evaluation.checks import (
     leaderboard_ranks_every_configuration,
@@ -38,7 +27,7 @@ from dream_assets.defs.golden.checks import (
     golden_dataset_question_lengths,
     golden_dataset_references_are_grounded,
 )
-from dream_assets.defs.indexing.assets import embedding_index, retrieval_pool
+from dream_assets.defs.indexing.assets import indexing_assets
 from dream_assets.defs.indexing.checks import embedding_index_vectors
 from dream_assets.defs.ingestion.assets import oscar_chunks, oscar_embeddings, oscar_jsonl, oscar_parquet
 from dream_assets.defs.ingestion.stores import opensearch_index, pgvector_index, vector_query_benchmark
@@ -56,181 +45,87 @@ from dream_assets.defs.jobs import (
     vector_benchmark_job,
 )
 from dream_assets.defs.reranking.assets import finetuned_reranker, reranker_training_pairs
-from resources.embeddings import EmbeddingProvider
-from resources.llm import LlmProvider
-from resources.object_store import LocalObjectStore, S3ObjectStore
-from resources.opensearch_store import OpenSearchStore
-from resources.pdf_source import OscarSource, PdfSource
-from resources.ray_cluster import RayCluster
-from resources.tracking import MlflowTracker
-from resources.vector_stores import InMemoryVectorStore, PgVectorStore
+from dream_assets.deployments import executor_for, resources_for
+from dream_assets.partitions import sweep_partitions
+from dream_assets.search_space import SearchSpace, load_search_space
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEMO_PDFS = PROJECT_ROOT / "data" / "demo" / "squad" / "pdfs"
-
-
-def state_dir() -> Path:
-    """The local state directory: `DREAM_HOME`, else `.dream/` in the project."""
-    return Path(os.environ.get("DREAM_HOME", PROJECT_ROOT / ".dream")).resolve()
-
-
-def local_resources(home: Path, pdf_source: str) -> dict:
-    """Embedded defaults: everything under `home`, nothing to install or start by hand."""
-    return {
-        "pdf_source": PdfSource(uri=pdf_source),
-        "object_store": LocalObjectStore(root=str(home / "object_store")),
-        "embeddings": EmbeddingProvider(models_dir=str(home / "models")),
-        "llms": LlmProvider(
-            models_dir=str(home / "models"),
-            api_base=os.environ.get("DREAM_LLM_API_BASE"),
-            api_key=dg.EnvVar("DREAM_LLM_API_KEY") if os.environ.get("DREAM_LLM_API_KEY") else None,
-            **_llm_table(),
-        ),
-        "ray_cluster": RayCluster(
-            address=os.environ.get("RAY_ADDRESS"),
-            num_cpus=os.cpu_count() or 2,
-            storage_path=str(home / "ray_results"),
-            scratch_dir=str(home / "scratch"),
-        ),
-        "tracker": MlflowTracker(
-            tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-            artifact_location=(home / "mlflow" / "artifacts").as_uri(),
-        ),
-        "vector_store": InMemoryVectorStore(),
-        "oscar_source": OscarSource(uri=os.environ.get("DREAM_OSCAR_SOURCE", str(home / "oscar_inbox"))),
-        "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
-        **_opensearch(),
-    }
+# The assets that do not depend on the search space's partitions, by concern.
+DOCUMENT_AND_GOLDEN_ASSETS = [
+    source_pdfs,
+    parsed_documents,
+    golden_dataset,
+    reranker_training_pairs,
+    finetuned_reranker,
+]
+EVALUATION_ASSETS = [judge_evaluations, experiment_leaderboard, best_rag_configuration, range_search]
+BULK_ASSETS = [oscar_jsonl, oscar_parquet, oscar_chunks, oscar_embeddings, pgvector_index, vector_query_benchmark]
+ASSET_CHECKS = [
+    golden_dataset_is_not_empty,
+    golden_dataset_question_lengths,
+    golden_dataset_has_no_duplicate_questions,
+    golden_dataset_references_are_grounded,
+    embedding_index_vectors,
+    trials_succeeded,
+    metrics_cover_the_questions,
+    leaderboard_ranks_every_configuration,
+]
+JOBS = [
+    ingest_job,
+    golden_job,
+    index_job,
+    retrieval_pool_job,
+    reranker_job,
+    sweep_job,
+    leaderboard_job,
+    range_search_job,
+    oscar_ingest_job,
+    vector_benchmark_job,
+]
 
 
-def _llm_table() -> dict:
-    """The LLM table named by `DREAM_LLM_TABLE`, else the resource's default (config/llms.yaml)."""
-    return {"llm_table": os.environ["DREAM_LLM_TABLE"]} if os.environ.get("DREAM_LLM_TABLE") else {}
-
-
-def _opensearch() -> dict:
-    """The OpenSearch resource when `OPENSEARCH_URL` is set (no OpenSearch installs from the
-    registries this project builds from, so it is never embedded)."""
-    return {"opensearch": OpenSearchStore(url=dg.EnvVar("OPENSEARCH_URL"))} if os.environ.get("OPENSEARCH_URL") else {}
-
-
-def k8s_resources() -> dict:
-    """Cluster services, configured by environment variables set from deploy/ manifests."""
-    return {
-        "pdf_source": PdfSource(
-            uri=dg.EnvVar("DREAM_PDF_SOURCE"),
-            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
-            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-        ),
-        "object_store": S3ObjectStore(
-            bucket=dg.EnvVar("DREAM_S3_BUCKET"),
-            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
-            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-        ),
-        "embeddings": EmbeddingProvider(models_dir="/opt/dream/models"),
-        "llms": LlmProvider(
-            models_dir="/opt/dream/models",
-            api_base=dg.EnvVar("DREAM_LLM_API_BASE"),
-            api_key=dg.EnvVar("DREAM_LLM_API_KEY"),
-            **_llm_table(),
-        ),
-        "ray_cluster": RayCluster(
-            address=dg.EnvVar("RAY_ADDRESS"),
-            storage_path=dg.EnvVar("DREAM_TUNE_STORAGE"),  # s3://...: survives the run pod
-            scratch_dir="/tmp/dream/scratch",  # each Ray pod's own disk
-            trial_resources={"CPU": 1, "dream_trials": 1},  # the cpu worker group (deploy/kuberay)
-        ),
-        "tracker": MlflowTracker(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
-        "vector_store": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
-        "oscar_source": OscarSource(
-            uri=dg.EnvVar("DREAM_OSCAR_SOURCE"),
-            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
-            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-        ),
-        "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
-        **_opensearch(),
-    }
-
-
-def resources_for(deployment: str) -> dict:
-    """The resource set of a deployment name.
+def build_definitions(
+    resources: dict, executor: dg.ExecutorDefinition | None = None, search_space: SearchSpace | None = None
+) -> dg.Definitions:
+    """Definitions of every DREAM asset, check and job on `search_space` (default: the shipped
+    `config/search_space.yaml`), bound to `resources` (and run by `executor`, the default
+    multiprocess one when None). The search space defines the configuration and index
+    partitions (`sweep_partitions`) and is the `search_space` resource the assets read.
 
     Raises:
-        ValueError: for an unknown deployment name.
+        dream_assets.search_space.SearchSpaceError: if the default search space does not load.
     """
-    if deployment == "local":
-        return local_resources(state_dir(), os.environ.get("DREAM_PDF_SOURCE", str(DEMO_PDFS)))
-    if deployment == "k8s":
-        return k8s_resources()
-    raise ValueError(f"DREAM_DEPLOYMENT must be 'local' or 'k8s', not {deployment!r}")
-
-
-def build_definitions(resources: dict, executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
-    """Definitions of every DREAM asset, check and job, bound to `resources` (and run by
-    `executor`, the default multiprocess one when None)."""
+    space = search_space or load_search_space()
+    partitions = sweep_partitions(space)
+    opensearch = "opensearch" in resources
     return dg.Definitions(
         assets=[
-            source_pdfs,
-            parsed_documents,
-            golden_dataset,
-            embedding_index,
-            retrieval_pool,
-            reranker_training_pairs,
-            finetuned_reranker,
-            trial_evaluations,
-            judge_evaluations,
-            experiment_leaderboard,
-            best_rag_configuration,
-            range_search,
-            oscar_jsonl,
-            oscar_parquet,
-            oscar_chunks,
-            oscar_embeddings,
-            pgvector_index,
-            vector_query_benchmark,
-            *([opensearch_index] if "opensearch" in resources else []),
+            *DOCUMENT_AND_GOLDEN_ASSETS,
+            *indexing_assets(partitions),
+            trial_evaluations_asset(partitions),
+            *EVALUATION_ASSETS,
+            *BULK_ASSETS,
+            *([opensearch_index] if opensearch else []),
         ],
-        asset_checks=[
-            golden_dataset_is_not_empty,
-            golden_dataset_question_lengths,
-            golden_dataset_has_no_duplicate_questions,
-            golden_dataset_references_are_grounded,
-            embedding_index_vectors,
-            trials_succeeded,
-            metrics_cover_the_questions,
-            leaderboard_ranks_every_configuration,
-        ],
-        jobs=[
-            ingest_job,
-            golden_job,
-            index_job,
-            retrieval_pool_job,
-            reranker_job,
-            sweep_job,
-            leaderboard_job,
-            range_search_job,
-            oscar_ingest_job,
-            vector_benchmark_job,
-            *([opensearch_job] if "opensearch" in resources else []),
-        ],
+        asset_checks=ASSET_CHECKS,
+        jobs=[*JOBS, *([opensearch_job] if opensearch else [])],
         sensors=[new_document_sensor],
-        resources=resources,
+        resources={**resources, "search_space": space},
         executor=executor,
     )
 
 
-def executor_for(deployment: str) -> dg.ExecutorDefinition | None:
-    """On Kubernetes every step gets its own pod (sized by the assets' `dagster-k8s/config`
-    op tags); locally Dagster's default executor."""
-    if deployment == "k8s":
-        from dagster_k8s import k8s_job_executor
-
-        return k8s_job_executor
-    return None
+def deployment_definitions(search_space: SearchSpace | None = None, pdf_source: str | None = None) -> dg.Definitions:
+    """The definitions of this deployment (`DREAM_DEPLOYMENT`: `local`, the default, or `k8s`)
+    on `search_space` (default: the shipped one), reading PDFs from `pdf_source` (see
+    `resources_for`)."""
+    deployment = os.environ.get("DREAM_DEPLOYMENT", "local")
+    return build_definitions(resources_for(deployment, pdf_source), executor_for(deployment), search_space)
 
 
-DEPLOYMENT = os.environ.get("DREAM_DEPLOYMENT", "local")
-defs = build_definitions(resources_for(DEPLOYMENT), executor_for(DEPLOYMENT))
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev` (`dream ui`) and the code server (deploy/) load, when they load it:
+    this deployment's definitions on the search space that `DREAM_SEARCH_SPACE` names (`dream ui
+    --search-space` sets it for its `dagster dev` subprocess), else the shipped one."""
+    path = os.environ.get("DREAM_SEARCH_SPACE")
+    return deployment_definitions(load_search_space(path) if path else None)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
-    from dream_assets.definitions import state_dir
+    from dream_assets.deployments import state_dir
 
     home = state_dir()
     inbox = Path(os.environ.get("DREAM_OSCAR_SOURCE", home / "oscar_inbox"))
@@ -110,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path) -> int:
     import ray.data
 
-    from dream_assets.definitions import defs
+    from dream_assets.definitions import deployment_definitions
 
     # the command line shows one progress bar per job; Ray Data's own per-operator lines go
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     from dream_assets.defs.ingestion.assets import oscar_shard_partitions
 
+    defs = deployment_definitions()
     instance = dg.DagsterInstance.get()
     shards = sorted(defs.resources["oscar_source"].list_shards())
     instance.add_dynamic_partitions(oscar_shard_partitions.name, shards)

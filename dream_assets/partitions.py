@@ -1,12 +1,15 @@
-"""Every PartitionsDefinition of DREAM, and the mapping between configurations and indexes."""
+"""Every PartitionsDefinition of DREAM: the documents (dynamic, added by discovery) and, as
+functions of a search space, its configurations and embedding indexes with the mapping between
+them (`sweep_partitions`)."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
 
-from dream_assets.rag_config import load_search_space
+from dream_assets.search_space import SearchSpace
 
 # Dagster calls `backfill_policy` beta; DREAM relies on it on purpose (a run over many
 # configurations is one Ray Tune sweep), so the notice, raised by Dagster's decorator code as
@@ -14,27 +17,33 @@ from dream_assets.rag_config import load_search_space
 warnings.filterwarnings("ignore", r"Parameter `backfill_policy`", dg.BetaWarning, r"dagster\._core\.decorator_utils")
 
 document_partitions = dg.DynamicPartitionsDefinition(name="documents")
-"""One partition per source PDF, keyed by the slug of its file name; added by discovery."""
+"""One partition per source document, keyed by the slug of its file name; added by discovery."""
 
-_SEARCH_SPACE = load_search_space()
-SEARCH_SPACE_CONFIGS = _SEARCH_SPACE.configs()
-SEARCH_SPACE_METRICS = list(_SEARCH_SPACE.metrics)
-"""Metrics the search space names by import path, scored in every trial beside the known ones."""
 
-rag_config_partitions = dg.StaticPartitionsDefinition([config.key for config in SEARCH_SPACE_CONFIGS])
-"""One partition per RAG configuration of `config/search_space.yaml`."""
+@dataclass(frozen=True)
+class SweepPartitions:
+    """The partitions a search space defines.
 
-embedding_index_partitions = dg.StaticPartitionsDefinition(
-    sorted({config.index_key for config in SEARCH_SPACE_CONFIGS})
-)
-"""One partition per (retrieval method, embedding model): the index configurations share."""
+    Attributes:
+        rag_configs: one partition per RAG configuration (`RagConfig.key`), in file order.
+        embedding_indexes: one partition per (retrieval method, embedding model)
+            (`RagConfig.index_key`): the indexes configurations share.
+        index_to_configs: each embedding index to the configurations that read it.
+    """
 
-index_to_configs = dg.StaticPartitionMapping(
-    {
-        index_key: [config.key for config in SEARCH_SPACE_CONFIGS if config.index_key == index_key]
-        for index_key in embedding_index_partitions.get_partition_keys()
-    }
-)
-"""Maps each embedding index to the configurations that read it."""
+    rag_configs: dg.StaticPartitionsDefinition
+    embedding_indexes: dg.StaticPartitionsDefinition
+    index_to_configs: dg.StaticPartitionMapping
 
-CONFIGS_BY_KEY = {config.key: config for config in SEARCH_SPACE_CONFIGS}
+
+def sweep_partitions(space: SearchSpace) -> SweepPartitions:
+    """The partitions of `space` (`SweepPartitions`)."""
+    configs = space.configs()
+    indexes = sorted(space.index_settings)
+    return SweepPartitions(
+        rag_configs=dg.StaticPartitionsDefinition([config.key for config in configs]),
+        embedding_indexes=dg.StaticPartitionsDefinition(indexes),
+        index_to_configs=dg.StaticPartitionMapping(
+            {index: [config.key for config in configs if config.index_key == index] for index in indexes}
+        ),
+    )

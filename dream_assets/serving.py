@@ -134,7 +134,8 @@ class RagModel(mlflow.pyfunc.PythonModel):
         """
         import contextlib
 
-        from dream_assets.lib.llm.generation import GenerationError, rag_answer
+        from dream_assets.lib.llm.failures import GenerationError
+        from dream_assets.lib.llm.generation import rag_answer
 
         rows = []
         with contextlib.ExitStack() as stack:

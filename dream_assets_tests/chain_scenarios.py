@@ -8,14 +8,15 @@ import dagster as dg
 import pytest
 
 from dream_assets import layout
-from dream_assets.lib.evaluation.sweep import run_sweep
-from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.lib.evaluation.sweep import SweepSettings, run_sweep
+from dream_assets.search_space import load_search_space
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
 
 # the chain test's index and its two configurations
 INDEX = "chunks256o32_minilm-l6"
 CONFIGS = [f"{INDEX}_gemma-3-270m_k2", f"{INDEX}_gemma-3-270m_k4"]
+CONFIGS_BY_KEY = load_search_space().configs_by_key  # the shipped search space's
 
 
 def check_results(result) -> dict:
@@ -66,7 +67,7 @@ def repeats_answer_with_successive_seeds(good, store, tmp_path):
     try:
         llm = LlmSettings(name="stub", provider="openai", model="stub", api_base=stub.url, temperature=0.7, seed=0)
         trial = good.model_copy(update={"llm": llm, "repeats": 2, "output_key": "scratch/repeats.parquet"})
-        [outcome] = run_sweep([trial], str(tmp_path / "ray_results"), "repeats", 1)
+        [outcome] = run_sweep([trial], SweepSettings(str(tmp_path / "ray_results"), "repeats", 1))
     finally:
         stub.stop()
     assert outcome.error is None
@@ -82,7 +83,7 @@ def multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
     """Six configurations (vector, BM25 and hybrid retrieval, top-1 and top-4) on the 4 golden
     questions by ASHA: rungs of 1, 2 and 4 questions, one trial at a time so that the order in
     which trials reach each rung, and so the decisions, are fixed."""
-    from dream_assets.lib.evaluation.sweep import multi_fidelity_scheduler, question_rungs
+    from dream_assets.lib.evaluation.fidelity import multi_fidelity_scheduler, question_rungs
     from dream_assets.lib.golden.splits import generation_sample
 
     rungs = question_rungs(4, min_questions=1, reduction_factor=2)
@@ -94,7 +95,7 @@ def multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
             output = f"asha/{config.key}.parquet"
             trials.append(good.model_copy(update={"config": config, "rungs": rungs, "output_key": output}))
     scheduler = multi_fidelity_scheduler("mrr", rungs, 2)
-    outcomes = run_sweep(trials, str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler)
+    outcomes = run_sweep(trials, SweepSettings(str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler))
     assert all(outcome.error is None for outcome in outcomes)
     evaluated = {o.config_key: int(o.metrics["generated_questions"]) for o in outcomes}
     assert set(evaluated.values()) <= set(rungs) and 4 in evaluated.values()
@@ -167,18 +168,12 @@ def llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
 
 
 def trial_settings(defs, store, version, key, resources):
-    from dream_assets.defs.readers import current_index_pointer, index_spec
-    from dream_assets.lib.evaluation.trial import TrialSettings
+    from dream_assets.defs.workers import WorkerSettings
+    from dream_assets.lib.evaluation.trial_settings import TrialSettings
 
     rag = CONFIGS_BY_KEY[key]
-    spec = index_spec(
-        rag.index_key,
-        current_index_pointer(store, rag.index_key),
-        resources["object_store"],
-        resources["embeddings"],
-        resources["vector_store"],
-        resources["ray_cluster"].scratch_dir,
-    )
+    roles = ("object_store", "embeddings", "llms", "vector_store", "ray_cluster")
+    spec = WorkerSettings(*(resources[role] for role in roles), load_search_space()).index(rag.index_key)
     return TrialSettings(
         config=rag,
         object_store=resources["object_store"].settings(),
@@ -189,12 +184,13 @@ def trial_settings(defs, store, version, key, resources):
     )
 
 
-def optuna_draws_configurations_in_the_ranges(defs, instance, store, tracker, tmp_path, monkeypatch):
+def optuna_draws_configurations_in_the_ranges(resources, instance, store, tracker, tmp_path):
     """Optuna draws 3 configurations from ranges (chunk size 128 or 256, overlap, top-k 1 to 3,
     vector or BM25); drawn chunkers get their indexes built in the trials, once each."""
     import yaml
 
-    from dream_assets.rag_config import DEFAULT_SEARCH_SPACE
+    from dream_assets.definitions import build_definitions
+    from dream_assets.search_space import DEFAULT_SEARCH_SPACE
 
     space = yaml.safe_load(DEFAULT_SEARCH_SPACE.read_text())
     space["ranges"] = {
@@ -209,9 +205,8 @@ def optuna_draws_configurations_in_the_ranges(defs, instance, store, tracker, tm
     }
     path = tmp_path / "search_space.yaml"
     path.write_text(yaml.safe_dump(space))
-    monkeypatch.setenv("DREAM_SEARCH_SPACE", str(path))
+    defs = build_definitions(resources, search_space=load_search_space(path))
     search = _metadata(_run(defs, instance, "range_search_job"), "range_search")
-    monkeypatch.delenv("DREAM_SEARCH_SPACE")
     assert (search["draws"], search["failed"]) == (3, 0)
     version = store.read_json(layout.GOLDEN_POINTER)["version"]
     tables = [info.key for info in store.list(layout.range_search_prefix(version)) if info.key.endswith(".parquet")]

@@ -1,12 +1,15 @@
 import dagster as dg
 
-from dream_assets.definitions import build_definitions, defs, local_resources
-from dream_assets.partitions import embedding_index_partitions, index_to_configs, rag_config_partitions
+from dream_assets.definitions import build_definitions, defs
+from dream_assets.deployments import local_resources
+from dream_assets.partitions import sweep_partitions
+from dream_assets.search_space import load_search_space
 
 
 def test_definitions_load():
-    dg.Definitions.validate_loadable(defs)
-    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    loaded = defs()  # what `dagster dev` and the code server load
+    dg.Definitions.validate_loadable(loaded)
+    keys = {key.to_user_string() for key in loaded.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "source_pdfs",
         "parsed_documents",
@@ -42,6 +45,9 @@ def test_opensearch_asset_is_defined_only_with_an_opensearch_url(monkeypatch, tm
 
 
 def test_every_configuration_reads_exactly_one_index():
+    partitions = sweep_partitions(load_search_space())
+    embedding_index_partitions, index_to_configs = partitions.embedding_indexes, partitions.index_to_configs
+    rag_config_partitions = partitions.rag_configs
     mapped = [
         key
         for index in embedding_index_partitions.get_partition_keys()
@@ -58,7 +64,7 @@ def test_local_resources_live_under_the_state_directory(tmp_path):
 
 
 def test_code_versions_let_dagster_show_stale_indexes_and_evaluations():
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     versions = {key.to_user_string(): graph.get(key).code_version for key in graph.get_all_asset_keys()}
     assert versions["embedding_index"] and versions["trial_evaluations"]
 
@@ -66,7 +72,7 @@ def test_code_versions_let_dagster_show_stale_indexes_and_evaluations():
 def test_every_run_config_field_has_help_in_the_launchpad():
     """Each field of each asset's run config has a description, which the launchpad shows."""
     configured = {}
-    for node in defs.resolve_asset_graph().asset_nodes:
+    for node in defs().resolve_asset_graph().asset_nodes:
         schema = node.assets_def.op.config_schema
         fields = getattr(schema.as_field().config_type, "fields", {}) if schema is not None else {}
         configured[node.key.to_user_string()] = {name: field.description for name, field in fields.items()}
@@ -79,7 +85,7 @@ def test_every_run_config_field_has_help_in_the_launchpad():
 
 
 def test_checks_cover_indexes_trials_and_the_leaderboard():
-    checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
+    checks = {(key.asset_key.to_user_string(), key.name) for key in defs().resolve_asset_graph().asset_check_keys}
     assert {
         ("embedding_index", "embedding_index_vectors"),
         ("trial_evaluations", "trials_succeeded"),

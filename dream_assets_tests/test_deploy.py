@@ -13,7 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from dream_assets.definitions import build_definitions, executor_for, k8s_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import executor_for, k8s_resources
 from dream_assets.lib.models.bundled import BUNDLED_MODELS
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets_tests import hostile_pdfs
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.unit.test_parsing import _blank_pdf

@@ -46,23 +46,18 @@ def main() -> None:
     import ray
 
     from dream_assets.corpus import current_corpus
-    from dream_assets.definitions import defs
+    from dream_assets.definitions import deployment_definitions
     from dream_assets.defs.golden.assets import DEMO_SQUAD
-    from dream_assets.defs.readers import current_index_pointer, index_spec
+    from dream_assets.defs.workers import WorkerSettings
     from dream_assets.lib.retrieval.pool import pool_name, start_pool
 
-    resources = defs.resources
+    resources = deployment_definitions().resources
     store = resources["object_store"].client()
+    roles = ("object_store", "embeddings", "llms", "vector_store", "ray_cluster", "search_space")
+    workers = WorkerSettings(*(resources[role] for role in roles), corpus=current_corpus(store))
     # the index of the corpus `dream run` last ran on; FileNotFoundError: run make demo first
-    pointer = current_index_pointer(store, args.index, current_corpus(store))
-    spec = index_spec(
-        args.index,
-        pointer,
-        resources["object_store"],
-        resources["embeddings"],
-        resources["vector_store"],
-        resources["ray_cluster"].scratch_dir,
-    )
+    pointer = workers.index_pointer(args.index)
+    spec = workers.index(args.index, pointer)
     squad = json.loads(DEMO_SQUAD.read_text())
     questions = [qa["question"] for a in squad["data"] for p in a["paragraphs"] for qa in p["qas"]]
     resources["ray_cluster"].connect()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from dream_assets.lib.stores.vector_stores import PgVectorOps
+from dream_assets.lib.stores.pgvector import PgVectorOps
 from dream_assets.plugins.vector_stores import VectorStoreSettings
 
 

@@ -74,11 +74,9 @@ def run(
     from dream_assets.corpus import corpus_name
 
     with _failures():
-        if pdfs:
-            os.environ["DREAM_PDF_SOURCE"] = pdfs if "://" in pdfs else str(Path(pdfs).resolve())
-        if search_space:
-            os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
         options = RunOptions(
+            pdfs=(pdfs if "://" in pdfs else str(Path(pdfs).resolve())) if pdfs else None,
+            search_space=search_space.resolve() if search_space else None,
             corpus=corpus or (corpus_name(pdfs) if pdfs else "squad-demo"),
             documents=documents,
             golden=golden,
@@ -134,13 +132,21 @@ def serve(
 
 
 @app.command()
-def ui(port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000) -> None:
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    search_space: Annotated[
+        Path | None, typer.Option(help="Search-space YAML (default: config/search_space.yaml).", exists=True)
+    ] = None,
+) -> None:
     """Open the Dagster UI and daemon (dagster dev) on this state directory."""
     from dream_assets.corpus import corpus_record, current_corpus
     from resources.object_store import LocalObjectStore
 
-    # the PDF source (of new_document_sensor) is the last corpus run's, unless set; read from the
-    # embedded store without loading the definitions, which read DREAM_PDF_SOURCE on import
+    # `dagster dev` loads the definitions in a subprocess of its own: the search space and the
+    # PDF source reach it through its environment (`dream_assets.definitions.defs`)
+    if search_space:
+        os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
+    # the PDF source (of new_document_sensor) is the last corpus run's, unless set
     store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
     corpus = current_corpus(store)
     if "DREAM_PDF_SOURCE" not in os.environ and corpus:
@@ -171,9 +177,9 @@ class _failures:
 
 
 def _definitions():
-    from dream_assets.definitions import defs
+    from dream_assets.definitions import deployment_definitions
 
-    return defs
+    return deployment_definitions()
 
 
 def _store():

@@ -9,7 +9,6 @@ with their corpus, `dream/corpus`), so `dream ui` shows them afterwards.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ class RunOptions:
     judge_llm: str
     judge_sample_size: int
     judge_configurations: int
+    pdfs: str | None = None
+    search_space: Path | None = None
     debug: bool = False
 
 
@@ -95,15 +96,17 @@ def run_chain(options: RunOptions) -> int:
             PDF is found, or the golden choice cannot work (all before any stage).
     """
     from dream_assets.corpus import write_corpus
-    from dream_assets.rag_config import SearchSpaceError
+    from dream_assets.definitions import deployment_definitions
+    from dream_assets.deployments import DEMO_PDFS
+    from dream_assets.partitions import document_partitions
+    from dream_assets.search_space import SearchSpaceError, load_search_space
 
     try:
-        from dream_assets.definitions import DEMO_PDFS, defs  # reads the search space
+        space = load_search_space(options.search_space)
     except SearchSpaceError as error:
         raise UserError(str(error)) from error
-    from dream_assets.partitions import document_partitions
-
-    _check_models(defs.resources["llms"].api_base, options.judge_llm)
+    defs = deployment_definitions(space, options.pdfs)
+    _check_models(space, defs.resources["llms"], options.judge_llm, options.search_space)
     instance = dg.DagsterInstance.get()
     pdf_source = defs.resources["pdf_source"]
     found = sorted(pdf_source.list_pdfs())
@@ -119,43 +122,42 @@ def run_chain(options: RunOptions) -> int:
     logger.info(
         "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]
     )
-    timings, checks = _run_stages(defs, instance, _stages(options, documents, golden), options.corpus, options.debug)
+    stages = _stages(options, space, documents, golden)
+    timings, checks = _run_stages(defs, instance, stages, options.corpus, options.debug)
     print_leaderboard(store, options.corpus, timings)
     print_checks(checks)
     return 0
 
 
-def _check_models(llm_api_base: str | None, judge_llm: str) -> None:
+def _check_models(space, llms, judge_llm: str, path: Path | None) -> None:
     """Raises a `UserError` naming each model of the search space's grid (and the judge) that
     cannot be loaded here (`dream_assets.lib.models.bundled.model_problems`)."""
-    from dream_assets.lib.llm.settings import DEFAULT_LLM_TABLE, load_llm_table
     from dream_assets.lib.models.bundled import model_problems
-    from dream_assets.rag_config import load_search_space, search_space_path
+    from dream_assets.search_space import DEFAULT_SEARCH_SPACE
 
-    space = load_search_space()
-    served = load_llm_table(os.environ.get("DREAM_LLM_TABLE") or DEFAULT_LLM_TABLE).served_by_providers()
-    llms = [*space.llms, *([judge_llm] if judge_llm else [])]
-    problems = model_problems(space.embedding_models, llms, llm_api_base, served)
+    names = [*space.llms, *([judge_llm] if judge_llm else [])]
+    problems = model_problems(space.embedding_models, names, llms.api_base, llms.served_by_providers())
     if problems:
-        raise UserError(f"search space {search_space_path()}: {'; '.join(problems)}")
+        raise UserError(f"search space {path or DEFAULT_SEARCH_SPACE}: {'; '.join(problems)}")
 
 
-def _stages(options: RunOptions, documents: list[str], golden: dict) -> list[tuple]:
+def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> list[tuple]:
     """(title, job, partition keys or None, run config) of each stage."""
-    from dream_assets.partitions import SEARCH_SPACE_CONFIGS, embedding_index_partitions, rag_config_partitions
+    from dream_assets.partitions import sweep_partitions
 
-    configs = rag_config_partitions.get_partition_keys()
+    partitions = sweep_partitions(space)
+    configs = partitions.rag_configs.get_partition_keys()
     sweep = {"generation_sample_size": options.generation_sample_size}
     judge = {
         "judge_llm": options.judge_llm,
         "sample_size": options.judge_sample_size,
         "configurations": options.judge_configurations,
     }
-    reranker = any(config.reranker != "none" for config in SEARCH_SPACE_CONFIGS)
+    reranker = any(config.reranker != "none" for config in space.configs())
     return [
         ("ingest: copy and parse PDFs", "ingest_job", documents, None),
         ("golden dataset", "golden_job", None, {"ops": {"golden_dataset": {"config": golden}}}),
-        ("embedding indexes", "index_job", embedding_index_partitions.get_partition_keys(), None),
+        ("embedding indexes", "index_job", partitions.embedding_indexes.get_partition_keys(), None),
         *([("reranker: training pairs, fine-tuning", "reranker_job", None, None)] if reranker else []),
         (
             f"sweep: {len(configs)} configurations on Ray Tune",

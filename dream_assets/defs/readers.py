@@ -1,5 +1,5 @@
 """What stages read of one another's outputs: parsed documents, the current golden set, the
-current version of an index and how a worker opens it. Asset modules import these, never one
+current version of an index (how a worker opens it: `dream_assets.defs.workers`). Asset modules import these, never one
 another's assets for them."""
 
 from __future__ import annotations
@@ -9,14 +9,7 @@ import dagster as dg
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.lib.documents.parsing import ParsedDocument
-from dream_assets.lib.retrieval.index_spec import IndexSpec
-from dream_assets.partitions import SEARCH_SPACE_CONFIGS, document_partitions
-from resources.embeddings import EmbeddingProvider
-from resources.object_store import ObjectStore
-from resources.vector_stores import VectorStore
-
-# (retrieval method, embedding model) of every index of the search space, by index key
-INDEX_SETTINGS = {config.index_key: (config.retrieval, config.embedding_model) for config in SEARCH_SPACE_CONFIGS}
+from dream_assets.partitions import document_partitions
 
 
 def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
@@ -59,31 +52,6 @@ def current_index_pointer(store, index_key: str, corpus: str = "") -> dict:
     on `corpus` (`dream_assets.corpus`; '': every document partition).
 
     Raises:
-        ValueError: if `index_key` is not an index of the search space.
         FileNotFoundError: if that index was never built.
     """
-    if index_key not in INDEX_SETTINGS:
-        raise ValueError(f"index_key {index_key!r} is not an index of the search space: {sorted(INDEX_SETTINGS)}")
     return store.read_json(layout.index_pointer(index_key, corpus))
-
-
-def index_spec(
-    index_key: str,
-    pointer: dict,
-    object_store: ObjectStore,
-    embeddings: EmbeddingProvider,
-    vector_store: VectorStore,
-    scratch_dir: str,
-) -> IndexSpec:
-    """How a Ray worker opens the version of index `index_key` that `pointer`
-    (`current_index_pointer`) names."""
-    method, embedding_model = INDEX_SETTINGS[index_key]
-    return IndexSpec(
-        method=method,
-        embedding=embeddings.settings_for(embedding_model),
-        object_store=object_store.settings(),
-        index_prefix=pointer["prefix"],
-        vector_store=vector_store.settings(),
-        vector_table=pointer.get("table"),
-        scratch_dir=scratch_dir,
-    )

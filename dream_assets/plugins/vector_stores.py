@@ -31,7 +31,7 @@ class VectorStoreBackend(ABC):
 
 BUILTIN_VECTOR_STORES = {
     "in_memory": "dream_assets.lib.stores.vector_stores:InMemoryBackend",
-    "pgvector": "dream_assets.lib.stores.vector_stores:PgVectorBackend",
+    "pgvector": "dream_assets.lib.stores.pgvector:PgVectorBackend",
 }
 VECTOR_STORES = Registry("vector store", "dream.vector_stores", BUILTIN_VECTOR_STORES, subclass_of(VectorStoreBackend))
 

@@ -5,15 +5,16 @@ import dagster as dg
 import pytest
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
-from dream_assets.lib.evaluation.sweep import run_sweep
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
+from dream_assets.lib.evaluation.sweep import SweepSettings, run_sweep
 from dream_assets.lib.evaluation.tiers import GROUND_TRUTH_METRICS, RAGAS_EMBEDDING_METRICS, RAGAS_JUDGE_METRICS
 from dream_assets.lib.tracking.mlflow_client import TAG_GOLDEN_VERSION, TAG_KIND
-from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
 from dream_assets_tests.chain_scenarios import (
     CONFIGS,
+    CONFIGS_BY_KEY,
     INDEX,
     a_lost_index_fails_the_checks_until_it_is_rebuilt,
     check_results,
@@ -165,13 +166,13 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert (third["skipped_trials"], third["resumed_questions"], third["failed_trials"]) == (2, 0, 0)
         assert len(client.search_runs([tracker.experiment_id()])) == 3
 
-        optuna_draws_configurations_in_the_ranges(defs, instance, store, tracker, tmp_path, monkeypatch)
+        optuna_draws_configurations_in_the_ranges(resources, instance, store, tracker, tmp_path)
 
         # one failing trial is reported with its reason and does not stop the other
         good = trial_settings(defs, store, version, CONFIGS[0], resources)
         missing = good.index.model_copy(update={"index_prefix": "embedding_index/missing"})
         bad = good.model_copy(update={"index": missing, "config": CONFIGS_BY_KEY[CONFIGS[1]]})
-        outcomes = run_sweep([good, bad], str(tmp_path / "ray_results"), "failing", 2)
+        outcomes = run_sweep([good, bad], SweepSettings(str(tmp_path / "ray_results"), "failing", 2))
         assert outcomes[0].error is None and 0 <= outcomes[0].metrics["hit_rate"] <= 1
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
 

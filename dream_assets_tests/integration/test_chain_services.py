@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets.lib.tracking.mlflow_client import TAG_KIND
 from dream_assets.lib.tracking.traces import log_answer_traces
 from dream_assets_tests.chain import metadata, run_job

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets.lib.evaluation.leaderboard import add_evidence
 from dream_assets.lib.golden.splits import HELD_OUT, SELECTION
 from dream_assets_tests.chain import metadata, run_job

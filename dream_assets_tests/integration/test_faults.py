@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
 from dream_assets_tests.servers import start_seaweedfs, stop
 from resources.object_store import S3ObjectStore

@@ -11,8 +11,9 @@ import pytest
 from psycopg import sql
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
 from dream_assets.defs.ingestion.stores import oscar_tables
+from dream_assets.deployments import local_resources
 from dream_assets.lib.bulk.ingestion import read_embeddings
 from dream_assets.lib.bulk.oscar import squad_paragraph_records, write_shards
 from dream_assets.lib.models.embeddings import make_embedding

@@ -21,9 +21,10 @@ import dagster as dg
 import pytest
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets.lib.tracking.mlflow_client import TAG_KIND
-from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.search_space import load_search_space
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.servers import TRIAL_RESOURCE
 from resources.ray_cluster import RayCluster
@@ -112,7 +113,7 @@ def test_a_killed_sweep_resumes_without_redoing_trials_questions_or_runs(tmp_pat
         assert metrics["llm_calls"] + metrics["llm_cache_hits"] == QUESTIONS - kept
         assert metrics["llm_cache_hits"] <= 1
         assert _parts(store, version, second) == 0
-        assert table["retrieved_contexts"].map(len).eq(CONFIGS_BY_KEY[second].top_k).all()
+        assert table["retrieved_contexts"].map(len).eq(load_search_space().configs_by_key[second].top_k).all()
 
         tracker = resources["tracker"]
         runs = tracker.client().search_runs([tracker.experiment_id()])

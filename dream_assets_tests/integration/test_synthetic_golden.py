@@ -13,7 +13,8 @@ import dagster as dg
 import pytest
 
 from dream_assets import layout
-from dream_assets.definitions import build_definitions, local_resources
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
 from dream_assets.lib.golden.synthetic_settings import SYNTHETIC_COLUMNS
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run

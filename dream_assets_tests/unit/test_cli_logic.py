@@ -5,7 +5,7 @@ import pytest
 from dream_assets.cli.chain import golden_config
 from dream_assets.cli.console import UserError, root_cause
 from dream_assets.corpus import corpus_name
-from dream_assets.rag_config import load_search_space
+from dream_assets.search_space import load_search_space
 from dream_assets.serving import BestConfiguration
 
 

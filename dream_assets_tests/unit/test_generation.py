@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import diskcache
 import pytest
 
-from dream_assets.lib.llm.generation import GenerationError, RetryPolicy, build_prompt, generate
+from dream_assets.lib.llm.failures import GenerationError, RetryPolicy
+from dream_assets.lib.llm.generation import build_prompt, generate
 
 
 class CountingLlm:

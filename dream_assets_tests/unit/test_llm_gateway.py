@@ -7,7 +7,8 @@ import diskcache
 import pydantic
 import pytest
 
-from dream_assets.lib.llm.gateway import GenerationError, LlmGateway, LlmUsage, RetryPolicy, failure_reason
+from dream_assets.lib.llm.failures import GenerationError, RetryPolicy, failure_reason
+from dream_assets.lib.llm.gateway import LlmGateway, LlmUsage
 
 
 class Verdict(pydantic.BaseModel):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import ray.exceptions
 
-from dream_assets.lib.evaluation.sweep import SECRET_ENV_VARS, is_lost, keep_secrets_on_driver
+from dream_assets.lib.evaluation.outcomes import SECRET_ENV_VARS, is_lost, keep_secrets_on_driver
 from dream_assets.lib.node_local import NODE_SCRATCH_ENV, node_local
 
 

@@ -6,7 +6,8 @@ from dream_assets.lib.models.bundled import model_problems
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
 from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
-from dream_assets.rag_config import RagConfig, SearchSpace, SearchSpaceError, load_search_space, slug_of
+from dream_assets.rag_config import RagConfig, slug_of
+from dream_assets.search_space import SearchSpace, SearchSpaceError, load_search_space
 
 
 def test_slugs_are_readable_partition_keys():
@@ -127,7 +128,7 @@ def test_duplicate_configurations_are_refused():
 def test_optuna_draws_stay_in_the_ranges_and_only_draw_the_methods_parameters():
     import optuna
 
-    from dream_assets.rag_config import IntRange, RangeSpace
+    from dream_assets.search_space import IntRange, RangeSpace
 
     space = RangeSpace(
         methods=["chunks", "sentence_window"],

@@ -14,7 +14,7 @@ import yaml
 from dream_assets.plugins.metrics import METRICS
 from dream_assets.plugins.registry import UnknownComponentError
 from dream_assets.plugins.retrievers import RETRIEVERS
-from dream_assets.rag_config import SearchSpaceError, load_search_space
+from dream_assets.search_space import SearchSpaceError, load_search_space
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,7 +245,7 @@ def test_an_optuna_search_draws_each_method_its_own_parameters():
     import optuna
 
     from dream_assets.lib.retrieval.methods.semantic import SemanticMethod
-    from dream_assets.rag_config import RangeSpace
+    from dream_assets.search_space import RangeSpace
 
     space = RangeSpace.model_validate(
         {

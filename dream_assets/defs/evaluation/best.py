@@ -12,12 +12,13 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
-from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden, read_parsed_documents
+from dream_assets.defs.readers import read_current_golden, read_parsed_documents
+from dream_assets.defs.workers import WorkerSettings
 from dream_assets.hashing import content_hash
 from dream_assets.lib.evaluation.metric_catalog import metric_names
 from dream_assets.lib.retrieval.indexes import corpus_version
-from dream_assets.partitions import CONFIGS_BY_KEY
 from dream_assets.plugins.rerankers import RERANKERS
+from dream_assets.search_space import SearchSpace
 from dream_assets.serving import (
     CONFIGURATION_ARTIFACT,
     BestConfiguration,
@@ -44,6 +45,7 @@ def best_rag_configuration(
     ray_cluster: RayCluster,
     tracker: MlflowTracker,
     vector_store: VectorStore,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """The leaderboard's first configuration that did not fail, ready to serve:
     `best_rag_configuration/<golden version>/best_rag_configuration.yaml`
@@ -57,26 +59,13 @@ def best_rag_configuration(
     """
     store = object_store.client()
     corpus = corpus_of(context)
+    workers = WorkerSettings(object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus)
     golden_version, _, _ = read_current_golden(store, corpus)
     winner = _winner(store, golden_version)
-    rag = CONFIGS_BY_KEY[winner["config_key"]]
-    pointer = current_index_pointer(store, rag.index_key, corpus)
-    spec = index_spec(rag.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
-    llm = llms.settings_for(rag.llm)
-    reranker = RERANKERS.get(rag.reranker)().source(store)
-    best = BestConfiguration(
-        corpus=corpus,
-        corpus_version=corpus_version(list(read_parsed_documents(context.instance, store, corpus).values())),
-        golden_version=golden_version,
-        config_key=rag.key,
-        config=rag,
-        index=spec,
-        llm=llm,
-        reranker=reranker,
-        model_files=model_file_hashes([spec.embedding.model, llm.model]),
-        metrics=_metrics(winner),
-        llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
-    )
+    rag = search_space.configs_by_key[winner["config_key"]]
+    pointer = workers.index_pointer(rag.index_key)
+    documents = list(read_parsed_documents(context.instance, store, corpus).values())
+    best = _best(workers, rag, pointer, winner, golden_version, corpus_version(documents))
     text = best.to_yaml()
     key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
     store.write_bytes(key, text.encode("utf-8"))
@@ -95,6 +84,25 @@ def best_rag_configuration(
             "configuration": dg.MetadataValue.md(f"```yaml\n{text}```"),
         },
         data_version=dg.DataVersion(f"{golden_version}-{rag.key}-{pointer['version']}"),
+    )
+
+
+def _best(workers: WorkerSettings, rag, pointer: dict, winner, golden_version: str, corpus_hash: str):
+    """The winner's `BestConfiguration`: its entry, index, LLM and reranker, the hashes of its
+    model files, its metrics."""
+    spec, llm = workers.index(rag.index_key, pointer), workers.llm(rag.llm)
+    return BestConfiguration(
+        corpus=workers.corpus,
+        corpus_version=corpus_hash,
+        golden_version=golden_version,
+        config_key=rag.key,
+        config=rag,
+        index=spec,
+        llm=llm,
+        reranker=RERANKERS.get(rag.reranker)().source(workers.object_store.client()),
+        model_files=model_file_hashes([spec.embedding.model, llm.model]),
+        metrics=_metrics(winner),
+        llm_cache_dir=workers.llm_cache_dir,
     )
 
 

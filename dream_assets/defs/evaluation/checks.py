@@ -10,11 +10,11 @@ import pandas as pd
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.trials import evaluated_configurations, trial_errors, trial_rows
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.lib.evaluation.summary import coverage_shortfalls
+from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
 
 # The least share of attempted questions each metric of a trial must score (the retrieval tier
@@ -27,14 +27,16 @@ def _golden_version(context, store) -> str:
 
 
 @dg.asset_check(
-    asset=trial_evaluations,
+    asset="trial_evaluations",
     description="Every configuration's last trial on the current golden set succeeded.",
 )
-def trials_succeeded(context: dg.AssetCheckExecutionContext, object_store: ObjectStore) -> dg.AssetCheckResult:
+def trials_succeeded(
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore, search_space: dg.ResourceParam[SearchSpace]
+) -> dg.AssetCheckResult:
     """Fails (ERROR) when some configuration's last trial on the current golden set failed,
     with each one's error."""
     store = object_store.client()
-    errors = trial_errors(store, _golden_version(context, store))
+    errors = trial_errors(store, _golden_version(context, store), search_space.configs_by_key)
     failures = pd.DataFrame(list(errors.items()), columns=["config_key", "error"])
     return dg.AssetCheckResult(
         passed=not errors,
@@ -44,17 +46,17 @@ def trials_succeeded(context: dg.AssetCheckExecutionContext, object_store: Objec
 
 
 @dg.asset_check(
-    asset=trial_evaluations,
+    asset="trial_evaluations",
     description=f"Every metric of every trial scored at least {MIN_COVERAGE:.0%} of the questions it attempted.",
 )
 def metrics_cover_the_questions(
-    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore, search_space: dg.ResourceParam[SearchSpace]
 ) -> dg.AssetCheckResult:
     """Warns when a trial's metric scored fewer than `MIN_COVERAGE` of the questions it
     attempted (an LLM failing, answers the metric cannot score): its mean would rest on a
     part of the questions that may not be like the rest."""
     store = object_store.client()
-    rows, _ = trial_rows(store, _golden_version(context, store))
+    rows, _ = trial_rows(store, _golden_version(context, store), search_space.configs_by_key)
     shortfalls = coverage_shortfalls(rows, MIN_COVERAGE)
     return dg.AssetCheckResult(
         passed=shortfalls.empty,
@@ -73,7 +75,7 @@ def metrics_cover_the_questions(
     " trial.",
 )
 def leaderboard_ranks_every_configuration(
-    context: dg.AssetCheckExecutionContext, object_store: ObjectStore
+    context: dg.AssetCheckExecutionContext, object_store: ObjectStore, search_space: dg.ResourceParam[SearchSpace]
 ) -> dg.AssetCheckResult:
     """Fails (ERROR) when the stored leaderboard of the current golden set lacks a
     configuration that has a trial there (`missing`: evaluated after the leaderboard was
@@ -83,8 +85,8 @@ def leaderboard_ranks_every_configuration(
     store = object_store.client()
     golden_version = _golden_version(context, store)
     board = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
-    evaluated = evaluated_configurations(store, golden_version)
-    errors = trial_errors(store, golden_version)
+    evaluated = evaluated_configurations(store, golden_version, search_space.configs_by_key)
+    errors = trial_errors(store, golden_version, search_space.configs_by_key)
     problems = [{"config_key": key, "problem": "missing"} for key in sorted(evaluated - set(board["config_key"]))]
     for row in board.itertuples():
         if row.status in ("failed", "generation_failed"):

@@ -19,7 +19,6 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.assets import trial_evaluations
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.evaluation.trials import ranked_trials
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
@@ -36,6 +35,7 @@ from dream_assets.lib.evaluation.judging import (
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
 from dream_assets.lib.models.bundled import model_problems
 from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
@@ -62,7 +62,7 @@ class JudgeConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[trial_evaluations],
+    deps=["trial_evaluations"],
     group_name="evaluation",
     kinds={"ragas", "mlflow"},
     code_version="1",
@@ -77,6 +77,7 @@ def judge_evaluations(
     llms: LlmProvider,
     ray_cluster: RayCluster,
     tracker: MlflowTracker,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """Scores ragas' faithfulness, answer relevancy, context precision, context recall and
     answer correctness of the top configurations' answers on the current golden set
@@ -102,7 +103,7 @@ def judge_evaluations(
     problems = model_problems([], [config.judge_llm], llms.api_base, llms.served_by_providers())
     if problems:
         raise ValueError(f"the judge cannot start: {'; '.join(problems)}")
-    table, tables = ranked_trials(store, golden_version, config.rank_by)
+    table, tables = ranked_trials(store, golden_version, config.rank_by, search_space.configs_by_key)
     chosen = _chosen(table, config.configurations)
     question_ids = judged_questions({key: tables[key] for key in chosen}, config.sample_size, config.seed)
     if not question_ids:  # no successful trial, or no question every chosen one answered

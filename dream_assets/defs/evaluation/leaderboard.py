@@ -18,6 +18,7 @@ from dream_assets.defs.readers import read_current_golden
 from dream_assets.lib.evaluation.judging import judge_summary
 from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, save_plot, verdict
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
+from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
 from resources.tracking import MlflowTracker
 
@@ -58,7 +59,11 @@ class LeaderboardConfig(dg.Config):
 
 @dg.asset(deps=[judge_evaluations], group_name="evaluation", kinds={"plotly", "mlflow"}, code_version="3")
 def experiment_leaderboard(
-    context: dg.AssetExecutionContext, config: LeaderboardConfig, object_store: ObjectStore, tracker: MlflowTracker
+    context: dg.AssetExecutionContext,
+    config: LeaderboardConfig,
+    object_store: ObjectStore,
+    tracker: MlflowTracker,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """One row per configuration evaluated on the current golden set, sorted by `rank_by` on
     the selection split: its metrics with their `n`, coverage, latencies (p50/p95), tokens,
@@ -76,7 +81,7 @@ def experiment_leaderboard(
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, _, _ = read_current_golden(store, corpus)
-    table, _ = ranked_trials(store, golden_version, config.rank_by)
+    table, _ = ranked_trials(store, golden_version, config.rank_by, search_space.configs_by_key)
     judge_table = read_judged(store, golden_version)
     if judge_table is not None:
         table = with_judge_spend(table.merge(judge_summary(judge_table), on="config_key", how="left"))

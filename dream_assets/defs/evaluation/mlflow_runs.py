@@ -20,9 +20,9 @@ from ray import tune
 from dream_assets import layout
 from dream_assets.defs.metadata import table_asset_metadata
 from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
+from dream_assets.lib.evaluation.outcomes import is_metric
 from dream_assets.lib.evaluation.summary import summarize
-from dream_assets.lib.evaluation.sweep import is_metric
-from dream_assets.lib.evaluation.trial import TrialSettings
+from dream_assets.lib.evaluation.trial_settings import TrialSettings
 from dream_assets.lib.tracking.mlflow_client import TAG_CONFIG_KEY, TAG_CORPUS, TAG_GOLDEN_VERSION, TAG_KIND
 from resources.tracking import MlflowTracker
 

@@ -10,18 +10,19 @@ from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
+from dream_assets.defs.workers import WorkerSettings
 from dream_assets.hashing import content_hash
+from dream_assets.lib.evaluation.fidelity import multi_fidelity_scheduler, question_rungs
 from dream_assets.lib.evaluation.range_search import RangeSearchContext, run_range_search
-from dream_assets.lib.evaluation.sweep import multi_fidelity_scheduler, question_rungs
 from dream_assets.lib.retrieval.query_embeddings import embed_question_sets
 from dream_assets.lib.tracking.mlflow_client import TAG_CONFIG_KEY, TAG_GOLDEN_VERSION, TAG_KIND
-from dream_assets.partitions import SEARCH_SPACE_METRICS
-from dream_assets.rag_config import load_search_space
+from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
+from resources.vector_stores import VectorStore
 
 
 class RangeSearchConfig(dg.Config):
@@ -53,6 +54,8 @@ def range_search(
     llms: LlmProvider,
     ray_cluster: RayCluster,
     tracker: MlflowTracker,
+    vector_store: VectorStore,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """An Optuna search (TPE, through Ray Tune's `OptunaSearch`) over the `ranges:` section of
     the search space: chunk size, overlap, window size and top-k as ranges, models and
@@ -64,12 +67,15 @@ def range_search(
     Raises:
         ValueError: if the search space has no `ranges:` section.
     """
-    space = load_search_space().ranges
+    space = search_space.ranges
     if space is None:
         raise ValueError("the search space file has no `ranges:` section (see config/search_space.yaml)")
     if config.samples:
         space = space.model_copy(update={"samples": config.samples})
-    search, golden_version = _search_context(context, config, space, object_store, embeddings, llms, ray_cluster)
+    workers = WorkerSettings(
+        object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus_of(context)
+    )
+    search, golden_version = _search_context(context, config, space, workers)
     rungs = search.rungs
     ray_cluster.connect()
     embed_question_sets(object_store.settings(), golden_version, list(search.embeddings.values()))
@@ -100,31 +106,30 @@ def range_search(
     )
 
 
-def _search_context(context, config: RangeSearchConfig, space, object_store, embeddings, llms, ray_cluster):
+def _search_context(context, config: RangeSearchConfig, space, workers: WorkerSettings):
     """The plain settings every draw of the search needs (`RangeSearchContext`), and the golden
     set's version."""
-    store = object_store.client()
-    corpus = corpus_of(context)
-    golden_version, questions, _ = read_current_golden(store, corpus)
-    documents = read_parsed_documents(context.instance, store, corpus)
+    store = workers.object_store.client()
+    golden_version, questions, _ = read_current_golden(store, workers.corpus)
+    documents = read_parsed_documents(context.instance, store, workers.corpus)
     rungs = []
     if config.min_questions:
         sample = min(config.generation_sample_size or len(questions), len(questions))
         rungs = question_rungs(sample, config.min_questions, config.reduction_factor)
     search = RangeSearchContext(
         space=space,
-        object_store=object_store.settings(),
+        object_store=workers.object_store.settings(),
         documents=sorted(documents),
-        embeddings={name: embeddings.settings_for(name) for name in space.embedding_models},
-        llms={name: llms.settings_for(name) for name in space.llms},
+        embeddings={name: workers.embedding(name) for name in space.embedding_models},
+        llms={name: workers.llm(name) for name in space.llms},
         golden_prefix=layout.golden_prefix(golden_version),
         output_prefix=layout.range_search_prefix(golden_version),
-        scratch_dir=ray_cluster.scratch_dir,
-        llm_cache_dir=f"{ray_cluster.scratch_dir}/llm_cache",
+        scratch_dir=workers.scratch_dir,
+        llm_cache_dir=workers.llm_cache_dir,
         rungs=rungs,
         generation_sample_size=config.generation_sample_size,
         seed=config.seed,
-        metrics=SEARCH_SPACE_METRICS,
+        metrics=list(workers.search_space.metrics),
     )
     return search, golden_version
 

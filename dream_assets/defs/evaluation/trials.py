@@ -8,25 +8,27 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.lib.evaluation.leaderboard import add_evidence, build_leaderboard
 from dream_assets.lib.evaluation.summary import summarize
-from dream_assets.partitions import CONFIGS_BY_KEY
+from dream_assets.rag_config import RagConfig
 
 
-def ranked_trials(store, golden_version: str, rank_by: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Every configuration with a trial on golden set `golden_version`, ranked by `rank_by` with
+def ranked_trials(
+    store, golden_version: str, rank_by: str, configs: dict[str, RagConfig]
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every configuration of `configs` (by key) with a trial on golden set `golden_version`, ranked by `rank_by` with
     its evidence (`add_evidence`: intervals, paired tests, Holm tiers), and each successful
     trial's per-question table by configuration key.
 
     Raises:
         ValueError: when no trial was evaluated on that golden set.
     """
-    rows, tables = trial_rows(store, golden_version)
+    rows, tables = trial_rows(store, golden_version, configs)
     if not rows:
         raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
     return add_evidence(build_leaderboard(rows, rank_by), tables, rank_by), tables
 
 
-def trial_rows(store, golden_version: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:
-    """One row per configuration with a trial on golden set `golden_version`: its key, its
+def trial_rows(store, golden_version: str, configs: dict[str, RagConfig]) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """One row per configuration of `configs` with a trial on golden set `golden_version`: its key, its
     parameters, its trial metrics (`summarize`), `status` and `failed_tier`; and the per-question
     table of each trial that can be ranked, by configuration key.
 
@@ -37,7 +39,7 @@ def trial_rows(store, golden_version: str) -> tuple[list[dict], dict[str, pd.Dat
     with its `error`. A configuration whose table is there is `ok` even if a later attempt failed
     (see `trial_errors`)."""
     rows, tables, answered = [], {}, {}
-    for key, rag in CONFIGS_BY_KEY.items():
+    for key, rag in configs.items():
         table_key = layout.trial_key(golden_version, key)
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
@@ -62,19 +64,19 @@ def _failure(store, record: dict) -> dict:
     return {"status": "failed", "error": record["error"], "failed_tier": record.get("failed_tier", "retrieval")}
 
 
-def evaluated_configurations(store, golden_version: str) -> set[str]:
-    """The configurations with a trial on golden set `golden_version`: a per-question table or
+def evaluated_configurations(store, golden_version: str, configs: dict[str, RagConfig]) -> set[str]:
+    """The configurations of `configs` with a trial on golden set `golden_version`: a per-question table or
     an error record (the rows of `trial_rows`, without reading the tables)."""
     keys = (layout.trial_key, layout.trial_error_key)
-    return {key for key in CONFIGS_BY_KEY if any(store.exists(place(golden_version, key)) for place in keys)}
+    return {key for key in configs if any(store.exists(place(golden_version, key)) for place in keys)}
 
 
-def trial_errors(store, golden_version: str) -> dict[str, str]:
-    """The error of every configuration whose last trial on golden set `golden_version` failed
+def trial_errors(store, golden_version: str, configs: dict[str, RagConfig]) -> dict[str, str]:
+    """The error of every configuration of `configs` whose last trial on golden set `golden_version` failed
     (its `<config key>.error.json`, removed when a later trial succeeds), by configuration key."""
     return {
         key: store.read_json(layout.trial_error_key(golden_version, key))["error"]
-        for key in CONFIGS_BY_KEY
+        for key in configs
         if store.exists(layout.trial_error_key(golden_version, key))
     }
 

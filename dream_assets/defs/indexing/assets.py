@@ -13,36 +13,55 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.defs.readers import INDEX_SETTINGS, current_index_pointer, index_spec, read_parsed_documents
+from dream_assets.defs.readers import read_parsed_documents
+from dream_assets.defs.workers import WorkerSettings
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.indexes import corpus_version, index_version
 from dream_assets.lib.retrieval.nodes import build_index, embedding_dimensions
 from dream_assets.lib.retrieval.pool import pool_name, start_pool
 from dream_assets.lib.stores.vector_stores import llama_vector_store, table_name
-from dream_assets.partitions import embedding_index_partitions
+from dream_assets.partitions import SweepPartitions
+from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.vector_stores import VectorStore
 
 
-@dg.asset(
-    partitions_def=embedding_index_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
-    group_name="indexing",
-    kinds={"llamaindex", "pytorch"},
-    # Dagster marks the index and everything downstream stale when this changes: bump it when
-    # node parsing or what an index holds changes (its data is content-addressed already).
-    code_version="1",
-    # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}},
-)
-def embedding_index(
+def indexing_assets(partitions: SweepPartitions) -> list[dg.AssetsDefinition]:
+    """`embedding_index` and `retrieval_pool`, one partition per index of the search space."""
+    embedding_index = dg.asset(
+        name="embedding_index",
+        partitions_def=partitions.embedding_indexes,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep(parsed_documents, partition_mapping=dg.AllPartitionMapping())],
+        group_name="indexing",
+        kinds={"llamaindex", "pytorch"},
+        # Dagster marks the index and everything downstream stale when this changes: bump it when
+        # node parsing or what an index holds changes (its data is content-addressed already).
+        code_version="1",
+        # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
+        op_tags={
+            "dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}
+        },
+    )(_embedding_index)
+    retrieval_pool = dg.asset(
+        name="retrieval_pool",
+        partitions_def=partitions.embedding_indexes,
+        deps=[embedding_index],
+        group_name="indexing",
+        kinds={"ray"},
+    )(_retrieval_pool)
+    return [embedding_index, retrieval_pool]
+
+
+def _embedding_index(
     context: dg.AssetExecutionContext,
     object_store: ObjectStore,
     embeddings: EmbeddingProvider,
     vector_store: VectorStore,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """Persisted LlamaIndex vector index of the parsed corpus
     (`embedding_index/<index_key>/<version>/`; with pgvector, the vectors are in the table
@@ -63,7 +82,10 @@ def embedding_index(
     corpus_hash = corpus_version(list(documents.values()))
     rows = []
     for index_key in context.partition_keys:
-        row = _store_index(store, list(documents.values()), corpus_hash, index_key, corpus, embeddings, store_settings)
+        settings = search_space.index_settings[index_key]
+        row = _store_index(
+            store, list(documents.values()), corpus_hash, index_key, settings, corpus, embeddings, store_settings
+        )
         context.log.info(
             "index %s %s: %s, %d nodes embedded in %.1f s",
             index_key,
@@ -90,11 +112,13 @@ def embedding_index(
     )
 
 
-def _store_index(store, documents, corpus_hash: str, index_key: str, corpus: str, embeddings, store_settings) -> dict:
-    """Builds and uploads index `index_key` unless its version is stored, then points the
-    corpus at it. Returns its row: index, version, status (built, reused), nodes, embedded,
-    seconds, prefix, vector_store."""
-    method, embedding_model = INDEX_SETTINGS[index_key]
+def _store_index(
+    store, documents, corpus_hash: str, index_key: str, settings, corpus: str, embeddings, store_settings
+) -> dict:
+    """Builds and uploads index `index_key` (`settings`: its retrieval method and embedding
+    model) unless its version is stored, then points the corpus at it. Returns its row: index,
+    version, status (built, reused), nodes, embedded, seconds, prefix, vector_store."""
+    method, embedding_model = settings
     version = index_version(corpus_hash, method, embedding_model, store_settings.kind)
     prefix = layout.index_prefix(index_key, version)
     table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
@@ -134,19 +158,15 @@ class RetrievalPoolConfig(dg.Config):
     )
 
 
-@dg.asset(
-    partitions_def=embedding_index_partitions,
-    deps=[embedding_index],
-    group_name="indexing",
-    kinds={"ray"},
-)
-def retrieval_pool(
+def _retrieval_pool(
     context: dg.AssetExecutionContext,
     config: RetrievalPoolConfig,
     object_store: ObjectStore,
     embeddings: EmbeddingProvider,
+    llms: LlmProvider,
     vector_store: VectorStore,
     ray_cluster: RayCluster,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """A pool of Ray retrieval actors serving the current version of this index
     (`retrieval-<index key>-<version>`): each actor loads the index once; sweeps and training
@@ -154,8 +174,11 @@ def retrieval_pool(
     concurrent trials share one loaded index. Metadata: each actor's health (process, node,
     index load time, calls served). A pool of an older version is left to its owner."""
     index_key = context.partition_key
-    pointer = current_index_pointer(object_store.client(), index_key, corpus_of(context))
-    spec = index_spec(index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
+    workers = WorkerSettings(
+        object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus_of(context)
+    )
+    pointer = workers.index_pointer(index_key)
+    spec = workers.index(index_key, pointer)
     ray_cluster.connect()
     name = pool_name(index_key, pointer["version"])
     pool = start_pool(name, spec, config.actors, detached=config.detached, num_cpus=config.num_cpus)

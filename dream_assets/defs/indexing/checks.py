@@ -6,19 +6,18 @@ import psycopg
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.indexing.assets import embedding_index
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.defs.readers import INDEX_SETTINGS
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.index_checks import index_problems, referenced_nodes, stored_vector_dimensions
 from dream_assets.lib.retrieval.nodes import embedding_dimensions
+from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.vector_stores import VectorStore
 
 
 @dg.asset_check(
-    asset=embedding_index,
+    asset="embedding_index",
     description="Every node each current index embedded has one stored vector, of its embedding model's length.",
 )
 def embedding_index_vectors(
@@ -26,6 +25,7 @@ def embedding_index_vectors(
     object_store: ObjectStore,
     embeddings: EmbeddingProvider,
     vector_store: VectorStore,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.AssetCheckResult:
     """Fails (ERROR) when the current version of an index of the run's corpus stores fewer or
     more vectors than the nodes it embedded, a node twice, a null vector, a vector whose length
@@ -35,7 +35,7 @@ def embedding_index_vectors(
     store = object_store.client()
     corpus, dsn = corpus_of(context), vector_store.settings().dsn
     rows, model_dimensions = [], {}
-    for index_key, (_, model) in INDEX_SETTINGS.items():
+    for index_key, (_, model) in search_space.index_settings.items():
         if not store.exists(layout.index_pointer(index_key, corpus)):
             continue
         pointer = store.read_json(layout.index_pointer(index_key, corpus))

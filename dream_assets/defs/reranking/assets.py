@@ -11,8 +11,8 @@ from pydantic import Field
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset
-from dream_assets.defs.indexing.assets import embedding_index
-from dream_assets.defs.readers import current_index_pointer, index_spec, read_current_golden
+from dream_assets.defs.readers import read_current_golden
+from dream_assets.defs.workers import WorkerSettings
 from dream_assets.hashing import content_hash
 from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path
 from dream_assets.lib.models.capacity import estimate_memory, lora_parameter_count, ray_resources
@@ -20,7 +20,9 @@ from dream_assets.lib.retrieval.index_spec import load_retriever
 from dream_assets.lib.retrieval.reranker_training import fine_tune, training_pairs
 from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 from dream_assets.lib.tracking.mlflow_client import TAG_KIND
+from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
+from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 from resources.tracking import MlflowTracker
@@ -43,14 +45,16 @@ class TrainingPairsConfig(dg.Config):
     seed: int = Field(0, description="Seed of the document split.")
 
 
-@dg.asset(deps=[golden_dataset, embedding_index], group_name="reranking", kinds={"parquet"})
+@dg.asset(deps=[golden_dataset, "embedding_index"], group_name="reranking", kinds={"parquet"})
 def reranker_training_pairs(
     context: dg.AssetExecutionContext,
     config: TrainingPairsConfig,
     object_store: ObjectStore,
     embeddings: EmbeddingProvider,
+    llms: LlmProvider,
     vector_store: VectorStore,
     ray_cluster: RayCluster,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """(query, passage, label, split) pairs from the current golden set
     (`reranker/pairs/<version>/pairs.parquet`): each question's reference context as the
@@ -59,9 +63,9 @@ def reranker_training_pairs(
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, questions, contexts = read_current_golden(store, corpus)
-    pointer = current_index_pointer(store, config.index_key, corpus)
-    spec = index_spec(config.index_key, pointer, object_store, embeddings, vector_store, ray_cluster.scratch_dir)
-    retriever = load_retriever(spec, config.candidates)
+    workers = WorkerSettings(object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus)
+    pointer = workers.index_pointer(config.index_key)
+    retriever = load_retriever(workers.index(config.index_key, pointer), config.candidates)
     pairs = training_pairs(questions, contexts, retriever, config.negatives, config.validation_fraction, config.seed)
     version = content_hash([golden_version, pointer["version"], config.model_dump(), pairs.to_dict(orient="records")])
     store.write_parquet(layout.reranker_pairs_key(version), pairs)

@@ -10,13 +10,14 @@ from pydantic import BaseModel
 from ray import tune
 
 from dream_assets import layout
-from dream_assets.lib.evaluation.sweep import TrialOutcome, fit_with_rate_limits, trial_outcome
-from dream_assets.lib.evaluation.trial import TrialSettings, run_trial
+from dream_assets.lib.evaluation.outcomes import TrialOutcome, fit_with_rate_limits, trial_outcome
+from dream_assets.lib.evaluation.trial import run_trial
+from dream_assets.lib.evaluation.trial_settings import TrialSettings
 from dream_assets.lib.models.embeddings import EmbeddingSettings
 from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.lib.stores.object_store import ObjectStoreSettings
 from dream_assets.plugins.llm_providers import LlmSettings
-from dream_assets.rag_config import RangeSpace
+from dream_assets.search_space import RangeSpace
 
 
 class RangeSearchContext(BaseModel):

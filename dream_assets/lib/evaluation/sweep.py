@@ -1,5 +1,5 @@
-"""The sweep drivers: a grid of RAG configurations, or an Optuna search over ranges, as Ray Tune
-trials, each evaluating one configuration on the golden set (`dream_assets.lib.evaluation.trial`).
+"""The sweep driver: a grid of RAG configurations as Ray Tune trials, each evaluating one
+configuration on the golden set (`dream_assets.lib.evaluation.trial`).
 
 The trials' settings (which hold credentials) travel through Ray's object store
 (`tune.with_parameters`); Tune's search space, which Tune writes to its results directory
@@ -15,32 +15,62 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import ray
 from ray import tune
 
 from dream_assets.hashing import content_hash
-from dream_assets.lib.evaluation.trial import TrialSettings, finished_metrics, run_trial
-from dream_assets.lib.evaluation.worker_crash import TrialAttempt, worker_crash
-from dream_assets.lib.llm.rate_limit import start_rate_limiters
-from dream_assets.plugins.llm_providers import LlmSettings
+from dream_assets.lib.evaluation.outcomes import TrialOutcome, crash_of, fit_with_rate_limits, is_lost, trial_outcome
+from dream_assets.lib.evaluation.trial import run_trial
+from dream_assets.lib.evaluation.trial_settings import TrialSettings, finished_metrics
+from dream_assets.lib.evaluation.worker_crash import TrialAttempt
+from dream_assets.lib.stores.object_store import ObjectStoreClient
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class TrialOutcome:
-    """What a trial returned: its metrics, or the error that stopped it; `skipped` when it had
-    finished with the same fingerprint before and was not run again; `params` of a drawn
-    configuration (`RagConfig.params`, range search only)."""
+@dataclass(frozen=True)
+class SweepSettings:
+    """How a sweep runs its trials.
 
-    config_key: str
-    metrics: dict[str, float]
-    error: str | None = None
-    skipped: bool = False
-    params: dict[str, str | int] = field(default_factory=dict)
+    Attributes:
+        storage_path: Ray Tune's results directory (local path or URI).
+        experiment_name: Tune experiment name prefix (a directory under `storage_path`).
+        max_concurrent_trials: trials running at once.
+        trial_resources: Ray resources each trial reserves (default one CPU; a custom resource,
+            e.g. `{"CPU": 1, "dream_trials": 1}`, keeps trials on the nodes that advertise it).
+        on_trial_done: called with (configuration key, trials done, total) as each trial ends
+            (not for a restored experiment: Tune restores its own callbacks).
+        scheduler: a Ray Tune trial scheduler (`fidelity.multi_fidelity_scheduler`), with trials
+            that have `rungs`; None runs every trial to the end.
+        callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
+            `dream_assets.defs.evaluation.mlflow_runs`); a restored experiment keeps its own.
+        lost_trial_retries: passes that run the lost trials again (0: none).
+    """
+
+    storage_path: str
+    experiment_name: str
+    max_concurrent_trials: int
+    trial_resources: dict[str, float] = field(default_factory=lambda: {"CPU": 1.0})
+    on_trial_done: Callable[[str, int, int], None] | None = None
+    scheduler: Any = None
+    callbacks: tuple[tune.Callback, ...] = ()
+    lost_trial_retries: int = 2
+
+
+@dataclass(frozen=True)
+class _Experiment:
+    """One Tune experiment of a sweep: the trials it runs (`pending`, by key) out of every trial
+    of the sweep (`trials`, what the trainable looks its settings up in), where (`path`),
+    whether to restore an interrupted one, and the driver's callbacks."""
+
+    sweep: SweepSettings
+    trials: dict[str, TrialSettings]
+    pending: dict[str, TrialSettings]
+    path: str
+    resume: bool
+    callbacks: tuple[tune.Callback, ...]
 
 
 class _Progress(tune.Callback):
@@ -67,25 +97,13 @@ class _Progress(tune.Callback):
 
 
 def _trainable(config: dict[str, Any], settings: dict[str, TrialSettings]) -> None:
-    from dream_assets.lib.stores.object_store import ObjectStoreClient
-
     trial = settings[config["trial"]["config_key"]]
-    # where this attempt runs, so that the driver can tell a crash from a lost node (`_crash`)
+    # where this attempt runs, so that the driver can tell a crash from a lost node (`crash_of`)
     ObjectStoreClient(trial.object_store).write_json(trial.attempt_key, TrialAttempt.here().model_dump())
     run_trial(trial, report=tune.report)
 
 
-def run_sweep(
-    trials: list[TrialSettings],
-    storage_path: str,
-    experiment_name: str,
-    max_concurrent_trials: int,
-    trial_resources: dict[str, float] | None = None,
-    on_trial_done: Callable[[str, int, int], None] | None = None,
-    scheduler=None,
-    callbacks: list[tune.Callback] | None = None,
-    lost_trial_retries: int = 2,
-) -> list[TrialOutcome]:
+def run_sweep(trials: list[TrialSettings], settings: SweepSettings) -> list[TrialOutcome]:
     """Runs every trial as a Ray Tune trial (grid search over the given configurations), with
     one shared client-side rate limiter per LLM that has limits.
 
@@ -96,121 +114,104 @@ def run_sweep(
     new one runs the remaining trials. A trial whose worker or node was lost (not one that
     raised: `is_lost`) runs again, up to `lost_trial_retries` times, on the nodes that remain,
     resuming from the answers it saved; one whose worker died of a fatal signal while its node
-    stayed alive (`dream_assets.lib.evaluation.worker_crash`) is a crash of the code, recorded with the
-    signal and not run again. Ray must already be initialised (see
-    `resources.ray_cluster.RayCluster.connect`).
-
-    Args:
-        trials: one per configuration.
-        storage_path: Ray Tune's results directory (local path or URI).
-        experiment_name: Tune experiment name prefix (a directory under `storage_path`).
-        max_concurrent_trials: trials running at once.
-        trial_resources: Ray resources each trial reserves (default one CPU; a custom resource,
-            e.g. `{"CPU": 1, "dream_trials": 1}`, keeps trials on the nodes that advertise it).
-        on_trial_done: called with (configuration key, trials done, total) as each trial ends
-            (not for a restored experiment: Tune restores its own callbacks).
-        scheduler: a Ray Tune trial scheduler (`multi_fidelity_scheduler`), with trials that
-            have `rungs`; None runs every trial to the end.
-        callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
-            `dream_assets.defs.evaluation.mlflow_runs`); a restored experiment keeps its own.
-        lost_trial_retries: passes that run the lost trials again (0: none).
+    stayed alive (`crash_of`) is a crash of the code, recorded with the signal and not run
+    again. Ray must already be initialised (`resources.ray_cluster.RayCluster.connect`).
 
     Returns:
         One outcome per trial, in the order given; failed trials carry their error.
     """
-    from dream_assets.lib.stores.object_store import ObjectStoreClient
-
-    if not trials:
-        return []
     by_key = {trial.config.key: trial for trial in trials}
-    outcomes: dict[str, TrialOutcome] = {}
-    for key, trial in by_key.items():
-        if trial.resume and (metrics := finished_metrics(ObjectStoreClient(trial.object_store), trial)) is not None:
-            outcomes[key] = TrialOutcome(key, metrics, skipped=True)
+    outcomes = {key: TrialOutcome(key, metrics, skipped=True) for key, metrics in _finished(by_key).items()}
     pending = {key: trial for key, trial in by_key.items() if key not in outcomes}
-    if not pending:
-        return [outcomes[key] for key in by_key]
-    name = f"{experiment_name}-{content_hash(sorted(trial.fingerprint() for trial in trials))}"
-    tune_settings = {
-        "scheduler": scheduler,
-        "max_concurrent_trials": max_concurrent_trials,
-        "resources": trial_resources or {"CPU": 1},
-        "callbacks": callbacks or [],
-        "llms": [trial.llm for trial in trials],
-    }
-    progress = [_Progress(on_trial_done, len(pending))] if on_trial_done else []
-    path, resume = f"{storage_path.rstrip('/')}/{name}", all(trial.resume for trial in trials)
-    settings = dict(by_key)
-    for attempt in range(lost_trial_retries + 1):
-        lost = _fit(
-            settings, pending, f"{path}-retry{attempt}" if attempt else path, resume, progress, tune_settings, outcomes
-        )
-        if not lost or attempt == lost_trial_retries:
+    name = f"{settings.experiment_name}-{content_hash(sorted(trial.fingerprint() for trial in trials))}"
+    progress = (_Progress(settings.on_trial_done, len(pending)),) if settings.on_trial_done else ()
+    experiment = _Experiment(
+        sweep=settings,
+        trials=by_key,
+        pending=pending,
+        path=f"{settings.storage_path.rstrip('/')}/{name}",
+        resume=all(trial.resume for trial in trials),
+        callbacks=(*progress, *settings.callbacks),
+    )
+    for attempt in range(settings.lost_trial_retries + 1):
+        if not experiment.pending:
+            break
+        ended, lost = _fit(experiment)
+        outcomes.update(ended)
+        if not lost or attempt == settings.lost_trial_retries:
             break
         logger.warning("trials lost with their worker or node, run again (%d): %s", attempt + 1, sorted(lost))
-        # from the answers they saved; a new experiment, without the progress bar's callback
-        lost = {key: pending[key].model_copy(update={"resume": True}) for key in lost}
-        settings.update(lost)
-        pending, resume, progress = lost, False, []
+        experiment = _retry(experiment, lost, attempt + 1)
     return [outcomes.get(key) or TrialOutcome(key, {}, "trial produced no result") for key in by_key]
 
 
-def _fit(settings, pending, path, resume, progress, tune_settings, outcomes) -> list[str]:
-    """One Tune experiment over the `pending` trials (`settings` holds every trial by key);
-    records each outcome in `outcomes` and returns the keys of the trials that were lost."""
-    trainable = tune.with_resources(tune.with_parameters(_trainable, settings=settings), tune_settings["resources"])
-    callbacks = [*progress, *tune_settings["callbacks"]]
-    tuner = _tuner(
-        trainable, path, resume, pending, tune_settings["scheduler"], tune_settings["max_concurrent_trials"], callbacks
+def _finished(trials: dict[str, TrialSettings]) -> dict[str, dict[str, float]]:
+    """The metrics of every trial that resumes and finished before with its fingerprint."""
+    finished = {}
+    for key, trial in trials.items():
+        if trial.resume and (metrics := finished_metrics(ObjectStoreClient(trial.object_store), trial)) is not None:
+            finished[key] = metrics
+    return finished
+
+
+def _retry(experiment: _Experiment, lost: list[str], attempt: int) -> _Experiment:
+    """A new experiment (`<path>-retry<attempt>`) running the `lost` trials again from the answers
+    they saved, without the progress bar's callback."""
+    again = {key: experiment.trials[key].model_copy(update={"resume": True}) for key in lost}
+    path = f"{experiment.path.split('-retry')[0]}-retry{attempt}"
+    trials = {**experiment.trials, **again}
+    return replace(
+        experiment, trials=trials, pending=again, path=path, resume=False, callbacks=experiment.sweep.callbacks
     )
-    lost = []
-    for result in fit_with_rate_limits(tuner, tune_settings["llms"]):
+
+
+def _fit(experiment: _Experiment) -> tuple[dict[str, TrialOutcome], list[str]]:
+    """Runs one Tune experiment; returns each pending trial's outcome by key and the keys of
+    the trials that were lost (a crash of the code is an outcome with its error, not lost)."""
+    resources = experiment.sweep.trial_resources
+    trainable = tune.with_resources(tune.with_parameters(_trainable, settings=experiment.trials), resources)
+    outcomes, lost = {}, []
+    tuner = _tuner(trainable, experiment)
+    for result in fit_with_rate_limits(tuner, [trial.llm for trial in experiment.trials.values()]):
         key = result.config["trial"]["config_key"] if result.config else "unknown"
-        if key in pending:
-            outcomes[key] = trial_outcome(key, result)
-            if not is_lost(result.error):
-                continue
-            if crash := _crash(pending[key]):  # died of a signal on a live node: recorded, not run again
-                logger.error("trial %s: %s", key, crash)
-                outcomes[key] = TrialOutcome(key, {}, crash)
-            else:
-                lost.append(key)
-    return lost
+        if key not in experiment.pending:
+            continue
+        outcomes[key] = trial_outcome(key, result)
+        if not is_lost(result.error):
+            continue
+        if crash := crash_of(experiment.pending[key]):  # died of a signal on a live node: not run again
+            logger.error("trial %s: %s", key, crash)
+            outcomes[key] = TrialOutcome(key, {}, crash)
+        else:
+            lost.append(key)
+    return outcomes, lost
 
 
-def _crash(trial: TrialSettings) -> str:
-    """Why `trial`'s worker died, when it was a crash of the code (`worker_crash`), else ''."""
-    from dream_assets.lib.stores.object_store import ObjectStoreClient
-
-    store = ObjectStoreClient(trial.object_store)
-    if not store.exists(trial.attempt_key):  # died before it said where it ran
-        return ""
-    return worker_crash(TrialAttempt.model_validate(store.read_json(trial.attempt_key)))
-
-
-def is_lost(error: BaseException | None) -> bool:
-    """Whether a Tune trial's error is the loss of the process or node it ran on (Ray's
-    `ActorDiedError`, `NodeDiedError`, `OutOfMemoryError`, ...), not an exception the trial
-    raised itself (which Ray wraps in a `RayTaskError`): only the first is worth running again."""
-    return isinstance(error, ray.exceptions.RayError) and not isinstance(error, ray.exceptions.RayTaskError)
-
-
-def _tuner(trainable, path: str, resume: bool, pending: dict, scheduler, max_concurrent_trials: int, callbacks):
-    """The interrupted Tune experiment at `path`, restored (when every trial resumes and its
-    state survived: unfinished and errored trials run again), else a new grid over the
-    `pending` trials, one per configuration, named by configuration key."""
-    if resume and tune.Tuner.can_restore(path):
-        logger.info("restoring the interrupted Tune experiment %s", path)
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
-    storage_path, name = path.rsplit("/", 1)
+def _tuner(trainable, experiment: _Experiment) -> tune.Tuner:
+    """The interrupted Tune experiment at the experiment's path, restored (when every trial
+    resumes and its state survived: unfinished and errored trials run again), else a new grid
+    over the pending trials, one per configuration, named by configuration key. A state that no
+    longer loads (written by another version of DREAM) is left, and a new experiment runs the
+    trials, which resume from the answers they saved."""
+    if experiment.resume and tune.Tuner.can_restore(experiment.path):
+        try:
+            restored = tune.Tuner.restore(experiment.path, trainable, resume_unfinished=True, resume_errored=True)
+            logger.info("restoring the interrupted Tune experiment %s", experiment.path)
+            return restored
+        except (ImportError, AttributeError, TypeError, ValueError) as error:
+            logger.warning("the Tune experiment %s cannot be restored (%s): a new one runs", experiment.path, error)
+            experiment = replace(experiment, path=f"{experiment.path}-new")
+    storage_path, name = experiment.path.rsplit("/", 1)
     return tune.Tuner(
         trainable,
         param_space={
-            "trial": tune.grid_search([{"config_key": key, **trial.config.params()} for key, trial in pending.items()])
+            "trial": tune.grid_search(
+                [{"config_key": key, **trial.config.params()} for key, trial in experiment.pending.items()]
+            )
         },
         tune_config=tune.TuneConfig(
-            scheduler=scheduler,
-            max_concurrent_trials=max_concurrent_trials,
+            scheduler=experiment.sweep.scheduler,
+            max_concurrent_trials=experiment.sweep.max_concurrent_trials,
             trial_name_creator=lambda trial: trial.config["trial"]["config_key"],
             trial_dirname_creator=lambda trial: trial.config["trial"]["config_key"],
         ),
@@ -219,98 +220,6 @@ def _tuner(trainable, path: str, resume: bool, pending: dict, scheduler, max_con
             storage_path=storage_path,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=callbacks,
+            callbacks=list(experiment.callbacks),
         ),
     )
-
-
-# Ray Tune copies the driver's AWS keys into every trial's runtime_env
-# (`ray.tune.execution.class_cache.ENV_VARS_TO_PROPAGATE`), and Ray writes runtime_envs verbatim
-# to each node's runtime_env_agent.log (ray-project/ray#28276). DREAM's trials get their
-# object-store credentials through Ray's object store (`TrialSettings`), and a node that needs
-# its own S3 access has the keys in its own environment (deploy/), so these stay on the driver.
-SECRET_ENV_VARS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"})
-
-
-def keep_secrets_on_driver() -> None:
-    """Stops Ray Tune from copying the driver's AWS keys into its trials' runtime_env (see
-    `SECRET_ENV_VARS`); Tune still sends the rest of its list."""
-    from ray.tune.execution import class_cache
-
-    class_cache.ENV_VARS_TO_PROPAGATE = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - SECRET_ENV_VARS
-
-
-def fit_with_rate_limits(tuner: tune.Tuner, llms: list[LlmSettings]):
-    """Runs `tuner` with one client-side rate limiter per LLM that has limits, shared by every
-    trial (`dream_assets.lib.llm.rate_limit`), and stops the limiters after; returns the results.
-    The driver's AWS keys are kept out of the trials' runtime_env (`keep_secrets_on_driver`)."""
-    keep_secrets_on_driver()
-    limiters = start_rate_limiters({llm.name: (llm.requests_per_minute, llm.tokens_per_minute) for llm in llms})
-    try:
-        return tuner.fit()
-    finally:
-        for limiter in limiters:
-            ray.kill(limiter)
-
-
-def trial_outcome(key: str, result, params: dict | None = None) -> TrialOutcome:
-    """The outcome of one Tune result: its error, or its numeric metrics."""
-    if result.error is not None:
-        return TrialOutcome(key, {}, f"{type(result.error).__name__}: {result.error}", params=params or {})
-    metrics = {name: float(value) for name, value in result.metrics.items() if is_metric(name, value)}
-    return TrialOutcome(key, metrics, params=params or {})
-
-
-def question_rungs(total: int, min_questions: int, reduction_factor: int) -> list[int]:
-    """Successive-halving rungs over `total` questions: min_questions * reduction_factor**i
-    below `total`, then `total` (Jamieson and Talwalkar, AISTATS 2016; Li et al., "A System for
-    Massively Parallel Hyperparameter Tuning", MLSys 2020, for the asynchronous version).
-
-    Raises:
-        ValueError: if min_questions < 1 or reduction_factor < 2.
-    """
-    if min_questions < 1 or reduction_factor < 2:
-        raise ValueError(f"need min_questions >= 1 and reduction_factor >= 2, got {min_questions}, {reduction_factor}")
-    rungs, size = [], min_questions
-    while size < total:
-        rungs.append(size)
-        size *= reduction_factor
-    return [*rungs, total]
-
-
-def multi_fidelity_scheduler(metric: str, rungs: list[int], reduction_factor: int):
-    """Ray Tune's `ASHAScheduler` over questions answered (`generated_questions`; every
-    configuration's retrieval tier covers every question from the first rung): at each rung of `rungs` (from
-    `question_rungs`), a trial goes on only if its `metric` (maximised) is in the top
-    1/`reduction_factor` of the trials that reached that rung so far; the others stop there,
-    with their metrics on the questions they answered. None when `rungs` is empty (every trial
-    runs to the end)."""
-    from ray.tune.schedulers import ASHAScheduler
-
-    if not rungs:
-        return None
-    return ASHAScheduler(
-        time_attr="generated_questions",
-        metric=metric,
-        mode="max",
-        max_t=rungs[-1],
-        grace_period=rungs[0],
-        reduction_factor=reduction_factor,
-    )
-
-
-_TUNE_BOOKKEEPING = {
-    "timestamp",
-    "time_this_iter_s",
-    "time_total_s",
-    "training_iteration",
-    "pid",
-    "time_since_restore",
-    "iterations_since_restore",
-}
-
-
-def is_metric(name: str, value: Any) -> bool:
-    """Whether a Tune result entry is one of the trial's metrics (a number, not Tune's own
-    bookkeeping such as `time_this_iter_s` or `pid`)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and name not in _TUNE_BOOKKEEPING

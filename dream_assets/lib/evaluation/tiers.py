@@ -27,7 +27,8 @@ import pandas as pd
 from llama_index.core.llms import LLM
 
 from dream_assets.lib.evaluation.metric_catalog import metric_names, scored_metrics
-from dream_assets.lib.llm.generation import GenerationError, rag_answer
+from dream_assets.lib.llm.failures import GenerationError
+from dream_assets.lib.llm.generation import rag_answer
 from dream_assets.lib.retrieval.context_matching import ContextCatalogue
 from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets.plugins.llm_providers import LlmSettings

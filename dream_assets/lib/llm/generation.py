@@ -10,16 +10,8 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 
-from dream_assets.lib.llm.gateway import (  # noqa: F401 - re-exported: the answering tier's names
-    CHARS_PER_TOKEN,
-    NO_RETRY,
-    Generation,
-    GenerationError,
-    LlmUsage,
-    RetryPolicy,
-    ask,
-    failure_reason,
-)
+from dream_assets.lib.llm.failures import NO_RETRY, RetryPolicy
+from dream_assets.lib.llm.gateway import CHARS_PER_TOKEN, Generation, LlmUsage, ask
 
 logger = logging.getLogger(__name__)
 

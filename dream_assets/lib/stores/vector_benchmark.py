@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dream_assets.lib.stores.vector_stores import PgVectorOps
+from dream_assets.lib.stores.pgvector import PgVectorOps
 
 
 def questions_from_squad(path: str | Path, limit: int) -> list[str]:

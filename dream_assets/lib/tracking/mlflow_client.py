@@ -9,7 +9,6 @@ sweep updates its runs instead of duplicating them.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
 import warnings
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from dream_assets.lib.tracking.model_registry import ModelRegistry
 
 TAG_KIND = "dream.kind"
 TAG_CONFIG_KEY = "dream.config_key"
@@ -26,7 +27,7 @@ TAG_CORPUS = "dream.corpus"
 PARENT_TAG = "mlflow.parentRunId"
 
 
-class MlflowTracking:
+class MlflowTracking(ModelRegistry):
     """DREAM's tracking operations on the MLflow store `tracking_uri`: runs found before they
     are created, trial parameters and metrics, tables, figures, datasets, models, run links.
 
@@ -160,51 +161,6 @@ class MlflowTracking:
         entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")])
         client.log_inputs(run_id, datasets=[entity])
 
-    def log_pyfunc_model(
-        self,
-        run_id: str,
-        python_model: str,
-        artifacts: dict[str, str],
-        registered_model_name: str,
-        signature,
-        name: str = "rag_model",
-    ) -> str:
-        """Logs the pyfunc model defined by the file `python_model` (MLflow's models from code)
-        with its `artifacts` and `signature` as logged model `name` of run `run_id`, and registers a
-        new version of `registered_model_name`; returns that version (`models:/<name>/<version>`).
-        Requirements: this project's package (the model imports it), not an inference that would
-        load the model to guess them. No input example: MLflow would load the model
-        (index and LLM) to check it, and the model's storage credentials come from the serving
-        environment; `dream serve` and its test exercise it instead."""
-        from importlib.metadata import version
-
-        import mlflow
-
-        with fluent_tracking_uri(self.tracking_uri):
-            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning, r"mlflow\.")
-                info = mlflow.pyfunc.log_model(
-                    name=name,
-                    python_model=python_model,
-                    artifacts=artifacts,
-                    signature=signature,
-                    pip_requirements=[f"dream=={version('dream')}"],
-                    registered_model_name=registered_model_name,
-                )
-        return str(info.registered_model_version)
-
-    def find_model_version(self, name: str, tag: str, value: str) -> str | None:
-        """The version of registered model `name` whose tag `tag` is `value`, or None (no such
-        model, or no such version)."""
-        for found in self.client().search_model_versions(f"name = '{name}'"):
-            if found.tags.get(tag) == value:
-                return str(found.version)
-        return None
-
-    def tag_model_version(self, name: str, version: str, tag: str, value: str) -> None:
-        """Sets a tag on one version of a registered model."""
-        self.client().set_model_version_tag(name, version, tag, value)
-
     def finish(self, run_id: str, error: str | None = None) -> None:
         """Ends a run as FINISHED, or as FAILED with `error` in its `dream.error` tag; a run that
         failed before and now finishes loses that tag."""
@@ -219,20 +175,6 @@ class MlflowTracking:
         """Link to the run in the MLflow UI (`ui_url`, else the tracking URI if it is HTTP)."""
         base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000")
         return f"{base.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
-
-
-@contextlib.contextmanager
-def fluent_tracking_uri(uri: str):
-    """Points MLflow's fluent API (and its trace exporter, which has no client) at `uri` for the
-    block, then restores the process' previous setting (unset stays unset)."""
-    import mlflow
-
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def _finite_metrics(metrics: dict[str, float], step: int) -> list:

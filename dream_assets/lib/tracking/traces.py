@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from dream_assets.lib.tracking.mlflow_client import fluent_tracking_uri
+from dream_assets.lib.tracking.model_registry import fluent_tracking_uri
 
 TAG_ANSWER = "dream.answer"  # "<question id>.r<repeat>": one trace per answer and run
 _NS = 1_000_000_000
