@@ -86,9 +86,13 @@ chromium:
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
 		|| echo "Chromium could not be installed: the browser tests will be skipped"
 
+# ruff (style, imports, docstrings) and pyright in standard mode on the product code
+# ([tool.pyright] in pyproject.toml; basedpyright, from PyPI with its own Node.js): .ci/run
+# runs this before the tests, so a style or type regression fails CI
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/basedpyright
 
 dagster-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dream ui

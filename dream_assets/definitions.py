@@ -5,6 +5,7 @@ name (`dream_assets.deployments`). `defs` is what `dagster dev` and the code ser
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -45,20 +46,32 @@ from dream_assets.defs.jobs import (
     vector_benchmark_job,
 )
 from dream_assets.defs.reranking.assets import finetuned_reranker, reranker_training_pairs
-from dream_assets.deployments import executor_for, resources_for
+from dream_assets.deployments import deployment, executor_for, resources_for
 from dream_assets.partitions import sweep_partitions
 from dream_assets.search_space import SearchSpace, load_search_space
 
 # The assets that do not depend on the search space's partitions, by concern.
-DOCUMENT_AND_GOLDEN_ASSETS = [
+DOCUMENT_AND_GOLDEN_ASSETS: list[Any] = [
     source_pdfs,
     parsed_documents,
     golden_dataset,
     reranker_training_pairs,
     finetuned_reranker,
 ]
-EVALUATION_ASSETS = [judge_evaluations, experiment_leaderboard, best_rag_configuration, range_search]
-BULK_ASSETS = [oscar_jsonl, oscar_parquet, oscar_chunks, oscar_embeddings, pgvector_index, vector_query_benchmark]
+EVALUATION_ASSETS: list[Any] = [
+    judge_evaluations,
+    experiment_leaderboard,
+    best_rag_configuration,
+    range_search,
+]
+BULK_ASSETS: list[Any] = [
+    oscar_jsonl,
+    oscar_parquet,
+    oscar_chunks,
+    oscar_embeddings,
+    pgvector_index,
+    vector_query_benchmark,
+]
 ASSET_CHECKS = [
     golden_dataset_is_not_empty,
     golden_dataset_question_lengths,
@@ -97,15 +110,16 @@ def build_definitions(
     space = search_space or load_search_space()
     partitions = sweep_partitions(space)
     opensearch = "opensearch" in resources
+    assets: list[Any] = [
+        *DOCUMENT_AND_GOLDEN_ASSETS,
+        *indexing_assets(partitions),
+        trial_evaluations_asset(partitions),
+        *EVALUATION_ASSETS,
+        *BULK_ASSETS,
+        *([opensearch_index] if opensearch else []),
+    ]
     return dg.Definitions(
-        assets=[
-            *DOCUMENT_AND_GOLDEN_ASSETS,
-            *indexing_assets(partitions),
-            trial_evaluations_asset(partitions),
-            *EVALUATION_ASSETS,
-            *BULK_ASSETS,
-            *([opensearch_index] if opensearch else []),
-        ],
+        assets=assets,
         asset_checks=ASSET_CHECKS,
         jobs=[*JOBS, *([opensearch_job] if opensearch else [])],
         sensors=[new_document_sensor],
@@ -118,8 +132,8 @@ def deployment_definitions(search_space: SearchSpace | None = None, pdf_source: 
     """The definitions of this deployment (`DREAM_DEPLOYMENT`: `local`, the default, or `k8s`)
     on `search_space` (default: the shipped one), reading PDFs from `pdf_source` (see
     `resources_for`)."""
-    deployment = os.environ.get("DREAM_DEPLOYMENT", "local")
-    return build_definitions(resources_for(deployment, pdf_source), executor_for(deployment), search_space)
+    name = deployment()
+    return build_definitions(resources_for(name, pdf_source), executor_for(name), search_space)
 
 
 @dg.definitions

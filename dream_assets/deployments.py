@@ -117,6 +117,11 @@ def k8s_resources() -> dict:
     }
 
 
+def deployment() -> str:
+    """The deployment name: `DREAM_DEPLOYMENT`, else `local`."""
+    return os.environ.get("DREAM_DEPLOYMENT", "local")
+
+
 def resources_for(deployment: str, pdf_source: str | None = None) -> dict:
     """The resource set of a deployment name; locally, the PDFs come from `pdf_source`, else
     `DREAM_PDF_SOURCE`, else the bundled demo corpus (on k8s, always `DREAM_PDF_SOURCE`).

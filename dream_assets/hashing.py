@@ -69,3 +69,17 @@ def file_ids(names: dict[str, str]) -> dict[str, str]:
         else:
             ids[f"{slug or 'document'}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]}"] = key
     return ids
+
+
+def module_file(name: str) -> str:
+    """The file of the importable module `name` (what MLflow's models from code log).
+
+    Raises:
+        ModuleNotFoundError: if `name` is not an importable module with a file.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"no module file for {name!r}")
+    return spec.origin

@@ -73,7 +73,7 @@ def build_shards(directory: Path, shards: int, gcide_records: int) -> list[Path]
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--shards", type=int, default=4, help="shards the corpus is written as")
     parser.add_argument("--gcide-records", type=int, default=0, help="GCIDE entries added to the corpus")
     parser.add_argument("--model", default="all-mpnet-base-v2", help="embedding model (bundled name or HF id)")
@@ -110,17 +110,19 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path) -> int:
     import ray.data
 
-    from dream_assets.definitions import deployment_definitions
+    from dream_assets.definitions import build_definitions
+    from dream_assets.deployments import deployment, executor_for, resources_for
 
     # the command line shows one progress bar per job; Ray Data's own per-operator lines go
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    from dream_assets.defs.ingestion.assets import oscar_shard_partitions
+    from dream_assets.defs.ingestion.assets import OSCAR_SHARDS
 
-    defs = deployment_definitions()
+    resources = resources_for(deployment())
+    defs = build_definitions(resources, executor_for(deployment()))
     instance = dg.DagsterInstance.get()
-    shards = sorted(defs.resources["oscar_source"].list_shards())
-    instance.add_dynamic_partitions(oscar_shard_partitions.name, shards)
+    shards = sorted(resources["oscar_source"].list_shards())
+    instance.add_dynamic_partitions(OSCAR_SHARDS, shards)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     embed = {"model": args.model, "actors": args.actors, "batch_size": args.batch_size}
     benchmark = {"questions": args.questions, "clients": args.clients}
@@ -144,10 +146,10 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             seen.add(event.asset_key)
             metadata = event.materialization.metadata
             shown = {k: v.value for k, v in metadata.items() if not isinstance(v.value, str) or len(v.value) < 80}
-            logger.info("  %s: %s", event.asset_key.to_user_string(), shown)
+            logger.info("  %s: %s", event.asset_key.to_user_string() if event.asset_key else "", shown)
         if not result.success:
             return 1
-    store = defs.resources["object_store"].client()
+    store = resources["object_store"].client()
     logger.info("\n%s", store.read_bytes("oscar/benchmark/results.md").decode())
     logger.info("Dagster UI: make dagster-ui (DAGSTER_HOME=%s)", os.environ.get("DAGSTER_HOME", ""))
     return 0

@@ -16,7 +16,8 @@ from dream_assets.search_space import SearchSpace
 # each partitioned asset is defined, says nothing to a user: ignored, that message from that module.
 warnings.filterwarnings("ignore", r"Parameter `backfill_policy`", dg.BetaWarning, r"dagster\._core\.decorator_utils")
 
-document_partitions = dg.DynamicPartitionsDefinition(name="documents")
+DOCUMENTS = "documents"
+document_partitions = dg.DynamicPartitionsDefinition(name=DOCUMENTS)
 """One partition per source document, keyed by the slug of its file name; added by discovery."""
 
 

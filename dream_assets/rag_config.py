@@ -8,6 +8,8 @@ configuration that differs only in LLM or top-k.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from dream_assets.hashing import slugify
@@ -24,10 +26,10 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-RetrieverName = registered(RETRIEVERS)
-RerankerName = registered(RERANKERS)
-MethodName = registered(METHODS)
-MetricName = registered(METRICS)
+RetrieverName = Annotated[str, registered(RETRIEVERS)]
+RerankerName = Annotated[str, registered(RERANKERS)]
+MethodName = Annotated[str, registered(METHODS)]
+MetricName = Annotated[str, registered(METRICS)]
 
 
 class RagConfig(FrozenModel):

@@ -27,7 +27,7 @@ class RerankerModel(PythonModel):
 
         self.model = CrossEncoder(context.artifacts[RERANKER_ARTIFACT])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[float]:  # noqa: D102
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[float]:  # noqa: D102  # pyright: ignore[reportIncompatibleMethodOverride] - MLflow reads the type hints
         pairs = list(zip(model_input["query"], model_input["passage"], strict=True))
         return [float(score) for score in self.model.predict(pairs)] if pairs else []
 

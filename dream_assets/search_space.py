@@ -28,7 +28,7 @@ class IntRange(FrozenModel):
 
     low: int
     high: int
-    step: int = Field(1, ge=1)
+    step: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
@@ -67,7 +67,7 @@ class RangeSpace(FrozenModel):
     llms: list[str]
     top_k: IntDimension = IntRange(low=1, high=8)
     retrievers: list[RetrieverName] = ["vector"]
-    samples: int = Field(16, ge=1)
+    samples: int = Field(default=16, ge=1)
 
     def dimension(self, name: str) -> IntDimension | None:
         """The dimension of an integer parameter: its own field, else `params[name]`, else None."""

@@ -126,7 +126,9 @@ class RagModel(mlflow.pyfunc.PythonModel):
         self.retriever = load_retriever(self.best.index, config.top_k, reranker, config.retriever)
         self.llm = make_llm(self.best.llm, stop=answer_stop(self.best.llm))
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(  # pyright: ignore[reportIncompatibleMethodOverride] - MLflow reads the type hints
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         """Answers each question of `model_input["question"]`.
 
         Raises:

@@ -46,15 +46,16 @@ def main() -> None:
     import ray
 
     from dream_assets.corpus import current_corpus
-    from dream_assets.definitions import deployment_definitions
     from dream_assets.defs.golden.assets import DEMO_SQUAD
     from dream_assets.defs.workers import WorkerSettings
+    from dream_assets.deployments import deployment, resources_for
     from dream_assets.lib.retrieval.pool import pool_name, start_pool
+    from dream_assets.search_space import load_search_space
 
-    resources = deployment_definitions().resources
+    resources = resources_for(deployment())
     store = resources["object_store"].client()
-    roles = ("object_store", "embeddings", "llms", "vector_store", "ray_cluster", "search_space")
-    workers = WorkerSettings(*(resources[role] for role in roles), corpus=current_corpus(store))
+    roles = ("object_store", "embeddings", "llms", "vector_store", "ray_cluster")
+    workers = WorkerSettings(*(resources[role] for role in roles), load_search_space(), current_corpus(store))
     # the index of the corpus `dream run` last ran on; FileNotFoundError: run make demo first
     pointer = workers.index_pointer(args.index)
     spec = workers.index(args.index, pointer)

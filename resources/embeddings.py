@@ -19,8 +19,8 @@ class EmbeddingProvider(dg.ConfigurableResource):
     Hugging Face cache or network access)."""
 
     models_dir: str = Field(description="Where bundled models are assembled and cached.")
-    device: str = Field("cpu", description="Torch device of the embedding models: cpu or cuda.")
-    batch_size: int = Field(32, description="Texts per forward pass of an embedding model.")
+    device: str = Field(default="cpu", description="Torch device of the embedding models: cpu or cuda.")
+    batch_size: int = Field(default=32, description="Texts per forward pass of an embedding model.")
 
     def settings_for(self, name: str) -> EmbeddingSettings:
         """Plain settings for the embedding model called `name`; assembles a bundled model the

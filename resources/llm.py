@@ -22,9 +22,9 @@ class LlmProvider(dg.ConfigurableResource):
     models_dir: str = Field(description="Where bundled models are assembled and cached.")
     api_base: str | None = Field(default=None, description="OpenAI-compatible base URL.")
     api_key: str | None = Field(default=None, description="Key for api_base (from an EnvVar).")
-    max_tokens: int = Field(24, description="Longest answer in tokens (a SQuAD answer is a few words).")
-    n_threads: int = Field(1, description="CPU threads of a local llama.cpp model (per trial).")
-    timeout_s: float = Field(60.0, description="Seconds an LLM call may take before it is retried.")
+    max_tokens: int = Field(default=24, description="Longest answer in tokens (a SQuAD answer is a few words).")
+    n_threads: int = Field(default=1, description="CPU threads of a local llama.cpp model (per trial).")
+    timeout_s: float = Field(default=60.0, description="Seconds an LLM call may take before it is retried.")
     llm_table: str = Field(
         default=str(DEFAULT_LLM_TABLE),
         description="YAML table of per-LLM prices, rate limits and retry budgets ('' for none).",

@@ -43,11 +43,13 @@ class S3ObjectStore(ObjectStore):
     """An S3 bucket prefix on AWS S3, MinIO or any S3 API (set `endpoint_url` for non-AWS)."""
 
     bucket: str = Field(description="S3 bucket name.")
-    prefix: str = Field("dream", description="Key prefix of everything DREAM stores in the bucket.")
-    endpoint_url: str | None = Field(None, description="S3 API endpoint (MinIO, SeaweedFS); None for AWS.")
-    region_name: str = Field("us-east-1", description="S3 region.")
-    access_key_id: str | None = Field(None, description="S3 access key id (from an EnvVar); None: the default chain.")
-    secret_access_key: str | None = Field(None, description="S3 secret key (from an EnvVar).")
+    prefix: str = Field(default="dream", description="Key prefix of everything DREAM stores in the bucket.")
+    endpoint_url: str | None = Field(default=None, description="S3 API endpoint (MinIO, SeaweedFS); None for AWS.")
+    region_name: str = Field(default="us-east-1", description="S3 region.")
+    access_key_id: str | None = Field(
+        default=None, description="S3 access key id (from an EnvVar); None: the default chain."
+    )
+    secret_access_key: str | None = Field(default=None, description="S3 secret key (from an EnvVar).")
 
     def settings(self) -> ObjectStoreSettings:
         """Plain settings: `s3://bucket/prefix` with the endpoint and credentials."""

@@ -13,4 +13,4 @@ class OpenSearchStore(OpenSearchOps, dg.ConfigurableResource):
     """An OpenSearch cluster with the k-NN plugin (`url` from an EnvVar, e.g. OPENSEARCH_URL)."""
 
     url: str = Field(description="https://user:password@host:9200 or http://host:9200")
-    verify_certs: bool = Field(True, description="Verify the server's TLS certificate.")
+    verify_certs: bool = Field(default=True, description="Verify the server's TLS certificate.")

@@ -17,9 +17,9 @@ class FileSource(dg.ConfigurableResource):
     """A folder or S3 prefix of input files."""
 
     uri: str = Field(description="Folder path or s3://bucket/prefix holding the files.")
-    endpoint_url: str | None = Field(None, description="S3 API endpoint of an s3:// source; None for AWS.")
-    access_key_id: str | None = Field(None, description="S3 access key id (from an EnvVar).")
-    secret_access_key: str | None = Field(None, description="S3 secret key (from an EnvVar).")
+    endpoint_url: str | None = Field(default=None, description="S3 API endpoint of an s3:// source; None for AWS.")
+    access_key_id: str | None = Field(default=None, description="S3 access key id (from an EnvVar).")
+    secret_access_key: str | None = Field(default=None, description="S3 secret key (from an EnvVar).")
 
     def _client(self) -> ObjectStoreClient:
         options: dict = {}
@@ -53,7 +53,7 @@ class FileSource(dg.ConfigurableResource):
         objects = get_objects(bucket, prefix, client=client)
         return sorted(
             (
-                ObjectInfo(item["Key"][len(prefix) :], int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"'))
+                ObjectInfo(item["Key"][len(prefix) :], int(item.get("Size") or 0), str(item.get("ETag", "")).strip('"'))
                 for item in objects
                 if not item["Key"].endswith("/")
             ),

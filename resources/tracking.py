@@ -25,6 +25,6 @@ class MlflowTracker(MlflowTracking, dg.ConfigurableResource):
     """
 
     tracking_uri: str = Field(description="MLflow tracking URI.")
-    experiment_name: str = Field("dream", description="MLflow experiment every sweep logs into.")
+    experiment_name: str = Field(default="dream", description="MLflow experiment every sweep logs into.")
     artifact_location: str | None = Field(default=None, description="Artifact root for new experiments.")
     ui_url: str | None = Field(default=None, description="Base URL of the MLflow UI, for run links.")

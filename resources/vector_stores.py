@@ -21,7 +21,7 @@ class VectorStore(dg.ConfigurableResource):
     """Where the RAG chain's embedding indexes keep their vectors: a registered kind
     (`dream_assets.plugins.registry.VECTOR_STORES`) and its connection string, if any."""
 
-    kind: str = Field("in_memory", description="A registered vector store: in_memory, pgvector or a plug-in's.")
+    kind: str = Field(default="in_memory", description="A registered vector store: in_memory, pgvector or a plug-in's.")
     dsn: str | None = Field(default=None, description="Connection string of the store, if it has one (an EnvVar).")
 
     def settings(self) -> VectorStoreSettings:
@@ -38,5 +38,7 @@ class PgVectorStore(PgVectorOps, VectorStore):
     """A PostgreSQL database with the pgvector extension (`CREATE EXTENSION vector` is run on
     first use, which needs the right to create it)."""
 
-    kind: str = Field("pgvector", description="The registered vector store: pgvector.")
-    dsn: str = Field(description="libpq connection string, e.g. postgresql://user@host:5432/db (from an EnvVar).")
+    kind: str = Field(default="pgvector", description="The registered vector store: pgvector.")
+    dsn: str = Field(  # pyright: ignore[reportIncompatibleVariableOverride] - required here, optional in the role
+        description="libpq connection string, e.g. postgresql://user@host:5432/db (from an EnvVar)."
+    )

@@ -118,7 +118,7 @@ def serve(
     with _failures():
         store = _store()
         name = registered_model_name(corpus or _latest(store))
-        tracker = _definitions().resources["tracker"]
+        tracker = _resources()["tracker"]
         os.environ["MLFLOW_TRACKING_URI"] = tracker.tracking_uri
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -160,7 +160,7 @@ def ui(
 def mlflow_ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000) -> None:
     """Open the MLflow UI on this state directory's tracking store."""
     with _failures():
-        uri = _definitions().resources["tracker"].tracking_uri
+        uri = _resources()["tracker"].tracking_uri
         _exec(["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
 
 
@@ -176,14 +176,14 @@ class _failures:
         raise typer.Exit(fail(error, _state["debug"]))
 
 
-def _definitions():
-    from dream_assets.definitions import deployment_definitions
+def _resources() -> dict:
+    from dream_assets.deployments import deployment, resources_for
 
-    return deployment_definitions()
+    return resources_for(deployment())
 
 
 def _store():
-    return _definitions().resources["object_store"].client()
+    return _resources()["object_store"].client()
 
 
 def _latest(store) -> str:

@@ -96,19 +96,20 @@ def run_chain(options: RunOptions) -> int:
             PDF is found, or the golden choice cannot work (all before any stage).
     """
     from dream_assets.corpus import write_corpus
-    from dream_assets.definitions import deployment_definitions
-    from dream_assets.deployments import DEMO_PDFS
-    from dream_assets.partitions import document_partitions
+    from dream_assets.definitions import build_definitions
+    from dream_assets.deployments import DEMO_PDFS, deployment, executor_for, resources_for
+    from dream_assets.partitions import DOCUMENTS
     from dream_assets.search_space import SearchSpaceError, load_search_space
 
     try:
         space = load_search_space(options.search_space)
     except SearchSpaceError as error:
         raise UserError(str(error)) from error
-    defs = deployment_definitions(space, options.pdfs)
-    _check_models(space, defs.resources["llms"], options.judge_llm, options.search_space)
+    resources = resources_for(deployment(), options.pdfs)
+    defs = build_definitions(resources, executor_for(deployment()), space)
+    _check_models(space, resources["llms"], options.judge_llm, options.search_space)
     instance = dg.DagsterInstance.get()
-    pdf_source = defs.resources["pdf_source"]
+    pdf_source = resources["pdf_source"]
     found = sorted(pdf_source.list_pdfs())
     documents = found[: options.documents] if options.documents else found
     if not documents:
@@ -116,8 +117,8 @@ def run_chain(options: RunOptions) -> int:
     bundled = Path(pdf_source.uri).resolve() == DEMO_PDFS.resolve() if "://" not in pdf_source.uri else False
     golden = golden_config(options.golden, bundled, documents, options.questions_per_document)
     golden.update(held_out_fraction=options.held_out_fraction)
-    store = defs.resources["object_store"].client()
-    instance.add_dynamic_partitions(document_partitions.name, documents)
+    store = resources["object_store"].client()
+    instance.add_dynamic_partitions(DOCUMENTS, documents)
     write_corpus(store, options.corpus, documents, pdf_source.uri)
     logger.info(
         "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]

@@ -9,7 +9,7 @@ import dagster as dg
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.lib.documents.parsing import ParsedDocument
-from dream_assets.partitions import document_partitions
+from dream_assets.partitions import DOCUMENTS
 
 
 def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
@@ -22,7 +22,7 @@ def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "")
     if corpus:
         document_ids = corpus_record(store, corpus)["documents"]
     else:
-        document_ids = instance.get_dynamic_partitions(document_partitions.name)
+        document_ids = instance.get_dynamic_partitions(DOCUMENTS)
     documents = {}
     for document_id in sorted(document_ids):
         key = layout.parsed_document_key(document_id)

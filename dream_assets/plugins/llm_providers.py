@@ -12,7 +12,7 @@ fit a JSON schema. Retries, caching, rate limits and cost are the gateway's
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -55,7 +55,7 @@ LLM_PROVIDERS = Registry("LLM provider", "dream.llm_providers", BUILTIN_LLM_PROV
 
 
 # the name of a registered LLM provider (an unknown one is a validation error naming the known)
-ProviderName = registered(LLM_PROVIDERS)
+ProviderName = Annotated[str, registered(LLM_PROVIDERS)]
 
 
 class LlmSettings(BaseModel):
@@ -113,13 +113,13 @@ class LlmSettings(BaseModel):
     context_window: int = 4096
     n_threads: int = 1
     timeout_s: float = 60.0
-    max_attempts: int = Field(4, ge=1)
-    backoff_s: float = Field(1.0, ge=0)
-    max_backoff_s: float = Field(30.0, ge=0)
-    requests_per_minute: float = Field(0.0, ge=0)
-    tokens_per_minute: float = Field(0.0, ge=0)
-    input_usd_per_mtok: float = Field(0.0, ge=0)
-    output_usd_per_mtok: float = Field(0.0, ge=0)
+    max_attempts: int = Field(default=4, ge=1)
+    backoff_s: float = Field(default=1.0, ge=0)
+    max_backoff_s: float = Field(default=30.0, ge=0)
+    requests_per_minute: float = Field(default=0.0, ge=0)
+    tokens_per_minute: float = Field(default=0.0, ge=0)
+    input_usd_per_mtok: float = Field(default=0.0, ge=0)
+    output_usd_per_mtok: float = Field(default=0.0, ge=0)
 
     # What only changes how the client calls, not what the LLM answers.
     CLIENT_FIELDS: ClassVar[frozenset[str]] = frozenset(

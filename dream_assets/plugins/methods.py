@@ -43,9 +43,9 @@ class RetrievalMethodBase(BaseModel, ABC):
         (`chunks512o64`): lower-case letters, digits and `-` only."""
 
     @abstractmethod
-    def node_parser(self, embed_model: BaseEmbedding) -> NodeParser:
+    def node_parser(self, embed_model: BaseEmbedding | None) -> NodeParser:
         """The LlamaIndex node parser (`embed_model`: the index's model, for methods that
-        split by embedding)."""
+        split by embedding; None where there is none)."""
 
     def finish_nodes(self, nodes: list[BaseNode]) -> list[BaseNode]:
         """After parsing (spans set): adjusts the nodes in place, returns those to embed."""
@@ -109,7 +109,7 @@ def _resolve(value: Any) -> Any:
             {"type": error["type"], "loc": (name, *error["loc"]), "input": error["input"], "ctx": error.get("ctx", {})}
             for error in error.errors()
         ]
-        raise ValidationError.from_exception_data(error.title, details) from None
+        raise ValidationError.from_exception_data(error.title, details) from None  # pyright: ignore[reportArgumentType]
 
 
 # A search space's retrieval method: a mapping whose `method` names the class, validated by it.

@@ -63,6 +63,8 @@ class Metric:
     def value(self, *inputs) -> float:
         """`score(*inputs)` as a float; NaN, logged with the error, when the score raises (one
         question's failure never stops a trial: it shows as the metric's coverage below 1)."""
+        if self.score is None:
+            raise TypeError(f"metric {self.name!r} has no score of its own (ragas scores it)")
         try:
             return float(self.score(*inputs))
         except Exception as error:  # noqa: BLE001 - a plug-in's bug is recorded, the trial goes on

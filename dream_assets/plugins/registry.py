@@ -24,7 +24,7 @@ import importlib
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import AfterValidator
 
@@ -145,15 +145,15 @@ class Registry:
         return {name: self.get(name) for name in self.names()}
 
 
-def registered(registry: Registry) -> type[str]:
-    """A pydantic string type that accepts a name `registry` resolves (its error, naming the
-    known names, becomes the field's validation error)."""
+def registered(registry: Registry) -> AfterValidator:
+    """A pydantic validator accepting a name `registry` resolves (its error, naming the known
+    names, becomes the field's validation error): `Annotated[str, registered(REGISTRY)]`."""
 
     def check(name: str) -> str:
         registry.get(name)
         return name
 
-    return Annotated[str, AfterValidator(check)]
+    return AfterValidator(check)
 
 
 def subclass_of(base: type) -> Callable[[str, Any], None]:

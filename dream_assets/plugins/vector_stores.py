@@ -6,7 +6,7 @@ built-ins (in memory, pgvector) are in `dream_assets.lib.stores.vector_stores`."
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field
 
@@ -37,7 +37,7 @@ VECTOR_STORES = Registry("vector store", "dream.vector_stores", BUILTIN_VECTOR_S
 
 
 # the name of a registered vector store (an unknown one is a validation error naming the known)
-StoreKind = registered(VECTOR_STORES)
+StoreKind = Annotated[str, registered(VECTOR_STORES)]
 
 
 class VectorStoreSettings(BaseModel):

@@ -23,10 +23,14 @@ PARSED_COLUMNS = ["document", "title", "language", "pages", "characters", "secon
 class ParsingConfig(dg.Config):
     """Bounds on parsing one document (`dream_assets.lib.documents.parse_pool.ParseLimits`)."""
 
-    max_bytes: int = Field(50 * 1024 * 1024, description="PDFs over this size are quarantined unparsed (50 MiB).")
-    timeout_seconds: float = Field(60.0, description="A parse's worker process is killed after this many seconds.")
-    memory_mb: int = Field(2048, description="Address space a parse's worker process may use, in MiB.")
-    workers: int = Field(2, description="Documents parsed at once, each in its own worker process.")
+    max_bytes: int = Field(
+        default=50 * 1024 * 1024, description="PDFs over this size are quarantined unparsed (50 MiB)."
+    )
+    timeout_seconds: float = Field(
+        default=60.0, description="A parse's worker process is killed after this many seconds."
+    )
+    memory_mb: int = Field(default=2048, description="Address space a parse's worker process may use, in MiB.")
+    workers: int = Field(default=2, description="Documents parsed at once, each in its own worker process.")
 
 
 @dg.asset(

@@ -6,7 +6,7 @@ import os
 import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
-from dream_assets.partitions import document_partitions
+from dream_assets.partitions import DOCUMENTS, document_partitions
 from resources.pdf_source import PdfSource
 
 # seconds between two looks at the source (`DREAM_SENSOR_INTERVAL_S`, read when the
@@ -31,7 +31,7 @@ def new_document_sensor(context: dg.SensorEvaluationContext, pdf_source: PdfSour
     deleted = sorted(set(seen) - set(listing))
     for document_id in deleted:
         context.log.warning("document %s was deleted from %s", document_id, pdf_source.uri)
-    known = set(context.instance.get_dynamic_partitions(document_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(DOCUMENTS))
     added = sorted(set(changed) - known)
     return dg.SensorResult(
         run_requests=[

@@ -47,30 +47,31 @@ class SweepConfig(dg.Config):
     stopped configurations keep their metrics on the questions they answered."""
 
     generation_sample_size: int = Field(
-        50, description="Golden questions each configuration answers with its LLM, drawn with `seed` (0: every one)."
+        default=50,
+        description="Golden questions each configuration answers with its LLM, drawn with `seed` (0: every one).",
     )
-    seed: int = Field(0, description="Seed of the question samples.")
+    seed: int = Field(default=0, description="Seed of the question samples.")
     retrieval_actors: int = Field(
-        0,
+        default=0,
         description="Ray retrieval actors started per index for the sweep, so concurrent trials share one loaded"
         " index (0: use a pool `retrieval_pool` started, else each trial loads its own).",
     )
     resume: bool = Field(
-        True,
+        default=True,
         description="Skip trials that finished before with identical settings, and the questions an interrupted"
         " trial answered; False evaluates everything again (the LLM cache still answers repeated prompts).",
     )
     repeats: int = Field(
-        1,
+        default=1,
         description="Answers per question with successive LLM seeds (for an LLM sampling above temperature 0,"
         " config/llms.yaml), reported as `<metric>_repeat_std`.",
     )
     search: Literal["grid", "asha"] = Field(
-        "grid", description="`grid`: every configuration on every sampled question; `asha`: multi-fidelity."
+        default="grid", description="`grid`: every configuration on every sampled question; `asha`: multi-fidelity."
     )
-    min_questions: int = Field(8, description="asha: questions every configuration answers in the first rung.")
-    reduction_factor: int = Field(2, description="asha: each rung keeps the best 1/this of the configurations.")
-    rank_by: str = Field("mrr", description="asha: the metric rungs are decided by, on the selection split.")
+    min_questions: int = Field(default=8, description="asha: questions every configuration answers in the first rung.")
+    reduction_factor: int = Field(default=2, description="asha: each rung keeps the best 1/this of the configurations.")
+    rank_by: str = Field(default="mrr", description="asha: the metric rungs are decided by, on the selection split.")
 
 
 def trial_evaluations_asset(partitions: SweepPartitions) -> dg.AssetsDefinition:

@@ -1,6 +1,5 @@
 """The winner of the leaderboard, deployable: its configuration file and its MLflow model."""
 
-import importlib.util
 import math
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
 from dream_assets.defs.workers import WorkerSettings
-from dream_assets.hashing import content_hash
+from dream_assets.hashing import content_hash, module_file
 from dream_assets.lib.evaluation.metric_catalog import metric_names
 from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.plugins.rerankers import RERANKERS
@@ -142,7 +141,7 @@ def _register(tracker: MlflowTracker, run_id: str, configuration: str, name: str
         path.write_text(configuration, encoding="utf-8")
         version = tracker.log_pyfunc_model(
             run_id,
-            importlib.util.find_spec("dream_assets.serving_entry").origin,
+            module_file("dream_assets.serving_entry"),
             {CONFIGURATION_ARTIFACT: str(path)},
             name,
             model_signature(),
@@ -151,10 +150,10 @@ def _register(tracker: MlflowTracker, run_id: str, configuration: str, name: str
     return version
 
 
-def _metrics(winner) -> dict[str, float | int]:
+def _metrics(winner) -> dict[str, float | int | str]:
     """The winner's metric columns (each metric, its n, interval and p-value, on both splits)
     and its tier, finite values only."""
-    kept = {}
+    kept: dict[str, float | int | str] = {}
     for column, value in winner.items():
         name = str(column).rsplit("/", 1)[-1]
         if column != "tier" and not any(name.startswith(metric) for metric in metric_names()):

@@ -87,14 +87,15 @@ def leaderboard_ranks_every_configuration(
     board = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
     evaluated = evaluated_configurations(store, golden_version, search_space.configs_by_key)
     errors = trial_errors(store, golden_version, search_space.configs_by_key)
-    problems = [{"config_key": key, "problem": "missing"} for key in sorted(evaluated - set(board["config_key"]))]
-    for row in board.itertuples():
-        if row.status in ("failed", "generation_failed"):
-            problems.append({"config_key": row.config_key, "problem": f"{row.status}: {row.error}"})
-        elif row.config_key in errors:
-            problems.append(
-                {"config_key": row.config_key, "problem": f"stale: last trial failed: {errors[row.config_key]}"}
-            )
+    problems: list[dict[str, str]] = [
+        {"config_key": key, "problem": "missing"} for key in sorted(evaluated - set(board["config_key"]))
+    ]
+    for row in board.to_dict("records"):
+        key, status = str(row["config_key"]), row["status"]
+        if status in ("failed", "generation_failed"):
+            problems.append({"config_key": key, "problem": f"{status}: {row['error']}"})
+        elif key in errors:
+            problems.append({"config_key": key, "problem": f"stale: last trial failed: {errors[key]}"})
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,

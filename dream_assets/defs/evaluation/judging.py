@@ -53,12 +53,16 @@ class JudgeConfig(dg.Config):
     """What the judge scores, and with which LLM."""
 
     judge_llm: str = Field(
-        "", description="LLM judging ragas' LLM metrics (bundled name or endpoint); '' judges nothing."
+        default="", description="LLM judging ragas' LLM metrics (bundled name or endpoint); '' judges nothing."
     )
-    sample_size: int = Field(2, ge=1, description="Answered questions judged per configuration, drawn with `seed`.")
-    configurations: int = Field(2, ge=1, description="Configurations judged: the best ones of tier 1 (by `rank_by`).")
-    rank_by: str = Field("mrr", description="The leaderboard's ranking metric, for the tiers.")
-    seed: int = Field(0, description="Seed of the judged questions.")
+    sample_size: int = Field(
+        default=2, ge=1, description="Answered questions judged per configuration, drawn with `seed`."
+    )
+    configurations: int = Field(
+        default=2, ge=1, description="Configurations judged: the best ones of tier 1 (by `rank_by`)."
+    )
+    rank_by: str = Field(default="mrr", description="The leaderboard's ranking metric, for the tiers.")
+    seed: int = Field(default=0, description="Seed of the judged questions.")
 
 
 @dg.asset(
@@ -191,7 +195,9 @@ def _log_runs(tracker: MlflowTracker, summary: pd.DataFrame, golden_version: str
     """Logs each judged configuration's judge metrics on its MLflow trial run."""
     parent = sweep_run(tracker, golden_version, corpus)
     for row in summary.to_dict("records"):
-        key = row.pop("config_key")
+        key = str(row.pop("config_key"))
         run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
-        tracker.log_trial(run_id, {}, row)
+        tracker.log_trial(
+            run_id, {}, {str(name): float(value) for name, value in row.items() if isinstance(value, int | float)}
+        )
         tracker.finish(run_id)

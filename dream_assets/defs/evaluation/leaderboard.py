@@ -53,7 +53,7 @@ class LeaderboardConfig(dg.Config):
     """How the leaderboard ranks."""
 
     rank_by: str = Field(
-        "mrr", description="The metric the leaderboard sorts and tiers by (descending, on the selection split)."
+        default="mrr", description="The metric the leaderboard sorts and tiers by (descending, on the selection split)."
     )
 
 
@@ -143,7 +143,7 @@ def with_judge_spend(table: pd.DataFrame) -> pd.DataFrame:
     if "judge_cost_usd" not in table:
         return table
     answers = table["cost_usd"]
-    position = table.columns.get_loc("cost_usd")
+    position = list(table.columns).index("cost_usd")
     table = table.assign(cost_usd=answers + table["judge_cost_usd"].fillna(0.0))
     table.insert(position + 1, "answer_cost_usd", answers)
     return table
@@ -184,7 +184,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 
 def shown_types(columns: pd.DataFrame) -> pd.DataFrame:
     """`columns` with the tier and every count (`*_n`) as integers."""
-    for column in columns:
+    for column in map(str, columns.columns):
         if column == "tier" or column.endswith("_n"):
             columns[column] = columns[column].round().astype("Int64")
     return columns

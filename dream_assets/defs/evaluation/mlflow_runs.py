@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 # the trial metrics of `trial_evaluations`' results table (and each plug-in metric with its n)
 RESULT_COLUMNS = ["hit_rate", "mrr", "mrr_n", "f1", "f1_n"]
 # seconds between two samples of a trial run's system metrics
-SYSTEM_METRICS_INTERVAL_S = 5.0
+SYSTEM_METRICS_INTERVAL_S = 5
 
 
 def sweep_run(tracker: MlflowTracker, golden_version: str, corpus: str = "") -> str:

@@ -29,16 +29,17 @@ class RangeSearchConfig(dg.Config):
     """How many configurations Optuna draws from the search space's `ranges:`, and how each is
     scored."""
 
-    samples: int = Field(0, description="Configurations to draw (0: the `ranges:` section's `samples`).")
-    rank_by: str = Field("mrr", description="The metric Optuna maximises, on the golden set's selection split.")
+    samples: int = Field(default=0, description="Configurations to draw (0: the `ranges:` section's `samples`).")
+    rank_by: str = Field(default="mrr", description="The metric Optuna maximises, on the golden set's selection split.")
     generation_sample_size: int = Field(
-        50, description="Questions each draw answers with its LLM, as in the sweep (every question is retrieved)."
+        default=50,
+        description="Questions each draw answers with its LLM, as in the sweep (every question is retrieved).",
     )
     min_questions: int = Field(
-        0, description="Questions of the first multi-fidelity rung (0: the whole sample for every draw)."
+        default=0, description="Questions of the first multi-fidelity rung (0: the whole sample for every draw)."
     )
-    reduction_factor: int = Field(2, description="Multi-fidelity: each rung keeps 1/this of the draws.")
-    seed: int = Field(0, description="Seed of Optuna's sampler and of the question sample.")
+    reduction_factor: int = Field(default=2, description="Multi-fidelity: each rung keeps 1/this of the draws.")
+    seed: int = Field(default=0, description="Seed of Optuna's sampler and of the question sample.")
 
 
 @dg.asset(

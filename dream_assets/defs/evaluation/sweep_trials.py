@@ -5,6 +5,7 @@ Ray Tune with live MLflow runs and a progress bar."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -51,7 +52,9 @@ class SweepTrials:
                 handle.pool.shutdown()
 
 
-def sweep_trials(context, config, workers: WorkerSettings, golden_version: str, keys: list[str], rungs) -> SweepTrials:
+def sweep_trials(
+    context, config, workers: WorkerSettings, golden_version: str, keys: Sequence[str], rungs
+) -> SweepTrials:
     """The settings of each configuration's trial (`config`: the `SweepConfig`); joins the
     retrieval pool of each index, or with `retrieval_actors` starts one."""
     sweep = SweepTrials()

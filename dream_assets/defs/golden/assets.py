@@ -36,31 +36,33 @@ class GoldenDatasetConfig(dg.Config):
     """Where the golden questions come from, how many, and which are held out of the search."""
 
     source: Literal["human", "synthetic", "both"] = Field(
-        "human", description="`human` (SQuAD), `synthetic` (ragas over Ray tasks) or `both` side by side."
+        default="human", description="`human` (SQuAD), `synthetic` (ragas over Ray tasks) or `both` side by side."
     )
-    squad_path: str = Field(str(DEMO_SQUAD), description="SQuAD v2.0 (or v1.1) JSON with the human questions.")
+    squad_path: str = Field(default=str(DEMO_SQUAD), description="SQuAD v2.0 (or v1.1) JSON with the human questions.")
     questions_per_document: int = Field(
-        3, description="Seeded sample per document, either source (0 keeps every human question; synthetic: 3)."
+        default=3, description="Seeded sample per document, either source (0 keeps every human question; synthetic: 3)."
     )
-    seed: int = Field(0, description="Seed of the sample, of synthetic generation and of the held-out split.")
+    seed: int = Field(default=0, description="Seed of the sample, of synthetic generation and of the held-out split.")
     generator_llm: str = Field(
-        "qwen2.5-coder-0.5b-instruct",
+        default="qwen2.5-coder-0.5b-instruct",
         description="LLM that writes synthetic questions (bundled name or a model of the OpenAI-compatible endpoint).",
     )
-    documents_per_task: int = Field(3, description="Synthetic: documents per Ray task.")
-    max_workers: int = Field(0, description="Synthetic: most Ray tasks at once (0: as many as the cluster runs).")
-    chunk_size: int = Field(192, description="Synthetic: reference-context size in tokens.")
-    max_attempts: int = Field(3, description="Synthetic: tries per item before it is recorded as failed.")
+    documents_per_task: int = Field(default=3, description="Synthetic: documents per Ray task.")
+    max_workers: int = Field(
+        default=0, description="Synthetic: most Ray tasks at once (0: as many as the cluster runs)."
+    )
+    chunk_size: int = Field(default=192, description="Synthetic: reference-context size in tokens.")
+    max_attempts: int = Field(default=3, description="Synthetic: tries per item before it is recorded as failed.")
     languages: list[str] = Field(
-        ["en"],
+        default=["en"],
         description="Document languages synthetic questions are asked in (ISO 639-1; others: `unsupported_language`).",
     )
     held_out_fraction: float = Field(
-        0.3,
+        default=0.3,
         description="Share of the questions held out of the search to score its winner without bias (0: none).",
     )
     split_unit: Literal["question", "document"] = Field(
-        "question", description="Hold out questions (stratified by document) or whole documents."
+        default="question", description="Hold out questions (stratified by document) or whole documents."
     )
 
 

@@ -48,9 +48,10 @@ def golden_dataset_references_are_grounded(
     known = set(contexts["context_id"])
     dangling = sorted({i for ids in questions["reference_context_ids"] for i in ids} - known)
     ungrounded = [
-        row.context_id
-        for row in contexts.itertuples()
-        if row.document_id not in documents or documents[row.document_id].text[row.start : row.end] != row.text
+        row["context_id"]
+        for row in contexts.to_dict("records")
+        if row["document_id"] not in documents
+        or documents[row["document_id"]].text[int(row["start"]) : int(row["end"])] != row["text"]
     ]
     return dg.AssetCheckResult(
         passed=not dangling and not ungrounded,

@@ -127,7 +127,7 @@ def _store_index(
     nodes = embedded = 0
     if not reused:
         embed_model = make_embedding(embeddings.settings_for(embedding_model))
-        external = table and llama_vector_store(store_settings, table, embedding_dimensions(embed_model))
+        external = llama_vector_store(store_settings, table, embedding_dimensions(embed_model)) if table else None
         with tempfile.TemporaryDirectory() as directory:
             nodes, embedded = build_index(documents, method, embed_model, directory, external, show_progress=True)
             store.upload_dir(directory, prefix)
@@ -149,10 +149,10 @@ def _store_index(
 class RetrievalPoolConfig(dg.Config):
     """The Ray actors that serve one index to many workers."""
 
-    actors: int = Field(2, description="Index replicas (Ray actors).")
-    num_cpus: float = Field(0.0, description="CPUs reserved per actor (0 shares the node with trials).")
+    actors: int = Field(default=2, description="Index replicas (Ray actors).")
+    num_cpus: float = Field(default=0.0, description="CPUs reserved per actor (0 shares the node with trials).")
     detached: bool = Field(
-        True,
+        default=True,
         description="Keep the actors after this run, found by name by later runs on the same Ray cluster (on the"
         " embedded local Ray they end with the process).",
     )

@@ -19,7 +19,8 @@ from resources.object_store import ObjectStore
 from resources.pdf_source import OscarSource
 from resources.ray_cluster import RayCluster
 
-oscar_shard_partitions = dg.DynamicPartitionsDefinition(name="oscar_shards")
+OSCAR_SHARDS = "oscar_shards"
+oscar_shard_partitions = dg.DynamicPartitionsDefinition(name=OSCAR_SHARDS)
 """One partition per OSCAR shard file, keyed by the slug of its name (`en-meta-1`)."""
 
 SHARDS = {"partitions_def": oscar_shard_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
@@ -60,9 +61,9 @@ def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, ob
 class OscarFilterConfig(dg.Config):
     """Which OSCAR records are kept."""
 
-    languages: list[str] = Field(["en"], description="Language identification labels kept (empty keeps all).")
+    languages: list[str] = Field(default=["en"], description="Language identification labels kept (empty keeps all).")
     excluded_quality_warnings: list[str] = Field(
-        ["noisy", "short_sentences"],
+        default=["noisy", "short_sentences"],
         description="OSCAR 23.01 annotations that filter a record out (tiny, short_sentences, header, footer, noisy).",
     )
 
@@ -103,7 +104,7 @@ def oscar_parquet(
         kinds = rejects["reason"].str.split(":").str[0].value_counts().to_dict()
         for kind, count in kinds.items():
             reasons[kind] = reasons.get(kind, 0) + int(count)
-        examples += [f"{shard}: {r.reason} | {r.excerpt[:80]}" for r in rejects.head(2).itertuples()]
+        examples += [f"{shard}: {r['reason']} | {str(r['excerpt'])[:80]}" for r in rejects.head(2).to_dict("records")]
         results.append(result)
         rows.append((shard, result.rows_in, result.rows_out, len(rejects), round(result.seconds, 1)))
         context.log.info("shard %s: %d lines, %d records kept, %d rejected", shard, *rows[-1][1:4])
@@ -125,8 +126,8 @@ def oscar_parquet(
 class ChunkingConfig(dg.Config):
     """Character chunks (the AWS post's setting: 1,000 characters, 100 overlap)."""
 
-    chunk_size: int = Field(1000, description="Characters per chunk.")
-    chunk_overlap: int = Field(100, description="Characters shared by consecutive chunks.")
+    chunk_size: int = Field(default=1000, description="Characters per chunk.")
+    chunk_overlap: int = Field(default=100, description="Characters shared by consecutive chunks.")
 
 
 @dg.asset(**SHARDS, deps=[oscar_parquet], group_name="ingestion", kinds={"ray", "parquet"})
@@ -166,11 +167,11 @@ class EmbeddingConfig(dg.Config):
     """How Ray Data embeds the chunks; GPUs are used (one per actor) when the cluster has them."""
 
     model: str = Field(
-        "all-mpnet-base-v2",
+        default="all-mpnet-base-v2",
         description="A bundled model name (all-mpnet-base-v2 is the AWS post's) or a Hugging Face id.",
     )
-    actors: int = Field(2, description="Ray Data actor pool size (each actor loads the model once).")
-    batch_size: int = Field(64, description="Chunks per forward pass.")
+    actors: int = Field(default=2, description="Ray Data actor pool size (each actor loads the model once).")
+    batch_size: int = Field(default=64, description="Chunks per forward pass.")
 
 
 @dg.asset(

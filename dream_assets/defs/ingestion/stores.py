@@ -5,6 +5,8 @@ duplicate them.
 """
 
 import time
+from collections.abc import Sequence
+from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -12,7 +14,7 @@ import pandas as pd
 from pydantic import Field
 
 from dream_assets import layout
-from dream_assets.defs.ingestion.assets import SHARDS, oscar_embeddings, oscar_shard_partitions, per_shard_table
+from dream_assets.defs.ingestion.assets import OSCAR_SHARDS, SHARDS, oscar_embeddings, per_shard_table
 from dream_assets.defs.metadata import ROW_COUNT, table_asset_metadata, table_metadata
 from dream_assets.hashing import slugify
 from resources.embeddings import EmbeddingProvider
@@ -21,7 +23,7 @@ from resources.opensearch_store import OpenSearchStore
 from resources.vector_stores import PgVectorStore
 
 
-def _shard_model(store, shards: list[str]) -> str:
+def _shard_model(store, shards: Sequence[str]) -> str:
     models = {store.read_json(layout.oscar_embeddings_manifest(shard))["model"] for shard in shards}
     if len(models) != 1:
         raise ValueError(f"shards {shards} were embedded with different models {sorted(models)}: re-embed them")
@@ -43,10 +45,12 @@ BULK_LOAD_SHARE = 0.1
 class PgvectorIndexConfig(dg.Config):
     """The pgvector indexes built after loading (pgvector's defaults)."""
 
-    metric: str = Field("cosine", description="cosine or l2.")
-    hnsw_m: int = Field(16, description="HNSW: links per node (pgvector's default 16).")
-    hnsw_ef_construction: int = Field(64, description="HNSW: candidate list size while building (default 64).")
-    ivfflat_lists: int = Field(0, description="IVFFlat lists (0: rows / 1,000, pgvector's advice up to 1M rows).")
+    metric: Literal["cosine", "l2"] = Field(default="cosine", description="cosine or l2.")
+    hnsw_m: int = Field(default=16, description="HNSW: links per node (pgvector's default 16).")
+    hnsw_ef_construction: int = Field(default=64, description="HNSW: candidate list size while building (default 64).")
+    ivfflat_lists: int = Field(
+        default=0, description="IVFFlat lists (0: rows / 1,000, pgvector's advice up to 1M rows)."
+    )
 
 
 @dg.asset(**SHARDS, deps=[oscar_embeddings], group_name="ingestion", kinds={"postgres"})
@@ -111,15 +115,15 @@ def pgvector_index(
 class BenchmarkConfig(dg.Config):
     """What the store query benchmark measures."""
 
-    squad_path: str = Field("", description="SQuAD JSON the questions come from ('': the demo's).")
-    questions: int = Field(200, description="SQuAD questions queried.")
-    k: int = Field(10, description="Nearest neighbours per query.")
-    clients: int = Field(4, description="Concurrent clients for the QPS figure.")
-    ef_search: list[int] = Field([10, 40, 100], description="HNSW ef_search settings measured.")
-    probes: list[int] = Field([1, 5, 20], description="IVFFlat probes settings measured.")
+    squad_path: str = Field(default="", description="SQuAD JSON the questions come from ('': the demo's).")
+    questions: int = Field(default=200, description="SQuAD questions queried.")
+    k: int = Field(default=10, description="Nearest neighbours per query.")
+    clients: int = Field(default=4, description="Concurrent clients for the QPS figure.")
+    ef_search: list[int] = Field(default=[10, 40, 100], description="HNSW ef_search settings measured.")
+    probes: list[int] = Field(default=[1, 5, 20], description="IVFFlat probes settings measured.")
 
 
-@dg.asset(deps=[pgvector_index], group_name="ingestion", kinds={"postgres", "pandas"})
+@dg.asset(deps=["pgvector_index"], group_name="ingestion", kinds={"postgres", "pandas"})
 def vector_query_benchmark(
     context: dg.AssetExecutionContext,
     config: BenchmarkConfig,
@@ -139,7 +143,7 @@ def vector_query_benchmark(
     from dream_assets.lib.stores.vector_benchmark import benchmark_pgvector, questions_from_squad
 
     store = object_store.client()
-    shards = sorted(context.instance.get_dynamic_partitions(oscar_shard_partitions.name))
+    shards = sorted(context.instance.get_dynamic_partitions(OSCAR_SHARDS))
     model = _shard_model(store, shards)
     chunks, vectors = read_embeddings(store, "oscar/embeddings")
     questions = questions_from_squad(config.squad_path or str(DEMO_SQUAD), config.questions)
@@ -179,18 +183,21 @@ def _stage_throughput(instance: dg.DagsterInstance) -> list[dict]:
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         if event is not None and event.asset_materialization is not None:
             value = event.asset_materialization.metadata.get(name)
-            figures.append({"stage": asset, "figure": name, "value": round(float(value.value), 1) if value else None})
+            number = value.value if value is not None and isinstance(value.value, int | float) else None
+            figures.append(
+                {"stage": asset, "figure": name, "value": round(float(number), 1) if number is not None else None}
+            )
     return figures
 
 
 class OpenSearchIndexConfig(dg.Config):
     """k-NN index settings (the AWS post's: HNSW, faiss, L2, m 16, ef_construction 256)."""
 
-    engine: str = Field("faiss", description="k-NN engine.")
-    space_type: str = Field("l2", description="Distance.")
-    m: int = Field(16, description="HNSW: links per node.")
-    ef_construction: int = Field(256, description="HNSW: candidate list size while building.")
-    force_merge: bool = Field(False, description="Merge to one segment after loading.")
+    engine: Literal["faiss", "lucene"] = Field(default="faiss", description="k-NN engine.")
+    space_type: Literal["l2", "cosinesimil", "innerproduct"] = Field(default="l2", description="Distance.")
+    m: int = Field(default=16, description="HNSW: links per node.")
+    ef_construction: int = Field(default=256, description="HNSW: candidate list size while building.")
+    force_merge: bool = Field(default=False, description="Merge to one segment after loading.")
 
 
 @dg.asset(**SHARDS, deps=[oscar_embeddings], group_name="ingestion", kinds={"opensearch"})
@@ -214,7 +221,9 @@ def opensearch_index(
         body = index_body(vectors.shape[1], config.engine, config.space_type, config.m, config.ef_construction)
         extra = chunks[["record_id", "url"]].to_dict("records")
         start = time.perf_counter()
-        loaded = opensearch.load(index, body, bulk_actions(index, chunks["chunk_id"], chunks["text"], vectors, extra))
+        loaded = opensearch.load(
+            index, body, bulk_actions(index, chunks["chunk_id"].tolist(), chunks["text"].tolist(), vectors, extra)
+        )
         rows.append((shard, loaded, round(time.perf_counter() - start, 2)))
     opensearch.finish_load(index, config.force_merge)
     return dg.MaterializeResult(

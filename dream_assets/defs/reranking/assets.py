@@ -13,7 +13,7 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.readers import read_current_golden
 from dream_assets.defs.workers import WorkerSettings
-from dream_assets.hashing import content_hash
+from dream_assets.hashing import content_hash, module_file
 from dream_assets.lib.models.bundled import BUNDLED_MODELS, bundled_model_path
 from dream_assets.lib.models.capacity import estimate_memory, lora_parameter_count, ray_resources
 from dream_assets.lib.retrieval.index_spec import load_retriever
@@ -37,12 +37,12 @@ class TrainingPairsConfig(dg.Config):
     """Which (question, context) pairs the reranker learns from."""
 
     index_key: str = Field(
-        "chunks256o32_minilm-l6", description="The embedding index whose retrievals give the hard negatives."
+        default="chunks256o32_minilm-l6", description="The embedding index whose retrievals give the hard negatives."
     )
-    candidates: int = Field(8, description="Contexts retrieved per question.")
-    negatives: int = Field(3, description="Hard negatives kept per question.")
-    validation_fraction: float = Field(0.25, description="Share of documents held out for validation.")
-    seed: int = Field(0, description="Seed of the document split.")
+    candidates: int = Field(default=8, description="Contexts retrieved per question.")
+    negatives: int = Field(default=3, description="Hard negatives kept per question.")
+    validation_fraction: float = Field(default=0.25, description="Share of documents held out for validation.")
+    seed: int = Field(default=0, description="Seed of the document split.")
 
 
 @dg.asset(deps=[golden_dataset, "embedding_index"], group_name="reranking", kinds={"parquet"})
@@ -90,13 +90,13 @@ class RerankerConfig(dg.Config):
     """How the cross-encoder reranker is fine-tuned."""
 
     base_model: str = Field(
-        "all-MiniLM-L6-v2", description="Bundled model name, local directory or Hugging Face id to start from."
+        default="all-MiniLM-L6-v2", description="Bundled model name, local directory or Hugging Face id to start from."
     )
-    epochs: int = Field(1, description="Training epochs.")
-    batch_size: int = Field(16, description="Pairs per training step.")
-    learning_rate: float = Field(2e-5, description="AdamW learning rate.")
-    lora_rank: int = Field(0, description="0 trains every weight; above 0, LoRA adapters of that rank (peft).")
-    seed: int = Field(0, description="Seed of training.")
+    epochs: int = Field(default=1, description="Training epochs.")
+    batch_size: int = Field(default=16, description="Pairs per training step.")
+    learning_rate: float = Field(default=2e-5, description="AdamW learning rate.")
+    lora_rank: int = Field(default=0, description="0 trains every weight; above 0, LoRA adapters of that rank (peft).")
+    seed: int = Field(default=0, description="Seed of training.")
 
 
 def _architecture(model_dir: Path) -> tuple[int, int, int]:
@@ -219,8 +219,6 @@ def _register(tracker: MlflowTracker, store, run_id: str, prefix: str, version: 
     """Logs the stored reranker on its run as a pyfunc model (`dream_assets.reranker_entry`) and
     registers it as `RERANKER_MODEL_NAME`, unless a version of that reranker is registered
     already; returns the registered version."""
-    import importlib.util
-
     from dream_assets.reranker_entry import RERANKER_ARTIFACT, reranker_signature
 
     found = tracker.find_model_version(RERANKER_MODEL_NAME, TAG_RERANKER_VERSION, version)
@@ -228,7 +226,7 @@ def _register(tracker: MlflowTracker, store, run_id: str, prefix: str, version: 
         return found
     with tempfile.TemporaryDirectory() as directory:
         model_dir = store.download_dir(prefix, Path(directory) / "reranker")
-        entry = importlib.util.find_spec("dream_assets.reranker_entry").origin
+        entry = module_file("dream_assets.reranker_entry")
         registered = tracker.log_pyfunc_model(
             run_id, entry, {RERANKER_ARTIFACT: str(model_dir)}, RERANKER_MODEL_NAME, reranker_signature(), "reranker"
         )

@@ -83,7 +83,9 @@ def parse_shard(
     filesystem = arrow_filesystem(store)
     lines = ray.data.read_text(store.path(shard_key), filesystem=filesystem)
     parsed = lines.map_batches(
-        _ParseBatch(languages, excluded_warnings), batch_format="pandas", batch_size=1024
+        _ParseBatch(languages, excluded_warnings),  # pyright: ignore[reportArgumentType] - a pandas-batch class
+        batch_format="pandas",
+        batch_size=1024,
     ).materialize()
     records = parsed.filter(expr=col("reject_reason").is_null()).materialize()  # written, then counted
     records.select_columns(RECORD_COLUMNS).write_parquet(
@@ -106,7 +108,9 @@ def chunk_shard(
     filesystem = arrow_filesystem(store)
     records = ray.data.read_parquet(store.path(records_prefix), filesystem=filesystem)
     chunks = records.map_batches(
-        chunk_records, fn_kwargs={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}, batch_format="pandas"
+        chunk_records,  # pyright: ignore[reportArgumentType] - a pandas-batch function
+        fn_kwargs={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
+        batch_format="pandas",
     ).materialize()
     chunks.write_parquet(store.path(chunks_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE)
     return StageResult(records.count(), chunks.count(), time.perf_counter() - start)

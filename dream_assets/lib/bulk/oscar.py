@@ -121,7 +121,7 @@ def chunk_records(records: pd.DataFrame, chunk_size: int = 1000, chunk_overlap: 
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True)
     rows = []
     for record in records.itertuples(index=False):
-        for piece in splitter.create_documents([record.text]):
+        for piece in splitter.create_documents([str(record.text)]):
             offset = int(piece.metadata["start_index"])
             chunk_id = f"{record.record_id}:{offset}"
             rows.append((chunk_id, record.record_id, offset, record.url, record.language, piece.page_content))

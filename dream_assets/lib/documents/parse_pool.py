@@ -35,10 +35,10 @@ class ParseLimits(BaseModel):
         tasks_per_worker: documents a worker parses before it is replaced (bounds fragmentation).
     """
 
-    timeout_seconds: float = Field(60.0, gt=0)
-    memory_bytes: int = Field(2 * 1024**3, ge=256 * 1024**2)
-    workers: int = Field(2, ge=1)
-    tasks_per_worker: int = Field(50, ge=1)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    memory_bytes: int = Field(default=2 * 1024**3, ge=256 * 1024**2)
+    workers: int = Field(default=2, ge=1)
+    tasks_per_worker: int = Field(default=50, ge=1)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def parse_bounded(
         max_tasks=limits.tasks_per_worker,
         initializer=_limit_memory,
         initargs=(limits.memory_bytes,),
-        context=multiprocessing.get_context("spawn"),
+        context=multiprocessing.get_context("spawn"),  # pyright: ignore[reportArgumentType] - pebble takes any context
     )
     try:
         for document_id, data, sha256 in documents:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pandas as pd
+from llama_index.core.llms import LLM
 
 from dream_assets.lib.evaluation.trial_settings import TrialSettings
 
@@ -21,7 +22,7 @@ class Answerer:
         self.store, self.settings, self.retrieved = store, settings, retrieved
         llm = settings.llm
         self.repeats = [llm.model_copy(update={"seed": llm.seed + r}) for r in range(settings.repeats)]
-        self.llms: dict[int, object] = {}
+        self.llms: dict[int, LLM] = {}
         self.reserve = rate_limiter_for(llm.name, llm.requests_per_minute, llm.tokens_per_minute)
         if not settings.resume:
             store.delete(settings.parts_prefix)

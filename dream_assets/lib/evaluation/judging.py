@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,11 @@ def judge_rows(
         scores = []
         for i, (row, row_contexts) in enumerate(zip(rows.itertuples(), contexts, strict=True)):
             before, started = dataclasses.replace(judge.gateway.usage), time.perf_counter()
-            sample = {"user_input": row.user_input, "response": row.response, "reference": row.reference}
+            sample: dict[str, Any] = {
+                "user_input": row.user_input,
+                "response": row.response,
+                "reference": row.reference,
+            }
             sample["retrieved_contexts"] = list(row_contexts)
             scores.extend(run_sync(score_samples(metric, [{k: sample[k] for k in _INPUTS[name]}])))
             used = judge.gateway.usage.since(before)

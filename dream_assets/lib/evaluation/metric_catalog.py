@@ -15,6 +15,7 @@ or named by import path in the search space's `metrics:` (see `examples/dream-me
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from dream_assets.lib.evaluation import formulas
 from dream_assets.plugins.metrics import Metric, Tier
@@ -40,22 +41,27 @@ ndcg = Metric(
     "normalised discounted cumulative gain of the retrieved contexts (nDCG@k, binary relevance)",
     formulas.ndcg,
 )
-_QUIET = {"evidence": False, "plotted": False}  # in tables and MLflow, not on the plot or tested
 id_based_context_precision = Metric(
     "id_based_context_precision",
     "retrieval",
     "ragas: share of the retrieved context ids that are reference ids",
-    **_QUIET,
+    evidence=False,
+    plotted=False,
 )
 id_based_context_recall = Metric(
-    "id_based_context_recall", "retrieval", "ragas: share of the reference context ids that were retrieved", **_QUIET
+    "id_based_context_recall",
+    "retrieval",
+    "ragas: share of the reference context ids that were retrieved",
+    evidence=False,
+    plotted=False,
 )
 exact_match = Metric(
     "exact_match",
     "answer",
     "SQuAD exact match of the answer with a reference answer (normalised text)",
     formulas.exact_match,
-    **_QUIET,
+    evidence=False,
+    plotted=False,
 )
 f1 = Metric(
     "f1",
@@ -73,25 +79,36 @@ faithfulness = Metric(
     "faithfulness",
     "judge",
     "ragas (LLM judge): share of the answer's claims supported by the retrieved contexts",
-    **_QUIET,
+    evidence=False,
+    plotted=False,
 )
 answer_relevancy = Metric(
-    "answer_relevancy", "judge", "ragas (LLM judge): how well the answer addresses the question", **_QUIET
+    "answer_relevancy",
+    "judge",
+    "ragas (LLM judge): how well the answer addresses the question",
+    evidence=False,
+    plotted=False,
 )
 context_precision = Metric(
-    "context_precision", "judge", "ragas (LLM judge): useful retrieved contexts ranked first", **_QUIET
+    "context_precision",
+    "judge",
+    "ragas (LLM judge): useful retrieved contexts ranked first",
+    evidence=False,
+    plotted=False,
 )
 context_recall = Metric(
     "context_recall",
     "judge",
     "ragas (LLM judge): share of the reference's claims found in the retrieved contexts",
-    **_QUIET,
+    evidence=False,
+    plotted=False,
 )
 answer_correctness = Metric(
     "answer_correctness",
     "judge",
     "ragas (LLM judge): factual and semantic agreement of the answer with the reference",
-    **_QUIET,
+    evidence=False,
+    plotted=False,
 )
 
 
@@ -118,7 +135,7 @@ def metric_names(*tiers: Tier) -> list[str]:
     return [metric.name for metric in known_metrics() if not tiers or metric.tier in tiers]
 
 
-def scored_metrics(tier: Tier, extra: list[str] = ()) -> list[Metric]:
+def scored_metrics(tier: Tier, extra: Sequence[str] = ()) -> list[Metric]:
     """The metrics of `tier` DREAM scores itself (those with a `score`): the known ones and
     `extra` (registered names or import paths, e.g. a search space's `metrics:`).
 
@@ -132,7 +149,7 @@ def scored_metrics(tier: Tier, extra: list[str] = ()) -> list[Metric]:
     return [metric for metric in known_metrics() if metric.tier == tier and metric.score is not None]
 
 
-def plugin_metric_names(extra: list[str] = ()) -> list[str]:
+def plugin_metric_names(extra: Sequence[str] = ()) -> list[str]:
     """Names of the scored metrics that are not built-ins (entry points and `extra`), for a
     trial's fingerprint: installing a metric plug-in re-runs finished trials."""
     from dream_assets.plugins.metrics import BUILTIN_METRICS

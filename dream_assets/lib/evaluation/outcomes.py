@@ -11,6 +11,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.exceptions import RayError, RayTaskError
 
 from dream_assets.lib.evaluation.worker_crash import TrialAttempt, worker_crash
 from dream_assets.lib.llm.rate_limit import start_rate_limiters
@@ -61,7 +62,7 @@ def is_lost(error: BaseException | None) -> bool:
     `ActorDiedError`, `NodeDiedError`, `OutOfMemoryError`, ...), not an exception the trial
     raised itself (which Ray wraps in a `RayTaskError`): only the first is worth running again,
     unless it was a crash of the code (`crash_of`)."""
-    return isinstance(error, ray.exceptions.RayError) and not isinstance(error, ray.exceptions.RayTaskError)
+    return isinstance(error, RayError) and not isinstance(error, RayTaskError)
 
 
 def crash_of(trial) -> str:

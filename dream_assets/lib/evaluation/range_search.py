@@ -137,6 +137,6 @@ def run_range_search(
     )
     outcomes = []
     for result in fit_with_rate_limits(tuner, list(context.llms.values())):
-        config = RangeSpace.config_from(result.config)
+        config = RangeSpace.config_from(result.config or {})
         outcomes.append(trial_outcome(config.key, result, config.params()))
     return outcomes

@@ -35,7 +35,12 @@ def bootstrap_ci(values, confidence: float = 0.95, resamples: int = RESAMPLES, s
     from scipy.stats import bootstrap
 
     result = bootstrap(
-        (data,), np.mean, confidence_level=confidence, n_resamples=resamples, method="percentile", random_state=seed
+        (data,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="percentile",
+        random_state=seed,  # pyright: ignore[reportCallIssue] - still accepted (scipy 1.17), same resamples
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
@@ -67,7 +72,7 @@ def paired_p_value(first, second, resamples: int = RESAMPLES, seed: int = 0) -> 
         permutation_type="samples",
         n_resamples=resamples,
         alternative="two-sided",
-        random_state=seed,
+        random_state=seed,  # pyright: ignore[reportCallIssue] - still accepted (scipy 1.17), same resamples
     )
     return float(result.pvalue)
 
@@ -83,7 +88,7 @@ def spearman_rho(first, second) -> float:
         return math.nan
     from scipy.stats import spearmanr
 
-    return float(spearmanr(a, b).statistic)
+    return float(np.asarray(spearmanr(a, b))[0])
 
 
 def auroc(positives, negatives) -> float:
@@ -185,7 +190,7 @@ def holm_tiers(
         adjusted = [math.nan] * len(raw)
         if tested:
             _, corrected, _, _ = multipletests([raw[i] for i in tested], alpha=alpha, method="holm")
-            for i, value in zip(tested, corrected, strict=True):
+            for i, value in zip(tested, np.asarray(corrected), strict=True):
                 adjusted[i] = float(value)
         left = []
         for key, p, p_holm in zip(others, raw, adjusted, strict=True):

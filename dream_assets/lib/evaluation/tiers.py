@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 from llama_index.core.llms import LLM
@@ -30,7 +30,7 @@ from dream_assets.lib.evaluation.metric_catalog import metric_names, scored_metr
 from dream_assets.lib.llm.failures import GenerationError
 from dream_assets.lib.llm.generation import rag_answer
 from dream_assets.lib.retrieval.context_matching import ContextCatalogue
-from dream_assets.lib.retrieval.retriever import Retriever
+from dream_assets.lib.retrieval.retriever import ContextRetriever
 from dream_assets.plugins.llm_providers import LlmSettings
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,9 @@ GROUP_COLUMNS = ["golden_source", "reranker_split"]
 def retrieve_questions(
     questions: pd.DataFrame,
     contexts: pd.DataFrame,
-    retriever: Retriever,
+    retriever: ContextRetriever,
     query_embeddings: dict[str, list[float]] | None = None,
-    metrics: list[str] = (),
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The retrieval tier: every question retrieved in one batch and scored against its
     reference contexts.
@@ -91,7 +91,7 @@ def retrieve_questions(
         by_source = {source: ContextCatalogue(group) for source, group in contexts.groupby("golden_source")}
     rows = []
     for question, retrieved in zip(questions.to_dict("records"), results, strict=True):
-        catalogue = by_source.get(question.get("golden_source"), whole)
+        catalogue = by_source.get(str(question.get("golden_source")), whole)
         covered = [catalogue.covered(item) or [f"unmatched:{item.node_id}"] for item in retrieved]
         references = list(question["reference_context_ids"])
         rows.append(
@@ -116,7 +116,7 @@ def answer_questions(
     cache=None,
     reserve: Callable[[int], float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    metrics: list[str] = (),
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The generation tier: an LLM answer for each retrieved question, scored.
 

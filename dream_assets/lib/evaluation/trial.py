@@ -50,10 +50,10 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     from dream_assets.plugins.retrievers import RETRIEVERS
 
     store = ObjectStoreClient(settings.object_store)
-    if settings.resume and (metrics := finished_metrics(store, settings)) is not None:
+    if settings.resume and (finished := finished_metrics(store, settings)) is not None:
         if report is not None:
-            report(metrics)
-        return metrics
+            report(finished)
+        return finished
     retriever, embed_model = _open_retriever(store, settings)
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
@@ -69,6 +69,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     store.write_parquet(settings.retrieval_key, answerer.table([]))
     order = generation_sample(questions, settings.generation_sample_size, settings.seed)["question_id"].tolist()
     sizes = [size for size in settings.rungs if size < len(order)] + [len(order)]
+    metrics: dict[str, float] = {}
     for size in sizes:
         answerer.answer(order[:size])
         scored = ragas_scores(answerer.table(order[:size]), embed_model, settings.seed)

@@ -59,12 +59,12 @@ class TrialSettings(BaseModel):
     output_key: str
     llm: LlmSettings
     seed: int = 0
-    generation_sample_size: int = Field(0, ge=0)
+    generation_sample_size: int = Field(default=0, ge=0)
     llm_cache_dir: str = ""
     retrieval_pool: str = ""
     resume: bool = True
     rungs: list[int] = []
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(default=1, ge=1)
     metrics: list[str] = []
 
     def fingerprint(self) -> str:

@@ -87,7 +87,7 @@ def worker_stderr(node_id: str, pid: int) -> str:
     agent serves its logs); '' when it cannot be read."""
     import ray
 
-    node = ray._private.worker.global_worker.node  # the local node, when this driver started or joined one here
+    node = ray._private.worker.global_worker.node  # pyright: ignore[reportAttributeAccessIssue] - this process' own Ray node
     if node is not None and node.node_id == node_id:
         paths = glob.glob(os.path.join(node.get_logs_dir_path(), f"worker-*-{pid}.err"))
         text = ""

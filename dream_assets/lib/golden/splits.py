@@ -99,5 +99,6 @@ def generation_sample(questions: pd.DataFrame, size: int, seed: int = 0) -> pd.D
     remainder = (quota - take).sort_values(ascending=False, kind="stable")
     take[remainder.index[: size - int(take.sum())]] += 1
     rank = shuffled.groupby("split").cumcount()
-    chosen = shuffled[rank < shuffled["split"].map(take)]
+    quota_by_split = dict(zip(counts.index, np.asarray(take), strict=True))
+    chosen = shuffled[rank < shuffled["split"].map(quota_by_split)]
     return chosen

@@ -39,7 +39,7 @@ def context_chunks(document: ParsedDocument, chunk_size: int, chunk_overlap: int
     nodes = splitter.get_nodes_from_documents([Document(text=document.text, id_=document.document_id)])
     rows = []
     for node in nodes:
-        start, end = node.start_char_idx, node.end_char_idx
+        start, end = getattr(node, "start_char_idx", None), getattr(node, "end_char_idx", None)
         if start is None or end is None or document.text[start:end] != node.get_content():
             continue
         rows.append(
@@ -137,9 +137,8 @@ def merge_batches(batches: list[BatchResult]) -> tuple[GoldenDataset, pd.DataFra
             continue
         seen.add(normalised)
         kept.append({"question_id": content_hash([row["reference_context_ids"][0], normalised], length=16), **row})
-    contexts = pd.DataFrame(
-        sorted((c for batch in batches for c in batch.contexts), key=lambda c: c["context_id"]), columns=CONTEXT_COLUMNS
-    )
+    rows: list[dict] = sorted((c for batch in batches for c in batch.contexts), key=lambda c: str(c["context_id"]))
+    contexts = pd.DataFrame(rows, columns=pd.Index(CONTEXT_COLUMNS))
     questions = pd.DataFrame(kept, columns=SYNTHETIC_COLUMNS)
     failures_table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values(["context_id"], ignore_index=True)
     reasons = Counter(failures_table["reason"].map(lambda reason: reason.split(":", 1)[0]))

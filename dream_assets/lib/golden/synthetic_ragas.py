@@ -38,7 +38,7 @@ def query_answer_prompt():
     from ragas.testset.synthesizers.single_hop.prompts import QueryAnswerGenerationPrompt, QueryCondition
 
     prompt = QueryAnswerGenerationPrompt()
-    prompt.output_model = SyntheticQueryAnswer
+    prompt.output_model = SyntheticQueryAnswer  # pyright: ignore[reportAttributeAccessIssue] - set per instance
     example = QueryCondition(
         persona=Persona(name=DEFAULT_PERSONAS[0][0], role_description=DEFAULT_PERSONAS[0][1]),
         term="Gustave Eiffel",
@@ -48,7 +48,7 @@ def query_answer_prompt():
         "the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889.",
     )
     answer = SyntheticQueryAnswer(query="Whose company designed and built the Eiffel Tower?", answer="Gustave Eiffel's")
-    prompt.examples = [(example, answer)]
+    prompt.examples = [(example, answer)]  # pyright: ignore[reportAttributeAccessIssue] - set per instance
     return prompt
 
 
@@ -101,7 +101,7 @@ def document_items(document: ParsedDocument, settings: SyntheticSettings) -> tup
         for context_id, text in zip(chunks["context_id"], chunks["text"], strict=True)
     ]
     apply_transforms(KnowledgeGraph(nodes=nodes), term_extractor(settings.max_terms))
-    chunks = chunks.assign(terms=[node.get_property("entities") for node in nodes])
+    chunks = chunks.assign(terms=pd.Series([node.get_property("entities") for node in nodes], index=chunks.index))
     by_id = dict(zip(chunks["context_id"], nodes, strict=True))
     items = [
         (

@@ -104,12 +104,12 @@ def ask(
     usage = usage if usage is not None else LlmUsage()
     usage.requests += 1
     key = content_hash(request, length=64) if cache is not None else None
-    if key is not None and key in cache:
+    if cache is not None and key is not None and key in cache:
         generation = Generation(**{**cache[key], "cached": True, "attempts": 0})
         usage.cache_hits += 1
     else:
         generation = _send(send, retry, reserve, estimated_tokens, sleep, usage)
-        if key is not None:
+        if cache is not None and key is not None:
             kept = asdict(generation)
             cache[key] = {name: kept[name] for name in ("response", "prompt_tokens", "completion_tokens", "latency_s")}
     usage.prompt_tokens += generation.prompt_tokens

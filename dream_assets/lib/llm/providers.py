@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dream_assets.plugins.llm_providers import LlmProviderBase, StructuredClient
 
@@ -110,7 +110,8 @@ class LlamaCppStructured(StructuredClient):
         raw = llama.create_completion(
             formatted(text), grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed
         )
-        return raw["choices"][0]["text"], dict(raw.get("usage", {}))
+        completion = cast(dict, raw)  # not streamed: one completion
+        return completion["choices"][0]["text"], dict(completion.get("usage", {}))
 
     def _llama_for(self, text: str):
         from llama_cpp import Llama

@@ -6,7 +6,7 @@ Kept apart from `resources.llm` so that loading the Dagster definitions does not
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from ragas.llms.base import InstructorBaseRagasLLM
@@ -18,7 +18,7 @@ from dream_assets.plugins.llm_providers import LlmSettings
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
 
 
-def bounded_schema(schema: dict, max_chars: int) -> dict:
+def bounded_schema(schema: Any, max_chars: int) -> Any:
     """Returns a copy of a JSON schema in which every string without a `maxLength` gets
     `max_chars`, so constrained decoding always closes the JSON within the token budget; every
     array at least one item; and every integer without an `enum` or bounds is 0 or 1: the

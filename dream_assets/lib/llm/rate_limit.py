@@ -111,7 +111,7 @@ def rate_limiter_for(llm_name: str, requests_per_minute: float, tokens_per_minut
 
         if ray.is_initialized():
             actor = ray.get_actor(limiter_name(llm_name), namespace=RATE_LIMIT_NAMESPACE)
-            return lambda tokens: ray.get(actor.reserve.remote(tokens))
+            return lambda tokens: float(ray.get(actor.reserve.remote(tokens)))  # pyright: ignore[reportArgumentType] - one float
     except ValueError:  # no such actor
         pass
     return RateLimiter(requests_per_minute, tokens_per_minute).reserve

@@ -27,14 +27,14 @@ class LlmClientSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: ProviderName | None = None
-    temperature: float | None = Field(None, ge=0)
-    max_attempts: int | None = Field(None, ge=1)
-    backoff_s: float | None = Field(None, ge=0)
-    max_backoff_s: float | None = Field(None, ge=0)
-    requests_per_minute: float | None = Field(None, ge=0)
-    tokens_per_minute: float | None = Field(None, ge=0)
-    input_usd_per_mtok: float | None = Field(None, ge=0)
-    output_usd_per_mtok: float | None = Field(None, ge=0)
+    temperature: float | None = Field(default=None, ge=0)
+    max_attempts: int | None = Field(default=None, ge=1)
+    backoff_s: float | None = Field(default=None, ge=0)
+    max_backoff_s: float | None = Field(default=None, ge=0)
+    requests_per_minute: float | None = Field(default=None, ge=0)
+    tokens_per_minute: float | None = Field(default=None, ge=0)
+    input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    output_usd_per_mtok: float | None = Field(default=None, ge=0)
 
 
 class LlmTable(BaseModel):

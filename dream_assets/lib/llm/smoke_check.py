@@ -107,7 +107,7 @@ def bundled_ggufs(models_dir: str | Path) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     """Runs the smoke test on the bundled GGUFs (or `--gguf` files) and prints one line per
     model; returns the exit status (1 when any failed)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--models-dir", default=".dream/models", help="where bundled models are assembled")
     parser.add_argument("--gguf", action="append", default=[], help="a GGUF file to test instead (repeatable)")
     parser.add_argument("--tokens", type=int, default=4)

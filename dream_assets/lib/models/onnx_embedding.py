@@ -189,7 +189,7 @@ class OnnxEmbedding(BaseEmbedding):
         """Embeds `texts` in batches of `embed_batch_size`: an array (len(texts), hidden size)."""
         out = []
         for start in range(0, len(texts), self.embed_batch_size):
-            batch = self._tokenizer(
+            batch = self._tokenizer(  # pyright: ignore[reportCallIssue] - a tokenizer
                 texts[start : start + self.embed_batch_size],
                 padding=True,
                 truncation=True,
@@ -198,7 +198,7 @@ class OnnxEmbedding(BaseEmbedding):
             )
             feeds = {"input_ids": batch["input_ids"].astype(np.int64)}
             feeds["attention_mask"] = batch["attention_mask"].astype(np.int64)
-            (hidden,) = self._session.run(["last_hidden_state"], feeds)
+            (hidden,) = self._session.run(["last_hidden_state"], feeds)  # pyright: ignore[reportAttributeAccessIssue] - an InferenceSession
             out.append(self._pool(hidden, feeds["attention_mask"]))
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 

@@ -66,7 +66,7 @@ def _set_absolute_spans(nodes: list[BaseNode]) -> None:
         if node.node_id not in starts:
             parent = node.parent_node
             offset = absolute_start(by_id[parent.node_id]) if parent is not None else 0
-            starts[node.node_id] = offset + (node.start_char_idx or 0)
+            starts[node.node_id] = offset + (getattr(node, "start_char_idx", None) or 0)
         return starts[node.node_id]
 
     for node in nodes:

@@ -15,6 +15,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from dream_assets.lib.retrieval.index_spec import IndexSpec, load_retriever
 from dream_assets.lib.retrieval.retriever import RetrievedContext
@@ -93,7 +94,8 @@ class RetrievalPool:
         report = []
         for index, actor in enumerate(self.actors):
             try:
-                report.append({"actor": f"{self.name}-{index}", **ray.get(actor.health.remote(), timeout=timeout_s)})
+                health: dict = ray.get(actor.health.remote(), timeout=timeout_s)
+                report.append({"actor": f"{self.name}-{index}", **health})
             except Exception as error:  # noqa: BLE001 - a dead actor is reported, not raised
                 report.append({"actor": f"{self.name}-{index}", "error": f"{type(error).__name__}: {error}"})
         return report
@@ -127,7 +129,7 @@ def start_pool(name: str, spec: IndexSpec, actors: int, detached: bool = False, 
 
     if actors < 1:
         raise ValueError(f"a retrieval pool needs at least one actor, got {actors}")
-    remote = ray.remote(RetrievalActor)
+    remote: Any = ray.remote(RetrievalActor)
     handles = [
         remote.options(
             name=f"{name}-{index}",
@@ -151,6 +153,7 @@ def connect_pool(name: str) -> RetrievalPool | None:
 
     indices = []
     for entry in list_named_actors(all_namespaces=True):
+        entry = cast(dict, entry)  # with all_namespaces: {"name", "namespace"}
         prefix, _, index = entry["name"].rpartition("-")
         if entry["namespace"] == POOL_NAMESPACE and prefix == name and index.isdigit():
             indices.append(int(index))

@@ -65,18 +65,20 @@ def training_pairs(
     """
     splits = split_documents(questions["document_id"].tolist(), validation_fraction, seed)
     rows = []
-    for question in questions.itertuples():
-        common = {"question_id": question.question_id, "document_id": question.document_id}
-        common["split"] = splits[question.document_id]
-        rows.append({**common, "query": question.user_input, "passage": question.reference_contexts[0], "label": 1})
-        references = set(question.reference_context_ids)
+    for question in questions.to_dict("records"):
+        common = {"question_id": question["question_id"], "document_id": question["document_id"]}
+        common["split"] = splits[question["document_id"]]
+        rows.append(
+            {**common, "query": question["user_input"], "passage": question["reference_contexts"][0], "label": 1}
+        )
+        references = set(question["reference_context_ids"])
         kept = 0
-        for item in retriever.retrieve(question.user_input):
+        for item in retriever.retrieve(question["user_input"]):
             if kept == negatives:
                 break
             if references & set(covered_context_ids(item, contexts)):
                 continue
-            rows.append({**common, "query": question.user_input, "passage": item.text, "label": 0})
+            rows.append({**common, "query": question["user_input"], "passage": item.text, "label": 0})
             kept += 1
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 

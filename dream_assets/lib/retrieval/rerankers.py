@@ -39,6 +39,8 @@ class FinetunedReranker(RerankerKind):
         return store.read_json(layout.RERANKER_POINTER)["prefix"]
 
     def postprocessor(self, model_dir, top_n):  # noqa: D102
+        if model_dir is None:
+            raise FileNotFoundError("the fine-tuned reranker's files were not downloaded")
         return cross_encoder(model_dir, top_n)
 
 

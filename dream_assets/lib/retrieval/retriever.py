@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
-from llama_index.core import StorageContext, load_index_from_storage
+from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import get_leaf_nodes
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -45,6 +46,19 @@ class RetrievedContext:
     end: int
     text: str
     score: float
+
+
+class ContextRetriever(Protocol):
+    """What the retrieval tier queries: an index's `Retriever`, or a retrieval pool's
+    (`dream_assets.lib.retrieval.pool.PoolRetriever`)."""
+
+    top_k: int
+
+    def retrieve_batch(
+        self, queries: list[str], top_k: int, embeddings: list[list[float]] | None = None
+    ) -> list[list[RetrievedContext]]:
+        """Retrieved contexts of each query, best first."""
+        ...
 
 
 class Retriever:
@@ -87,7 +101,7 @@ class Retriever:
             if not (Path(persist_dir) / name).exists():  # LlamaIndex would load an empty store in its place
                 raise FileNotFoundError(f"index {persist_dir} has no {name}: the stored index is incomplete")
         storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
-        self.index = load_index_from_storage(storage, embed_model=embed_model)
+        self.index = cast(VectorStoreIndex, load_index_from_storage(storage, embed_model=embed_model))
         self.embed_model = embed_model
         self.method = method
         self.top_k = top_k
@@ -126,7 +140,8 @@ class Retriever:
             nodes = self.postprocessor.postprocess_nodes(nodes)
         if self.reranker:
             if top_k not in self._rerankers:
-                make = self.reranker if callable(self.reranker) else lambda n: cross_encoder(self.reranker, n)
+                reranker = self.reranker
+                make = reranker if callable(reranker) else lambda n: cross_encoder(reranker, n)
                 self._rerankers[top_k] = make(top_k)
             nodes = self._rerankers[top_k].postprocess_nodes(nodes, query)
         return [
@@ -183,9 +198,10 @@ class Retriever:
         if not isinstance(queries[0], str):
             if self.reranker or self.mode != "vector":
                 raise ValueError(f"a {self.mode} retriever{' with a reranker' if self.reranker else ''} needs texts")
-            texts, embeddings = [""] * len(queries), [list(map(float, vector)) for vector in queries]
+            texts: list[str] = [""] * len(queries)
+            embeddings = [[float(value) for value in vector] for vector in queries]
         else:
-            texts = list(queries)
+            texts = [str(query) for query in queries]
         if embeddings is None and self.kind.uses_embeddings:
             embeddings = self.embed_model.get_text_embedding_batch(texts)
         elif embeddings is not None:

@@ -47,13 +47,14 @@ class HybridRetriever(RetrieverKind):
     def build(self, vector, nodes, top_k):  # noqa: D102
         from llama_index.core.llms import MockLLM
         from llama_index.core.retrievers import QueryFusionRetriever
+        from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 
         # one query, no rewriting: the LLM is never called (MockLLM keeps LlamaIndex from
         # resolving its default OpenAI one)
         return QueryFusionRetriever(
             [vector, _bm25(nodes(), top_k)],
             llm=MockLLM(),
-            mode="reciprocal_rerank",
+            mode=FUSION_MODES.RECIPROCAL_RANK,
             similarity_top_k=top_k,
             num_queries=1,
             use_async=False,

@@ -10,6 +10,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -114,7 +115,7 @@ def start_postgres(directory: Path, timeout_s: float = 60.0) -> PostgresServer:
     if user:
         for path in (directory, sockets, password_file):
             os.chown(path, user["user"], user["group"])
-    run = dict(check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}, **user)
+    run: dict[str, Any] = dict(check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}, **user)
     if fresh:
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8"]
         auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]

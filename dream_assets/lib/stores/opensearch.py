@@ -130,7 +130,7 @@ class OpenSearchOps:
         client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
         client.indices.refresh(index=index)
         if force_merge:
-            client.indices.forcemerge(index=index, max_num_segments=1)
+            client.indices.forcemerge(index=index, params={"max_num_segments": 1})
 
     def search(self, index: str, vector: np.ndarray, k: int, ef_search: int | None = None) -> list[str]:
         """Chunk ids of the `k` nearest chunks, nearest first."""

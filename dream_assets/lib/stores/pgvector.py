@@ -69,7 +69,7 @@ class PgVectorOps:
             # delete-then-insert by id in one transaction: a re-run replaces its rows, and the rows go
             # straight into the table with binary COPY (measured 1.7x the rate of COPY into a
             # staging table plus INSERT ... ON CONFLICT)
-            if cursor.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(target)).fetchone()[0]:
+            if _one(cursor.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(target))):
                 cursor.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(target), (list(ids),))
             copy_statement = sql.SQL("COPY {} (id, text, embedding) FROM STDIN WITH (FORMAT BINARY)").format(target)
             with cursor.copy(copy_statement) as copy:
@@ -81,12 +81,12 @@ class PgVectorOps:
     def count(self, table: str) -> int:
         """Rows in `table`."""
         with self.connect() as connection:
-            return connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            return int(_one(connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))))
 
     def rows_if_exists(self, table: str) -> int:
         """Rows in `table`, 0 when there is no such table."""
         with self.connect() as connection:
-            found = connection.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]
+            found = _one(connection.execute("SELECT to_regclass(%s)", (table,)))
         return self.count(table) if found else 0
 
     def drop_index(self, table: str, method: Literal["hnsw", "ivfflat"], metric: Metric = "cosine") -> None:
@@ -128,7 +128,7 @@ class PgVectorOps:
                 connection.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
             connection.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) {}").format(
-                    sql.Identifier(name), sql.Identifier(table), sql.SQL(method), sql.SQL(opclass), options
+                    sql.Identifier(name), sql.Identifier(table), _keyword(method), _keyword(opclass), options
                 )
             )
         return name
@@ -179,7 +179,7 @@ class PgVectorOps:
 
         operator, _ = _OPERATORS[metric]
         statement = sql.SQL("SELECT id, embedding {} %s AS distance FROM {} ORDER BY distance LIMIT %s").format(
-            sql.SQL(operator), sql.Identifier(table)
+            _keyword(operator), sql.Identifier(table)
         )
         results, seconds = [], []
         with self.connect() as connection:
@@ -227,3 +227,24 @@ class PgVectorBackend(PgVectorOps, VectorStoreBackend):
             engine=create_engine(url, pool_pre_ping=True),
             async_engine=create_async_engine(url),
         )
+
+
+def _one(cursor):
+    """The first column of a query's one row.
+
+    Raises:
+        LookupError: if the query returned no row.
+    """
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row[0]
+
+
+def _keyword(text: str) -> sql.Composable:
+    """A SQL keyword or operator from DREAM's own fixed tables (`_OPERATORS`, index methods), never
+    from user input: checked against them before it becomes SQL."""
+    allowed = {"hnsw", "ivfflat"} | {part for pair in _OPERATORS.values() for part in pair}
+    if text not in allowed:
+        raise ValueError(f"{text!r} is not a pgvector index method, operator or operator class")
+    return sql.SQL(text)  # pyright: ignore[reportArgumentType] - one of the fixed strings above

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,8 @@ class MlflowTracking(ModelRegistry):
     def log_trial(
         self,
         run_id: str,
-        params: dict[str, str | int | float],
-        metrics: dict[str, float],
+        params: Mapping[str, str | int | float],
+        metrics: Mapping[str, float],
         table: pd.DataFrame | None = None,
         table_name: str = "per_question.parquet",
     ) -> None:
@@ -148,7 +149,7 @@ class MlflowTracking(ModelRegistry):
     def log_dataset(self, run_id: str, frame: pd.DataFrame, name: str, digest: str, source: str) -> None:
         """Logs a dataset as the run's evaluation input (MLflow dataset lineage), unless the run
         already has it."""
-        import mlflow.data
+        from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
         client = self.client()
@@ -157,7 +158,7 @@ class MlflowTracking(ModelRegistry):
             return
         with warnings.catch_warnings():  # a local path matches two equivalent source classes
             warnings.filterwarnings("ignore", "The specified dataset source", UserWarning, r"mlflow\.data")
-            dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+            dataset = from_pandas(frame, source=source, name=name, digest=digest)
         entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")])
         client.log_inputs(run_id, datasets=[entity])
 
@@ -177,7 +178,7 @@ class MlflowTracking(ModelRegistry):
         return f"{base.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
 
-def _finite_metrics(metrics: dict[str, float], step: int) -> list:
+def _finite_metrics(metrics: Mapping[str, float], step: int) -> list:
     """MLflow `Metric`s of the finite values of `metrics` at `step`, stamped now (a re-logged
     metric must be newer, or MLflow keeps the larger value)."""
     from mlflow.entities import Metric

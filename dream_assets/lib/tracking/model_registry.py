@@ -35,7 +35,8 @@ class ModelRegistry:
 
         import mlflow
 
-        with fluent_tracking_uri(self.tracking_uri):
+        info = None
+        with fluent_tracking_uri(getattr(self, "tracking_uri")):  # noqa: B009 - the class mixing this in has it
             with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning, r"mlflow\.")
                 info = mlflow.pyfunc.log_model(
@@ -46,6 +47,8 @@ class ModelRegistry:
                     pip_requirements=[f"dream=={version('dream')}"],
                     registered_model_name=registered_model_name,
                 )
+        if info is None:
+            raise RuntimeError(f"MLflow logged no model on run {run_id}")
         return str(info.registered_model_version)
 
     def find_model_version(self, name: str, tag: str, value: str) -> str | None:
@@ -72,4 +75,4 @@ def fluent_tracking_uri(uri: str):
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous)  # pyright: ignore[reportArgumentType] - None unsets it again

@@ -14,9 +14,9 @@ class AutoMergingMethod(RetrievalMethodBase):
     retrieved (LlamaIndex `HierarchicalNodeParser` + `AutoMergingRetriever`); sizes in tokens,
     largest first."""
 
-    method: Literal["auto_merging"] = "auto_merging"
+    method: Literal["auto_merging"] = "auto_merging"  # pyright: ignore[reportIncompatibleVariableOverride] - the name narrowed
     chunk_sizes: tuple[Annotated[int, Field(gt=16)], ...] = Field(
-        (1024, 256, 64), min_length=2, description="Tokens per level, largest first."
+        default=(1024, 256, 64), min_length=2, description="Tokens per level, largest first."
     )
 
     @model_validator(mode="after")
@@ -44,4 +44,5 @@ class AutoMergingMethod(RetrievalMethodBase):
     def wrap_retriever(self, retriever, storage_context):  # noqa: D102
         from llama_index.core.retrievers import AutoMergingRetriever
 
-        return AutoMergingRetriever(retriever, storage_context, verbose=False)
+        # any base retriever (vector, BM25, hybrid) works: AutoMergingRetriever only calls retrieve
+        return AutoMergingRetriever(retriever, storage_context, verbose=False)  # pyright: ignore[reportArgumentType]

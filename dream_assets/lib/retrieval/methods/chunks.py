@@ -12,9 +12,9 @@ from dream_assets.plugins.methods import RetrievalMethodBase
 class ChunksMethod(RetrievalMethodBase):
     """Fixed-size chunks with overlap (LlamaIndex `SentenceSplitter`), sizes in tokens."""
 
-    method: Literal["chunks"] = "chunks"
-    chunk_size: int = Field(512, gt=16, description="Tokens per chunk.")
-    chunk_overlap: int = Field(64, ge=0, description="Tokens shared by neighbouring chunks, below chunk_size.")
+    method: Literal["chunks"] = "chunks"  # pyright: ignore[reportIncompatibleVariableOverride] - the name narrowed
+    chunk_size: int = Field(default=512, gt=16, description="Tokens per chunk.")
+    chunk_overlap: int = Field(default=64, ge=0, description="Tokens shared by neighbouring chunks, below chunk_size.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunksMethod:

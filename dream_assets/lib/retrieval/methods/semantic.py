@@ -17,11 +17,11 @@ class SemanticMethod(RetrievalMethodBase):
     sentences whose cosine distance is above the `breakpoint_percentile_threshold`-th
     percentile of the document's distances. Chunk sizes follow the text, not a token budget."""
 
-    method: Literal["semantic"] = "semantic"
+    method: Literal["semantic"] = "semantic"  # pyright: ignore[reportIncompatibleVariableOverride] - the name narrowed
     breakpoint_percentile_threshold: int = Field(
-        95, ge=1, le=99, description="Percentile of sentence distances above which a chunk ends."
+        default=95, ge=1, le=99, description="Percentile of sentence distances above which a chunk ends."
     )
-    buffer_size: int = Field(1, ge=0, description="Sentences either side embedded with each sentence.")
+    buffer_size: int = Field(default=1, ge=0, description="Sentences either side embedded with each sentence.")
 
     @property
     def slug(self) -> str:

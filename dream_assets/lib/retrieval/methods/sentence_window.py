@@ -13,8 +13,8 @@ class SentenceWindowMethod(RetrievalMethodBase):
     """One sentence per node, replaced by `window_size` sentences either side at query time
     (LlamaIndex `SentenceWindowNodeParser` + `MetadataReplacementPostProcessor`)."""
 
-    method: Literal["sentence_window"] = "sentence_window"
-    window_size: int = Field(3, ge=0, description="Sentences either side handed to the LLM.")
+    method: Literal["sentence_window"] = "sentence_window"  # pyright: ignore[reportIncompatibleVariableOverride] - the name narrowed
+    window_size: int = Field(default=3, ge=0, description="Sentences either side handed to the LLM.")
 
     @property
     def slug(self) -> str:
