@@ -144,7 +144,7 @@ def llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
             output_usd_per_mtok=2.0,
         )
         trial = good.model_copy(update={"llm": llm, "output_key": "scratch/stub-llm.parquet"})
-        [outcome] = run_sweep([trial], str(tmp_path / "ray_results"), "stub-llm", 1)
+        [outcome] = run_sweep([trial], SweepSettings(str(tmp_path / "ray_results"), "stub-llm", 1))
     finally:
         stub.stop()
     assert outcome.error is None
