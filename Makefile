@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo ingest-demo test chromium lint dagster-ui mlflow-ui bench clean
+.PHONY: install lock demo ingest-demo test chromium tesseract lint dagster-ui mlflow-ui bench clean
 
 # torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: pip takes it from the index
 # named here, e.g. `make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu` on any
@@ -64,20 +64,29 @@ lock: $(STAMP)
 	grep -i '^llama-cpp-python==' requirements/lock.txt | cut -d' ' -f1 > requirements/llama-cpp.in
 	$(BIN)/uv pip compile requirements/llama-cpp.in --no-deps $(LOCK_ARGS) -o requirements/llama-cpp.txt
 
-install: $(STAMP)
+install: $(STAMP) tesseract
 
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
 
-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+demo: $(STAMP) tesseract $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dream run $(DEMO_ARGS)
 
 ingest-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.ingest_demo $(INGEST_ARGS)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium tesseract
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The `ocr` parser runs Tesseract 5 with its English model, Debian's packages (about 30 MB):
+# installed here when missing, as root with apt-get; elsewhere the parser quarantines what it
+# cannot read with reason `ocr_unavailable`, and its tests are skipped, saying why.
+tesseract:
+	@command -v tesseract >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			tesseract-ocr tesseract-ocr-eng) \
+		|| echo "Tesseract could not be installed: the ocr parser and its tests are unavailable"
 
 # The browser tests drive Debian's Chromium with Playwright: installed here when missing, as root
 # with apt-get (about 100 MB); elsewhere those tests are skipped, saying why.

@@ -21,7 +21,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from dream_assets import layout  # noqa: E402
-from dream_assets.lib.documents.parsing import ParsedDocument  # noqa: E402
 from dream_assets.lib.evaluation.statistics import bootstrap_ci  # noqa: E402
 from dream_assets.lib.evaluation.tiers import retrieve_questions  # noqa: E402
 from dream_assets.lib.models.embeddings import make_embedding  # noqa: E402
@@ -29,6 +28,7 @@ from dream_assets.lib.retrieval.methods.chunks import ChunksMethod  # noqa: E402
 from dream_assets.lib.retrieval.nodes import build_index  # noqa: E402
 from dream_assets.lib.retrieval.retriever import Retriever  # noqa: E402
 from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings  # noqa: E402
+from dream_assets.plugins.parsers import ParsedDocument  # noqa: E402
 from resources.embeddings import EmbeddingProvider  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

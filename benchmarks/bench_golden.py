@@ -26,7 +26,7 @@ PDFS = ROOT / "data" / "demo" / "squad" / "pdfs"
 def parse_corpus(count: int) -> dict:
     """The first `count` demo PDFs by name, parsed (document id → ParsedDocument)."""
     from dream_assets.hashing import slugify
-    from dream_assets.lib.documents.parsing import parse_pdf
+    from dream_assets.lib.documents.pypdf_parser import parse_pdf
 
     documents = {}
     for path in sorted(PDFS.glob("*.pdf"))[:count]:

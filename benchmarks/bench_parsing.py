@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dream_assets.lib.documents.parse_pool import ParseLimits, parse_bounded  # noqa: E402
-from dream_assets.lib.documents.parsing import DocumentParseError, parse_pdf  # noqa: E402
+from dream_assets.lib.documents.pypdf_parser import parse_pdf  # noqa: E402
+from dream_assets.plugins.parsers import DocumentParseError  # noqa: E402
 from dream_assets_tests import hostile_pdfs  # noqa: E402
 
 

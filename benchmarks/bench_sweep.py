@@ -116,7 +116,7 @@ def main() -> None:
     home = base / "grid"
     defs = _defs(home)
     store = defs.resources["object_store"].client()
-    documents = sorted(defs.resources["pdf_source"].list_pdfs())[: args.documents]
+    documents = sorted(defs.resources["document_source"].list_documents())[: args.documents]
     golden_config = {"ops": {"golden_dataset": {"config": {"questions_per_document": args.questions_per_document}}}}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("documents", documents)

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from dream_assets.defs.documents.assets import parsed_documents, source_pdfs
+from dream_assets.defs.documents.assets import parsed_documents, source_documents
 from dream_assets.defs.documents.sensors import new_document_sensor
 from dream_assets.defs.evaluation.assets import trial_evaluations_asset
 from dream_assets.defs.evaluation.best import best_rag_configuration
@@ -52,7 +52,7 @@ from dream_assets.search_space import SearchSpace, load_search_space
 
 # The assets that do not depend on the search space's partitions, by concern.
 DOCUMENT_AND_GOLDEN_ASSETS: list[Any] = [
-    source_pdfs,
+    source_documents,
     parsed_documents,
     golden_dataset,
     reranker_training_pairs,
@@ -128,12 +128,14 @@ def build_definitions(
     )
 
 
-def deployment_definitions(search_space: SearchSpace | None = None, pdf_source: str | None = None) -> dg.Definitions:
+def deployment_definitions(
+    search_space: SearchSpace | None = None, document_source: str | None = None
+) -> dg.Definitions:
     """The definitions of this deployment (`DREAM_DEPLOYMENT`: `local`, the default, or `k8s`)
-    on `search_space` (default: the shipped one), reading PDFs from `pdf_source` (see
+    on `search_space` (default: the shipped one), reading PDFs from `document_source` (see
     `resources_for`)."""
     name = deployment()
-    return build_definitions(resources_for(name, pdf_source), executor_for(name), search_space)
+    return build_definitions(resources_for(name, document_source), executor_for(name), search_space)
 
 
 @dg.definitions

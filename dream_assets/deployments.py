@@ -22,8 +22,8 @@ from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import LocalObjectStore, S3ObjectStore
 from resources.opensearch_store import OpenSearchStore
-from resources.pdf_source import OscarSource, PdfSource
 from resources.ray_cluster import RayCluster
+from resources.sources import DocumentSource, OscarSource
 from resources.tracking import MlflowTracker
 from resources.vector_stores import InMemoryVectorStore, PgVectorStore
 
@@ -36,10 +36,10 @@ def state_dir() -> Path:
     return Path(os.environ.get("DREAM_HOME", PROJECT_ROOT / ".dream")).resolve()
 
 
-def local_resources(home: Path, pdf_source: str) -> dict:
+def local_resources(home: Path, document_source: str) -> dict:
     """Embedded defaults: everything under `home`, nothing to install or start by hand."""
     return {
-        "pdf_source": PdfSource(uri=pdf_source),
+        "document_source": DocumentSource(uri=document_source),
         "object_store": LocalObjectStore(root=str(home / "object_store")),
         "embeddings": EmbeddingProvider(models_dir=str(home / "models")),
         "llms": LlmProvider(
@@ -79,7 +79,7 @@ def _opensearch() -> dict:
 def k8s_resources() -> dict:
     """Cluster services, configured by environment variables set from deploy/ manifests."""
     return {
-        "pdf_source": PdfSource(
+        "document_source": DocumentSource(
             uri=dg.EnvVar("DREAM_PDF_SOURCE"),
             endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL"),
             access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
@@ -122,15 +122,15 @@ def deployment() -> str:
     return os.environ.get("DREAM_DEPLOYMENT", "local")
 
 
-def resources_for(deployment: str, pdf_source: str | None = None) -> dict:
-    """The resource set of a deployment name; locally, the PDFs come from `pdf_source`, else
+def resources_for(deployment: str, document_source: str | None = None) -> dict:
+    """The resource set of a deployment name; locally, the PDFs come from `document_source`, else
     `DREAM_PDF_SOURCE`, else the bundled demo corpus (on k8s, always `DREAM_PDF_SOURCE`).
 
     Raises:
         ValueError: for an unknown deployment name.
     """
     if deployment == "local":
-        return local_resources(state_dir(), pdf_source or os.environ.get("DREAM_PDF_SOURCE", str(DEMO_PDFS)))
+        return local_resources(state_dir(), document_source or os.environ.get("DREAM_PDF_SOURCE", str(DEMO_PDFS)))
     if deployment == "k8s":
         return k8s_resources()
     raise ValueError(f"DREAM_DEPLOYMENT must be 'local' or 'k8s', not {deployment!r}")

@@ -4,26 +4,46 @@ hashes, so re-runs find what earlier runs stored."""
 from __future__ import annotations
 
 from dream_assets.hashing import slugify
+from dream_assets.plugins.parsers import DEFAULT_PARSER
 
 
-def source_pdf_key(document_id: str) -> str:
-    """Raw PDF of a document."""
-    return f"source_pdfs/{document_id}.pdf"
+def source_document_prefix(document_id: str) -> str:
+    """Folder of a document's raw file (one file: `source_document_key`)."""
+    return f"source_documents/{document_id}"
 
 
-def parsed_document_key(document_id: str) -> str:
-    """Parsed text of a document (JSON, `ParsedDocument.to_dict`)."""
-    return f"parsed_documents/{document_id}.json"
+def source_document_key(document_id: str, name: str) -> str:
+    """Raw file of a document, under its file name `name` (its suffix says its format)."""
+    return f"{source_document_prefix(document_id)}/{name.rsplit('/', 1)[-1]}"
 
 
-def quarantine_key(document_id: str) -> str:
-    """Record of a document that could not be parsed, with its reason."""
-    return f"quarantine/{document_id}.json"
+def _by_parser(folder: str, document_id: str, parser: str) -> str:
+    # the default parser's keys are those of the single-parser layout, so stores keep working
+    if parser == DEFAULT_PARSER:
+        return f"{folder}/{document_id}.json"
+    return f"{folder}/{slugify(parser)}/{document_id}.json"
+
+
+def parsed_document_key(document_id: str, parser: str = DEFAULT_PARSER) -> str:
+    """Parsed text of a document by one parser (JSON, `ParsedDocument.to_dict`)."""
+    return _by_parser("parsed_documents", document_id, parser)
+
+
+def quarantine_key(document_id: str, parser: str = DEFAULT_PARSER) -> str:
+    """Record of a document that one parser could not read (or that could not be copied), with its
+    reason."""
+    return _by_parser("quarantine", document_id, parser)
 
 
 def golden_prefix(version: str) -> str:
     """Folder of one golden-set version (`questions.parquet`, `contexts.parquet`)."""
     return f"golden_dataset/{version}"
+
+
+def aligned_contexts_key(golden_prefix: str, parser: str) -> str:
+    """The reference contexts of the golden set at `golden_prefix` aligned into the text of a
+    parser other than the one it was built on (that one's are `contexts.parquet`)."""
+    return f"{golden_prefix}/contexts.{slugify(parser)}.parquet"
 
 
 GOLDEN_POINTER = "golden_dataset/current.json"

@@ -1,9 +1,11 @@
 """RAG configurations: the model of one configuration and its partition-key slugs.
 
-A configuration is (retrieval method with its parameters, embedding model, LLM, top-k). Its
-partition key is a readable slug such as `chunks512o64_minilm-l6_gemma3-270m_k4`; the
-`index_key` (retrieval method × embedding model) names the embedding index it shares with every
-configuration that differs only in LLM or top-k.
+A configuration is (document parser, retrieval method with its parameters, embedding model, LLM,
+top-k, retriever, reranker). Its partition key is a readable slug such as
+`chunks512o64_minilm-l6_gemma3-270m_k4`; the `index_key` (parser × retrieval method × embedding
+model) names the embedding index it shares with every configuration that differs only in LLM or
+top-k. The default parser (`pypdf`) is left out of both keys, so keys made before parsers were a
+dimension still name the same indexes and trials; another parser adds `_p-<parser>`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dream_assets.hashing import slugify
 from dream_assets.plugins.methods import METHODS, RetrievalMethod
 from dream_assets.plugins.metrics import METRICS
+from dream_assets.plugins.parsers import DEFAULT_PARSER, ParserName
 from dream_assets.plugins.registry import registered
 from dream_assets.plugins.rerankers import RERANKERS
 from dream_assets.plugins.retrievers import RETRIEVERS
@@ -40,7 +43,8 @@ class RagConfig(FrozenModel):
     `bm25` (LlamaIndex's BM25Retriever over the same nodes: lexical), or `hybrid` (both, fused
     by reciprocal rank fusion, Cormack et al. 2009, through LlamaIndex's QueryFusionRetriever),
     or a plug-in's name. `reranker` (`dream_assets.lib.retrieval.rerankers`): `none`, `finetuned` or a
-    plug-in's name."""
+    plug-in's name. `parser` (`dream_assets.plugins.parsers`): the document parser whose text the
+    index is built from (`pypdf`, `pdfium`, `layout`, `ocr` or a plug-in's name)."""
 
     retrieval: RetrievalMethod
     embedding_model: str
@@ -48,11 +52,13 @@ class RagConfig(FrozenModel):
     top_k: int = Field(gt=0)
     retriever: RetrieverName = "vector"
     reranker: RerankerName = "none"
+    parser: ParserName = DEFAULT_PARSER
 
     @property
     def index_key(self) -> str:
         """Partition key of the embedding index this configuration reads (BM25 reads its nodes)."""
-        return f"{self.retrieval.slug}_{slug_of(self.embedding_model)}"
+        key = f"{self.retrieval.slug}_{slug_of(self.embedding_model)}"
+        return key if self.parser == DEFAULT_PARSER else f"{key}_p-{slugify(self.parser)}"
 
     @property
     def key(self) -> str:
@@ -73,8 +79,14 @@ class RagConfig(FrozenModel):
             top_k=self.top_k,
             retriever=self.retriever,
             reranker=self.reranker,
+            parser=self.parser,
         )
         return flat
+
+    def identity(self) -> dict:
+        """The configuration as JSON for fingerprints: the default parser left out, so trials
+        fingerprinted before parsers were a dimension stay valid."""
+        return self.model_dump(mode="json", exclude={"parser"} if self.parser == DEFAULT_PARSER else set())
 
 
 def slug_of(model_name: str) -> str:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from dream_assets.plugins.methods import RetrievalMethod, RetrievalMethodBase, method_class
+from dream_assets.plugins.parsers import DEFAULT_PARSER, ParserName
 from dream_assets.rag_config import FrozenModel, MethodName, MetricName, RagConfig, RerankerName, RetrieverName
 
 DEFAULT_SEARCH_SPACE = Path(__file__).resolve().parent.parent / "config" / "search_space.yaml"
@@ -53,7 +54,7 @@ class RangeSpace(FrozenModel):
         window_size: sentences either side, for `sentence_window`.
         params: dimensions of other methods' integer parameters by name
             (`breakpoint_percentile_threshold: {low: 80, high: 95, step: 5}` for `semantic`).
-        embedding_models, llms, retrievers: choices.
+        embedding_models, llms, retrievers, parsers: choices.
         top_k: contexts retrieved.
         samples: configurations the search evaluates.
     """
@@ -67,6 +68,7 @@ class RangeSpace(FrozenModel):
     llms: list[str]
     top_k: IntDimension = IntRange(low=1, high=8)
     retrievers: list[RetrieverName] = ["vector"]
+    parsers: list[ParserName] = [DEFAULT_PARSER]
     samples: int = Field(default=16, ge=1)
 
     def dimension(self, name: str) -> IntDimension | None:
@@ -93,6 +95,7 @@ class RangeSpace(FrozenModel):
         trial.suggest_categorical("llm", self.llms)
         self.draw(trial, "top_k", self.top_k)
         trial.suggest_categorical("retriever", self.retrievers)
+        trial.suggest_categorical("parser", self.parsers)
         return {}
 
     @staticmethod
@@ -105,6 +108,7 @@ class RangeSpace(FrozenModel):
             llm=params["llm"],
             top_k=params["top_k"],
             retriever=params["retriever"],
+            parser=params.get("parser", DEFAULT_PARSER),
         )
 
 
@@ -123,6 +127,7 @@ class SearchSpace(FrozenModel):
     top_k: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
     retrievers: list[RetrieverName] = ["vector"]
     rerankers: list[RerankerName] = ["none"]
+    parsers: list[ParserName] = Field(default=[DEFAULT_PARSER], min_length=1)
     metrics: list[MetricName] = []
     ranges: RangeSpace | None = None
 
@@ -133,9 +138,15 @@ class SearchSpace(FrozenModel):
             ValueError: if two combinations share a partition key.
         """
         configs = [
-            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k, retriever=v, reranker=x)
-            for r, e, m, k, v, x in itertools.product(
-                self.retrieval, self.embedding_models, self.llms, self.top_k, self.retrievers, self.rerankers
+            RagConfig(retrieval=r, embedding_model=e, llm=m, top_k=k, retriever=v, reranker=x, parser=p)
+            for p, r, e, m, k, v, x in itertools.product(
+                self.parsers,
+                self.retrieval,
+                self.embedding_models,
+                self.llms,
+                self.top_k,
+                self.retrievers,
+                self.rerankers,
             )
         ]
         keys = [config.key for config in configs]
@@ -149,9 +160,18 @@ class SearchSpace(FrozenModel):
         return {config.key: config for config in self.configs()}
 
     @cached_property
-    def index_settings(self) -> dict[str, tuple[RetrievalMethodBase, str]]:
-        """(retrieval method, embedding model) of every embedding index, by index key."""
-        return {config.index_key: (config.retrieval, config.embedding_model) for config in self.configs()}
+    def index_settings(self) -> dict[str, tuple[RetrievalMethodBase, str, str]]:
+        """(retrieval method, embedding model, parser) of every embedding index, by index key."""
+        return {
+            config.index_key: (config.retrieval, config.embedding_model, config.parser) for config in self.configs()
+        }
+
+    @property
+    def golden_parser(self) -> str:
+        """The parser whose text the golden set is built on: the first of `parsers` (list first
+        the one that reads the most of your documents); every other parser gets the golden set
+        aligned into its text."""
+        return self.parsers[0]
 
 
 class SearchSpaceError(ValueError):

@@ -11,7 +11,7 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(loaded)
     keys = {key.to_user_string() for key in loaded.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
-        "source_pdfs",
+        "source_documents",
         "parsed_documents",
         "golden_dataset",
         "embedding_index",

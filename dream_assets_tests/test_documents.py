@@ -29,7 +29,7 @@ def test_bad_pdfs_are_quarantined_and_good_ones_parsed(tmp_path):
     defs = build_definitions(resources)
     store = resources["object_store"].client()
     with dg.instance_for_test() as instance:
-        documents = sorted(resources["pdf_source"].list_pdfs())
+        documents = sorted(resources["document_source"].list_documents())
         assert documents == ["cut", "empty", "four-pages", "habibi", "locked", "notes", "scan"]
         instance.add_dynamic_partitions("documents", documents)
         config = {"ops": {"parsed_documents": {"config": {"max_bytes": 20_000}}}}
@@ -91,7 +91,7 @@ def test_hostile_files_are_quarantined_once_and_every_good_document_parses(tmp_p
     resources = local_resources(tmp_path / "state", str(inbox))
     defs = build_definitions(resources)
     store = resources["object_store"].client()
-    listing = resources["pdf_source"].list_pdfs()
+    listing = resources["document_source"].list_documents()
     by_file = {info.key: document_id for document_id, info in listing.items()}
     assert set(by_file) == {*good, *bad}
     assert len(set(by_file.values())) == len(by_file)  # unique ids
@@ -101,7 +101,7 @@ def test_hostile_files_are_quarantined_once_and_every_good_document_parses(tmp_p
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("documents", sorted(listing))
         for _ in range(2):  # a re-run lists the same ids and leaves one record per bad file
-            assert {info.key: i for i, info in resources["pdf_source"].list_pdfs().items()} == by_file
+            assert {info.key: i for i, info in resources["document_source"].list_documents().items()} == by_file
             result = run_job(defs, instance, "ingest_job", sorted(listing), config)
             (check,) = result.get_asset_check_evaluations()
             assert check.check_name == "parsed_documents_are_not_quarantined" and not check.passed
@@ -121,3 +121,35 @@ def test_hostile_files_are_quarantined_once_and_every_good_document_parses(tmp_p
         assert text in store.read_json(layout.parsed_document_key(by_file[name]))["text"], name
     assert by_file["Slug Collision.pdf"] != by_file["slug_collision.pdf"]
     assert by_file["東京.pdf"].startswith("document-")
+
+
+def test_each_parser_of_the_search_space_parses_each_document_once(tmp_path):
+    from dream_assets.search_space import SearchSpace, load_search_space
+    from dream_assets_tests import hard_documents
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(NORMANS, inbox / "Normans.pdf")
+    name, data = hard_documents.copy("docx", "Force.pdf", *hard_documents.articles()["Force.pdf"])
+    (inbox / name).write_bytes(data)
+    space = SearchSpace.model_validate({**load_search_space().model_dump(mode="json"), "parsers": ["pypdf", "layout"]})
+    resources = local_resources(tmp_path / "state", str(inbox))
+    defs = build_definitions(resources, search_space=space)
+    store = resources["object_store"].client()
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("documents", ["force", "normans"])
+        first = metadata(run_job(defs, instance, "ingest_job", ["force", "normans"]), "parsed_documents")
+        written = {
+            key: store.read_bytes(key)
+            for key in ("parsed_documents/normans.json", "parsed_documents/layout/force.json")
+        }
+        again = metadata(run_job(defs, instance, "ingest_job", ["force", "normans"]), "parsed_documents")
+    assert (first["parsed"], first["reused"], first["quarantined"]) == (4, 0, 0)
+    assert (again["parsed"], again["reused"]) == (4, 4)  # same bytes, same parser versions: nothing parsed
+    assert all(store.read_bytes(key) == data for key, data in written.items())
+    layout_normans = store.read_json(layout.parsed_document_key("normans", "layout"))
+    assert (
+        layout_normans["parser"] == "layout"
+        and layout_normans["sha256"] == store.read_json(layout.parsed_document_key("normans"))["sha256"]
+    )
+    assert store.list(layout.source_document_prefix("force"))[0].key.endswith("Force.docx")

@@ -7,13 +7,13 @@ import dagster as dg
 import pytest
 
 from dream_assets.defs.documents.sensors import new_document_sensor
-from resources.pdf_source import PdfSource
+from resources.sources import DocumentSource
 
 PDFS = Path(__file__).resolve().parent.parent / "data" / "demo" / "squad" / "pdfs"
 
 
 def _tick(instance, source, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pdf_source": source})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"document_source": source})
     result = new_document_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -23,7 +23,7 @@ def _tick(instance, source, cursor):
 def test_sensor_requests_each_document_once_per_version(tmp_path):
     folder = tmp_path / "inbox"
     folder.mkdir()
-    source = PdfSource(uri=str(folder))
+    source = DocumentSource(uri=str(folder))
     with dg.instance_for_test() as instance:
         assert _tick(instance, source, None).run_requests == []
         for name in ("Normans.pdf", "Force.pdf"):
@@ -51,7 +51,7 @@ def test_sensor_requests_each_document_once_per_version(tmp_path):
 @pytest.mark.integration
 def test_sensor_on_an_s3_prefix_requests_each_object_once_per_etag(s3_server, s3_bucket):
     client, bucket = s3_bucket
-    source = PdfSource(
+    source = DocumentSource(
         uri=f"s3://{bucket}/inbox",
         endpoint_url=s3_server.endpoint_url,
         access_key_id=s3_server.access_key_id,
@@ -67,7 +67,7 @@ def test_sensor_on_an_s3_prefix_requests_each_object_once_per_etag(s3_server, s3
         client.put_object(Bucket=bucket, Key="inbox/Normans.pdf", Body=(PDFS / "Warsaw.pdf").read_bytes())
         changed = _tick(instance, source, first.cursor)
         assert [r.partition_key for r in changed.run_requests] == ["normans"]
-        assert source.read(source.list_pdfs()["normans"]) == (PDFS / "Warsaw.pdf").read_bytes()
+        assert source.read(source.list_documents()["normans"]) == (PDFS / "Warsaw.pdf").read_bytes()
         assert len({r.run_key for r in [*first.run_requests, *changed.run_requests]}) == 3
         client.delete_object(Bucket=bucket, Key="inbox/Force.pdf")
         deleted = _tick(instance, source, changed.cursor)

@@ -18,7 +18,7 @@ import typer
 from dream_assets.cli.console import UserError, fail, prepare_environment
 
 app = typer.Typer(
-    help="DREAM: find, with evidence, the RAG configuration that works best on your PDFs, and serve it.",
+    help="DREAM: find, with evidence, the RAG configuration that works best on your documents, and serve it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,8 +47,14 @@ def _options(
 
 @app.command()
 def run(
-    pdfs: Annotated[
-        str | None, typer.Option(help="Folder or s3://bucket/prefix of PDFs (default: the bundled corpus).")
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            "--pdfs",
+            help="Folder or s3://bucket/prefix of documents: PDF, DOCX, PPTX, HTML, Markdown, text (default: the"
+            " bundled corpus; --pdfs is the same option's older name).",
+        ),
     ] = None,
     golden: Annotated[
         str, typer.Option(help="Golden set: auto, human, synthetic, both, or a SQuAD-layout .json file.")
@@ -56,8 +62,8 @@ def run(
     search_space: Annotated[
         Path | None, typer.Option(help="Search-space YAML (default: config/search_space.yaml).", exists=True)
     ] = None,
-    corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the PDF folder's name).")] = None,
-    documents: Annotated[int, typer.Option(help="Use the first N PDFs by name (0: all).")] = 0,
+    corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the source folder's name).")] = None,
+    documents: Annotated[int, typer.Option(help="Use the first N documents by name (0: all).")] = 0,
     questions_per_document: Annotated[
         int, typer.Option(help="Golden questions per document (0: every human one).")
     ] = 0,
@@ -75,9 +81,9 @@ def run(
 
     with _failures():
         options = RunOptions(
-            pdfs=(pdfs if "://" in pdfs else str(Path(pdfs).resolve())) if pdfs else None,
+            source=(source if "://" in source else str(Path(source).resolve())) if source else None,
             search_space=search_space.resolve() if search_space else None,
-            corpus=corpus or (corpus_name(pdfs) if pdfs else "squad-demo"),
+            corpus=corpus or (corpus_name(source) if source else "squad-demo"),
             documents=documents,
             golden=golden,
             questions_per_document=questions_per_document,
@@ -143,10 +149,10 @@ def ui(
     from resources.object_store import LocalObjectStore
 
     # `dagster dev` loads the definitions in a subprocess of its own: the search space and the
-    # PDF source reach it through its environment (`dream_assets.definitions.defs`)
+    # document source reach it through its environment (`dream_assets.definitions.defs`)
     if search_space:
         os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
-    # the PDF source (of new_document_sensor) is the last corpus run's, unless set
+    # the document source (of new_document_sensor) is the last corpus run's, unless set
     store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
     corpus = current_corpus(store)
     if "DREAM_PDF_SOURCE" not in os.environ and corpus:

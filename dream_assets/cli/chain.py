@@ -40,7 +40,7 @@ class RunOptions:
     judge_llm: str
     judge_sample_size: int
     judge_configurations: int
-    pdfs: str | None = None
+    source: str | None = None
     search_space: Path | None = None
     debug: bool = False
 
@@ -82,8 +82,8 @@ def golden_config(golden: str, bundled: bool, document_ids: list[str], questions
         raise UserError(
             f"golden set {squad_path} matches none of the {len(document_ids)} documents: its {len(titles)} article"
             f" titles ({shown}{', ...' if len(titles) > 4 else ''}) are matched to document ids (the slugs of the"
-            f" PDF file names: {', '.join(document_ids[:4])}{', ...' if len(document_ids) > 4 else ''});"
-            " use --golden synthetic to generate questions from your PDFs"
+            f" file names: {', '.join(document_ids[:4])}{', ...' if len(document_ids) > 4 else ''});"
+            " use --golden synthetic to generate questions from your documents"
         )
     return {**config, "squad_path": squad_path}
 
@@ -93,7 +93,7 @@ def run_chain(options: RunOptions) -> int:
 
     Raises:
         UserError: when the search space is malformed or names a model that cannot load, no
-            PDF is found, or the golden choice cannot work (all before any stage).
+            document is found, or the golden choice cannot work (all before any stage).
     """
     from dream_assets.corpus import write_corpus
     from dream_assets.definitions import build_definitions
@@ -105,23 +105,27 @@ def run_chain(options: RunOptions) -> int:
         space = load_search_space(options.search_space)
     except SearchSpaceError as error:
         raise UserError(str(error)) from error
-    resources = resources_for(deployment(), options.pdfs)
+    resources = resources_for(deployment(), options.source)
     defs = build_definitions(resources, executor_for(deployment()), space)
     _check_models(space, resources["llms"], options.judge_llm, options.search_space)
     instance = dg.DagsterInstance.get()
-    pdf_source = resources["pdf_source"]
-    found = sorted(pdf_source.list_pdfs())
+    document_source = resources["document_source"]
+    found = sorted(document_source.list_documents())
     documents = found[: options.documents] if options.documents else found
     if not documents:
-        raise UserError(f"no PDF found under {pdf_source.uri}")
-    bundled = Path(pdf_source.uri).resolve() == DEMO_PDFS.resolve() if "://" not in pdf_source.uri else False
+        raise UserError(f"no document found under {document_source.uri}")
+    bundled = Path(document_source.uri).resolve() == DEMO_PDFS.resolve() if "://" not in document_source.uri else False
     golden = golden_config(options.golden, bundled, documents, options.questions_per_document)
     golden.update(held_out_fraction=options.held_out_fraction)
     store = resources["object_store"].client()
     instance.add_dynamic_partitions(DOCUMENTS, documents)
-    write_corpus(store, options.corpus, documents, pdf_source.uri)
+    write_corpus(store, options.corpus, documents, document_source.uri)
     logger.info(
-        "corpus %r: %d PDFs of %s; golden set: %s", options.corpus, len(documents), pdf_source.uri, golden["source"]
+        "corpus %r: %d documents of %s; golden set: %s",
+        options.corpus,
+        len(documents),
+        document_source.uri,
+        golden["source"],
     )
     stages = _stages(options, space, documents, golden)
     timings, checks = _run_stages(defs, instance, stages, options.corpus, options.debug)
@@ -156,7 +160,7 @@ def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> l
     }
     reranker = any(config.reranker != "none" for config in space.configs())
     return [
-        ("ingest: copy and parse PDFs", "ingest_job", documents, None),
+        ("ingest: copy and parse documents", "ingest_job", documents, None),
         ("golden dataset", "golden_job", None, {"ops": {"golden_dataset": {"config": golden}}}),
         ("embedding indexes", "index_job", partitions.embedding_indexes.get_partition_keys(), None),
         *([("reranker: training pairs, fine-tuning", "reranker_job", None, None)] if reranker else []),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-ingest_job = dg.define_asset_job("ingest_job", selection=["source_pdfs", "parsed_documents"])
+ingest_job = dg.define_asset_job("ingest_job", selection=["source_documents", "parsed_documents"])
 golden_job = dg.define_asset_job("golden_job", selection=["golden_dataset"])
 index_job = dg.define_asset_job("index_job", selection=["embedding_index"])
 retrieval_pool_job = dg.define_asset_job("retrieval_pool_job", selection=["retrieval_pool"])

@@ -8,13 +8,16 @@ import dagster as dg
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
-from dream_assets.lib.documents.parsing import ParsedDocument
+from dream_assets.lib.golden.alignment import contexts_key
 from dream_assets.partitions import DOCUMENTS
+from dream_assets.plugins.parsers import DEFAULT_PARSER, ParsedDocument
 
 
-def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "") -> dict[str, ParsedDocument]:
-    """Every parsed document of `corpus` (`dream_assets.corpus`; '': every document partition),
-    by document id; quarantined ones are absent.
+def read_parsed_documents(
+    instance: dg.DagsterInstance, store, corpus: str = "", parser: str = DEFAULT_PARSER
+) -> dict[str, ParsedDocument]:
+    """Every document of `corpus` (`dream_assets.corpus`; '': every document partition) as
+    `parser` parsed it, by document id; those it quarantined are absent.
 
     Raises:
         FileNotFoundError: if `corpus` was never recorded.
@@ -25,25 +28,27 @@ def read_parsed_documents(instance: dg.DagsterInstance, store, corpus: str = "")
         document_ids = instance.get_dynamic_partitions(DOCUMENTS)
     documents = {}
     for document_id in sorted(document_ids):
-        key = layout.parsed_document_key(document_id)
+        key = layout.parsed_document_key(document_id, parser)
         if store.exists(key):
             documents[document_id] = ParsedDocument.from_dict(store.read_json(key))
     return documents
 
 
-def read_current_golden(store, corpus: str = ""):
+def read_current_golden(store, corpus: str = "", parser: str = DEFAULT_PARSER):
     """Returns (version, questions, contexts) of the current golden set of `corpus`
-    (`dream_assets.corpus`; '': every document partition).
+    (`dream_assets.corpus`; '': every document partition), its reference contexts aligned into
+    `parser`'s text (`dream_assets.lib.golden.alignment.contexts_key`).
 
     Raises:
-        FileNotFoundError: if `golden_dataset` was never materialised on that corpus.
+        FileNotFoundError: if `golden_dataset` was never materialised on that corpus, or its
+            contexts were not aligned into `parser`'s text.
     """
     pointer = store.read_json(layout.golden_pointer(corpus))
     prefix = pointer["prefix"]
     return (
         pointer["version"],
         store.read_parquet(f"{prefix}/questions.parquet"),
-        store.read_parquet(f"{prefix}/contexts.parquet"),
+        store.read_parquet(contexts_key(store, prefix, parser)),
     )
 
 

@@ -63,7 +63,7 @@ class WorkerSettings:
             ValueError, FileNotFoundError: as `index_pointer`.
         """
         pointer = pointer or self.index_pointer(index_key)
-        method, embedding_model = self.search_space.index_settings[index_key]
+        method, embedding_model, _ = self.search_space.index_settings[index_key]
         return IndexSpec(
             method=method,
             embedding=self.embedding(embedding_model),

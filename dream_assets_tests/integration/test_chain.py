@@ -40,13 +40,13 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
     store = resources["object_store"].client()
     tracker = resources["tracker"]
     with dg.instance_for_test() as instance:
-        documents = sorted(resources["pdf_source"].list_pdfs())
+        documents = sorted(resources["document_source"].list_documents())
         assert documents == ["1973-oil-crisis", "broken", "normans"]
         partitions = [*documents, "ghost"]  # "ghost" was discovered once, then left the source
         instance.add_dynamic_partitions("documents", partitions)
 
         ingest = _run(defs, instance, "ingest_job", partitions)
-        assert _metadata(ingest, "source_pdfs")["missing_from_source"] == ["ghost"]
+        assert _metadata(ingest, "source_documents")["missing_from_source"] == ["ghost"]
         parsed = _metadata(ingest, "parsed_documents")
         assert (parsed["parsed"], parsed["quarantined"]) == (2, 2)
         assert parsed["quarantine_reasons"]["broken"].startswith("not_a_pdf")

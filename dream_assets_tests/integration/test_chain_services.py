@@ -21,8 +21,8 @@ from dream_assets.lib.tracking.traces import log_answer_traces
 from dream_assets_tests.chain import metadata, run_job
 from dream_assets_tests.servers import TRIAL_RESOURCE
 from resources.object_store import S3ObjectStore
-from resources.pdf_source import PdfSource
 from resources.ray_cluster import RayCluster
+from resources.sources import DocumentSource
 from resources.tracking import MlflowTracker
 from resources.vector_stores import PgVectorStore
 
@@ -99,7 +99,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     }
     resources = local_resources(tmp_path / "state", "unused")
     resources.update(
-        pdf_source=PdfSource(uri=f"s3://{bucket}/inbox", **credentials),
+        document_source=DocumentSource(uri=f"s3://{bucket}/inbox", **credentials),
         object_store=S3ObjectStore(bucket=bucket, prefix="dream", **credentials),
         tracker=MlflowTracker(tracking_uri=mlflow_server, experiment_name="dream-services"),
         ray_cluster=RayCluster(

@@ -118,7 +118,7 @@ def test_a_golden_file_that_matches_no_document_fails_before_any_work(home, own_
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "matches none of the 5 documents" in lines[0]
     assert "'Quarterly Report'→quarterly-report" in lines[0] and "--golden synthetic" in lines[0]
-    assert not (home / "fail" / "object_store" / "source_pdfs").exists()  # nothing was ingested
+    assert not (home / "fail" / "object_store" / "source_documents").exists()  # nothing was ingested
 
     elsewhere.write_text(json.dumps({"questions": ["not SQuAD"]}))
     run = dream(home / "fail", "run", "--pdfs", str(own_pdfs), "--golden", str(elsewhere))
@@ -142,7 +142,7 @@ def test_a_bad_search_space_fails_in_one_line_before_any_work(home, own_pdfs, tm
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr[-2000:]
     assert lines[0].startswith(f"dream: search space {path}: ") and expected in lines[0]
-    assert not (home / "bad-space" / "object_store" / "source_pdfs").exists()  # nothing was ingested
+    assert not (home / "bad-space" / "object_store" / "source_documents").exists()  # nothing was ingested
 
 
 def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):

@@ -56,7 +56,8 @@ def test_s3_outage_fails_clearly_and_the_rerun_stores_each_document_once(tmp_pat
             run_job(defs, instance, "ingest_job", documents)  # and once more: still no duplicate
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="faults")["Contents"])
         assert keys == sorted(
-            [f"dream/source_pdfs/{d}.pdf" for d in documents] + [f"dream/parsed_documents/{d}.json" for d in documents]
+            [f"dream/source_documents/{d}/{d.capitalize()}.pdf" for d in documents]
+            + [f"dream/parsed_documents/{d}.json" for d in documents]
         )
     finally:
         stop(server.process)

@@ -19,8 +19,8 @@ from dream_assets.lib.bulk.oscar import squad_paragraph_records, write_shards
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
 from resources.object_store import S3ObjectStore
-from resources.pdf_source import OscarSource
 from resources.ray_cluster import RayCluster
+from resources.sources import OscarSource
 from resources.vector_stores import PgVectorStore
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.models.onnx_embedding import OnnxExportError
 from dream_assets.lib.retrieval.indexes import ensure_index

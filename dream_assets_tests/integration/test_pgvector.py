@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from dream_assets.hashing import slugify
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod

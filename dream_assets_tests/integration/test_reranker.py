@@ -12,7 +12,7 @@ from dream_assets import layout
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.defs.reranking.assets import finetuned_reranker
 from dream_assets.deployments import local_resources
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
 from dream_assets.lib.retrieval.nodes import build_index

@@ -7,7 +7,7 @@ import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.hashing import slugify
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod

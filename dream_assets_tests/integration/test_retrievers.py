@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dream_assets.defs.golden.assets import DEMO_SQUAD
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod

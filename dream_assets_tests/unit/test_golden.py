@@ -1,5 +1,5 @@
-from dream_assets.lib.documents.parsing import ParsedDocument
 from dream_assets.lib.golden.squad import align_contexts, squad_golden_dataset
+from dream_assets.plugins.parsers import ParsedDocument
 
 
 def _document(text: str) -> ParsedDocument:

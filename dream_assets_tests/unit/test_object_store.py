@@ -37,19 +37,27 @@ def test_local_store_round_trips_bytes_json_parquet_and_folders(tmp_path):
 
 
 def test_every_pdf_gets_a_stable_readable_id_whatever_its_name(tmp_path):
-    from resources.pdf_source import PdfSource
+    from resources.sources import DocumentSource
 
-    for name in ("Normans.pdf", "Slug Collision.pdf", "slug_collision.PDF", "日本語の題名.pdf", "notes.txt"):
+    for name in (
+        "Normans.pdf",
+        "Slug Collision.pdf",
+        "slug_collision.PDF",
+        "日本語の題名.pdf",
+        "notes.txt",
+        ".DS_Store",
+    ):
         (tmp_path / name).write_bytes(b"%PDF-1.4")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "Normans.pdf").write_bytes(b"%PDF-1.4")
-    listing = PdfSource(uri=str(tmp_path)).list_pdfs()
+    listing = DocumentSource(uri=str(tmp_path)).list_documents()
     by_file = {info.key: document_id for document_id, info in listing.items()}
-    assert len(by_file) == 5 and "notes.txt" not in by_file
+    assert len(by_file) == 6 and by_file["notes.txt"] == "notes"  # a text file is a document too
+    assert ".DS_Store" not in by_file  # hidden files are not
     assert by_file["Slug Collision.pdf"] != by_file["slug_collision.PDF"]
     assert all(by_file[key].startswith("slug-collision-") for key in ("Slug Collision.pdf", "slug_collision.PDF"))
     assert by_file["日本語の題名.pdf"].startswith("document-")
     assert by_file["Normans.pdf"].startswith("normans-") and by_file["sub/Normans.pdf"].startswith("normans-")
-    assert PdfSource(uri=str(tmp_path)).list_pdfs().keys() == listing.keys()  # stable
+    assert DocumentSource(uri=str(tmp_path)).list_documents().keys() == listing.keys()  # stable
     (tmp_path / "Other.pdf").write_bytes(b"%PDF-1.4")
-    assert PdfSource(uri=str(tmp_path)).list_pdfs()["other"].key == "Other.pdf"
+    assert DocumentSource(uri=str(tmp_path)).list_documents()["other"].key == "Other.pdf"

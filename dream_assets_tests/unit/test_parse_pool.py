@@ -5,12 +5,13 @@ import os
 import signal
 import time
 
-from dream_assets.lib.documents.parse_pool import ParseLimits, ParseOutcome, parse_bounded
+from dream_assets.lib.documents.parse_pool import ParseLimits, ParseOutcome, ParseTask, parse_bounded
 from dream_assets_tests.hostile_pdfs import text_pdf
 
 
-def misbehave(document_id: str, data: bytes, sha256: str) -> ParseOutcome:
+def misbehave(task: ParseTask) -> ParseOutcome:
     """A worker task that does what its document id says (imported by name in the worker)."""
+    document_id, data = task.document_id, task.data
     if document_id == "hang":
         time.sleep(600)
     if document_id == "allocate":
@@ -26,7 +27,7 @@ def test_each_document_ends_with_its_reason_and_the_rest_go_on():
     limits = ParseLimits(timeout_seconds=3, memory_bytes=1024**3, workers=2)
     ids = ["hang", "ok-1", "allocate", "die", "raise", "ok-2"]
     started = time.perf_counter()
-    outcomes = {o.document_id: o for o in parse_bounded(((i, i.encode(), "") for i in ids), limits, misbehave)}
+    outcomes = {o.document_id: o for o in parse_bounded((ParseTask(i, i.encode(), "") for i in ids), limits, misbehave)}
     elapsed = time.perf_counter() - started
     assert sorted(outcomes) == sorted(ids)
     assert outcomes["hang"].reason == "timeout" and "3 s" in outcomes["hang"].detail
@@ -39,7 +40,7 @@ def test_each_document_ends_with_its_reason_and_the_rest_go_on():
 
 def test_real_parses_report_pages_and_seconds():
     limits = ParseLimits(timeout_seconds=30, workers=1)
-    outcomes = list(parse_bounded([("doc", text_pdf("Hello from a bounded worker"), "abc")], limits))
+    outcomes = list(parse_bounded([ParseTask("doc", text_pdf("Hello from a bounded worker"), "abc")], limits))
     assert len(outcomes) == 1 and outcomes[0].document is not None
     assert outcomes[0].document.text == "Hello from a bounded worker"
     assert outcomes[0].pages == 1 and 0 < outcomes[0].seconds < 30

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from dream_assets.lib.documents.parsing import DocumentParseError, parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
+from dream_assets.plugins.parsers import DocumentParseError
 from dream_assets_tests import hostile_pdfs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,6 +35,7 @@ def test_params_are_flat_and_hold_no_path():
         "top_k": 2,
         "retriever": "vector",
         "reranker": "none",
+        "parser": "pypdf",
     }
 
 

@@ -100,8 +100,8 @@ def _space(tmp_path: Path, **fields) -> Path:
 
 
 def test_a_method_named_by_import_path_is_validated_keyed_and_parses(plugin):
-    from dream_assets.lib.documents.parsing import ParsedDocument
     from dream_assets.lib.retrieval.nodes import build_nodes
+    from dream_assets.plugins.parsers import ParsedDocument
 
     space = load_search_space(_space(plugin, retrieval=[{"method": "my_components:TokenChunks", "size": 32}]))
     [config] = space.configs()

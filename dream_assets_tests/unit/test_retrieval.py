@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from dream_assets.hashing import slugify
-from dream_assets.lib.documents.parsing import parse_pdf
+from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.retrieval.context_matching import covered_context_ids
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod

@@ -1,10 +1,10 @@
 """Pure logic of the synthetic golden set: terms, rejection reasons, merging, schema bounds."""
 
-from dream_assets.lib.documents.parsing import ParsedDocument
 from dream_assets.lib.golden.synthetic_filters import context_chunks, key_terms, merge_batches, rejection_reason
 from dream_assets.lib.golden.synthetic_ragas import query_answer_prompt
 from dream_assets.lib.golden.synthetic_settings import BatchResult, SyntheticSettings
 from dream_assets.lib.llm.ragas_llm import bounded_schema
+from dream_assets.plugins.parsers import ParsedDocument
 
 CONTEXT = "The Normans gave their name to Normandy. Rollo swore fealty to King Charles III of West Francia."
 

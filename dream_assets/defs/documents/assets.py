@@ -1,7 +1,10 @@
-"""Documents: raw PDFs copied into the object store, then parsed to text (one partition each).
+"""Documents: raw files copied into the object store, then parsed to text by every parser of the
+search space (one partition per document).
 
-A PDF that cannot be parsed is quarantined with its reason (a record in the object store, the
-asset's metadata and the `parsed_documents_are_not_quarantined` check); the others flow on.
+A document that a parser cannot read is quarantined for that parser with its reason (a record in
+the object store, the asset's metadata and the `parsed_documents_are_not_quarantined` check); the
+others flow on. A parse is stored with the document's SHA-256 and the parser's version, so a
+re-run parses nothing it parsed before.
 """
 
 import dagster as dg
@@ -9,25 +12,24 @@ import pandas as pd
 from pydantic import Field
 
 from dream_assets import layout
+from dream_assets.defs.documents.parsing import PARSED_COLUMNS, parse_documents
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.hashing import sha256_bytes
-from dream_assets.lib.documents.parse_pool import ParseLimits, ParseOutcome, parse_bounded
+from dream_assets.lib.documents.parse_pool import ParseLimits
 from dream_assets.partitions import document_partitions
+from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
-from resources.pdf_source import PdfSource
-
-# the columns of `parsed_documents`' preview table
-PARSED_COLUMNS = ["document", "title", "language", "pages", "characters", "seconds"]
+from resources.sources import DocumentSource
 
 
 class ParsingConfig(dg.Config):
     """Bounds on parsing one document (`dream_assets.lib.documents.parse_pool.ParseLimits`)."""
 
     max_bytes: int = Field(
-        default=50 * 1024 * 1024, description="PDFs over this size are quarantined unparsed (50 MiB)."
+        default=50 * 1024 * 1024, description="Documents over this size are quarantined unparsed (50 MiB)."
     )
     timeout_seconds: float = Field(
-        default=60.0, description="A parse's worker process is killed after this many seconds."
+        default=120.0, description="A parse's worker process is killed after this many seconds (OCR is slow)."
     )
     memory_mb: int = Field(default=2048, description="Address space a parse's worker process may use, in MiB.")
     workers: int = Field(default=2, description="Documents parsed at once, each in its own worker process.")
@@ -39,34 +41,35 @@ class ParsingConfig(dg.Config):
     group_name="documents",
     kinds={"pdf", "s3"},
 )
-def source_pdfs(
-    context: dg.AssetExecutionContext, pdf_source: PdfSource, object_store: ObjectStore
+def source_documents(
+    context: dg.AssetExecutionContext, document_source: DocumentSource, object_store: ObjectStore
 ) -> dg.MaterializeResult:
-    """The raw PDFs, copied from the PDF source into the object store (`source_pdfs/<id>.pdf`).
+    """The raw files, copied from the document source into the object store
+    (`source_documents/<id>/<file name>`).
 
     One partition per document; a run over several partitions copies each. Metadata: the
     original file (its path under the source), bytes and SHA-256 per document, and the
     documents no longer in the source (reported, not failed).
     """
     store = object_store.client()
-    listing = pdf_source.list_pdfs()
+    listing = document_source.list_documents()
     rows, missing = [], []
     for document_id in context.partition_keys:
         if document_id not in listing:
             missing.append(document_id)
-            context.log.warning("document %s is no longer under %s", document_id, pdf_source.uri)
+            context.log.warning("document %s is no longer under %s", document_id, document_source.uri)
             continue
+        info = listing[document_id]
+        store.delete(layout.source_document_prefix(document_id))  # one file: an earlier one of another name goes
         try:
-            data = pdf_source.read(listing[document_id])
+            data = document_source.read(info)
         except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
             reason = {"document_id": document_id, "reason": "unreadable", "detail": f"{type(error).__name__}: {error}"}
             store.write_json(layout.quarantine_key(document_id), reason)
-            store.delete(layout.source_pdf_key(document_id))
-            context.log.warning("quarantined %s: cannot read %s: %s", document_id, listing[document_id].key, error)
+            context.log.warning("quarantined %s: cannot read %s: %s", document_id, info.key, error)
             continue
-        digest = sha256_bytes(data)
-        store.write_bytes(layout.source_pdf_key(document_id), data)
-        rows.append({"document": document_id, "file": listing[document_id].key, "bytes": len(data), "sha256": digest})
+        store.write_bytes(layout.source_document_key(document_id, info.key), data)
+        rows.append({"document": document_id, "file": info.key, "bytes": len(data), "sha256": sha256_bytes(data)})
         context.log.info("copied %s (%d bytes)", document_id, len(data))
     return dg.MaterializeResult(
         metadata={
@@ -80,7 +83,7 @@ def source_pdfs(
 @dg.asset(
     partitions_def=document_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[source_pdfs],
+    deps=[source_documents],
     group_name="documents",
     kinds={"pdf", "python"},
     check_specs=[
@@ -94,51 +97,40 @@ def source_pdfs(
     op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "5Gi"}}}}},
 )
 def parsed_documents(
-    context: dg.AssetExecutionContext, config: ParsingConfig, object_store: ObjectStore
+    context: dg.AssetExecutionContext,
+    config: ParsingConfig,
+    object_store: ObjectStore,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
-    """Text of each PDF (pypdf), whitespace-normalised, with page offsets and its language
-    (`parsed_documents/<id>.json`, layout `ParsedDocument`).
+    """Text of each document by each parser of the search space (`parsers:`, default `pypdf`),
+    whitespace-normalised, with page offsets, its language and, for OCR'd pages, the OCR's
+    confidence (`parsed_documents/<id>.json` for the default parser,
+    `parsed_documents/<parser>/<id>.json` for the others; layout `ParsedDocument`).
 
-    Each PDF is parsed in a worker process bounded in time and memory (`ParsingConfig`). A PDF
-    that cannot be read, for whatever reason (see `parse_pdf` and `parse_bounded`), is
-    quarantined (`quarantine/<id>.json`: reason, detail, seconds, pages) instead of failing the
-    run; only the object store failing fails it. Metadata: seconds and pages per document.
+    Each document is parsed in a worker process bounded in time and memory (`ParsingConfig`),
+    and only when no parse of the same bytes by the same parser version is stored. A document a
+    parser cannot read, for whatever reason (see the parsers and `parse_bounded`), is
+    quarantined for that parser (`quarantine/[<parser>/]<id>.json`: reason, detail, seconds,
+    pages) instead of failing the run; only the object store failing fails it. Metadata:
+    seconds and pages per document and parser, parses reused.
     """
     store = object_store.client()
     limits = ParseLimits(
         timeout_seconds=config.timeout_seconds, memory_bytes=config.memory_mb * 1024**2, workers=config.workers
     )
-    outcomes: list[ParseOutcome] = []
-    carried: set[str] = set()  # quarantined by source_pdfs, which logged them
-
-    def readable():
-        for document_id in context.partition_keys:
-            if not store.exists(layout.source_pdf_key(document_id)):
-                key = layout.quarantine_key(document_id)  # source_pdfs quarantines what it cannot read
-                earlier = store.read_json(key) if store.exists(key) else {"reason": "missing", "detail": "no raw PDF"}
-                outcomes.append(ParseOutcome(document_id, None, earlier["reason"], earlier["detail"]))
-                carried.add(document_id)
-                continue
-            data = store.read_bytes(layout.source_pdf_key(document_id))
-            if len(data) > config.max_bytes:
-                detail = f"{len(data)} bytes > max_bytes {config.max_bytes}"
-                outcomes.append(ParseOutcome(document_id, None, "too_large", detail))
-                continue
-            yield document_id, data, sha256_bytes(data)
-
-    for outcome in parse_bounded(readable(), limits):
-        outcomes.append(outcome)
-        context.log.info(
-            "%s %s in %.1f s", "parsed" if outcome.document else "rejected", outcome.document_id, outcome.seconds
-        )
-    rows, quarantined = _store_outcomes(context, store, outcomes, carried)
+    result = parse_documents(
+        context, store, list(context.partition_keys), list(search_space.parsers), limits, config.max_bytes
+    )
+    quarantined = result.quarantined
     return dg.MaterializeResult(
         metadata={
-            "parsed": len(rows),
+            "parsers": list(search_space.parsers),
+            "parsed": len(result.rows),
+            "reused": result.reused,
             "quarantined": len(quarantined),
             "quarantine_reasons": quarantined,
-            "max_parse_seconds": round(max((outcome.seconds for outcome in outcomes), default=0.0), 3),
-            "preview": table_metadata(pd.DataFrame(rows, columns=PARSED_COLUMNS)),
+            "max_parse_seconds": round(result.max_seconds, 3),
+            "preview": table_metadata(pd.DataFrame(result.rows, columns=PARSED_COLUMNS)),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -149,25 +141,3 @@ def parsed_documents(
             )
         ],
     )
-
-
-def _store_outcomes(context, store, outcomes: list[ParseOutcome], carried: set[str]) -> tuple[list[dict], dict]:
-    """Writes each parsed document, or its quarantine record (reason, detail, seconds, pages),
-    removing the other; returns (preview rows, reason by quarantined document). Documents in
-    `carried` were quarantined (and logged) by `source_pdfs`."""
-    rows, quarantined = [], {}
-    for outcome in sorted(outcomes, key=lambda outcome: outcome.document_id):
-        if outcome.document is None:
-            quarantined[outcome.document_id] = f"{outcome.reason}: {outcome.detail}"
-            record = {key: getattr(outcome, key) for key in ("document_id", "reason", "detail", "seconds", "pages")}
-            store.write_json(layout.quarantine_key(outcome.document_id), record)
-            store.delete(layout.parsed_document_key(outcome.document_id))
-            if outcome.document_id not in carried:
-                context.log.warning("quarantined %s: %s", outcome.document_id, quarantined[outcome.document_id])
-            continue
-        document = outcome.document
-        store.write_json(layout.parsed_document_key(document.document_id), document.to_dict())
-        store.delete(layout.quarantine_key(document.document_id))
-        shown = (document.title, document.language, len(document.page_starts), len(document.text), outcome.seconds)
-        rows.append(dict(zip(PARSED_COLUMNS, (document.document_id, *shown), strict=True)))
-    return rows, quarantined

@@ -173,12 +173,15 @@ def calibration_metrics(calibration: dict) -> dict[str, float]:
 
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's columns a person reads first (`SHOWN`, with each plug-in metric and its
-    `n` after the built-in ones; those present), tiers and counts as integers."""
+    `n` after the built-in ones, and the parser when configurations differ in it; those present),
+    tiers and counts as integers."""
     from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
 
     at = SHOWN.index("generation_latency_p50_s")
     plugins = [column for name in plugin_metric_names() for column in (name, f"{name}_n")]
     columns = SHOWN[:at] + plugins + SHOWN[at:]
+    if "parser" in table and table["parser"].nunique() > 1:  # the parser is a dimension of this sweep
+        columns.insert(columns.index("config_key") + 1, "parser")
     return shown_types(table[[column for column in columns if column in table]].copy())
 
 

@@ -66,11 +66,15 @@ def range_search(
     parent run. Metadata: the draws, best first.
 
     Raises:
-        ValueError: if the search space has no `ranges:` section.
+        ValueError: if the search space has no `ranges:` section, or its ranges name a parser
+            that its `parsers:` do not (the golden set is aligned into those parsers' text).
     """
     space = search_space.ranges
     if space is None:
         raise ValueError("the search space file has no `ranges:` section (see config/search_space.yaml)")
+    unaligned = sorted(set(space.parsers) - set(search_space.parsers))
+    if unaligned:  # the golden set is aligned into the grid's parsers' text only
+        raise ValueError(f"ranges.parsers {unaligned} are not in the search space's parsers {search_space.parsers}")
     if config.samples:
         space = space.model_copy(update={"samples": config.samples})
     workers = WorkerSettings(

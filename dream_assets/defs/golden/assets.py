@@ -21,10 +21,12 @@ from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_parsed_documents
 from dream_assets.hashing import content_hash
+from dream_assets.lib.golden.alignment import align_contexts, alignment_counts
 from dream_assets.lib.golden.splits import HELD_OUT, SELECTION, split_golden
 from dream_assets.lib.golden.squad import read_squad, squad_golden_dataset
 from dream_assets.lib.golden.synthetic import generate_synthetic_golden
 from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
+from dream_assets.search_space import SearchSpace
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
@@ -73,10 +75,15 @@ def golden_dataset(
     object_store: ObjectStore,
     llms: LlmProvider,
     ray_cluster: RayCluster,
+    search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """Golden set (`golden_dataset/<version>/questions.parquet`, `contexts.parquet` and, for
-    synthetic questions, `failures.parquet`): human SQuAD questions aligned to the parsed PDFs,
-    synthetic questions from ragas' single-hop synthesizer, or both (`golden_source` says which).
+    synthetic questions, `failures.parquet`): human SQuAD questions aligned to the parsed
+    documents, synthetic questions from ragas' single-hop synthesizer, or both (`golden_source`
+    says which). It is built on the golden parser's text (`SearchSpace.golden_parser`: the first
+    of the search space's parsers); for every other parser of the search space its
+    reference contexts are aligned into that parser's text (`contexts.<parser>.parquet`,
+    `dream_assets.lib.golden.alignment`), with the counts per parser in the metadata.
 
     Columns follow ragas: `user_input`, `reference`, `reference_contexts`, `synthesizer_name`,
     plus `reference_context_ids`, `reference_answers`, `question_id`, `document_id`. The version
@@ -87,7 +94,7 @@ def golden_dataset(
     """
     store = object_store.client()
     corpus = corpus_of(context)
-    documents = read_parsed_documents(context.instance, store, corpus)
+    documents = read_parsed_documents(context.instance, store, corpus, search_space.golden_parser)
     parts, failures, metadata = _golden_parts(context, config, documents, llms, ray_cluster)
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
     contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
@@ -98,6 +105,7 @@ def golden_dataset(
     store.write_parquet(f"{prefix}/contexts.parquet", contexts)
     if len(failures):
         store.write_parquet(f"{prefix}/failures.parquet", failures)
+    metadata["alignment_by_parser"] = _align(context, store, contexts, prefix, corpus, search_space)
     store.write_json(layout.golden_pointer(corpus), {"version": version, "prefix": prefix, "corpus": corpus})
     context.log.info("golden set %s: %d questions over %d documents", version, len(questions), len(documents))
     preview = questions[["golden_source", "split", "document_id", "user_input", "reference"]].head(10)
@@ -116,6 +124,22 @@ def golden_dataset(
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _align(context, store, contexts: pd.DataFrame, prefix: str, corpus: str, space: SearchSpace) -> dict:
+    """Aligns the reference contexts (`contexts.parquet`, the golden parser's text) into each
+    other parser's text, writing `contexts.<parser>.parquet`; returns the counts (exact, fuzzy,
+    missing) by parser."""
+    counts = {space.golden_parser: {"exact": len(contexts), "fuzzy": 0, "missing": 0}}
+    for parser in space.parsers:
+        if parser == space.golden_parser:
+            continue
+        documents = read_parsed_documents(context.instance, store, corpus, parser)
+        aligned = align_contexts(contexts, documents)
+        store.write_parquet(layout.aligned_contexts_key(prefix, parser), aligned)
+        counts[parser] = alignment_counts(aligned)
+        context.log.info("golden contexts aligned into %s's text: %s", parser, counts[parser])
+    return counts
 
 
 def _golden_parts(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):

@@ -67,8 +67,9 @@ def _embedding_index(
     (`embedding_index/<index_key>/<version>/`; with pgvector, the vectors are in the table
     `data_<index_key>_<version>` and the object store keeps the node store).
 
-    The version hashes the corpus version (the documents' SHA-256s), the node parser and its
-    parameters, the embedding model and the vector store kind; an index whose version is already
+    The version hashes the corpus version (the documents' SHA-256s), the document parser (but for
+    the default one) and its version, the node parser and its parameters, the embedding model and
+    the vector store kind; an index whose version is already
     stored is reused and nothing is embedded (`manifest.json` is written last, so its presence
     means the vectors and the node store are complete). Metadata: nodes stored and embedded, seconds, reuse, per
     partition.
@@ -76,16 +77,16 @@ def _embedding_index(
     store_settings = vector_store.settings()
     store = object_store.client()
     corpus = corpus_of(context)
-    documents = read_parsed_documents(context.instance, store, corpus)
-    if not documents:
-        raise ValueError("no parsed document: materialise parsed_documents first")
-    corpus_hash = corpus_version(list(documents.values()))
+    by_parser: dict[str, list] = {}
     rows = []
     for index_key in context.partition_keys:
         settings = search_space.index_settings[index_key]
-        row = _store_index(
-            store, list(documents.values()), corpus_hash, index_key, settings, corpus, embeddings, store_settings
-        )
+        parser = settings[2]
+        if parser not in by_parser:
+            by_parser[parser] = list(read_parsed_documents(context.instance, store, corpus, parser).values())
+        if not by_parser[parser]:
+            raise ValueError(f"no document parsed by {parser}: materialise parsed_documents first")
+        row = _store_index(store, by_parser[parser], index_key, settings, corpus, embeddings, store_settings)
         context.log.info(
             "index %s %s: %s, %d nodes embedded in %.1f s",
             index_key,
@@ -104,22 +105,24 @@ def _embedding_index(
     return dg.MaterializeResult(
         metadata={
             "corpus": corpus or "(every document partition)",
-            "corpus_version": corpus_hash,
-            "documents": len(documents),
+            "corpus_version": {parser: corpus_version(documents) for parser, documents in by_parser.items()},
+            "documents": {parser: len(documents) for parser, documents in by_parser.items()},
             "embedded_nodes": embedded_total,
             "indexes": table_metadata(pd.DataFrame(rows)),
         }
     )
 
 
-def _store_index(
-    store, documents, corpus_hash: str, index_key: str, settings, corpus: str, embeddings, store_settings
-) -> dict:
-    """Builds and uploads index `index_key` (`settings`: its retrieval method and embedding
-    model) unless its version is stored, then points the corpus at it. Returns its row: index,
-    version, status (built, reused), nodes, embedded, seconds, prefix, vector_store."""
-    method, embedding_model = settings
-    version = index_version(corpus_hash, method, embedding_model, store_settings.kind)
+def _store_index(store, documents, index_key: str, settings, corpus: str, embeddings, store_settings) -> dict:
+    """Builds and uploads index `index_key` (`settings`: its retrieval method, embedding model and
+    parser) of `documents` (that parser's) unless its version is stored, then points the corpus
+    at it. Returns its row: index, version, status (built, reused), nodes, embedded, seconds,
+    prefix, vector_store."""
+    method, embedding_model, parser = settings
+    parser_version = documents[0].parser_version if documents else ""
+    version = index_version(
+        corpus_version(documents), method, embedding_model, store_settings.kind, parser, parser_version
+    )
     prefix = layout.index_prefix(index_key, version)
     table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
     start = time.perf_counter()

@@ -35,7 +35,7 @@ def embedding_index_vectors(
     store = object_store.client()
     corpus, dsn = corpus_of(context), vector_store.settings().dsn
     rows, model_dimensions = [], {}
-    for index_key, (_, model) in search_space.index_settings.items():
+    for index_key, (_, model, _) in search_space.index_settings.items():
         if not store.exists(layout.index_pointer(index_key, corpus)):
             continue
         pointer = store.read_json(layout.index_pointer(index_key, corpus))

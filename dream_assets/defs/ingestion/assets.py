@@ -16,8 +16,8 @@ from dream_assets.defs.metadata import table_metadata
 from dream_assets.hashing import sha256_bytes
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
-from resources.pdf_source import OscarSource
 from resources.ray_cluster import RayCluster
+from resources.sources import OscarSource
 
 OSCAR_SHARDS = "oscar_shards"
 oscar_shard_partitions = dg.DynamicPartitionsDefinition(name=OSCAR_SHARDS)

@@ -62,9 +62,10 @@ def reranker_training_pairs(
     validation split by document, so no document's passages are on both sides."""
     store = object_store.client()
     corpus = corpus_of(context)
-    golden_version, questions, contexts = read_current_golden(store, corpus)
     workers = WorkerSettings(object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus)
     pointer = workers.index_pointer(config.index_key)
+    parser = search_space.index_settings[config.index_key][2]  # the index's text: the contexts aligned to it
+    golden_version, questions, contexts = read_current_golden(store, corpus, parser)
     retriever = load_retriever(workers.index(config.index_key, pointer), config.candidates)
     pairs = training_pairs(questions, contexts, retriever, config.negatives, config.validation_fraction, config.seed)
     version = content_hash([golden_version, pointer["version"], config.model_dump(), pairs.to_dict(orient="records")])

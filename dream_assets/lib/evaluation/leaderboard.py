@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-PARAM_COLUMNS = ["retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
+PARAM_COLUMNS = ["parser", "retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
 STATUS_ORDER = {"ok": 3, "stopped_early": 2, "generation_failed": 1, "failed": 0}
 
 

@@ -55,13 +55,17 @@ class RangeSearchContext(BaseModel):
 
 
 def _range_trainable(params: dict[str, Any], context: RangeSearchContext) -> None:
-    from dream_assets.lib.documents.parsing import ParsedDocument
     from dream_assets.lib.retrieval.indexes import ensure_index
     from dream_assets.lib.stores.object_store import ObjectStoreClient
+    from dream_assets.plugins.parsers import ParsedDocument
 
     config = RangeSpace.config_from(params)
     store = ObjectStoreClient(context.object_store)
-    documents = [ParsedDocument.from_dict(store.read_json(layout.parsed_document_key(d))) for d in context.documents]
+    documents = [
+        ParsedDocument.from_dict(store.read_json(key))
+        for key in (layout.parsed_document_key(d, config.parser) for d in context.documents)
+        if store.exists(key)  # a document this parser quarantined is not in its corpus
+    ]
     embedding = context.embeddings[config.embedding_model]
     pointer = ensure_index(store, documents, config.index_key, config.retrieval, embedding)
     index = IndexSpec(

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dream_assets import layout
 from dream_assets.lib.evaluation.answerer import Answerer
 from dream_assets.lib.evaluation.trial_settings import TrialSettings, finished_metrics
+from dream_assets.lib.golden.alignment import contexts_key
 
 
 def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = None) -> dict[str, float]:
@@ -57,7 +58,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     retriever, embed_model = _open_retriever(store, settings)
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
-    contexts = store.read_parquet(f"{settings.golden_prefix}/contexts.parquet")
+    contexts = store.read_parquet(contexts_key(store, settings.golden_prefix, settings.config.parser))
     embeddings = None
     if RETRIEVERS.get(settings.config.retriever)().uses_embeddings:
         embeddings = read_query_embeddings(store, settings.golden_version, settings.index.embedding.name)

@@ -77,7 +77,7 @@ class TrialSettings(BaseModel):
         return content_hash(
             {
                 **({"metric_plugins": plugins} if plugins else {}),
-                "config": self.config.model_dump(mode="json"),
+                "config": self.config.identity(),
                 # the index version is content-addressed: corpus, chunker and embedding model
                 "index": [self.index.index_prefix, self.index.vector_table],
                 "golden": self.golden_prefix,

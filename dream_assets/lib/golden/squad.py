@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from dream_assets.hashing import slugify
-from dream_assets.lib.documents.parsing import ParsedDocument, normalise_whitespace
+from dream_assets.lib.documents.parsing import normalise_whitespace
+from dream_assets.lib.golden.alignment import align_context
+from dream_assets.plugins.parsers import ParsedDocument
 
 QUESTION_COLUMNS = [
     "question_id",
@@ -108,7 +110,8 @@ def align_contexts(document: ParsedDocument, paragraphs: list[str]) -> list[tupl
     """Finds each paragraph's character span in the parsed document text.
 
     Paragraphs are searched in order, each from the end of the previous match, so repeated
-    sentences map to the right occurrence.
+    sentences map to the right occurrence; a paragraph not found as it is (text that OCR or a
+    layout reading changed) is found by fuzzy alignment (`dream_assets.lib.golden.alignment`).
 
     Returns:
         One (start, end) per paragraph, or None where the paragraph is not in the text.
@@ -118,11 +121,12 @@ def align_contexts(document: ParsedDocument, paragraphs: list[str]) -> list[tupl
     for paragraph in paragraphs:
         pattern = _context_pattern(paragraph)
         match = pattern.search(document.text, cursor) or pattern.search(document.text)
-        if match is None:
-            spans.append(None)
+        if match is not None:
+            spans.append((match.start(), match.end()))
+            cursor = match.end()
             continue
-        spans.append((match.start(), match.end()))
-        cursor = match.end()
+        start, end, _, how = align_context(normalise_whitespace(paragraph), document.text)
+        spans.append((start, end) if how != "missing" else None)
     return spans
 
 

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from dream_assets.lib.documents.parsing import ParsedDocument, normalise_whitespace
+from dream_assets.lib.documents.parsing import normalise_whitespace
 from dream_assets.lib.golden.synthetic_filters import merge_batches
 from dream_assets.lib.golden.synthetic_ragas import ask_item, document_items, query_answer_prompt
 from dream_assets.lib.golden.synthetic_settings import (
@@ -33,6 +33,7 @@ from dream_assets.lib.golden.synthetic_settings import (
     SyntheticResult,
     SyntheticSettings,
 )
+from dream_assets.plugins.parsers import ParsedDocument
 
 logger = logging.getLogger(__name__)
 

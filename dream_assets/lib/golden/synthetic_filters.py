@@ -10,10 +10,11 @@ from collections import Counter
 import pandas as pd
 
 from dream_assets.hashing import content_hash
-from dream_assets.lib.documents.parsing import ParsedDocument, normalise_whitespace
+from dream_assets.lib.documents.parsing import normalise_whitespace
 from dream_assets.lib.evaluation.formulas import normalize_answer
 from dream_assets.lib.golden.squad import CONTEXT_COLUMNS, GoldenDataset
 from dream_assets.lib.golden.synthetic_settings import SYNTHETIC_COLUMNS, BatchResult, SyntheticSettings
+from dream_assets.plugins.parsers import ParsedDocument
 
 FAILURE_COLUMNS = ["document_id", "context_id", "term", "attempts", "reason", "excerpt"]
 # Capitalised words that start sentences rather than name things.

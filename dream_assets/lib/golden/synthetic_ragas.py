@@ -12,10 +12,10 @@ import random
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dream_assets.lib.documents.parsing import ParsedDocument
 from dream_assets.lib.golden.synthetic_filters import context_chunks, key_terms, rejection_reason
 from dream_assets.lib.golden.synthetic_settings import DEFAULT_PERSONAS, SyntheticSettings
 from dream_assets.lib.llm.failures import GenerationError
+from dream_assets.plugins.parsers import ParsedDocument
 
 # A question as a grammar can enforce it: a capital, 9 to 151 characters, a final '?'.
 QUESTION_PATTERN = r"^[A-Z][^?\n]{8,150}\?$"

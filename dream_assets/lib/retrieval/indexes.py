@@ -8,8 +8,8 @@ import tempfile
 
 from dream_assets import layout
 from dream_assets.hashing import content_hash
-from dream_assets.lib.documents.parsing import ParsedDocument
 from dream_assets.plugins.methods import RetrievalMethod
+from dream_assets.plugins.parsers import DEFAULT_PARSER, ParsedDocument
 
 
 def corpus_version(documents: list[ParsedDocument]) -> str:
@@ -18,11 +18,18 @@ def corpus_version(documents: list[ParsedDocument]) -> str:
 
 
 def index_version(
-    corpus: str, method: RetrievalMethod, embedding_model: str, vector_store_kind: str = "in_memory"
-) -> str:  # noqa: E501
+    corpus: str,
+    method: RetrievalMethod,
+    embedding_model: str,
+    vector_store_kind: str = "in_memory",
+    parser: str = DEFAULT_PARSER,
+    parser_version: str = "",
+) -> str:
     """Content hash of (parsed corpus version, retrieval method and parameters, embedding model,
-    vector store kind)."""
-    return content_hash([corpus, method.model_dump(mode="json"), embedding_model, vector_store_kind])
+    vector store kind, and for another parser than the default its name and version: the default
+    parser's indexes keep the versions they had before parsers were a dimension)."""
+    parts = [corpus, method.model_dump(mode="json"), embedding_model, vector_store_kind]
+    return content_hash(parts if parser == DEFAULT_PARSER else [*parts, parser, parser_version])
 
 
 def ensure_index(store, documents: list[ParsedDocument], index_key: str, method: RetrievalMethod, embedding) -> dict:
@@ -32,7 +39,7 @@ def ensure_index(store, documents: list[ParsedDocument], index_key: str, method:
 
     Args:
         store: object-store client.
-        documents: the parsed corpus.
+        documents: the parsed corpus (one parser's parse, named in each document).
         index_key: the index's readable key (`RagConfig.index_key`).
         method: the retrieval method (its node parser).
         embedding: the embedding model's `EmbeddingSettings`.
@@ -44,7 +51,9 @@ def ensure_index(store, documents: list[ParsedDocument], index_key: str, method:
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.retrieval.nodes import build_index
 
-    version = index_version(corpus_version(documents), method, embedding.name)
+    parser = documents[0].parser if documents else DEFAULT_PARSER
+    parser_version = documents[0].parser_version if documents else ""
+    version = index_version(corpus_version(documents), method, embedding.name, "in_memory", parser, parser_version)
     prefix = layout.index_prefix(index_key, version)
     embedded, built = 0, not store.exists(f"{prefix}/manifest.json")
     if built:

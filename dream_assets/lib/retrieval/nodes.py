@@ -11,8 +11,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
-from dream_assets.lib.documents.parsing import ParsedDocument
 from dream_assets.plugins.methods import RetrievalMethodBase
+from dream_assets.plugins.parsers import ParsedDocument
 
 _PRIVATE_METADATA = ["document_id", "span_start", "span_end", "window", "original_text"]
 

@@ -1,10 +1,13 @@
 """Where users' inputs come from: a local folder or an `s3://bucket/prefix` (AWS, MinIO).
 
-`PdfSource` lists the PDFs of the RAG chain; `OscarSource` the OSCAR JSONL shards of the bulk
+`DocumentSource` lists the documents of the RAG chain (PDF, DOCX, PPTX, HTML, Markdown, text);
+`OscarSource` the OSCAR JSONL shards of the bulk
 ingestion pipeline.
 """
 
 from __future__ import annotations
+
+from pathlib import PurePosixPath
 
 import dagster as dg
 from pydantic import Field
@@ -61,17 +64,20 @@ class FileSource(dg.ConfigurableResource):
         )
 
 
-class PdfSource(FileSource):
-    """A folder or S3 prefix of PDFs; each `*.pdf` under it (recursively) is one document whose
-    id is the slug of its file name (`Normans.pdf` is `normans`), with a hash of its path when
-    that slug is empty or shared (`dream_assets.hashing.file_ids`)."""
+class DocumentSource(FileSource):
+    """A folder or S3 prefix of documents; each file under it (recursively; hidden files, whose
+    name starts with `.`, left out) is one document whose id is the slug of its file name
+    without its suffix (`Normans.pdf` is `normans`), with a hash of its path when that slug is
+    empty or shared (`dream_assets.hashing.file_ids`). PDFs and the shared converter's formats
+    (`dream_assets.lib.documents.formats.CONVERTED_SUFFIXES`: DOCX, PPTX, HTML, Markdown, text)
+    are read; any other file is listed too, and quarantined with its reason when parsed."""
 
-    def list_pdfs(self) -> dict[str, ObjectInfo]:
-        """Every PDF under the source by document id (the file's key, its path under the source,
-        is `ObjectInfo.key`)."""
-        infos = {info.key: info for info in self.list_files() if info.key.lower().endswith(".pdf")}
-        ids = file_ids({key: key.rsplit("/", 1)[-1][:-4] for key in infos})
-        return {document_id: infos[key] for document_id, key in ids.items()}
+    def list_documents(self) -> dict[str, ObjectInfo]:
+        """Every document under the source by document id (the file's key, its path under the
+        source, is `ObjectInfo.key`)."""
+        infos = {info.key: info for info in self.list_files() if not info.key.rsplit("/", 1)[-1].startswith(".")}
+        stems = {key: PurePosixPath(key).stem or PurePosixPath(key).name for key in infos}
+        return {document_id: infos[key] for document_id, key in file_ids(stems).items()}
 
 
 class OscarSource(FileSource):

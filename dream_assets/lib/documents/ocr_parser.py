@@ -1,0 +1,105 @@
+"""The `ocr` parser: each page's own text layer (PDFium) where it has one, and optical character
+recognition where it has none (a scan, an image-only page), fully offline.
+
+OCR is Tesseract 5 (Apache-2.0), from Debian's `tesseract-ocr` and `tesseract-ocr-eng` packages
+(`make install` installs them; the image has them), called through pytesseract: its LSTM models
+come with the packages, nothing is fetched at run time. A page is rendered at `DPI` (PDFium),
+Tesseract gives its words with positions and confidences, and the words are read like the
+`layout` parser reads a page (lines by position, two columns one after the other). Each OCR'd
+page's mean word confidence is recorded in [0, 1] (`ParsedDocument.page_confidence`).
+
+RapidOCR (whose wheel carries PP-OCR models) was tried first: its recogniser, trained on
+Chinese and English, dropped the spaces between English words ("TheNormans(Norman:...").
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from dream_assets.lib.documents.parsing import from_pages
+from dream_assets.lib.documents.pdfium_parser import open_pdfium
+from dream_assets.lib.documents.reading_order import MIN_GUTTER, read_words
+from dream_assets.plugins.parsers import DocumentParseError, DocumentParser, ParsedDocument
+
+DPI = 200  # rendering resolution: Tesseract reads 10-point text best from about 200 dpi up
+MIN_TEXT_LAYER = 20  # a page whose text layer has fewer non-space characters is read by OCR
+LANGUAGES = "eng"  # Tesseract's language data used (installed with `tesseract-ocr-eng`)
+
+
+def ocr_image(image, languages: str = LANGUAGES) -> tuple[str, float]:
+    """The text of one page image (a PIL image) in reading order, and the mean confidence of its
+    words in [0, 1] (0.0 when none was found).
+
+    Raises:
+        FileNotFoundError: when the `tesseract` program is not installed.
+    """
+    import pytesseract
+
+    if shutil.which("tesseract") is None:
+        raise FileNotFoundError("tesseract is not installed (Debian: apt-get install tesseract-ocr tesseract-ocr-eng)")
+    # page segmentation 3: fully automatic, without orientation detection (that needs `osd` data)
+    data = pytesseract.image_to_data(image, lang=languages, config="--psm 3", output_type=pytesseract.Output.DICT)
+    words = []
+    for text, left, top, width, height, confidence in zip(
+        data["text"], data["left"], data["top"], data["width"], data["height"], data["conf"], strict=True
+    ):
+        if text.strip() and float(confidence) >= 0:
+            words.append(
+                {
+                    "x0": left,
+                    "x1": left + width,
+                    "top": top,
+                    "bottom": top + height,
+                    "text": text,
+                    "conf": float(confidence),
+                }
+            )
+    if not words:
+        return "", 0.0
+    heights = sorted(word["bottom"] - word["top"] for word in words)
+    line = heights[len(heights) // 2]  # one text line, in pixels
+    lines = read_words(words, float(image.width), tolerance=line / 2, min_gutter=MIN_GUTTER * DPI / 72)
+    return "\n".join(line.text for line in lines), sum(word["conf"] for word in words) / len(words) / 100
+
+
+class OcrParser(DocumentParser):
+    """Text layers where pages have them, Tesseract where they do not (module docstring)."""
+
+    version = "1"
+
+    def parse(self, document_id: str, data: bytes, name: str) -> ParsedDocument:
+        """The text of the PDF `data`, OCR'd page by page where a page has no text layer.
+
+        Raises:
+            DocumentParseError: `empty_file`, `not_a_pdf`, `encrypted`, `corrupt`,
+                `ocr_unavailable` (Tesseract is not installed), `parse_error` (any other
+                exception, class named) or `no_text` (no page has a text layer and OCR found
+                nothing).
+        """
+        document = open_pdfium(document_id, data)
+        pages: list[str] = []
+        confidence: list[float | None] = []
+        try:
+            for index in range(len(document)):
+                page = document[index]
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded()
+                textpage.close()
+                if len("".join(text.split())) >= MIN_TEXT_LAYER:
+                    pages.append(text)
+                    confidence.append(None)
+                else:
+                    image = page.render(scale=DPI / 72).to_pil().convert("L")  # pyright: ignore[reportArgumentType]
+                    text, score = ocr_image(image)
+                    pages.append(text)
+                    confidence.append(round(score, 4))
+                page.close()
+        except FileNotFoundError as error:
+            raise DocumentParseError(document_id, "ocr_unavailable", str(error)) from error
+        except Exception as error:  # noqa: BLE001 - a PDF must never fail the run: the class is named
+            raise DocumentParseError(document_id, "parse_error", f"{type(error).__name__}: {error}"[:500]) from error
+        finally:
+            document.close()
+        if not any(value is not None for value in confidence):
+            confidence = []
+        return from_pages(document_id, pages, "", page_confidence=confidence)
