@@ -140,15 +140,19 @@ def two_column(title: str, paragraphs: list[str]) -> bytes:
 
 def tables(title: str, paragraphs: list[str]) -> bytes:
     """One column; of every four paragraphs, two are set side by side in a ruled table (a header
-    row, then one row of two cells), the cells drawn row by row."""
+    row, then one row of two cells), the cells drawn row by row, where the table fits on a page."""
     width = PAGE_WIDTH - 2 * MARGIN
     cell = width / 2
     pages = _Pages(title)
     pages.heading()
     index = 0
     while index < len(paragraphs):
-        if index % 4 == 2 and index + 1 < len(paragraphs):
-            left, right = (_wrap(p, cell - 8) for p in paragraphs[index : index + 2])
+        left, right = (
+            (_wrap(p, cell - 8) for p in paragraphs[index : index + 2]) if index + 1 < len(paragraphs) else ([], [])
+        )
+        # a table taller than a page is set as paragraphs: its rules are drawn on one page
+        fits = max(len(left), len(right)) + 3 <= (PAGE_HEIGHT - 2 * MARGIN - 10) // LEADING
+        if index % 4 == 2 and index + 1 < len(paragraphs) and fits:
             height = (max(len(left), len(right)) + 1) * LEADING + 6
             pages.room(max(len(left), len(right)) + 3)
             top = pages.y + LEADING - 2
