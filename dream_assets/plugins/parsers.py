@@ -8,7 +8,7 @@ a `DocumentParseError` naming why not. Registered in `PARSERS` (entry-point grou
 - `pdfium`: PDFium's text layer (pypdfium2), another reading order;
 - `layout`: pdfplumber's words placed by position: columns read one after the other, running
   headers, footers and page numbers dropped, tables written as Markdown tables;
-- `ocr`: PDFium's text layer, and Tesseract 5 (Debian's `tesseract-ocr`, through pytesseract)
+- `ocr`: pypdf's text layer, and Tesseract 5 (Debian's `tesseract-ocr`, through pytesseract)
   on the pages that have none, with its mean word confidence per page.
 
 A parser reads the formats of its `suffixes` itself (the built-ins: PDF); DOCX, PPTX, HTML, Markdown

@@ -1,5 +1,6 @@
-"""The `ocr` parser: each page's own text layer (PDFium) where it has one, and optical character
-recognition where it has none (a scan, an image-only page), fully offline.
+"""The `ocr` parser: each page's own text layer where it has one (read by pypdf, so such pages
+read exactly as the default parser reads them), and optical character recognition where it has
+none (a scan, an image-only page), fully offline.
 
 OCR is Tesseract 5 (Apache-2.0), from Debian's `tesseract-ocr` and `tesseract-ocr-eng` packages
 (`make install` installs them; the image has them), called through pytesseract: its LSTM models
@@ -19,11 +20,13 @@ import shutil
 
 from dream_assets.lib.documents.parsing import from_pages
 from dream_assets.lib.documents.pdfium_parser import open_pdfium
+from dream_assets.lib.documents.pypdf_parser import page_texts
 from dream_assets.lib.documents.reading_order import MIN_GUTTER, read_words
 from dream_assets.plugins.parsers import DocumentParseError, DocumentParser, ParsedDocument
 
 DPI = 200  # rendering resolution: Tesseract reads 10-point text best from about 200 dpi up
-MIN_TEXT_LAYER = 20  # a page whose text layer has fewer non-space characters is read by OCR
+MIN_TEXT_LAYER = 20  # a page whose text layer has fewer non-space characters is read by OCR too
+# (and OCR's text kept where it has more letters and digits than the layer)
 LANGUAGES = "eng"  # Tesseract's language data used (installed with `tesseract-ocr-eng`)
 
 
@@ -67,44 +70,46 @@ def ocr_image(image, languages: str = LANGUAGES) -> tuple[str, float]:
     return "\n".join(line.text for line in lines), sum(word["conf"] for word in words) / len(words) / 100
 
 
+def _letters(text: str) -> int:
+    return sum(character.isalnum() for character in text)
+
+
 class OcrParser(DocumentParser):
     """Text layers where pages have them, Tesseract where they do not (module docstring)."""
 
-    version = "1"
-
     def parse(self, document_id: str, data: bytes, name: str) -> ParsedDocument:
-        """The text of the PDF `data`, OCR'd page by page where a page has no text layer.
+        """The text of the PDF `data`: pypdf's text of each page that has a text layer (so
+        those pages read exactly as the default parser reads them), Tesseract's of each that
+        has none (rendered by PDFium).
 
         Raises:
-            DocumentParseError: `empty_file`, `not_a_pdf`, `encrypted`, `corrupt`,
-                `ocr_unavailable` (Tesseract is not installed), `parse_error` (any other
-                exception, class named) or `no_text` (no page has a text layer and OCR found
-                nothing).
+            DocumentParseError: a reason of `pypdf_parser.page_texts` (`not_a_pdf`,
+                `encrypted`, `corrupt`, ...), `ocr_unavailable` (Tesseract is not installed),
+                `parse_error` (any other exception, class named) or `no_text` (no page has a
+                text layer and OCR found nothing).
         """
-        document = open_pdfium(document_id, data)
-        pages: list[str] = []
-        confidence: list[float | None] = []
-        try:
-            for index in range(len(document)):
-                page = document[index]
-                textpage = page.get_textpage()
-                text = textpage.get_text_bounded()
-                textpage.close()
-                if len("".join(text.split())) >= MIN_TEXT_LAYER:
-                    pages.append(text)
-                    confidence.append(None)
-                else:
+        pages = page_texts(document_id, data)
+        confidence: list[float | None] = [None] * len(pages)
+        scanned = [index for index, text in enumerate(pages) if len("".join(text.split())) < MIN_TEXT_LAYER]
+        if scanned:
+            document = open_pdfium(document_id, data)
+            try:
+                for index in scanned:
+                    page = document[index]
                     image = page.render(scale=DPI / 72).to_pil().convert("L")  # pyright: ignore[reportArgumentType]
                     text, score = ocr_image(image)
-                    pages.append(text)
-                    confidence.append(round(score, 4))
-                page.close()
-        except FileNotFoundError as error:
-            raise DocumentParseError(document_id, "ocr_unavailable", str(error)) from error
-        except Exception as error:  # noqa: BLE001 - a PDF must never fail the run: the class is named
-            raise DocumentParseError(document_id, "parse_error", f"{type(error).__name__}: {error}"[:500]) from error
-        finally:
-            document.close()
-        if not any(value is not None for value in confidence):
-            confidence = []
-        return from_pages(document_id, pages, "", page_confidence=confidence)
+                    if _letters(text) > _letters(pages[index]):  # a short text layer OCR reads worse stays
+                        pages[index], confidence[index] = text, round(score, 4)
+                    page.close()
+            except FileNotFoundError as error:
+                raise DocumentParseError(document_id, "ocr_unavailable", str(error)) from error
+            except Exception as error:  # noqa: BLE001 - a PDF must never fail the run: the class is named
+                raise DocumentParseError(
+                    document_id, "parse_error", f"{type(error).__name__}: {error}"[:500]
+                ) from error
+            finally:
+                document.close()
+        ocred = any(value is not None for value in confidence)
+        return from_pages(
+            document_id, pages, "", pages[0] if pages else "", page_confidence=confidence if ocred else []
+        )

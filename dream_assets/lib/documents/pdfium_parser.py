@@ -1,12 +1,19 @@
 """The `pdfium` parser: PDFium's text layer (pypdfium2, Apache-2.0/BSD-3), the engine Chrome
 renders PDFs with. PDFium orders a page's characters as the content stream draws them and joins
 them into lines by position; on some producers' files that reading order differs from pypdf's.
+Right-to-left scripts come out in visual order (an Arabic word reversed), where pypdf and the
+`layout` parser give the logical order; control characters that PDFium passes through from a
+font without a Unicode map (U+0003 for a space glyph) become spaces.
 """
 
 from __future__ import annotations
 
+import re
+
 from dream_assets.lib.documents.parsing import from_pages, pdf_body
 from dream_assets.plugins.parsers import DocumentParseError, DocumentParser, ParsedDocument
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab, newlines
 
 
 def open_pdfium(document_id: str, data: bytes):
@@ -35,7 +42,7 @@ def page_texts(document) -> list[str]:
         page = document[index]
         textpage = page.get_textpage()
         try:
-            texts.append(textpage.get_text_bounded())
+            texts.append(_CONTROL.sub(" ", textpage.get_text_bounded()))
         finally:
             textpage.close()
             page.close()

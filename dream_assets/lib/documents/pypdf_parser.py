@@ -50,22 +50,29 @@ def parse_pdf(document_id: str, data: bytes, sha256: str = "") -> ParsedDocument
         The parsed document; see `ParsedDocument` for the text layout.
 
     Raises:
+        DocumentParseError: a reason of `page_texts`, or `no_text` (every page is an image or
+            blank).
+    """
+    pages = page_texts(document_id, data)
+    return from_pages(document_id, pages, sha256, pages[0] if pages else "")
+
+
+def page_texts(document_id: str, data: bytes) -> list[str]:
+    """The raw text pypdf extracts from each page of the PDF `data` ('' for a page without a text layer).
+
+    Raises:
         DocumentParseError: with reason `empty_file`, `not_a_pdf` (no header in the first
             1,024 bytes), `encrypted` (a user password is needed), `limit_reached` (a stream
             inflates past pypdf's decompression limit: a likely decompression bomb),
             `too_deeply_nested` (objects nested past Python's recursion limit), `memory_limit`
-            (the process ran out of memory), `corrupt` (pypdf cannot read the structure),
-            `parse_error` (any other exception, class named) or `no_text` (every page is an
-            image or blank).
+            (the process ran out of memory), `corrupt` (pypdf cannot read the structure) or
+            `parse_error` (any other exception, class named).
     """
     pages: list[str] = []
-    first_page = ""
     try:
         reader = _open(document_id, data)
         for page in reader.pages:
-            page_text = page.extract_text() or ""
-            first_page = first_page if pages else page_text
-            pages.append(page_text)
+            pages.append(page.extract_text() or "")
     except DocumentParseError:
         raise
     except LimitReachedError as error:
@@ -80,4 +87,4 @@ def parse_pdf(document_id: str, data: bytes, sha256: str = "") -> ParsedDocument
         raise DocumentParseError(document_id, "corrupt", f"{type(error).__name__}: {error}"[:500]) from error
     except Exception as error:  # noqa: BLE001 - a PDF must never fail the run: the class is named
         raise DocumentParseError(document_id, "parse_error", f"{type(error).__name__}: {error}"[:500]) from error
-    return from_pages(document_id, pages, sha256, first_page)
+    return pages
