@@ -24,8 +24,8 @@ from dream_assets import layout  # noqa: E402
 from dream_assets.lib.evaluation.statistics import bootstrap_ci  # noqa: E402
 from dream_assets.lib.evaluation.tiers import retrieve_questions  # noqa: E402
 from dream_assets.lib.models.embeddings import make_embedding  # noqa: E402
+from dream_assets.lib.retrieval.indexes import build_index  # noqa: E402
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod  # noqa: E402
-from dream_assets.lib.retrieval.nodes import build_index  # noqa: E402
 from dream_assets.lib.retrieval.retriever import Retriever  # noqa: E402
 from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings  # noqa: E402
 from dream_assets.plugins.parsers import ParsedDocument  # noqa: E402

@@ -48,7 +48,7 @@ def rankings(documents: dict, human, synthetic, models_dir: str):
     from dream_assets.lib.evaluation.formulas import hit_rate, reciprocal_rank
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.retrieval.context_matching import covered_context_ids
-    from dream_assets.lib.retrieval.nodes import build_index
+    from dream_assets.lib.retrieval.indexes import build_index
     from dream_assets.lib.retrieval.retriever import Retriever
     from dream_assets.search_space import load_search_space
     from resources.embeddings import EmbeddingProvider

@@ -96,8 +96,8 @@ def main() -> None:
     from dream_assets.lib.documents.pypdf_parser import parse_pdf
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.retrieval.index_spec import IndexSpec
+    from dream_assets.lib.retrieval.indexes import build_index
     from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
-    from dream_assets.lib.retrieval.nodes import build_index
     from dream_assets.lib.retrieval.pool import start_pool
     from dream_assets.lib.retrieval.retriever import Retriever
     from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings

@@ -25,7 +25,7 @@ from resources.opensearch_store import OpenSearchStore
 from resources.ray_cluster import RayCluster
 from resources.sources import DocumentSource, OscarSource
 from resources.tracking import MlflowTracker
-from resources.vector_stores import InMemoryVectorStore, PgVectorStore
+from resources.vector_stores import LanceVectorStore, PgVectorStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PDFS = PROJECT_ROOT / "data" / "demo" / "squad" / "pdfs"
@@ -58,7 +58,7 @@ def local_resources(home: Path, document_source: str) -> dict:
             tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             artifact_location=(home / "mlflow" / "artifacts").as_uri(),
         ),
-        "vector_store": InMemoryVectorStore(),
+        "vector_store": LanceVectorStore(),
         "oscar_source": OscarSource(uri=os.environ.get("DREAM_OSCAR_SOURCE", str(home / "oscar_inbox"))),
         "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
         **_opensearch(),

@@ -2,8 +2,8 @@
 stores themselves are `dream_assets.lib.stores.vector_stores` (no Dagster), opened from `settings()` in any
 process.
 
-- `InMemoryVectorStore` (the embedded default): LlamaIndex's `SimpleVectorStore`, persisted
-  with the index in the object store.
+- `LanceVectorStore` (the embedded default): LanceDB tables inside each index, stored with it
+  in the object store.
 - `PgVectorStore`: PostgreSQL with pgvector; its bulk operations (`PgVectorOps`) run in the
   asset's own process.
 """
@@ -21,7 +21,7 @@ class VectorStore(dg.ConfigurableResource):
     """Where the RAG chain's embedding indexes keep their vectors: a registered kind
     (`dream_assets.plugins.registry.VECTOR_STORES`) and its connection string, if any."""
 
-    kind: str = Field(default="in_memory", description="A registered vector store: in_memory, pgvector or a plug-in's.")
+    kind: str = Field(default="lancedb", description="A registered vector store: lancedb, pgvector or a plug-in's.")
     dsn: str | None = Field(default=None, description="Connection string of the store, if it has one (an EnvVar).")
 
     def settings(self) -> VectorStoreSettings:
@@ -29,9 +29,9 @@ class VectorStore(dg.ConfigurableResource):
         return VectorStoreSettings(kind=self.kind, dsn=self.dsn)
 
 
-class InMemoryVectorStore(VectorStore):
-    """LlamaIndex's `SimpleVectorStore`: vectors persisted beside the index in the object store,
-    loaded into memory by each trial (the embedded default; exact cosine top-k)."""
+class LanceVectorStore(VectorStore):
+    """LanceDB tables inside each index version, stored with it in the object store (the
+    embedded default): exact search on small indexes, an ANN index on large ones."""
 
 
 class PgVectorStore(PgVectorOps, VectorStore):

@@ -6,7 +6,7 @@ semantic) are in `dream_assets.lib.retrieval.methods`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializeAsAny, ValidationError
 
@@ -35,6 +35,9 @@ class RetrievalMethodBase(BaseModel, ABC):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: str
+    # True where `node_parser` embeds (semantic splitting): the model is then loaded where the
+    # documents are split, not only where the nodes are embedded
+    splits_by_embedding: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -26,7 +26,8 @@ class RetrieverKind(ABC):
         """The LlamaIndex retriever returning `top_k` nodes.
 
         Args:
-            vector: the index's embedding-similarity retriever with that top-k.
+            vector: the index's embedding-similarity retriever with that top-k (None for a kind
+                whose `uses_embeddings` is False: it is not built).
             nodes: gives the nodes the index embeds (called only by retrievers that need them).
             top_k: nodes to return.
         """

@@ -1,7 +1,7 @@
 """The contract of a vector store (`VectorStoreBackend`): where an embedding index keeps its
 vectors, opened from plain settings in any process. Registered in
 `dream_assets.plugins.registry.VECTOR_STORES` (entry-point group `dream.vector_stores`); the
-built-ins (in memory, pgvector) are in `dream_assets.lib.stores.vector_stores`."""
+built-ins (LanceDB, pgvector) are in `dream_assets.lib.stores.vector_stores`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ class VectorStoreBackend(ABC):
     @abstractmethod
     def llama_store(self, table: str, dimensions: int) -> BasePydanticVectorStore | None:
         """The LlamaIndex vector store an index of `dimensions`-d vectors is built into and
-        read from, named `table` (`table_name`), or None for LlamaIndex's in-memory store
-        persisted with the index."""
+        read from, named `table` (`table_name`), or None for the index's own LanceDB tables
+        (`dream_assets.lib.stores.lance_index`)."""
 
 
 BUILTIN_VECTOR_STORES = {
-    "in_memory": "dream_assets.lib.stores.vector_stores:InMemoryBackend",
+    "lancedb": "dream_assets.lib.stores.vector_stores:LanceBackend",
     "pgvector": "dream_assets.lib.stores.pgvector:PgVectorBackend",
 }
 VECTOR_STORES = Registry("vector store", "dream.vector_stores", BUILTIN_VECTOR_STORES, subclass_of(VectorStoreBackend))
@@ -44,7 +44,7 @@ class VectorStoreSettings(BaseModel):
     """What a worker needs to open the vector store: `kind` (a registered vector store) and,
     for pgvector, the libpq `dsn` (left out of repr: it may hold a password)."""
 
-    kind: StoreKind = "in_memory"
+    kind: StoreKind = "lancedb"
     dsn: str | None = Field(default=None, repr=False)
 
     def backend(self) -> VectorStoreBackend:

@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions
 from dream_assets.deployments import local_resources
+from dream_assets.lib.models import embedding_stage
+from dream_assets.lib.models.embedding_stage import embed_texts
+from dream_assets.lib.retrieval.shards import read_shard
 from dream_assets.lib.tracking.mlflow_client import TAG_KIND
 from dream_assets.lib.tracking.traces import log_answer_traces
 from dream_assets_tests.chain import metadata, run_job
@@ -126,7 +130,13 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
             ),
             "golden_dataset",
         )
+        # the shards are embedded by Ray Data's actors on the cluster (a small corpus would stay
+        # in the Dagster step's process below RAY_DATA_MIN_TEXTS), the vectors then go to pgvector
+        monkeypatch.setattr(embedding_stage, "RAY_DATA_MIN_TEXTS", 10)
         index = metadata(run_job(defs, instance, "index_job", ["window2_minilm-l6"]), "embedding_index")
+        placement = ray_head.nodes_that_ran("(EmbeddingActor)).submit", at_least=2)
+        assert sorted(placement) == [node.name for node in ray_head.workers], placement
+        _assert_shard_vectors_as_in_process(resources)
         # a multi-fidelity sweep (rungs of 2 and 4 answered questions), watched on the MLflow
         # server while it runs
         asha = {"search": "asha", "min_questions": 2, "reduction_factor": 2}
@@ -152,7 +162,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         # to its own scratch directory
         placement = ray_head.nodes_that_ran("_trainable.__ray_ready__", at_least=2)
         assert sorted(placement) == [node.name for node in ray_head.workers], placement
-        assert all(list((node.scratch).rglob("docstore.json")) for node in ray_head.workers)
+        assert all(list((node.scratch).rglob("nodes.lance")) for node in ray_head.workers)
         assert not (tmp_path / "scratch").exists()  # the driver's path, re-rooted on each node
         run_job(defs, instance, "leaderboard_job")
         secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode()]
@@ -199,6 +209,26 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     assert any(key.endswith("leaderboard.parquet") for key in stored)
     assert any(key.endswith("leaderboard.html") for key in stored)  # log_figure
     _assert_tables_and_traces(tracker, runs)
+
+
+def _assert_shard_vectors_as_in_process(resources) -> None:
+    """The vectors Ray Data's actors stored in a shard are those this process computes."""
+    from llama_index.core.schema import MetadataMode
+    from llama_index.core.storage.docstore.utils import json_to_doc
+
+    store = resources["object_store"].client()
+    keys = [info.key for info in store.list("embedding_shards/")]
+    assert len(keys) == 2  # one per document
+    shard = read_shard(store, keys[0])
+    rows = shard.filter(shard.column("embedded")).slice(0, 16)
+    nodes = [json_to_doc(json.loads(node)) for node in rows.column("node").to_pylist()]
+    local = embed_texts(
+        [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes],
+        resources["embeddings"].settings_for("all-MiniLM-L6-v2"),
+    )
+    stored = np.asarray(rows.column("vector").to_pylist(), dtype=np.float32)
+    cosine = np.sum(stored * local, axis=1) / np.linalg.norm(stored, axis=1) / np.linalg.norm(local, axis=1)
+    assert len(cosine) == 16 and cosine.min() > 0.9999
 
 
 def _objects(client, bucket: str, prefix: str) -> list[str]:

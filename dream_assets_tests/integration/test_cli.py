@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dream_assets.lib.stores.lance_index import LanceIndex
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "pdf-samples"
@@ -161,9 +163,10 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     # the Russian document parses under an id of its own, is indexed, and is asked nothing
     (russian,) = [p for p in (_store(home) / "parsed_documents").glob("document-*.json")]
     assert json.loads(russian.read_text())["language"] == "ru"
-    for docstore in (_store(home) / "embedding_index").rglob("docstore.json"):
-        nodes = json.loads(docstore.read_text(encoding="utf-8"))["docstore/data"].values()
-        assert any("Ольхон" in node["__data__"]["text"] for node in nodes), docstore
+    for manifest in (_store(home) / "embedding_index").rglob("manifest.json"):
+        index = LanceIndex(manifest.parent / "lancedb", {})
+        nodes = index.node_json(list(index.rows_by_id.values()))
+        assert any("Ольхон" in node["__data__"]["text"] for node in nodes), manifest
     failures = pd.read_parquet(_store(home) / "golden_dataset" / version / "failures.parquet")
     assert list(failures.loc[failures["document_id"] == russian.stem, "reason"]) == ["unsupported_language"]
 

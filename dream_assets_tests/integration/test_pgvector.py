@@ -13,10 +13,11 @@ from psycopg import sql
 from dream_assets.hashing import slugify
 from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.indexes import build_index
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
 from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
-from dream_assets.lib.retrieval.nodes import build_index, embedding_dimensions
+from dream_assets.lib.retrieval.nodes import embedding_dimensions
 from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets.lib.stores.vector_stores import llama_vector_store, table_name
 from resources.embeddings import EmbeddingProvider
@@ -100,7 +101,7 @@ def test_chain_index_in_pgvector_retrieves_what_the_in_memory_index_does(tmp_pat
         documents, method, model, tmp_path / "pg", llama_vector_store(settings, table, embedding_dimensions(model))
     )
     assert build_index(documents, method, model, tmp_path / "memory") == (stored, embedded)
-    assert not (tmp_path / "pg" / "default__vector_store.json").exists()  # the vectors are in PostgreSQL
+    assert not (tmp_path / "pg" / "lancedb" / "vectors.lance").exists()  # the vectors are in PostgreSQL
     with psycopg.connect(postgres_dsn) as connection:
         rows = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(f"data_{table}"))).fetchone()
     assert rows[0] == embedded

@@ -2,6 +2,7 @@
 (`examples/dream-metric-example`) pip-installed, and the semantic method named in a search
 space, through one `dream run` sweep on the bundled corpus."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -77,5 +78,5 @@ def test_the_semantic_method_competes_in_the_sweep(plugin_run):
     semantic = board.set_index("config_key").loc["semantic90b1_minilm-l6_gemma-3-270m_k2"]
     assert semantic["status"] == "ok" and semantic["retrieval.method"] == "semantic"
     assert 0 < semantic["mrr"] <= 1 and semantic["mrr_n"] > 100
-    [docstore] = (home / "object_store" / "embedding_index").glob("semantic90b1_minilm-l6/*/docstore.json")
-    assert docstore.stat().st_size > 0
+    [manifest] = (home / "object_store" / "embedding_index").glob("semantic90b1_minilm-l6/*/manifest.json")
+    assert json.loads(manifest.read_text())["nodes"] > 0

@@ -14,8 +14,8 @@ from dream_assets.defs.reranking.assets import finetuned_reranker
 from dream_assets.deployments import local_resources
 from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.indexes import build_index
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
-from dream_assets.lib.retrieval.nodes import build_index
 from dream_assets.lib.retrieval.reranker_training import PAIR_COLUMNS, split_documents
 from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets_tests.conftest import DEMO_PDFS

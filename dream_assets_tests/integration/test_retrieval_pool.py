@@ -10,9 +10,9 @@ from dream_assets.hashing import slugify
 from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.lib.retrieval.index_spec import IndexSpec
+from dream_assets.lib.retrieval.indexes import build_index
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
 from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
-from dream_assets.lib.retrieval.nodes import build_index
 from dream_assets.lib.retrieval.pool import PoolRetriever, connect_pool, start_pool
 from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings

@@ -8,9 +8,9 @@ import pytest
 from dream_assets.defs.golden.assets import DEMO_SQUAD
 from dream_assets.lib.documents.pypdf_parser import parse_pdf
 from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.lib.retrieval.indexes import build_index
 from dream_assets.lib.retrieval.methods.auto_merging import AutoMergingMethod
 from dream_assets.lib.retrieval.methods.chunks import ChunksMethod
-from dream_assets.lib.retrieval.nodes import build_index
 from dream_assets.lib.retrieval.retriever import Retriever
 from dream_assets_tests.conftest import DEMO_PDFS
 from resources.embeddings import EmbeddingProvider
@@ -83,16 +83,24 @@ def test_bm25_ranks_the_exact_rare_term_first_and_works_under_auto_merging(norma
 
 
 def test_vectorised_exact_search_ranks_as_llamaindex_in_memory_store_and_batches_agree(normans):
-    """The vector search DREAM runs over the in-memory store (`ExactVectorSearch`) against
-    LlamaIndex's own `SimpleVectorStore` query on the same index, and one batch of questions
-    with precomputed embeddings against one question at a time."""
+    """The exact vector search DREAM runs over an index's LanceDB vectors (`ExactVectorSearch`)
+    against LlamaIndex's own `SimpleVectorStore` query on the same nodes and vectors, and one
+    batch of questions with precomputed embeddings against one question at a time."""
+    from llama_index.core import VectorStoreIndex
     from llama_index.core.schema import QueryBundle
+
+    from dream_assets.lib.retrieval.vector_search import embedded_nodes
 
     _, questions, embed_model, _ = normans
     method = ChunksMethod(chunk_size=128, chunk_overlap=16)
     index = _index(normans, method, "exact")
     retriever = Retriever(index, method, embed_model, 5)
-    library = retriever.index.as_retriever(similarity_top_k=5)
+    rows, matrix = retriever.lance.vector_matrix()
+    vectors = dict(zip(rows.tolist(), matrix, strict=True))
+    nodes = embedded_nodes(retriever.lance)
+    for row, node in zip(retriever.lance.embedded_rows(), nodes, strict=True):
+        node.embedding = vectors[row].tolist()
+    library = VectorStoreIndex(nodes, embed_model=embed_model).as_retriever(similarity_top_k=5)
     texts = [question for question, _ in questions]
     embeddings = embed_model.get_text_embedding_batch(texts)
     batch = retriever.retrieve_batch(texts, 5, embeddings)

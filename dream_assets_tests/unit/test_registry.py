@@ -217,7 +217,7 @@ def test_an_llm_provider_and_a_vector_store_of_ones_own_are_chosen_by_configurat
     assert isinstance(llm, MockLLM) and llm.complete("hello").text == "hello"
     store = VectorStore(kind="my_components:SimpleBackend").settings()
     assert isinstance(llama_vector_store(store, "t", 3), SimpleVectorStore)
-    with pytest.raises(ValueError, match="vector store must be 'in_memory' or 'pgvector'"):
+    with pytest.raises(ValueError, match="vector store must be 'lancedb' or 'pgvector'"):
         VectorStoreSettings(kind="milvus")
     table.write_text(yaml.safe_dump({"models": {"echo": {"provider": "my_components:SimpleBackend"}}}))
     with pytest.raises(ValueError, match="is not a subclass of dream_assets.plugins.llm_providers.LlmProviderBase"):

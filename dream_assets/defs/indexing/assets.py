@@ -1,8 +1,7 @@
-"""Embedding indexes: one per (retrieval method, embedding model), shared by every configuration
-that differs only in LLM or top-k, and identified by content hash so unchanged inputs are never
-embedded twice."""
+"""Embedding indexes: one per (parser, retrieval method, embedding model), shared by every
+configuration that differs only in LLM or top-k, put together from per-document shards
+identified by content hash, so an unchanged document is never embedded twice."""
 
-import tempfile
 import time
 
 import dagster as dg
@@ -15,11 +14,8 @@ from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import read_parsed_documents
 from dream_assets.defs.workers import WorkerSettings
-from dream_assets.lib.models.embeddings import make_embedding
-from dream_assets.lib.retrieval.indexes import corpus_version, index_version
-from dream_assets.lib.retrieval.nodes import build_index, embedding_dimensions
+from dream_assets.lib.retrieval.indexes import corpus_version, ensure_index
 from dream_assets.lib.retrieval.pool import pool_name, start_pool
-from dream_assets.lib.stores.vector_stores import llama_vector_store, table_name
 from dream_assets.partitions import SweepPartitions
 from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
@@ -40,7 +36,7 @@ def indexing_assets(partitions: SweepPartitions) -> list[dg.AssetsDefinition]:
         kinds={"llamaindex", "pytorch"},
         # Dagster marks the index and everything downstream stale when this changes: bump it when
         # node parsing or what an index holds changes (its data is content-addressed already).
-        code_version="1",
+        code_version="2",  # 2: shards and LanceDB tables
         # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
         op_tags={
             "dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}
@@ -61,18 +57,21 @@ def _embedding_index(
     object_store: ObjectStore,
     embeddings: EmbeddingProvider,
     vector_store: VectorStore,
+    ray_cluster: RayCluster,
     search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
-    """Persisted LlamaIndex vector index of the parsed corpus
-    (`embedding_index/<index_key>/<version>/`; with pgvector, the vectors are in the table
-    `data_<index_key>_<version>` and the object store keeps the node store).
+    """Embedding index of the parsed corpus, put together from per-document shards
+    (`embedding_shards/<shard version>.parquet`: one document's nodes and vectors) into
+    `embedding_index/<index_key>/<version>/`: LanceDB tables by default; with pgvector, the
+    vectors in the table `data_<index_key>_<version>` and the nodes in the object store.
 
-    The version hashes the corpus version (the documents' SHA-256s), the document parser (but for
-    the default one) and its version, the node parser and its parameters, the embedding model and
-    the vector store kind; an index whose version is already
-    stored is reused and nothing is embedded (`manifest.json` is written last, so its presence
-    means the vectors and the node store are complete). Metadata: nodes stored and embedded, seconds, reuse, per
-    partition.
+    A shard's version hashes the document (id, SHA-256), its parser and version, the node parser
+    and its parameters, the embedding model and backend: only documents whose shard is not stored
+    are split and embedded (on the Ray cluster when there are enough texts). The index version
+    hashes its shards' versions and the vector store kind; a stored version is reused
+    (`manifest.json` is written last, so its presence means the index is complete). Metadata per
+    partition: nodes, documents, shards built, nodes embedded, ANN recall@10 (large indexes),
+    seconds, reuse.
     """
     store_settings = vector_store.settings()
     store = object_store.client()
@@ -86,12 +85,16 @@ def _embedding_index(
             by_parser[parser] = list(read_parsed_documents(context.instance, store, corpus, parser).values())
         if not by_parser[parser]:
             raise ValueError(f"no document parsed by {parser}: materialise parsed_documents first")
-        row = _store_index(store, by_parser[parser], index_key, settings, corpus, embeddings, store_settings)
+        row = _store_index(
+            store, by_parser[parser], index_key, settings, corpus, embeddings, store_settings, ray_cluster
+        )
         context.log.info(
-            "index %s %s: %s, %d nodes embedded in %.1f s",
+            "index %s %s: %s, %d of %d documents split and %d nodes embedded in %.1f s",
             index_key,
             row["version"],
             row["status"],
+            row["shards_built"],
+            row["documents"],
             row["embedded"],
             row["seconds"],
         )
@@ -113,39 +116,45 @@ def _embedding_index(
     )
 
 
-def _store_index(store, documents, index_key: str, settings, corpus: str, embeddings, store_settings) -> dict:
+def _store_index(
+    store, documents, index_key: str, settings, corpus: str, embeddings, store_settings, ray_cluster
+) -> dict:
     """Builds and uploads index `index_key` (`settings`: its retrieval method, embedding model and
-    parser) of `documents` (that parser's) unless its version is stored, then points the corpus
-    at it. Returns its row: index, version, status (built, reused), nodes, embedded, seconds,
-    prefix, vector_store."""
-    method, embedding_model, parser = settings
-    parser_version = documents[0].parser_version if documents else ""
-    version = index_version(
-        corpus_version(documents), method, embedding_model, store_settings.kind, parser, parser_version
-    )
-    prefix = layout.index_prefix(index_key, version)
-    table = table_name(index_key, version) if store_settings.kind != "in_memory" else None
+    parser) of `documents` (that parser's) from their shards unless its version is stored
+    (`ensure_index`: only documents without a stored shard are split and embedded), then points
+    the corpus at it. Returns its row: index, version, status (built, reused), nodes, documents,
+    shards_built, embedded, ann_recall_at_10, seconds, prefix, vector_store."""
+    method, embedding_model, _ = settings
     start = time.perf_counter()
-    reused = store.exists(f"{prefix}/manifest.json")
-    nodes = embedded = 0
-    if not reused:
-        embed_model = make_embedding(embeddings.settings_for(embedding_model))
-        external = llama_vector_store(store_settings, table, embedding_dimensions(embed_model)) if table else None
-        with tempfile.TemporaryDirectory() as directory:
-            nodes, embedded = build_index(documents, method, embed_model, directory, external, show_progress=True)
-            store.upload_dir(directory, prefix)
-        # written last: its presence means the whole index is stored
-        store.write_json(f"{prefix}/manifest.json", {"nodes": nodes, "embedded": embedded, "table": table})
+    pointer = ensure_index(
+        store,
+        documents,
+        index_key,
+        method,
+        embeddings.settings_for(embedding_model),
+        store_settings,
+        ray_connect=ray_cluster.connect,
+        show_progress=True,
+    )
+    version, prefix, table = pointer["version"], pointer["prefix"], pointer["table"]
     store.write_json(layout.index_pointer(index_key, corpus), {"version": version, "prefix": prefix, "table": table})
+    ann = pointer["ann"]
     return {
         "index": index_key,
         "version": version,
-        "status": "reused" if reused else "built",
-        "nodes": nodes,
-        "embedded": embedded,
+        "status": "built" if pointer["built"] else "reused",
+        "nodes": pointer["nodes"],
+        "documents": pointer["shards"],
+        "shards_built": pointer["shards_built"],
+        "embedded": pointer["embedded"],
+        "ann_recall_at_10": ann["recall_at_10"] if ann else None,
         "seconds": time.perf_counter() - start,
         "prefix": prefix,
-        "vector_store": f"pgvector table data_{table}" if table else "in memory",
+        "vector_store": f"pgvector table data_{table}"
+        if table
+        else f"{store_settings.kind} (exact)"
+        if not ann
+        else f"{store_settings.kind} ({ann['index_type']})",
     }
 
 

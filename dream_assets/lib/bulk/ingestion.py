@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ import ray.data
 from ray.data.expressions import col
 
 from dream_assets.lib.bulk.oscar import RECORD_COLUMNS, RECORD_SCHEMA, REJECT_COLUMNS, chunk_records, parse_lines
+from dream_assets.lib.models.embedding_stage import embed_dataset
+from dream_assets.lib.models.embeddings import EmbeddingSettings
 from dream_assets.lib.stores.object_store import ObjectStoreClient
 
 
@@ -116,23 +119,6 @@ def chunk_shard(
     return StageResult(records.count(), chunks.count(), time.perf_counter() - start)
 
 
-class Embedder:
-    """Ray Data callable class: loads a sentence-transformers model once per actor and adds an
-    `embedding` column (float32, L2-normalised, so cosine similarity is the dot product)."""
-
-    def __init__(self, model: str, device: str, batch_size: int) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(model, device=device)
-        self.batch_size = batch_size
-
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:  # noqa: D102
-        vectors = self.model.encode(
-            batch["text"].tolist(), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return batch.assign(embedding=list(vectors.astype(np.float32)))
-
-
 def embed_shard(
     store: ObjectStoreClient,
     chunks_prefix: str,
@@ -142,8 +128,10 @@ def embed_shard(
     batch_size: int,
     num_gpus: float = 0.0,
 ) -> StageResult:
-    """Embeds one shard's chunks with `Embedder` actors (`actors` of them, each with `num_gpus`
-    GPUs, or one CPU when 0) and writes chunks with their embeddings under `embeddings_prefix`.
+    """Embeds one shard's chunks with the shared embedding stage
+    (`dream_assets.lib.models.embedding_stage.embed_dataset`: `actors` actors, each with
+    `num_gpus` GPUs, or one CPU and one thread when 0) and writes chunks with their embeddings
+    under `embeddings_prefix`.
 
     Args:
         store: the object store.
@@ -167,15 +155,8 @@ def embed_shard(
     blocks = actors * max(1, -(-rows // (batch_size * 16 * actors)))
     rows_per_batch = -(-rows // blocks)
     chunks = chunks.repartition(blocks).materialize()
-    embedded = chunks.map_batches(
-        Embedder,
-        fn_constructor_kwargs={"model": model, "device": "cuda" if num_gpus else "cpu", "batch_size": batch_size},
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        batch_size=rows_per_batch,
-        batch_format="pandas",
-        num_gpus=num_gpus or None,
-        num_cpus=None if num_gpus else 1,
-    ).materialize()
+    settings = EmbeddingSettings(name=Path(model).name, model=model, batch_size=batch_size)
+    embedded = embed_dataset(chunks, settings, actors, num_gpus, rows_per_batch).materialize()
     embedded.write_parquet(store.path(embeddings_prefix), filesystem=filesystem, mode=ray.data.SaveMode.OVERWRITE)
     return StageResult(rows, embedded.count(), time.perf_counter() - start)
 

@@ -101,7 +101,8 @@ def _open_retriever(store, settings: TrialSettings):
     if pool is not None:  # the index is loaded once, in the pool's actors
         return PoolRetriever(pool, settings.config.top_k), make_embedding(settings.index.embedding)
     retriever = load_retriever(settings.index, settings.config.top_k, reranker, settings.config.retriever)
-    return retriever, retriever.embed_model
+    # a lexical retriever loads no embedding model; ragas' answer similarity still needs one
+    return retriever, retriever.embed_model or make_embedding(settings.index.embedding)
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):

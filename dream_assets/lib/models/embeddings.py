@@ -30,7 +30,10 @@ def make_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
         from dream_assets.lib.models.onnx_embedding import OnnxEmbedding, exported_model
 
         path = exported_model(settings.model, settings.models_dir, settings.backend)
+        from dream_assets.lib.models.threads import intra_op_threads
+
         return OnnxEmbedding(
+            threads=intra_op_threads(),
             model_name=settings.name,
             model_dir=settings.model,
             onnx_path=str(path),

@@ -1,17 +1,34 @@
 """What an embedding index holds, read back from where it is stored, and what is wrong with it:
 the check behind the `embedding_index` asset's `embedding_index_vectors` asset check.
 
-An index version is stored as LlamaIndex's persisted storage under its object-store prefix
-(`manifest.json` written last, with the nodes stored and embedded at build time); its vectors are
-in the persisted `default__vector_store.json` (the in-memory store) or in the pgvector table
-`data_<table>` (LlamaIndex's `PGVectorStore`: columns `node_id`, `embedding`).
+An index version is stored under its object-store prefix (`dream_assets.lib.retrieval.indexes`:
+`manifest.json` written last, with the nodes stored and embedded at build time, and the LanceDB
+tables under `lancedb/`); its vectors are in the LanceDB table `vectors` (the default) or in the
+pgvector table `data_<table>` (LlamaIndex's `PGVectorStore`: columns `node_id`, `embedding`).
 """
 
 from __future__ import annotations
 
-import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
+
+from dream_assets.lib.retrieval.indexes import LANCE_DIR
+from dream_assets.lib.stores.lance_index import LanceIndex
+
+
+@contextmanager
+def _opened(store, prefix: str) -> Iterator[LanceIndex]:
+    """The index's LanceDB tables, read in place from a local object store, else from a copy."""
+    if store.is_local:
+        yield LanceIndex(store.path(f"{prefix}/{LANCE_DIR}"), {})
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        store.download_dir(f"{prefix}/{LANCE_DIR}", directory)
+        yield LanceIndex(Path(directory), {})
 
 
 def stored_vector_dimensions(store, prefix: str, table: str | None, dsn: str | None = None) -> pd.Series:
@@ -21,16 +38,20 @@ def stored_vector_dimensions(store, prefix: str, table: str | None, dsn: str | N
     Args:
         store: the object-store client.
         prefix: the index version's prefix (`embedding_index/<index key>/<version>`).
-        table: its pgvector table (without `data_`), None for the in-memory store.
+        table: its pgvector table (without `data_`), None for its own LanceDB tables.
         dsn: libpq connection string of the pgvector database (with `table`).
 
     Raises:
         ValueError: if `table` is set without `dsn`.
-        FileNotFoundError: if the in-memory store's vectors are missing from `prefix`.
+        FileNotFoundError: if the index's tables are missing from `prefix`.
     """
     if table is None:
-        vectors = store.read_json(f"{prefix}/default__vector_store.json")["embedding_dict"]
-        return pd.Series({node_id: len(vector or []) for node_id, vector in vectors.items()}, dtype="int64")
+        with _opened(store, prefix) as index:
+            if index.vectors is None:
+                raise FileNotFoundError(f"no vectors table under {store.uri(prefix)}")
+            data = index.vectors.search().select(["node_id", "vector"]).limit(None).to_arrow()
+        lengths = [len(vector or []) for vector in data.column("vector").to_pylist()]
+        return pd.Series(lengths, index=data.column("node_id").to_pylist(), dtype="int64")
     if not dsn:
         raise ValueError(f"index table {table!r} is in pgvector but no dsn is set")
     import psycopg
@@ -45,11 +66,14 @@ def stored_vector_dimensions(store, prefix: str, table: str | None, dsn: str | N
 
 
 def referenced_nodes(store, prefix: str) -> set[str]:
-    """Ids of the nodes the persisted vector index refers to (its `index_store.json`'s
-    `nodes_dict`); empty for an index whose vector store holds the text (pgvector), where
-    LlamaIndex keeps no such list."""
-    data = store.read_json(f"{prefix}/index_store.json")["index_store/data"]
-    return {node for entry in data.values() for node in json.loads(entry["__data__"]).get("nodes_dict", {})}
+    """Ids of the nodes the index says it embeds (its `nodes` table's `embedded` rows)."""
+    with _opened(store, prefix) as index:
+        data = index.nodes.search().select(["node_id", "embedded"]).limit(None).to_arrow()
+    return {
+        node
+        for node, embedded in zip(data.column("node_id").to_pylist(), data.column("embedded").to_pylist(), strict=True)
+        if embedded
+    }
 
 
 def index_problems(

@@ -24,7 +24,7 @@ class IndexSpec(BaseModel):
         embedding: its embedding model (queries are embedded with it).
         object_store: how to open the object store.
         index_prefix: object-store prefix of the persisted index.
-        vector_store: where its vectors are (in memory: inside `index_prefix`).
+        vector_store: where its vectors are (LanceDB, the default: inside `index_prefix`).
         vector_table: its table in an external vector store, if any.
         scratch_dir: node-local directory the index is downloaded to (shared by the processes
             of one node; '' for the system temporary directory).
@@ -48,16 +48,23 @@ def load_retriever(spec: IndexSpec, top_k: int, reranker=None, retriever: str = 
         FileNotFoundError: if the index is not in the object store.
     """
     from dream_assets.lib.models.embeddings import make_embedding
+    from dream_assets.lib.models.threads import pin_threads
+    from dream_assets.lib.retrieval.indexes import MANIFEST
     from dream_assets.lib.retrieval.nodes import embedding_dimensions
     from dream_assets.lib.retrieval.retriever import Retriever
     from dream_assets.lib.stores.object_store import ObjectStoreClient
     from dream_assets.lib.stores.vector_stores import llama_vector_store
+    from dream_assets.plugins.retrievers import RETRIEVERS
 
+    pin_threads()  # this process embeds queries and searches: threads for the CPUs it holds
     store = ObjectStoreClient(spec.object_store)
     indexes = str(Path(spec.scratch_dir or tempfile.gettempdir()) / "indexes")
-    scratch = download_once(store, spec.index_prefix, indexes, "docstore.json")
-    embed_model = make_embedding(spec.embedding)
-    vectors = spec.vector_table and llama_vector_store(
-        spec.vector_store, spec.vector_table, embedding_dimensions(embed_model)
+    scratch = download_once(store, spec.index_prefix, indexes, MANIFEST)
+    # a lexical retriever reads no embedding: its process loads no model (as AutoRAG's does not)
+    embed_model = make_embedding(spec.embedding) if RETRIEVERS.get(retriever).uses_embeddings else None
+    vectors = (
+        spec.vector_table
+        and embed_model is not None
+        and llama_vector_store(spec.vector_store, spec.vector_table, embedding_dimensions(embed_model))
     )
     return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, reranker=reranker, retriever=retriever)

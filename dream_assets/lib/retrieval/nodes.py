@@ -1,15 +1,13 @@
-"""Node parsing and index building for any registered retrieval method (its LlamaIndex node
-parser, `dream_assets.lib.retrieval.methods`), with every node's character span in its parsed document, so
-that retrieved contexts can be scored against ground-truth reference contexts."""
+"""Node parsing for any registered retrieval method (its LlamaIndex node parser,
+`dream_assets.lib.retrieval.methods`), with every node's character span in its parsed document, so
+that retrieved contexts can be scored against ground-truth reference contexts. Shards and indexes
+of the nodes: `dream_assets.lib.retrieval.shards`, `dream_assets.lib.retrieval.indexes`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from llama_index.core import Document, StorageContext, VectorStoreIndex
+from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from dream_assets.plugins.methods import RetrievalMethodBase
 from dream_assets.plugins.parsers import ParsedDocument
@@ -72,39 +70,6 @@ def _set_absolute_spans(nodes: list[BaseNode]) -> None:
     for node in nodes:
         node.metadata["span_start"] = absolute_start(node)
         node.metadata["span_end"] = node.metadata["span_start"] + len(node.get_content())
-
-
-def build_index(
-    documents: list[ParsedDocument],
-    method: RetrievalMethodBase,
-    embed_model: BaseEmbedding,
-    persist_dir: str | Path,
-    vector_store: BasePydanticVectorStore | None = None,
-    show_progress: bool = False,
-) -> tuple[int, int]:
-    """Parses, embeds and persists an index (LlamaIndex storage layout) in `persist_dir`.
-
-    Args:
-        documents: the parsed documents.
-        method: the retrieval method (its node parser).
-        embed_model: the embedding model of the nodes.
-        persist_dir: local directory the index is written to.
-        vector_store: where the vectors go; None keeps them in LlamaIndex's in-memory store,
-            persisted in `persist_dir`. An external store is cleared first, so a build that died
-            half-way and is run again leaves each node stored once.
-        show_progress: draw LlamaIndex's progress bar of the nodes embedded (on stderr).
-
-    Returns:
-        (number of nodes stored, number of nodes embedded).
-    """
-    all_nodes, embedded = build_nodes(documents, method, embed_model)
-    if vector_store is not None:
-        vector_store.clear()
-    storage = StorageContext.from_defaults(vector_store=vector_store)
-    storage.docstore.add_documents(all_nodes)
-    index = VectorStoreIndex(embedded, storage_context=storage, embed_model=embed_model, show_progress=show_progress)
-    index.storage_context.persist(persist_dir=str(persist_dir))
-    return len(all_nodes), len(embedded)
 
 
 def embedding_dimensions(embed_model: BaseEmbedding) -> int:

@@ -53,10 +53,9 @@ def read_query_embeddings(store, golden_version: str, embedding_model: str) -> d
 def _embedding_task(object_store, golden_version: str, embedding) -> int:
     """`ensure_query_embeddings` in a Ray task, with torch using every CPU the task holds (a
     reused Ray worker keeps the one thread it started with)."""
-    import ray
-    import torch
+    from dream_assets.lib.models.threads import pin_threads
 
-    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    pin_threads()
     return ensure_query_embeddings(object_store, golden_version, embedding)
 
 

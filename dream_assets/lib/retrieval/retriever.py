@@ -15,22 +15,30 @@ against ground-truth reference contexts (`dream_assets.lib.retrieval.context_mat
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
-from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.node_parser import get_leaf_nodes
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
+from dream_assets.lib.retrieval.indexes import LANCE_DIR, MANIFEST
 from dream_assets.lib.retrieval.nodes import embedding_dimensions
 from dream_assets.lib.retrieval.rerankers import cross_encoder
+from dream_assets.lib.retrieval.vector_search import (
+    ExactVectorSearch,
+    IndexVectorRetriever,
+    embedded_nodes,
+    lance_docstore,
+)
+from dream_assets.lib.stores.lance_index import LanceIndex
 from dream_assets.plugins.methods import RetrievalMethodBase
 from dream_assets.plugins.retrievers import RETRIEVERS
 
@@ -65,12 +73,14 @@ class Retriever:
     """Top-k retrieval of one method over a persisted index.
 
     Args:
-        persist_dir: directory written by `build_index`.
+        persist_dir: an index directory (`dream_assets.lib.retrieval.indexes`: `manifest.json`
+            and its LanceDB tables).
         method: the retrieval method the index was built with.
-        embed_model: the embedding model it was built with (queries are embedded with it).
+        embed_model: the embedding model it was built with (queries are embedded with it); None
+            for a retriever that reads no embedding (`bm25`), which then loads no model.
         top_k: number of nodes fetched by similarity (before auto-merging).
-        vector_store: the external store the index was built into, or None for the in-memory
-            store persisted in `persist_dir`.
+        vector_store: the external store the index's vectors were added to, or None for its own
+            LanceDB tables.
         reranker: a function of top-n giving the reranking postprocessor
             (`dream_assets.lib.retrieval.rerankers.open_reranker`), or the directory (or id) of a
             cross-encoder (LlamaIndex's `SentenceTransformerRerank`); when set, `rerank_factor`
@@ -89,7 +99,7 @@ class Retriever:
         self,
         persist_dir: str | Path,
         method: RetrievalMethodBase,
-        embed_model: BaseEmbedding,
+        embed_model: BaseEmbedding | None,
         top_k: int,
         vector_store: BasePydanticVectorStore | None = None,
         reranker: str | Callable[[int], BaseNodePostprocessor] | None = None,
@@ -97,11 +107,14 @@ class Retriever:
         retriever: str = "vector",
     ) -> None:
         self.kind = RETRIEVERS.get(retriever)()
-        for name in ("docstore.json", *([] if vector_store is not None else ["default__vector_store.json"])):
-            if not (Path(persist_dir) / name).exists():  # LlamaIndex would load an empty store in its place
-                raise FileNotFoundError(f"index {persist_dir} has no {name}: the stored index is incomplete")
-        storage = StorageContext.from_defaults(persist_dir=str(persist_dir), vector_store=vector_store)
-        self.index = cast(VectorStoreIndex, load_index_from_storage(storage, embed_model=embed_model))
+        manifest_path = Path(persist_dir) / MANIFEST
+        if not manifest_path.exists():  # written last: without it the index is not complete
+            raise FileNotFoundError(f"index {persist_dir} has no {MANIFEST}: the stored index is incomplete")
+        self.lance = LanceIndex(Path(persist_dir) / LANCE_DIR, json.loads(manifest_path.read_text()))
+        if vector_store is None and self.lance.vectors is None and self.kind.uses_embeddings:
+            raise FileNotFoundError(f"index {persist_dir} keeps its vectors in an external store: name it")
+        self.storage_context = StorageContext.from_defaults(docstore=lance_docstore(self.lance))
+        self.external = vector_store
         self.embed_model = embed_model
         self.method = method
         self.top_k = top_k
@@ -109,30 +122,35 @@ class Retriever:
         self._rerankers: dict[int, BaseNodePostprocessor] = {}
         self.reranker, self.rerank_factor = reranker, rerank_factor
         self.mode = retriever
-        self._exact = None  # ExactVectorSearch over the in-memory store, built on first use
+        self._exact: ExactVectorSearch | None = None  # below the ANN threshold, built on first use
         self.last_latency_s = 0.0
         self.postprocessor = method.postprocessor()
 
     def _retriever(self, top_k: int) -> BaseRetriever:
         if top_k not in self._retrievers:
             fetched = top_k * self.rerank_factor if self.reranker else top_k
-            base = self.kind.build(self._vector_retriever(fetched), self._embedded_nodes, fetched)
-            self._retrievers[top_k] = self.method.wrap_retriever(base, self.index.storage_context)
+            vector = self._vector_retriever(fetched) if self.kind.uses_embeddings else None
+            base = self.kind.build(vector, self._embedded_nodes, fetched)  # pyright: ignore[reportArgumentType] - None where unused
+            self._retrievers[top_k] = self.method.wrap_retriever(base, self.storage_context)
         return self._retrievers[top_k]
 
-    def _vector_retriever(self, top_k: int) -> BaseRetriever:
-        stored = getattr(getattr(self.index.vector_store, "data", None), "embedding_dict", None)
-        if stored:  # LlamaIndex's in-memory store: the same exact search, vectorised
-            from dream_assets.lib.retrieval.exact_search import ExactVectorRetriever, ExactVectorSearch
+    def _model(self) -> BaseEmbedding:
+        """The embedding model; a ValueError where the retriever was opened without one."""
+        if self.embed_model is None:
+            raise ValueError(f"the {self.mode} retriever was opened without an embedding model")
+        return self.embed_model
 
-            if self._exact is None:
-                self._exact = ExactVectorSearch(stored)
-            return ExactVectorRetriever(self._exact, self.index.docstore, self.embed_model, top_k)
-        return self.index.as_retriever(similarity_top_k=top_k)  # an external store searches itself
+    def _vector_retriever(self, top_k: int) -> BaseRetriever:
+        if self.external is not None:  # an external store searches itself, nodes and all
+            index = VectorStoreIndex.from_vector_store(self.external, embed_model=self._model())
+            return index.as_retriever(similarity_top_k=top_k)
+        if self.lance.manifest.get("ann") is None and self._exact is None:
+            self._exact = ExactVectorSearch(*self.lance.vector_matrix())
+        return IndexVectorRetriever(self.lance, self._model(), top_k, self._exact)
 
     def _embedded_nodes(self) -> list:
         """The nodes the vector index holds (for auto-merging, the leaves)."""
-        return get_leaf_nodes(list(self.index.docstore.docs.values()))
+        return embedded_nodes(self.lance)
 
     def _contexts(self, query: QueryBundle, top_k: int) -> list[RetrievedContext]:
         nodes: list[NodeWithScore] = self._retriever(top_k).retrieve(query)
@@ -165,12 +183,8 @@ class Retriever:
         return contexts
 
     def _dimensions(self) -> int:
-        """Length of the index's vectors: one stored vector's (in memory), else a probe embedding."""
-        data = getattr(self.index.vector_store, "data", None)
-        stored = getattr(data, "embedding_dict", None)
-        if stored:
-            return len(next(iter(stored.values())))
-        return embedding_dimensions(self.embed_model)
+        """Length of the index's vectors: the manifest's, else a probe embedding."""
+        return int(self.lance.manifest.get("dimensions") or 0) or embedding_dimensions(self._model())
 
     def retrieve_batch(
         self,
@@ -203,7 +217,7 @@ class Retriever:
         else:
             texts = [str(query) for query in queries]
         if embeddings is None and self.kind.uses_embeddings:
-            embeddings = self.embed_model.get_text_embedding_batch(texts)
+            embeddings = self._model().get_text_embedding_batch(texts)
         elif embeddings is not None:
             if len(embeddings) != len(texts):
                 raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} queries")

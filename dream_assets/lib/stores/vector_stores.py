@@ -4,8 +4,9 @@ Each kind is a `VectorStoreBackend` registered in `dream_assets.plugins.registry
 (`dream.vector_stores` entry points for plug-ins), opened from plain `VectorStoreSettings` in
 any process (a Ray worker imports no Dagster):
 
-- `in_memory` (`InMemoryBackend`, the embedded default): LlamaIndex's `SimpleVectorStore`,
-  persisted with the index in the object store and loaded whole by each trial.
+- `lancedb` (`LanceBackend`, the embedded default): the index's own LanceDB tables, stored with
+  it in the object store (`dream_assets.lib.stores.lance_index`): exact search below
+  `ANN_MIN_VECTORS` vectors, an ANN index from there.
 - `pgvector` (`PgVectorBackend`): PostgreSQL with pgvector (`dream_assets.lib.stores.pgvector`).
 
 The Dagster resources (`resources.vector_stores`) only hold configuration and give settings.
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
     from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 
-class InMemoryBackend(VectorStoreBackend):
-    """LlamaIndex's `SimpleVectorStore`: vectors persisted beside the index in the object store,
-    loaded into memory by each trial (exact cosine top-k)."""
+class LanceBackend(VectorStoreBackend):
+    """LanceDB tables inside the index (`dream_assets.lib.stores.lance_index`): no server; the
+    vectors travel with the index in the object store."""
 
     def llama_store(self, table, dimensions):  # noqa: D102
         return None

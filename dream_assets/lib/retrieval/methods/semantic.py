@@ -18,6 +18,7 @@ class SemanticMethod(RetrievalMethodBase):
     percentile of the document's distances. Chunk sizes follow the text, not a token budget."""
 
     method: Literal["semantic"] = "semantic"  # pyright: ignore[reportIncompatibleVariableOverride] - the name narrowed
+    splits_by_embedding = True
     breakpoint_percentile_threshold: int = Field(
         default=95, ge=1, le=99, description="Percentile of sentence distances above which a chunk ends."
     )

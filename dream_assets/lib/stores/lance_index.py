@@ -1,0 +1,188 @@
+"""An index version as LanceDB tables on disk: the embedded default vector store.
+
+`write_index` puts an index's shards (`dream_assets.lib.retrieval.shards`) together in one
+LanceDB database directory (Apache-2.0; embedded, Arrow-based Lance files, no server):
+
+- `nodes`: every node (`row`: its offset in this table, `node_id`, `document_id`, `embedded`,
+  `node`: LlamaIndex's docstore JSON), in shard order;
+- `vectors`: one row per embedded node (`node_id`, `row`: its offset in `nodes`, `vector`:
+  float32 of the model's dimensions), about 1.0 x the bytes of raw float32;
+- and, at `ANN_MIN_VECTORS` vectors or more, an approximate (IVF-HNSW with scalar quantisation)
+  index on `vectors`, its recall@10 against exact search measured at build time on sampled
+  stored vectors and recorded in the manifest.
+
+`LanceIndex` opens it read-only: nodes are read by offset when a search returns them (nothing
+parses the whole index); below the ANN threshold the vectors are read once into a float32
+matrix for exact search (`dream_assets.lib.retrieval.vector_search`), above it LanceDB searches
+its index on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from lancedb.query import LanceVectorQueryBuilder
+
+NODES, VECTORS = "nodes", "vectors"
+# From this many vectors an index gets an ANN index (exact search below): at 50,000 384-d
+# vectors exact search on one thread takes about 3 ms a query, the bound the scale benchmark
+# holds retrieval to (benchmarks/bench_scale.py prints both sides at each size).
+ANN_MIN_VECTORS = 50_000
+RECALL_QUERIES = 200  # stored vectors searched to measure the ANN index's recall@10
+ANN_INDEX = {"index_type": "IVF_HNSW_SQ", "metric": "cosine"}
+
+
+def _fixed_size(vectors: pa.ChunkedArray) -> tuple[pa.FixedSizeListArray, int]:
+    """`list<float32>` rows as a fixed-size list array (LanceDB's vector column), and the size."""
+    combined = vectors.combine_chunks()
+    dimensions = len(combined[0]) if len(combined) else 0
+    flat = pc.call_function("list_flatten", [combined]).cast(pa.float32())
+    if len(flat) != dimensions * len(combined):
+        raise ValueError(f"vectors of different lengths in one index (expected {dimensions} each)")
+    return pa.FixedSizeListArray.from_arrays(flat, dimensions), dimensions
+
+
+def write_index(directory: str | Path, shards: list[pa.Table], with_vectors: bool = True) -> dict:
+    """Writes the index of `shards` as LanceDB tables in `directory` (created).
+
+    Args:
+        directory: the LanceDB database directory.
+        shards: the documents' shard tables (`SHARD_SCHEMA`), in index order.
+        with_vectors: False where the vectors live in an external store (pgvector): only
+            `nodes` is written.
+
+    Returns:
+        What the manifest records: `nodes`, `vectors` (embedded nodes), `dimensions`, and `ann`
+        (None for exact search, else the index type, its parameters and `recall_at_10`).
+
+    Raises:
+        ValueError: if there are no shards, or vectors of different lengths.
+    """
+    import lancedb
+
+    if not shards:
+        raise ValueError("an index needs at least one document's shard")
+    table = pa.concat_tables(shards)
+    db = lancedb.connect(str(directory))
+    nodes = table.select(["node_id", "document_id", "embedded", "node"])
+    nodes = nodes.add_column(0, "row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    db.create_table(NODES, data=nodes, mode="overwrite")
+    embedded = pc.call_function("indices_nonzero", [table.column("embedded")]).cast(pa.int64())
+    record: dict = {"nodes": table.num_rows, "vectors": len(embedded), "dimensions": 0, "ann": None}
+    if not with_vectors or not len(embedded):
+        return record
+    vectors, dimensions = _fixed_size(table.column("vector").take(embedded))
+    data = pa.table({"node_id": table.column("node_id").take(embedded), "row": embedded, "vector": vectors})
+    vector_table = db.create_table(VECTORS, data=data, mode="overwrite")
+    record["dimensions"] = dimensions
+    if len(embedded) >= ANN_MIN_VECTORS:
+        record["ann"] = _build_ann(vector_table, data)
+    return record
+
+
+def _build_ann(table, data: pa.Table) -> dict:
+    """Builds the ANN index on `table` and measures its recall@10 against exact search on
+    `RECALL_QUERIES` stored vectors drawn with a fixed seed."""
+    rows = data.num_rows
+    partitions = max(1, int(np.sqrt(rows)))  # LanceDB's guidance: about sqrt(rows) IVF partitions
+    table.create_index(num_partitions=partitions, **ANN_INDEX)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(rows, size=min(RECALL_QUERIES, rows), replace=False)
+    matrix = _matrix(data.column("vector"))
+    node_rows = data.column("row").to_numpy()
+    recalls = []
+    for query in matrix[sample]:
+        exact = {int(node_rows[position]) for position in _exact_rows(matrix, query, 10)}
+        found = table.search(query).distance_type("cosine").limit(10).select(["row", "_distance"]).to_arrow()
+        recalls.append(len(exact & set(found.column("row").to_pylist())) / len(exact))
+    return {**ANN_INDEX, "num_partitions": partitions, "recall_at_10": round(float(np.mean(recalls)), 4)}
+
+
+def _matrix(vectors: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A fixed-size-list vector column as a float32 array of shape (rows, dimensions)."""
+    array = vectors.combine_chunks() if isinstance(vectors, pa.ChunkedArray) else vectors
+    return array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), -1).astype(np.float32, copy=False)
+
+
+def _exact_rows(matrix: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    scores = matrix @ query / np.clip(np.linalg.norm(matrix, axis=1) * np.linalg.norm(query), 1e-12, None)
+    return list(np.argsort(-scores, kind="stable")[:k])
+
+
+class LanceIndex:
+    """An index version written by `write_index`, opened read-only.
+
+    Args:
+        directory: its LanceDB database directory.
+        manifest: what `write_index` returned (`ann` says how to search).
+
+    Raises:
+        FileNotFoundError: if the directory holds no `nodes` table.
+    """
+
+    def __init__(self, directory: str | Path, manifest: dict) -> None:
+        import lancedb
+
+        self.db = lancedb.connect(str(directory))
+        if not (Path(directory) / f"{NODES}.lance").is_dir():
+            raise FileNotFoundError(f"index {directory} has no {NODES} table: the stored index is incomplete")
+        self.manifest = manifest
+        self.nodes = self.db.open_table(NODES)
+        self.vectors = self.db.open_table(VECTORS) if (Path(directory) / f"{VECTORS}.lance").is_dir() else None
+
+    @cached_property
+    def rows_by_id(self) -> dict[str, int]:
+        """Node id -> offset in `nodes` (one column read once, for lookups by id)."""
+        data = self._column("row", "node_id")
+        return dict(zip(data.column("node_id").to_pylist(), data.column("row").to_pylist(), strict=True))
+
+    def _column(self, *names: str) -> pa.Table:
+        """Columns of every node (a scan of those columns only)."""
+        return self.nodes.search().select(list(names)).limit(None).to_arrow()
+
+    def node_json(self, rows: list[int]) -> list[dict]:
+        """The docstore JSON of the nodes at `rows` (offsets in `nodes`), in that order."""
+        if not rows:
+            return []
+        taken = self.nodes.take_offsets(sorted(set(rows))).select(["row", "node"]).to_arrow()
+        by_row = dict(zip(taken.column("row").to_pylist(), taken.column("node").to_pylist(), strict=True))
+        return [json.loads(by_row[row]) for row in rows]
+
+    def embedded_rows(self) -> list[int]:
+        """Offsets of the embedded nodes (what lexical retrievers index)."""
+        data = self._column("row", "embedded")
+        return data.filter(data.column("embedded")).column("row").to_pylist()
+
+    def vector_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node offsets, float32 matrix of their vectors): the whole vector table in memory, for
+        exact search below the ANN threshold.
+
+        Raises:
+            ValueError: if the vectors are not in this index (an external store holds them).
+        """
+        if self.vectors is None:
+            raise ValueError("this index keeps its vectors in an external store")
+        data = self.vectors.search().select(["row", "vector"]).limit(None).to_arrow()
+        return data.column("row").to_numpy(), _matrix(data.column("vector"))
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """The `k` nearest stored vectors of each query by cosine similarity, with LanceDB's
+        index (approximate) where the index has one: per query, (node offset, similarity), best
+        first."""
+        if self.vectors is None:
+            raise ValueError("this index keeps its vectors in an external store")
+        results = []
+        for query in np.asarray(queries, dtype=np.float32):
+            builder = cast("LanceVectorQueryBuilder", self.vectors.search(query))
+            found = builder.distance_type("cosine").limit(k).select(["row", "_distance"]).to_arrow()
+            rows, distances = found.column("row").to_pylist(), found.column("_distance").to_pylist()
+            results.append([(int(row), 1.0 - float(distance)) for row, distance in zip(rows, distances, strict=True)])
+        return results
