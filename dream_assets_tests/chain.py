@@ -14,6 +14,11 @@ def run_job(defs, instance, job: str, keys: list[str] | None = None, run_config:
     return result
 
 
+def table_rows_of(table) -> list[dict]:
+    """The rows of a table metadata value."""
+    return [record.data for record in table.records]
+
+
 def metadata(result, asset: str) -> dict:
     """Metadata of `asset`'s materialisation in a run (a run over n partitions records n
     materialisations with the same metadata)."""

@@ -12,6 +12,7 @@ from dream_assets.lib.evaluation.sweep import SweepSettings, run_sweep
 from dream_assets.search_space import load_search_space
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
+from dream_assets_tests.chain import table_rows_of
 
 # the chain test's index and its two configurations
 INDEX = "chunks256o32_minilm-l6"
@@ -26,14 +27,14 @@ def check_results(result) -> dict:
 
 def table_rows(evaluation, name: str) -> list[dict]:
     """The rows of a check's table metadata entry `name`."""
-    return [record.data for record in evaluation.metadata[name].records]
+    return table_rows_of(evaluation.metadata[name])
 
 
 def a_lost_index_fails_the_checks_until_it_is_rebuilt(defs, instance, store, resources):
     """The index's files are lost from the object store and the node's scratch copy. Evaluated
     again, the trial fails, and the trial and leaderboard checks fail naming it; the index check,
-    run alone, finds the index unreadable; the index job rebuilds it (its check passes), and the
-    next sweep clears the trial check."""
+    run alone, finds the index unreadable; the index job rebuilds it from the stored shards,
+    embedding nothing (its check passes), and the next sweep clears the trial check."""
     from dream_assets.defs.readers import current_index_pointer
 
     store.delete(current_index_pointer(store, INDEX)["prefix"])
@@ -53,7 +54,9 @@ def a_lost_index_fails_the_checks_until_it_is_rebuilt(defs, instance, store, res
     [lost] = table_rows(check_results(_run(alone, instance, "index_checks"))["embedding_index_vectors"], "indexes")
     assert lost["index"] == INDEX and lost["problems"].startswith("unreadable: FileNotFoundError")
     rebuilt = _run(defs, instance, "index_job", [INDEX])
-    assert _metadata(rebuilt, "embedding_index")["embedded_nodes"] > 0
+    # put together again from its documents' stored shards: nothing is split or embedded twice
+    [row] = table_rows_of(_metadata(rebuilt, "embedding_index")["indexes"])
+    assert (row["status"], row["shards_built"], row["embedded"]) == ("built", 0, 0), row
     assert check_results(rebuilt)["embedding_index_vectors"].passed
     assert check_results(_run(defs, instance, "sweep_job", [CONFIGS[1]]))["trials_succeeded"].passed
 

@@ -216,7 +216,10 @@ def _assert_shard_vectors_as_in_process(resources) -> None:
     from llama_index.core.schema import MetadataMode
     from llama_index.core.storage.docstore.utils import json_to_doc
 
-    store = resources["object_store"].client()
+    resource = resources["object_store"]  # outside a run its EnvVars are resolved here
+    secrets = {name: getattr(resource, name) for name in ("access_key_id", "secret_access_key")}
+    resolved = {name: value.get_value() for name, value in secrets.items() if isinstance(value, dg.EnvVar)}
+    store = resource.model_copy(update=resolved).client()
     keys = [info.key for info in store.list("embedding_shards/")]
     assert len(keys) == 2  # one per document
     shard = read_shard(store, keys[0])

@@ -8,7 +8,7 @@ import pytest
 
 from dream_assets.definitions import build_definitions
 from dream_assets.deployments import local_resources
-from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job
+from dream_assets_tests.chain import QUIET, RANGE, metadata, run_job, table_rows_of
 from dream_assets_tests.servers import start_seaweedfs, stop
 from resources.object_store import S3ObjectStore
 
@@ -109,7 +109,9 @@ def test_postgres_restart_mid_write_fails_clearly_and_the_rerun_stores_each_node
         stored, distinct = table_rows()
         assert 0 < stored == distinct  # the first half was committed before the server went down
         built = metadata(run_job(defs, instance, "index_job", ["chunks256o32_minilm-l6"]), "embedding_index")
-        assert table_rows() == (built["embedded_nodes"], built["embedded_nodes"])  # each node once
-        assert built["embedded_nodes"] > stored
+        [index] = table_rows_of(built["indexes"])
+        # the documents' shards were stored before the write failed: rewritten, not re-embedded
+        assert (index["status"], built["embedded_nodes"]) == ("built", 0)
+        assert table_rows() == (index["nodes"], index["nodes"]) and index["nodes"] > stored  # each node once
         again = metadata(run_job(defs, instance, "index_job", ["chunks256o32_minilm-l6"]), "embedding_index")
-        assert again["embedded_nodes"] == 0 and table_rows() == (built["embedded_nodes"],) * 2
+        assert again["embedded_nodes"] == 0 and table_rows() == (index["nodes"],) * 2

@@ -70,7 +70,9 @@ def embed_dataset(
     return dataset.map_batches(
         EmbeddingActor,
         fn_constructor_kwargs={"settings": settings.model_dump(), "threads": 1 if not num_gpus else 0},
-        compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
+        # one batch at a time per actor: blocks spread over every actor (and node) instead of
+        # queueing on the first actor ready
+        compute=ray.data.ActorPoolStrategy(size=max(1, actors), max_tasks_in_flight_per_actor=1),
         batch_size=rows_per_batch,
         batch_format="pandas",
         num_gpus=num_gpus or None,

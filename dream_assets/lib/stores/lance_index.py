@@ -20,6 +20,8 @@ its index on disk.
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -30,6 +32,13 @@ import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from lancedb.query import LanceVectorQueryBuilder
+
+# Lance's Rust log reports each new table ("No existing dataset at ..., it will be created") at
+# WARN on stderr; errors still show.
+os.environ.setdefault("LANCE_LOG", "error")
+# lancedb warns in every child forked after it ran; subprocess's fork-exec children run no Python,
+# and the workers DREAM forks (document parsing) never open LanceDB.
+warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
 
 NODES, VECTORS = "nodes", "vectors"
 # From this many vectors an index gets an ANN index (exact search below): at 50,000 384-d
