@@ -43,7 +43,7 @@ def main() -> None:
     texts = [node.get_content() for node in embedded]
     provider = EmbeddingProvider(models_dir=str(Path(os.environ.get("DREAM_HOME", ROOT / ".dream")) / "models"))
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    embedding_stage.RAY_DATA_MIN_TEXTS = 0  # the Ray path at every size
+    embedding_stage.RAY_DATA_MIN_TEXTS = embedding_stage.RAY_DATA_MIN_TEXTS_ONE_MACHINE = 0  # Ray at every size
     print(f"{len(texts)} sentence-window texts available, {os.cpu_count()} CPUs")
     columns = f"{'process s':>9} {'texts/s':>8} {'Ray Data s':>10} {'texts/s':>8} {'Ray speed-up':>12}"
     print(f"{'model':22} {'texts':>6} {columns}")

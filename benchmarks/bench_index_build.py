@@ -2,7 +2,7 @@
 
 Builds the indexes of a search space (default: `config/search_space.yaml`'s, six on the demo)
 over the bundled articles as `embedding_index` does (`ensure_index`: per-document shards, Ray
-Data actors on a local Ray of every CPU above `RAY_DATA_MIN_TEXTS` texts, LanceDB tables), with
+Data actors on a local Ray of every CPU from `RAY_DATA_MIN_TEXTS_ONE_MACHINE` texts, LanceDB tables), with
 each embedding model on the backends asked for (`--backends torch onnx-int8`). The corpus is
 first built without its last article, then the last one is added: the added document's nodes
 embedded and its seconds against the first build's. Prints one row per index and a total per

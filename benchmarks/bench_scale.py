@@ -8,7 +8,7 @@ every size.
 
 For each size (target node counts, `--nodes`), on a fresh object store, it prints: documents and
 nodes; the first build's embedding seconds and nodes/s (shards embedded on Ray Data actors, one
-per CPU, above `RAY_DATA_MIN_TEXTS` texts) against a plain in-process encode of the same
+per CPU, from `RAY_DATA_MIN_TEXTS_ONE_MACHINE` texts on one machine) against a plain in-process encode of the same
 backend on a sample; bytes on disk per vector against raw float32; a trial's peak RSS (a fresh
 process that opens the index and retrieves every question); retrieval ms per query, p50, exact
 and, where the index has one, ANN, with ANN recall@10 against exact on the questions; the

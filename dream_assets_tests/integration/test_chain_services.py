@@ -133,6 +133,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         # the shards are embedded by Ray Data's actors on the cluster (a small corpus would stay
         # in the Dagster step's process below RAY_DATA_MIN_TEXTS), the vectors then go to pgvector
         monkeypatch.setattr(embedding_stage, "RAY_DATA_MIN_TEXTS", 10)
+        monkeypatch.setattr(embedding_stage, "RAY_DATA_MIN_TEXTS_ONE_MACHINE", 10)
         index = metadata(run_job(defs, instance, "index_job", ["window2_minilm-l6"]), "embedding_index")
         placement = ray_head.nodes_that_ran("(EmbeddingActor)).submit", at_least=2)
         assert sorted(placement) == [node.name for node in ray_head.workers], placement

@@ -5,8 +5,9 @@ Texts are embedded by `EmbeddingActor`s, a Ray Data callable class that loads th
 actor (any backend: torch, ONNX, ONNX int8, through `make_embedding`) with its threads pinned to
 the CPUs the actor was granted (`dream_assets.lib.models.threads`), over `map_batches` with an
 actor pool sized from the cluster's CPUs. On a multi-node cluster every node's actors embed in
-parallel. `embed_texts` runs a small batch in the calling process instead, where starting actors
-and loading the model in each costs more than it saves (`RAY_DATA_MIN_TEXTS`, measured).
+parallel. `embed_texts` runs a batch in the calling process instead where starting actors and
+loading the model in each costs more than it saves (`RAY_DATA_MIN_TEXTS` where the cluster has
+other nodes, `RAY_DATA_MIN_TEXTS_ONE_MACHINE` where it does not; measured).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from dream_assets.lib.models.embeddings import EmbeddingSettings, make_embedding
 
-# Fewer texts than this are embedded in the calling process: 2 actors each load the model and
-# Ray Data starts its executor, about 8 s (MiniLM) to 15 s (mpnet) on 2 CPUs, which a small batch
-# does not win back (benchmarks/bench_scale.py prints both sides).
+# Where the actors pay off (benchmarks/bench_embedding_stage.py, 2 CPUs, sentence-window texts of
+# the bundled articles, Ray already started): once started, 2 actors embed about as fast as the
+# calling process on the same machine (MiniLM 182 against 156 texts/s, mpnet 21.9 against 21.1)
+# but take 6-11 s more to start, each loading the model; MiniLM crosses over near 12,000 texts.
+# So on one machine the texts go to Ray Data from RAY_DATA_MIN_TEXTS_ONE_MACHINE; where the cluster
+# has more CPUs than this process (other nodes), from RAY_DATA_MIN_TEXTS.
 RAY_DATA_MIN_TEXTS = 2_000
+RAY_DATA_MIN_TEXTS_ONE_MACHINE = 12_000
 # Texts per Ray Data batch: many forward passes each, so sentence-transformers' length sorting
 # keeps padding small, and enough batches per actor that none waits alone on the last.
 ROWS_PER_BATCH = 512
@@ -88,6 +93,22 @@ def cluster_actors(limit: int = 8) -> int:
     return max(1, min(limit, int(ray.cluster_resources().get("CPU", 1))))
 
 
+def _on_ray_data(count: int, ray_connect: Callable[[], object]) -> bool:
+    """Whether `count` texts are embedded on the cluster (connected here) rather than in this
+    process: `RAY_DATA_MIN_TEXTS` or more where the cluster has CPUs beyond this process's,
+    `RAY_DATA_MIN_TEXTS_ONE_MACHINE` or more where it does not."""
+    if count < RAY_DATA_MIN_TEXTS:
+        return False
+    import ray
+
+    from dream_assets.lib.models.threads import granted_cpus
+
+    ray_connect()
+    if ray.cluster_resources().get("CPU", 0) > granted_cpus():
+        return True
+    return count >= RAY_DATA_MIN_TEXTS_ONE_MACHINE
+
+
 def embed_texts(
     texts: list[str],
     settings: EmbeddingSettings | None,
@@ -101,19 +122,18 @@ def embed_texts(
         texts: what to embed.
         settings: the embedding model (None when `model` is given: then always in this process).
         ray_connect: connects to the Ray cluster (a `RayCluster` resource's `connect`): with
-            it, `RAY_DATA_MIN_TEXTS` texts or more are embedded there (`embed_dataset`, one actor
-            per CPU); otherwise, and always without it, in this process with its threads pinned
-            to the CPUs it holds.
+            it, enough texts are embedded there (`embed_dataset`, one actor per CPU; see
+            `_on_ray_data`); otherwise, and always without it, in this process with its threads
+            pinned to the CPUs it holds.
         model: the model of `settings`, already loaded in this process (else loaded here when
             the texts are embedded here).
         show_progress: draw LlamaIndex's progress bar (in-process path) on stderr.
     """
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    if ray_connect is not None and settings is not None and model is None and len(texts) >= RAY_DATA_MIN_TEXTS:
+    if ray_connect is not None and settings is not None and model is None and _on_ray_data(len(texts), ray_connect):
         import ray
 
-        ray_connect()
         actors = cluster_actors()
         # the blocks are cut before the actors start, in their own execution: the actors may hold
         # every CPU, and a repartition task waiting for one would stall the pipeline

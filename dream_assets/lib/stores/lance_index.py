@@ -20,7 +20,6 @@ its index on disk.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -33,9 +32,6 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from lancedb.query import LanceVectorQueryBuilder
 
-# Lance's Rust log reports each new table ("No existing dataset at ..., it will be created") at
-# WARN on stderr; errors still show.
-os.environ.setdefault("LANCE_LOG", "error")
 # lancedb warns in every child forked after it ran; subprocess's fork-exec children run no Python,
 # and the workers DREAM forks (document parsing) never open LanceDB.
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
@@ -83,18 +79,24 @@ def write_index(directory: str | Path, shards: list[pa.Table], with_vectors: boo
     db = lancedb.connect(str(directory))
     nodes = table.select(["node_id", "document_id", "embedded", "node"])
     nodes = nodes.add_column(0, "row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    db.create_table(NODES, data=nodes, mode="overwrite")
+    # "create" where the table is new: "overwrite" of a missing table logs a warning on stderr
+    db.create_table(NODES, data=nodes, mode=_mode(directory, NODES))
     embedded = pc.call_function("indices_nonzero", [table.column("embedded")]).cast(pa.int64())
     record: dict = {"nodes": table.num_rows, "vectors": len(embedded), "dimensions": 0, "ann": None}
     if not with_vectors or not len(embedded):
         return record
     vectors, dimensions = _fixed_size(table.column("vector").take(embedded))
     data = pa.table({"node_id": table.column("node_id").take(embedded), "row": embedded, "vector": vectors})
-    vector_table = db.create_table(VECTORS, data=data, mode="overwrite")
+    vector_table = db.create_table(VECTORS, data=data, mode=_mode(directory, VECTORS))
     record["dimensions"] = dimensions
     if len(embedded) >= ANN_MIN_VECTORS:
         record["ann"] = _build_ann(vector_table, data)
     return record
+
+
+def _mode(directory: str | Path, table: str) -> str:
+    """LanceDB's write mode for `table`: replace it where it exists, else create it."""
+    return "overwrite" if (Path(directory) / f"{table}.lance").exists() else "create"
 
 
 def _build_ann(table, data: pa.Table) -> dict:
