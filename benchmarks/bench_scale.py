@@ -1,19 +1,20 @@
 """Indexes at scale: the 16 bundled articles plus distractor documents, up to about 100,000 nodes.
 
 Distractors are real text the project can install: the Python 3.11 documentation's HTML pages
-(Debian's `python3.11-doc`, 530 pages; installed here with apt-get when missing and run as
-root), read by DREAM's own converter. The configuration is fixed: sentence window 2 +
-all-MiniLM-L6-v2 (torch), top 4; the bundled SQuAD questions of the 16 articles are asked at
-every size.
+(Debian's `python3.11-doc`, 530 pages, about 57,000 sentence nodes; installed here with apt-get
+when missing and run as root), read by DREAM's own converter, then entries of the GNU
+Collaborative International Dictionary of English (Debian's `dict-gcide`), 400 entries a plain-text
+document. The configuration is fixed: sentence window 2 + all-MiniLM-L6-v2 (torch), top 4; the
+bundled SQuAD questions of the 16 articles are asked at every size.
 
 For each size (target node counts, `--nodes`), on a fresh object store, it prints: documents and
 nodes; the first build's embedding seconds and nodes/s (shards embedded on Ray Data actors, one
-per CPU, from `RAY_DATA_MIN_TEXTS_ONE_MACHINE` texts on one machine) against a plain in-process encode of the same
-backend on a sample; bytes on disk per vector against raw float32; a trial's peak RSS (a fresh
-process that opens the index and retrieves every question); retrieval ms per query, p50, exact
-and, where the index has one, ANN, with ANN recall@10 against exact on the questions; the
-questions' MRR (distractors make it fall); and the cost of adding one document (seconds, nodes
-embedded).
+per CPU, from `RAY_DATA_MIN_TEXTS_ONE_MACHINE` texts on one machine) against a plain in-process
+encode of the same backend on a sample; bytes on disk per vector against raw float32; a trial's
+peak RSS (VmHWM of a fresh process that opens the index and retrieves every question); retrieval
+ms per query, p50, exact and, where the index has one, ANN, with ANN recall@10 against exact on
+the questions; the questions' MRR (distractors make it fall); and the cost of adding one
+document (seconds, nodes embedded).
 
 Usage: python benchmarks/bench_scale.py [--nodes 0,10000,100000]
 """
@@ -49,6 +50,27 @@ def python_docs() -> list[Path]:
     return sorted(path for path in PYTHON_DOCS.rglob("*.html") if "_static" not in path.parts)
 
 
+def distractor_texts():
+    """(name, bytes) of distractor documents: the Python docs' pages, then GCIDE's entries."""
+    from dream_assets.ingest_demo import GCIDE, gcide_entries
+
+    for page in python_docs():
+        yield page.name, page.read_bytes()
+    if not GCIDE.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "dict-gcide"], check=True)
+    entries = [text for _, text in gcide_entries(10**6)]
+    for start in range(0, len(entries), 400):
+        yield f"gcide-{start // 400}.txt", "\n\n".join(entries[start : start + 400]).encode()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM): unlike getrusage's maxrss, not inherited from the
+    parent that spawned it."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        [line] = [line for line in status if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1024
+
+
 def _du(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
@@ -56,8 +78,6 @@ def _du(path: Path) -> int:
 def _trial(prefix: str, root: str, scratch: str, method, embedding, questions, contexts, embeddings) -> dict:
     """In a fresh process: open the index as a trial does, retrieve every question; peak RSS,
     per-query latency and the scores."""
-    import resource
-
     import numpy as np
 
     from dream_assets.lib.evaluation.tiers import retrieve_questions
@@ -82,7 +102,7 @@ def _trial(prefix: str, root: str, scratch: str, method, embedding, questions, c
     return {
         "p50_ms": 1000 * float(np.median(latencies)),
         "mrr": float(table["mrr"].mean()),
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": _peak_rss_mb(),
     }
 
 
@@ -121,9 +141,9 @@ def main() -> None:
     questions, contexts = golden.questions, golden.contexts
     question_vectors = embed_by_length(model, questions["user_input"].tolist())
     embeddings = dict(zip(questions["question_id"], question_vectors.tolist(), strict=True))
-    distractors, pages = [], iter(python_docs())
+    distractors, pages = [], distractor_texts()
     counted = sum(len(build_nodes([d], method)[0]) for d in articles)
-    print(f"{len(articles)} articles ({counted} nodes), {len(questions)} questions; distractors: Python 3.11 docs")
+    print(f"{len(articles)} articles ({counted} nodes), {len(questions)} questions; distractors: Python docs, GCIDE")
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     header = (
         "nodes",
@@ -144,11 +164,9 @@ def main() -> None:
     print(" ".join(f"{name:>9}" for name in header))
     for target in targets:
         while counted < target:
-            page = next(pages)
+            name, data = next(pages)
             try:
-                document = parse_document(
-                    "pypdf", f"py-{slugify(page.stem)}-{len(distractors)}", page.read_bytes(), page.name
-                )
+                document = parse_document("pypdf", f"d-{slugify(Path(name).stem)}-{len(distractors)}", data, name)
             except DocumentParseError:
                 continue
             distractors.append(document)
@@ -189,8 +207,8 @@ def main() -> None:
                     _trial, pointer["prefix"], root, str(Path(directory) / "scratch"), method, embedding,
                     questions, contexts, embeddings,
                 ).result()  # fmt: skip
-            page = next(pages)
-            extra = parse_document("pypdf", f"py-added-{slugify(page.stem)}", page.read_bytes(), page.name)
+            name, data = next(pages)
+            extra = parse_document("pypdf", f"added-{slugify(Path(name).stem)}", data, name)
             started = time.perf_counter()
             added = ensure_index(store, [*corpus, extra], INDEX_KEY, method, embedding, ray_connect=lambda: None)
             add_s = time.perf_counter() - started
