@@ -6,6 +6,8 @@ removes its nodes; a re-run embeds nothing. Embedding on Ray Data's actors, on t
 import json
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from dream_assets.lib.documents.pypdf_parser import parse_pdf
@@ -14,8 +16,9 @@ from dream_assets.lib.models.embeddings import EmbeddingSettings
 from dream_assets.lib.retrieval.index_spec import IndexSpec, load_retriever
 from dream_assets.lib.retrieval.indexes import ensure_index
 from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
-from dream_assets.lib.retrieval.shards import read_shard, shard_key, shard_version
-from dream_assets.lib.stores.lance_index import LanceIndex
+from dream_assets.lib.retrieval.shards import SHARD_SCHEMA, read_shard, shard_key, shard_version
+from dream_assets.lib.stores import lance_index
+from dream_assets.lib.stores.lance_index import LanceIndex, write_index
 from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
 
 pytestmark = pytest.mark.integration
@@ -71,3 +74,21 @@ def test_adding_a_document_embeds_only_its_nodes_and_removing_one_removes_its_no
     assert set(counts) == {"normans", "packets"} and counts["packets"] == added.num_rows
     manifest = json.loads(Path(store.path(f"{shrunk['prefix']}/manifest.json")).read_text())
     assert set(manifest["shards"]) == {"normans", "packets"} and manifest["ann"] is None
+
+
+def test_above_the_threshold_an_ann_index_is_built_its_recall_measured_and_searched(tmp_path, monkeypatch):
+    """The ANN path on a real LanceDB table (threshold lowered: 3,000 random 16-d vectors)."""
+    vectors = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    rows = [f"n{i}" for i in range(len(vectors))]
+    shard = pa.table(
+        {"node_id": rows, "document_id": ["d"] * len(rows), "embedded": [True] * len(rows),
+         "node": ["{}"] * len(rows), "vector": list(vectors)},
+        schema=SHARD_SCHEMA,
+    )  # fmt: skip
+    monkeypatch.setattr(lance_index, "ANN_MIN_VECTORS", 1000)
+    record = write_index(tmp_path / "lancedb", [shard])
+    ann = record["ann"]
+    assert (ann["index_type"], ann["num_partitions"], ann["nprobes"]) == ("IVF_HNSW_SQ", 54, 40)
+    assert 0.8 <= ann["recall_at_10"] <= 1.0
+    [hits] = LanceIndex(tmp_path / "lancedb", record).search(vectors[7:8], 5)
+    assert len(hits) == 5 and hits[0][0] == 7 and hits[0][1] > 0.99  # a stored vector finds itself first
