@@ -119,8 +119,7 @@ def main() -> None:
     from dream_assets.lib.retrieval.indexes import ensure_index
     from dream_assets.lib.retrieval.methods.sentence_window import SentenceWindowMethod
     from dream_assets.lib.retrieval.nodes import build_nodes
-    from dream_assets.lib.retrieval.vector_search import ExactVectorSearch
-    from dream_assets.lib.stores.lance_index import LanceIndex
+    from dream_assets.lib.stores.lance_index import ExactVectorSearch, LanceIndex
     from dream_assets.lib.stores.object_store import ObjectStoreClient, ObjectStoreSettings
     from dream_assets.plugins.parsers import DocumentParseError
 

@@ -77,7 +77,7 @@ def write_index_dir(
                 nodes.append(node)
             if nodes:
                 vector_store.add(nodes)
-                record["dimensions"] = len(nodes[0].embedding or [])
+        record["dimensions"] = _dimensions(shards)
     manifest = {**record, "embedded": record["vectors"], **(extra or {})}
     if write_manifest:
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))

@@ -32,13 +32,8 @@ from llama_index.core.vector_stores.types import BasePydanticVectorStore
 from dream_assets.lib.retrieval.indexes import LANCE_DIR, MANIFEST
 from dream_assets.lib.retrieval.nodes import embedding_dimensions
 from dream_assets.lib.retrieval.rerankers import cross_encoder
-from dream_assets.lib.retrieval.vector_search import (
-    ExactVectorSearch,
-    IndexVectorRetriever,
-    embedded_nodes,
-    lance_docstore,
-)
-from dream_assets.lib.stores.lance_index import LanceIndex
+from dream_assets.lib.retrieval.vector_search import IndexVectorRetriever, embedded_nodes, lance_docstore
+from dream_assets.lib.stores.lance_index import ExactVectorSearch, LanceIndex
 from dream_assets.plugins.methods import RetrievalMethodBase
 from dream_assets.plugins.retrievers import RETRIEVERS
 

@@ -1,12 +1,9 @@
 """Vector search over an index's LanceDB tables (`dream_assets.lib.stores.lance_index`), as
 LlamaIndex parts: a retriever and a read-only document store.
 
-- `ExactVectorSearch`: exact cosine top-k as one matrix product per query, over the index's
-  vectors read once into memory (indexes below the ANN threshold). LlamaIndex's
-  `SimpleVectorStore.query` computes the same similarity (`get_top_k_embeddings`) but loops over
-  the nodes in Python for each query: about 19 ms a query over 2,000 384-d chunks.
-- `IndexVectorRetriever`: top-k nodes by embedding similarity, exact or through LanceDB's ANN
-  index, each node read from the index by offset only when it is returned.
+- `IndexVectorRetriever`: top-k nodes by embedding similarity, exact (`ExactVectorSearch` of
+  `dream_assets.lib.stores.lance_index`, over the index's vectors read once into memory) or
+  through LanceDB's ANN index, each node read from the index by offset only when it is returned.
 - `lance_docstore`: the index's nodes as a LlamaIndex document store (for auto-merging's parent
   lookups and lexical retrievers), read by id on demand.
 """
@@ -23,29 +20,7 @@ from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
 from llama_index.core.storage.docstore.utils import json_to_doc
 from llama_index.core.storage.kvstore.types import DEFAULT_COLLECTION, BaseKVStore
 
-from dream_assets.lib.stores.lance_index import LanceIndex
-
-
-class ExactVectorSearch:
-    """Exact cosine-similarity search as one matrix product per query.
-
-    Args:
-        keys: what each row stands for (node offsets), returned with the scores.
-        matrix: float32 vectors, shape (len(keys), dimensions).
-    """
-
-    def __init__(self, keys: np.ndarray, matrix: np.ndarray) -> None:
-        self.keys = keys
-        self.matrix = matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-
-    def top_k(self, query: list[float] | np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The `k` most similar keys with their cosine similarity, best first (ties in row order)."""
-        vector = np.asarray(query, dtype=np.float32)
-        similarities = self.matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
-        k = min(k, len(self.keys))
-        best = np.argpartition(-similarities, k - 1)[:k]
-        best = best[np.lexsort((best, -similarities[best]))]
-        return [(int(self.keys[i]), float(similarities[i])) for i in best]
+from dream_assets.lib.stores.lance_index import ExactVectorSearch, LanceIndex
 
 
 class IndexVectorRetriever(BaseRetriever):
