@@ -40,3 +40,34 @@ def test_ndcg_discounts_by_rank_and_credits_each_reference_once():
     # two references: found at ranks 1 and 3 of 3; ideal: ranks 1 and 2
     ideal = 1 + 1 / math.log2(3)
     assert ndcg([["a"], ["a"], ["b"]], ["a", "b"]) == pytest.approx((1 + 1 / math.log2(4)) / ideal)
+
+
+def test_ragas_scores_loads_the_embedding_model_only_to_score_answers():
+    import pandas as pd
+    from llama_index.core.embeddings import MockEmbedding
+
+    from dream_assets.lib.evaluation.scoring import ragas_scores
+
+    loads = []
+
+    def load_model():
+        loads.append(1)
+        return MockEmbedding(embed_dim=8)
+
+    table = pd.DataFrame(
+        {
+            "retrieved_context_ids": [["c1", "c2"], ["c3"]],
+            "reference_context_ids": [["c2"], ["c4"]],
+            "reference": ["Paris", "Rome"],
+            "response": ["", ""],
+            "generated": [False, False],
+            "error": ["", ""],
+        }
+    )
+    retrieval_only = ragas_scores(table, load_model)
+    assert loads == []  # a retrieval tier (no answers) never loads the model
+    assert retrieval_only["id_based_context_recall"].tolist() == [1.0, 0.0]
+    assert retrieval_only["semantic_similarity"].isna().all()
+    answered = ragas_scores(table.assign(generated=[True, False], response=["Paris", ""]), load_model)
+    assert loads == [1]
+    assert answered["semantic_similarity"].notna().tolist() == [True, False]

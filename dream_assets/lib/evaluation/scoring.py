@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,9 @@ async def score_samples(metric, samples: list[dict]) -> list[float]:
     return values
 
 
-def ragas_scores(table: pd.DataFrame, embed_model: BaseEmbedding, seed: int = 0) -> pd.DataFrame:
+def ragas_scores(
+    table: pd.DataFrame, embed_model: BaseEmbedding | Callable[[], BaseEmbedding], seed: int = 0
+) -> pd.DataFrame:
     """Adds the ragas metric columns to a per-question table (`retrieve_questions` rows, the
     answered ones merged in from `answer_questions`).
 
@@ -104,7 +107,8 @@ def ragas_scores(table: pd.DataFrame, embed_model: BaseEmbedding, seed: int = 0)
     `semantic_similarity` (ragas' cosine similarity of the answer's and reference's embeddings
     with `embed_model`) on every answered row (`generated`, no `error`; a table without a
     `generated` column counts as answered). Other rows get NaN (`summarize` reports each
-    metric's `n`). `seed` is kept for callers; no metric here samples.
+    metric's `n`). `embed_model` may be a factory, called only when some row was answered.
+    `seed` is kept for callers; no metric here samples.
     """
     from ragas.metrics.collections import SemanticSimilarity
 
@@ -126,6 +130,8 @@ def ragas_scores(table: pd.DataFrame, embed_model: BaseEmbedding, seed: int = 0)
     # cosine similarity lies in [-1, 1]; the float32 rounding of equal texts' embeddings can
     # pass 1 by about 1e-7, which ragas' default range (0, 1) would turn into no score
     bounds = (-1.0 - COSINE_ROUNDING, 1.0 + COSINE_ROUNDING)
+    if not isinstance(embed_model, BaseEmbedding):
+        embed_model = embed_model()
     similarity = SemanticSimilarity(embeddings=LlamaIndexRagasEmbedding(embed_model), allowed_values=bounds)
     pairs = [{"reference": scored.at[i, "reference"], "response": scored.at[i, "response"]} for i in ok]
     scored.loc[ok, "semantic_similarity"] = run_sync(score_samples(similarity, pairs))

@@ -55,7 +55,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
         if report is not None:
             report(finished)
         return finished
-    retriever, embed_model = _open_retriever(store, settings)
+    retriever, embed_model = _open_retriever(store, settings)  # the model only once answers are scored
     questions = store.read_parquet(f"{settings.golden_prefix}/questions.parquet")
     questions = _with_reranker_split(store, settings.golden_prefix, questions)
     contexts = store.read_parquet(contexts_key(store, settings.golden_prefix, settings.config.parser))
@@ -88,7 +88,11 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
 
 def _open_retriever(store, settings: TrialSettings):
     """The trial's retriever (a pool's, when one serves a plain vector retrieval of this index)
-    and the embedding model ragas' similarity uses."""
+    and the embedding model ragas' similarity uses: the retriever's own, or a factory that loads
+    it the first time an answer is scored, so a lexical trial whose tier has no answers (BM25,
+    a retrieval-only refresh) never loads one."""
+    from functools import cache
+
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.retrieval.index_spec import load_retriever
     from dream_assets.lib.retrieval.pool import PoolRetriever, connect_pool
@@ -98,11 +102,12 @@ def _open_retriever(store, settings: TrialSettings):
     # a pool answers plain vector retrievals; a reranking, BM25 or hybrid trial retrieves itself
     plain = reranker is None and settings.config.retriever == "vector"
     pool = connect_pool(settings.retrieval_pool) if settings.retrieval_pool and plain else None
+    load_model = cache(lambda: make_embedding(settings.index.embedding))
     if pool is not None:  # the index is loaded once, in the pool's actors
-        return PoolRetriever(pool, settings.config.top_k), make_embedding(settings.index.embedding)
+        return PoolRetriever(pool, settings.config.top_k), load_model
     retriever = load_retriever(settings.index, settings.config.top_k, reranker, settings.config.retriever)
-    # a lexical retriever loads no embedding model; ragas' answer similarity still needs one
-    return retriever, retriever.embed_model or make_embedding(settings.index.embedding)
+    # a lexical retriever loads no embedding model; ragas' answer similarity loads one if it scores
+    return retriever, retriever.embed_model or load_model
 
 
 def _with_reranker_split(store, golden_prefix: str, questions):
