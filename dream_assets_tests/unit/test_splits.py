@@ -53,3 +53,19 @@ def test_generation_sample_is_seeded_shared_and_proportional_to_the_splits():
     # a larger sample's first questions are not the smaller one's in general, but the whole set is a
     # permutation: every question once
     assert generation_sample(questions, 0, seed=3)["question_id"].is_unique
+
+
+def test_a_document_added_moves_no_existing_question():
+    before = _questions({"a": 10, "b": 20, "c": 3})
+    after = pd.concat([before, _questions({"aa": 12})], ignore_index=True)  # sorts between a and b
+    split_before = pd.Series(split_golden(before, 0.3, seed=4)[0].to_numpy(), index=before["question_id"])
+    split_after = pd.Series(split_golden(after, 0.3, seed=4)[0].to_numpy(), index=after["question_id"])
+    assert split_after[before["question_id"]].equals(split_before)
+    assert (split_after[after["document_id"].eq("aa").to_numpy()] == HELD_OUT).sum() == 4
+
+    drawn_before = generation_sample(before, 12, seed=4)["question_id"].tolist()
+    drawn_after = generation_sample(after, 12, seed=4)["question_id"].tolist()
+    kept = [question for question in drawn_after if not question.startswith("aa-")]
+    # the new document's questions only displace drawn ones; the rest keep their order
+    assert set(kept) <= set(drawn_before) and kept == [question for question in drawn_before if question in kept]
+    assert len(kept) >= 8  # 12 drawn, the new document has 12 of 45 questions: about 3 displaced

@@ -146,14 +146,14 @@ def squad_golden_dataset(
         squad: the official SQuAD JSON layout (`{"data": [{"title", "paragraphs": [...]}]}`).
         documents: parsed documents by document id; an article is matched to the document
             whose id is the slug of its title.
-        questions_per_document: sample size per document (seeded, without replacement);
+        questions_per_document: sample size per document (seeded by the seed and the document
+            id, so one document's sample does not depend on the others; without replacement);
             None keeps every answerable question.
         seed: seed of the sample.
 
     Returns:
         The golden dataset; `questions` is empty when no article matches a document.
     """
-    rng = random.Random(seed)
     rows: list[dict] = []
     contexts: list[dict] = []
     skipped = {"unanswerable": 0, "document_not_parsed": 0, "context_not_found": 0}
@@ -166,7 +166,7 @@ def squad_golden_dataset(
             continue
         candidates = _article_candidates(document_id, document, paragraphs, contexts, skipped)
         if questions_per_document is not None and len(candidates) > questions_per_document:
-            candidates = rng.sample(candidates, questions_per_document)
+            candidates = random.Random(f"{seed}:{document_id}").sample(candidates, questions_per_document)
         rows.extend(_question_row(qa, context, context_id, document_id) for qa, context, context_id in candidates)
     questions, collapsed = _collapse_duplicates(pd.DataFrame(rows, columns=QUESTION_COLUMNS))
     return GoldenDataset(questions, pd.DataFrame(contexts, columns=CONTEXT_COLUMNS), skipped, collapsed)
