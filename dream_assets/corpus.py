@@ -8,6 +8,11 @@ and the indexes' current pointers are kept per corpus (`dream_assets.layout`). G
 indexes, trials and leaderboards are content-addressed (a different set of documents gives a
 different golden-set version), so two corpora give two leaderboards. A run without the tag
 reads every `documents` partition (the instance-wide corpus '', as before corpora existed).
+
+A corpus can be watched (`dream watch`, `watch_corpus`): bound to its source, with the options
+of its runs; `watched_corpus_sensor` then keeps its document list current and refreshes it
+(`dream_assets.defs.refresh`). The record's `versions` (document id to the source's ETag) are
+what the last run or refresh applied.
 """
 
 from __future__ import annotations
@@ -39,13 +44,53 @@ def corpus_of(context) -> str:
 LATEST_CORPUS = "corpora/latest.json"
 
 
-def write_corpus(store, corpus: str, document_ids: list[str], source_uri: str) -> None:
-    """Records which documents make up `corpus` (replacing an earlier selection of that name)
-    and that it is the latest corpus run (`latest_corpus`)."""
-    store.write_json(
-        layout.corpus_key(corpus), {"corpus": corpus, "source": source_uri, "documents": sorted(document_ids)}
-    )
+def write_corpus(
+    store, corpus: str, document_ids: list[str], source_uri: str, versions: dict[str, str] | None = None
+) -> None:
+    """Records which documents make up `corpus` (replacing an earlier selection of that name),
+    the source's version (ETag) of each that this selection applied, when known, and that it is
+    the latest corpus run (`latest_corpus`)."""
+    record = {"corpus": corpus, "source": source_uri, "documents": sorted(document_ids)}
+    if versions is not None:
+        record["versions"] = {document_id: versions[document_id] for document_id in sorted(versions)}
+    store.write_json(layout.corpus_key(corpus), record)
     store.write_json(LATEST_CORPUS, {"corpus": corpus})
+
+
+def watch_corpus(store, corpus: str, source_uri: str, options: dict) -> dict:
+    """Binds `corpus` to `source_uri`: `watched_corpus_sensor` keeps its documents current and
+    refreshes its leaderboard and winner with `options` (`RefreshOptions` fields). Returns the
+    binding. Re-binding replaces the source and options; what was applied stays.
+
+    Raises:
+        ValueError: if `corpus` is not a valid name (`dream_assets.hashing.slugify` of itself).
+    """
+    try:
+        valid = slugify(corpus) == corpus
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"corpus name {corpus!r}: use lowercase letters, digits and '-' only")
+    binding = {"corpus": corpus, "source": source_uri, "options": options}
+    store.write_json(layout.watch_key(corpus), binding)
+    return binding
+
+
+def watched_corpora(store) -> dict[str, dict]:
+    """Every watched corpus' binding (`watch_corpus`), by corpus name."""
+    bindings = {}
+    for info in store.list("corpora"):
+        if info.key.endswith("/watch.json"):
+            binding = store.read_json(info.key)
+            bindings[binding["corpus"]] = binding
+    return bindings
+
+
+def applied_versions(store, corpus: str) -> dict[str, str]:
+    """The document versions (ETags by id) the last run or refresh of `corpus` applied; {} when
+    none was recorded."""
+    key = layout.corpus_key(corpus)
+    return store.read_json(key).get("versions", {}) if store.exists(key) else {}
 
 
 def current_corpus(store) -> str:
@@ -75,3 +120,14 @@ def corpus_record(store, corpus: str) -> dict:
     if not store.exists(key):
         raise FileNotFoundError(f"corpus {corpus!r} is unknown: `dream run --corpus {corpus}` records its documents")
     return store.read_json(key)
+
+
+def corpus_source(store, corpus: str) -> str | None:
+    """The source URI of `corpus`: its watch binding's, else the one its last run recorded; None
+    for the instance-wide corpus '' or a corpus never recorded."""
+    if not corpus:
+        return None
+    for key in (layout.watch_key(corpus), layout.corpus_key(corpus)):
+        if store.exists(key):
+            return store.read_json(key)["source"]
+    return None

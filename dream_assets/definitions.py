@@ -10,7 +10,6 @@ from typing import Any
 import dagster as dg
 
 from dream_assets.defs.documents.assets import parsed_documents, source_documents
-from dream_assets.defs.documents.sensors import new_document_sensor
 from dream_assets.defs.evaluation.assets import trial_evaluations_asset
 from dream_assets.defs.evaluation.best import best_rag_configuration
 from dream_assets.defs.evaluation.checks import (
@@ -45,6 +44,8 @@ from dream_assets.defs.jobs import (
     sweep_job,
     vector_benchmark_job,
 )
+from dream_assets.defs.refresh.job import corpus_refresh_job
+from dream_assets.defs.refresh.sensor import watched_corpus_sensor
 from dream_assets.defs.reranking.assets import finetuned_reranker, reranker_training_pairs
 from dream_assets.deployments import deployment, executor_for, resources_for
 from dream_assets.partitions import sweep_partitions
@@ -118,14 +119,19 @@ def build_definitions(
         *BULK_ASSETS,
         *([opensearch_index] if opensearch else []),
     ]
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=ASSET_CHECKS,
-        jobs=[*JOBS, *([opensearch_job] if opensearch else [])],
-        sensors=[new_document_sensor],
-        resources={**resources, "search_space": space},
-        executor=executor,
+    built: list[dg.Definitions] = []  # the refresh runs the stages of these very definitions
+    refresh_job = corpus_refresh_job(lambda: built[0])
+    built.append(
+        dg.Definitions(
+            assets=assets,
+            asset_checks=ASSET_CHECKS,
+            jobs=[*JOBS, *([opensearch_job] if opensearch else []), refresh_job],
+            sensors=[watched_corpus_sensor(refresh_job)],
+            resources={**resources, "search_space": space},
+            executor=executor,
+        )
     )
+    return built[0]
 
 
 def deployment_definitions(

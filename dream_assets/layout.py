@@ -54,6 +54,16 @@ def corpus_key(corpus: str) -> str:
     return f"corpora/{corpus}/documents.json"
 
 
+def watch_key(corpus: str) -> str:
+    """The binding of a watched corpus to its source (`dream_assets.corpus.watch_corpus`)."""
+    return f"corpora/{corpus}/watch.json"
+
+
+def corpus_leaderboard_key(corpus: str) -> str:
+    """The last leaderboard of a named corpus: its golden version, corpus version, documents."""
+    return f"corpora/{corpus}/leaderboard.json"
+
+
 def golden_pointer(corpus: str = "") -> str:
     """Pointer to the current golden-set version of `corpus` ('': every document partition)."""
     return f"corpora/{corpus}/golden_dataset.json" if corpus else GOLDEN_POINTER

@@ -32,6 +32,16 @@ class FileSource(dg.ConfigurableResource):
             options.update(key=self.access_key_id, secret=self.secret_access_key)
         return ObjectStoreClient(ObjectStoreSettings(root=self.uri, storage_options=options))
 
+    def with_uri(self, uri: str):
+        """The same kind of source, with the same endpoint and credentials, at `uri` (a watched
+        corpus' source in the deployment's object store)."""
+        return type(self)(
+            uri=uri,
+            endpoint_url=self.endpoint_url,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
+
     def read(self, info: ObjectInfo) -> bytes:
         """The bytes of one listed file."""
         return self._client().read_bytes(info.key)

@@ -98,6 +98,44 @@ def run(
 
 
 @app.command()
+def watch(
+    source: Annotated[str, typer.Option("--source", "--pdfs", help="Folder or s3://bucket/prefix to watch.")],
+    corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the source folder's name).")] = None,
+    golden: Annotated[
+        str, typer.Option(help="Golden set: auto (synthetic), human, synthetic, both, or a SQuAD-layout .json file.")
+    ] = "auto",
+    questions_per_document: Annotated[
+        int, typer.Option(help="Golden questions per document (0: every human one; synthetic: 3).")
+    ] = 0,
+    generation_sample_size: Annotated[int, typer.Option(help="Questions each configuration answers (0: all).")] = 12,
+    held_out_fraction: Annotated[float, typer.Option(help="Share of questions held out to score the winner.")] = 0.3,
+    judge_llm: Annotated[str, typer.Option(help="LLM judging tier 1 on each refresh ('' skips it).")] = "",
+    judge_sample_size: Annotated[int, typer.Option(help="Questions judged per judged configuration.")] = 2,
+    judge_configurations: Annotated[int, typer.Option(help="Best configurations of tier 1 judged.")] = 2,
+) -> None:
+    """Watch a source: each change (documents added, changed, deleted) refreshes the corpus'
+    golden set, indexes, tier 1, leaderboard and served winner (`dream ui` runs the sensor)."""
+    from dream_assets.cli.chain import RunOptions
+    from dream_assets.cli.chain import watch as watch_source
+    from dream_assets.corpus import corpus_name
+
+    with _failures():
+        options = RunOptions(
+            source=source if "://" in source else str(Path(source).resolve()),
+            corpus=corpus or corpus_name(source),
+            documents=0,
+            golden=golden,
+            questions_per_document=questions_per_document,
+            generation_sample_size=generation_sample_size,
+            held_out_fraction=held_out_fraction,
+            judge_llm=judge_llm,
+            judge_sample_size=judge_sample_size,
+            judge_configurations=judge_configurations,
+        )
+        watch_source(options)
+
+
+@app.command()
 def leaderboard(
     corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
 ) -> None:
@@ -116,9 +154,16 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
-    version: Annotated[str, typer.Option(help="Registered model version (default: latest).")] = "latest",
+    version: Annotated[
+        str, typer.Option(help="Registered model version, `latest`, or an alias (default: the winner, `champion`).")
+    ] = "champion",
+    follow: Annotated[
+        bool, typer.Option(help="Serve the alias' new version when a refresh moves it (restarts the server).")
+    ] = True,
+    follow_interval: Annotated[float, typer.Option(help="Seconds between two looks at the alias.")] = 10.0,
 ) -> None:
     """Serve a corpus' best configuration with MLflow's model server (POST /invocations)."""
+    from dream_assets.cli.follow import model_uri, serve_following
     from dream_assets.serving import registered_model_name
 
     with _failures():
@@ -129,12 +174,16 @@ def serve(
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
+        client = MlflowClient(tracker.tracking_uri)
         try:
-            MlflowClient(tracker.tracking_uri).get_registered_model(name)
+            client.get_registered_model(name)
         except MlflowException as error:
             raise UserError(f"no model {name!r} is registered: `dream run` registers the winner") from error
-        command = ["mlflow", "models", "serve", "-m", f"models:/{name}/{version}", "--env-manager", "local"]
-        _exec([*command, "--host", host, "--port", str(port)])
+        uri, resolved = model_uri(client, name, version)
+        server_args = ["--host", host, "--port", str(port)]
+        if follow and resolved is not None:  # an alias that exists: follow it
+            raise typer.Exit(serve_following(client, name, version, server_args, follow_interval))
+        _exec(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", *server_args])
 
 
 @app.command()

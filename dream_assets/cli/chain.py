@@ -19,11 +19,16 @@ from tqdm import tqdm
 
 from dream_assets.cli.console import UserError, one_line_console
 from dream_assets.cli.report import print_checks, print_leaderboard
-from dream_assets.corpus import TAG_CORPUS
+from dream_assets.stages import (
+    Stage,
+    golden_run_config,
+    leaderboard_run_config,
+    run_stage,
+    stage_tags,
+    sweep_run_config,
+)
 
 logger = logging.getLogger("dream")
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 GOLDEN_CHOICES = ("auto", "human", "synthetic", "both")
 
 
@@ -52,7 +57,8 @@ def golden_config(golden: str, bundled: bool, document_ids: list[str], questions
 
     Raises:
         UserError: for an unknown choice, a file that is missing or not SQuAD-shaped, or a human
-            set none of whose article titles is one of `document_ids` (checked before any work).
+            set none of whose article titles is one of `document_ids` (checked before any work,
+            when there are documents).
     """
     from dream_assets.defs.golden.assets import DEMO_SQUAD
     from dream_assets.lib.golden.squad import read_squad, squad_document_ids
@@ -77,7 +83,7 @@ def golden_config(golden: str, bundled: bool, document_ids: list[str], questions
     except (FileNotFoundError, ValueError) as error:
         raise UserError(f"--golden: {error}") from error
     titles = squad_document_ids(squad)
-    if not set(titles.values()) & set(document_ids):
+    if document_ids and not set(titles.values()) & set(document_ids):
         shown = ", ".join(f"{title!r}→{slug}" for title, slug in list(titles.items())[:4])
         raise UserError(
             f"golden set {squad_path} matches none of the {len(document_ids)} documents: its {len(titles)} article"
@@ -110,7 +116,8 @@ def run_chain(options: RunOptions) -> int:
     _check_models(space, resources["llms"], options.judge_llm, options.search_space)
     instance = dg.DagsterInstance.get()
     document_source = resources["document_source"]
-    found = sorted(document_source.list_documents())
+    listing = document_source.list_documents()
+    found = sorted(listing)
     documents = found[: options.documents] if options.documents else found
     if not documents:
         raise UserError(f"no document found under {document_source.uri}")
@@ -119,7 +126,7 @@ def run_chain(options: RunOptions) -> int:
     golden.update(held_out_fraction=options.held_out_fraction)
     store = resources["object_store"].client()
     instance.add_dynamic_partitions(DOCUMENTS, documents)
-    write_corpus(store, options.corpus, documents, document_source.uri)
+    write_corpus(store, options.corpus, documents, document_source.uri, {d: listing[d].etag for d in documents})
     logger.info(
         "corpus %r: %d documents of %s; golden set: %s",
         options.corpus,
@@ -146,57 +153,88 @@ def _check_models(space, llms, judge_llm: str, path: Path | None) -> None:
         raise UserError(f"search space {path or DEFAULT_SEARCH_SPACE}: {'; '.join(problems)}")
 
 
-def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> list[tuple]:
-    """(title, job, partition keys or None, run config) of each stage."""
+def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> list[Stage]:
+    """The stages of a whole run: every document, index and configuration."""
     from dream_assets.partitions import sweep_partitions
 
     partitions = sweep_partitions(space)
     configs = partitions.rag_configs.get_partition_keys()
-    sweep = {"generation_sample_size": options.generation_sample_size}
-    judge = {
-        "judge_llm": options.judge_llm,
-        "sample_size": options.judge_sample_size,
-        "configurations": options.judge_configurations,
-    }
     reranker = any(config.reranker != "none" for config in space.configs())
     return [
-        ("ingest: copy and parse documents", "ingest_job", documents, None),
-        ("golden dataset", "golden_job", None, {"ops": {"golden_dataset": {"config": golden}}}),
-        ("embedding indexes", "index_job", partitions.embedding_indexes.get_partition_keys(), None),
-        *([("reranker: training pairs, fine-tuning", "reranker_job", None, None)] if reranker else []),
-        (
+        Stage("ingest: copy and parse documents", "ingest_job", documents),
+        Stage("golden dataset", "golden_job", None, golden_run_config(golden)),
+        Stage("embedding indexes", "index_job", partitions.embedding_indexes.get_partition_keys()),
+        *([Stage("reranker: training pairs, fine-tuning", "reranker_job")] if reranker else []),
+        Stage(
             f"sweep: {len(configs)} configurations on Ray Tune",
             "sweep_job",
             configs,
-            {"ops": {"trial_evaluations": {"config": sweep}}},
+            sweep_run_config(options.generation_sample_size),
         ),
-        (
+        Stage(
             "judge, leaderboard and best configuration",
             "leaderboard_job",
             None,
-            {"ops": {"judge_evaluations": {"config": judge}}},
+            leaderboard_run_config(options.judge_llm, options.judge_sample_size, options.judge_configurations),
         ),
     ]
 
 
-def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[tuple], corpus: str, debug: bool):
+def _run_stages(defs: dg.Definitions, instance: dg.DagsterInstance, stages: list[Stage], corpus: str, debug: bool):
     """Runs each stage (one Dagster run, tagged with `corpus`), a progress bar over stages;
     returns (title, seconds) of each and the asset-check evaluations of every stage. Dagster's
     events print one line each, warnings and up (`debug`: Dagster's own console logger, every
     event in full)."""
     timings, checks = [], []
     with tqdm(total=len(stages), unit="stage", file=sys.stdout) as bar:
-        for title, job, keys, run_config in stages:
-            bar.set_description(title)
+        for stage in stages:
+            bar.set_description(stage.title)
             started = time.perf_counter()
-            tags = {TAG_CORPUS: corpus, **({RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else {})}
-            level = "DEBUG" if debug else "WARNING"
-            config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
-            job_def = defs.resolve_job_def(job)
-            if not debug:
-                job_def = job_def.with_logger_defs({"console": one_line_console})
-            result = job_def.execute_in_process(instance=instance, tags=tags, run_config=config)
+            level, console = ("DEBUG", None) if debug else ("WARNING", one_line_console)
+            result = run_stage(defs, instance, stage, stage_tags(stage, corpus), level, console)
             checks += result.get_asset_check_evaluations()
-            timings.append((title, time.perf_counter() - started))
+            timings.append((stage.title, time.perf_counter() - started))
             bar.update()
     return timings, checks
+
+
+def watch(options: RunOptions) -> dict:
+    """Binds `options.corpus` to `options.source` with the options of its refreshes
+    (`dream_assets.corpus.watch_corpus`); returns the binding. The source may be empty yet.
+
+    Raises:
+        UserError: when the source cannot be listed, the corpus name is not valid, or the
+            golden choice cannot work on the documents already there.
+    """
+    from dream_assets.corpus import watch_corpus
+    from dream_assets.defs.refresh.plan import RefreshOptions
+    from dream_assets.deployments import deployment, resources_for
+
+    resources = resources_for(deployment(), options.source)
+    source = resources["document_source"]
+    try:
+        documents = sorted(source.list_documents())
+    except Exception as error:
+        raise UserError(f"cannot list {source.uri}: {error}") from error
+    golden = golden_config(options.golden, False, documents, options.questions_per_document)
+    golden.update(held_out_fraction=options.held_out_fraction)
+    refresh = RefreshOptions(
+        golden=golden,
+        generation_sample_size=options.generation_sample_size,
+        judge_llm=options.judge_llm,
+        judge_sample_size=options.judge_sample_size,
+        judge_configurations=options.judge_configurations,
+    )
+    try:
+        binding = watch_corpus(resources["object_store"].client(), options.corpus, source.uri, refresh.model_dump())
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    logger.info(
+        "corpus %r watches %s (%d documents there now): `dream ui` starts the daemon, whose"
+        " watched_corpus_sensor refreshes the corpus after each change (golden set: %s)",
+        options.corpus,
+        source.uri,
+        len(documents),
+        golden["source"],
+    )
+    return binding

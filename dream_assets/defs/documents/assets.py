@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import Field
 
 from dream_assets import layout
+from dream_assets.corpus import corpus_of, corpus_source
 from dream_assets.defs.documents.parsing import PARSED_COLUMNS, parse_documents
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.hashing import sha256_bytes
@@ -45,13 +46,17 @@ def source_documents(
     context: dg.AssetExecutionContext, document_source: DocumentSource, object_store: ObjectStore
 ) -> dg.MaterializeResult:
     """The raw files, copied from the document source into the object store
-    (`source_documents/<id>/<file name>`).
+    (`source_documents/<id>/<file name>`): the run's corpus' source (`dream_assets.corpus.
+    corpus_source`) when it has one, else the `document_source` resource's.
 
     One partition per document; a run over several partitions copies each. Metadata: the
     original file (its path under the source), bytes and SHA-256 per document, and the
     documents no longer in the source (reported, not failed).
     """
     store = object_store.client()
+    uri = corpus_source(store, corpus_of(context))
+    if uri and uri != document_source.uri:  # a watched corpus' own source, in the same object store
+        document_source = document_source.with_uri(uri)
     listing = document_source.list_documents()
     rows, missing = [], []
     for document_id in context.partition_keys:

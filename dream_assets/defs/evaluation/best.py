@@ -12,6 +12,7 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.leaderboard import experiment_leaderboard
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
+from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.defs.workers import WorkerSettings
 from dream_assets.hashing import content_hash, module_file
 from dream_assets.lib.evaluation.metric_catalog import metric_names
@@ -33,6 +34,9 @@ from resources.tracking import MlflowTracker
 from resources.vector_stores import VectorStore
 
 TAG_CONFIGURATION = "dream.configuration_hash"
+CHAMPION = "champion"
+"""The registry alias of a corpus' current winner, which `dream serve` and the deployment's
+`rag-server` follow (`models:/dream-<corpus>@champion`)."""
 
 
 @dg.asset(deps=[experiment_leaderboard], group_name="evaluation", kinds={"mlflow", "yaml"})
@@ -51,7 +55,10 @@ def best_rag_configuration(
     (`dream_assets.serving.BestConfiguration`: search-space entry, index version, models and
     the SHA-256 of their files, corpus and golden-set versions, metrics with intervals), and the
     same as an MLflow `pyfunc` model (`dream_assets.serving.RagModel`) logged on the winner's
-    trial run and registered as a new version of `dream-<corpus>`; `dream serve` serves it.
+    trial run and registered as a new version of `dream-<corpus>` when that file changed (its
+    configuration, index, corpus or golden version), tagged with the corpus, golden and index
+    versions and the runs that made it (`dream.leaderboard_run`, `dream.refresh_run`); the alias
+    `champion` is moved to it, and `dream serve` serves (and follows) that alias.
 
     Raises:
         ValueError: if every configuration of the leaderboard failed.
@@ -69,7 +76,18 @@ def best_rag_configuration(
     key = f"{layout.best_configuration_prefix(golden_version)}/best_rag_configuration.yaml"
     store.write_bytes(key, text.encode("utf-8"))
     run_id, model_version = _log_model(tracker, rag.key, golden_version, corpus, text)
-    model_uri = f"models:/{registered_model_name(corpus)}/{model_version}"
+    name = registered_model_name(corpus)
+    lineage = {
+        "dream.corpus_version": best.corpus_version,
+        "dream.golden_version": golden_version,
+        "dream.index_version": pointer["version"],
+        "dream.leaderboard_run": context.run_id,
+        "dream.refresh_run": context.run.tags.get(TAG_REFRESH_RUN, ""),
+    }
+    for tag, value in lineage.items():
+        tracker.tag_model_version(name, model_version, tag, value)
+    tracker.set_alias(name, CHAMPION, model_version)
+    model_uri = f"models:/{name}/{model_version}"
     context.log.info("best configuration %s: %s", rag.key, model_uri)
     return dg.MaterializeResult(
         metadata={
@@ -78,6 +96,8 @@ def best_rag_configuration(
             "uri": dg.MetadataValue.path(store.uri(key)),
             "model_uri": model_uri,
             "model_version": model_version,
+            "served_as": f"models:/{name}@{CHAMPION}",
+            "corpus_version": best.corpus_version,
             "index_version": pointer["version"],
             "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
             "configuration": dg.MetadataValue.md(f"```yaml\n{text}```"),

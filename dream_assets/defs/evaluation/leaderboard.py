@@ -14,10 +14,13 @@ from dream_assets.defs.evaluation.judging import judge_evaluations
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
-from dream_assets.defs.readers import read_current_golden
+from dream_assets.defs.readers import read_current_golden, read_parsed_documents
+from dream_assets.defs.refresh.lineage import record_leaderboard
+from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
 from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, save_plot, verdict
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
+from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
 from resources.tracking import MlflowTracker
@@ -77,7 +80,9 @@ def experiment_leaderboard(
     `.html`, `.png`); logged to the sweep's MLflow parent run, which it closes, with the judge's
     calibration as `judge_calibration/<figure>` metrics (this run's judged answers) and
     `judge_calibration/reference/<figure>` (the judge model's 100-answer benchmark). Metadata:
-    the verdict and the calibration."""
+    the verdict and the calibration; on a named corpus, its lineage (`record_leaderboard`: the
+    corpus version, the documents added and removed since the previous leaderboard, the refresh
+    run that ran it)."""
     store = object_store.client()
     corpus = corpus_of(context)
     golden_version, _, _ = read_current_golden(store, corpus)
@@ -108,12 +113,22 @@ def experiment_leaderboard(
         "plot_html": dg.MetadataValue.path(store.uri(f"{prefix}/leaderboard.html")),
         "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
     }
+    if corpus:
+        metadata.update(_lineage(context, store, corpus, golden_version))
     if calibration:
         metadata["judged"] = table_metadata(judged(table))
         metadata["judge_calibration"] = dg.MetadataValue.json(calibration)
     if image:
         metadata["plot"] = dg.MetadataValue.md(f"![leaderboard](data:image/png;base64,{image})")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _lineage(context, store, corpus: str, golden_version: str) -> dict:
+    """Records the leaderboard as `corpus`' last (`record_leaderboard`); returns its lineage."""
+    documents = list(read_parsed_documents(context.instance, store, corpus).values())
+    ids = [document.document_id for document in documents]
+    version, refresh_run = corpus_version(documents), context.run.tags.get(TAG_REFRESH_RUN, "")
+    return record_leaderboard(store, corpus, golden_version, version, ids, context.run_id, refresh_run)
 
 
 def _store_and_log_plot(store, tracker: MlflowTracker, parent: str, table: pd.DataFrame, rank_by: str, prefix: str):

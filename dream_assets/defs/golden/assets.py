@@ -106,6 +106,7 @@ def golden_dataset(
     if len(failures):
         store.write_parquet(f"{prefix}/failures.parquet", failures)
     metadata["alignment_by_parser"] = _align(context, store, contexts, prefix, corpus, search_space)
+    metadata.update(_since_previous(store, corpus, questions))
     store.write_json(layout.golden_pointer(corpus), {"version": version, "prefix": prefix, "corpus": corpus})
     context.log.info("golden set %s: %d questions over %d documents", version, len(questions), len(documents))
     preview = questions[["golden_source", "split", "document_id", "user_input", "reference"]].head(10)
@@ -124,6 +125,23 @@ def golden_dataset(
         },
         data_version=dg.DataVersion(version),
     )
+
+
+def _since_previous(store, corpus: str, questions: pd.DataFrame) -> dict:
+    """Against the corpus' previous golden set: `questions_retired` (of documents no longer in
+    the corpus), `questions_added` (new ids), `questions_moved` (kept ids whose split changed:
+    0 when only documents were added, `dream_assets.lib.golden.splits`)."""
+    pointer = layout.golden_pointer(corpus)
+    if not store.exists(pointer):
+        return {}
+    previous = store.read_parquet(f"{store.read_json(pointer)['prefix']}/questions.parquet")
+    current = set(questions["document_id"])
+    kept = previous.merge(questions[["question_id", "split"]], on="question_id", suffixes=("", "_now"))
+    return {
+        "questions_retired": int((~previous["document_id"].isin(current)).sum()),
+        "questions_added": int((~questions["question_id"].isin(previous["question_id"])).sum()),
+        "questions_moved": int((kept["split"] != kept["split_now"]).sum()) if "split" in kept else 0,
+    }
 
 
 def _align(context, store, contexts: pd.DataFrame, prefix: str, corpus: str, space: SearchSpace) -> dict:

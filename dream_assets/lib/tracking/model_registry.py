@@ -63,6 +63,10 @@ class ModelRegistry:
         """Sets a tag on one version of a registered model."""
         self.client().set_model_version_tag(name, version, tag, value)
 
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Points alias `alias` of registered model `name` at `version` (`models:/<name>@<alias>`)."""
+        self.client().set_registered_model_alias(name, alias, version)
+
 
 @contextlib.contextmanager
 def fluent_tracking_uri(uri: str):

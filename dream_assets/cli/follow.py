@@ -1,0 +1,101 @@
+"""`dream serve`: MLflow's model server on a registered version, and on the version an alias
+points at, following the alias (the server is restarted on the new version when it moves)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger("dream")
+
+
+def model_uri(client, name: str, version: str) -> tuple[str, str | None]:
+    """The model URI of `version` of registered model `name` and the version it resolves to now:
+    a number or `latest` as given (version None), an alias (`champion`) as
+    `models:/<name>@<alias>` with the version it points at; an alias that does not exist falls
+    back to `latest` (models registered before aliases).
+
+    Raises:
+        mlflow.exceptions.MlflowException: if the model is not registered.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if version == "latest" or version.isdigit():
+        return f"models:/{name}/{version}", None
+    try:
+        return f"models:/{name}@{version}", str(client.get_model_version_by_alias(name, version).version)
+    except MlflowException:
+        logger.info("model %s has no alias %r: serving its latest version", name, version)
+        return f"models:/{name}/latest", None
+
+
+def serve_following(client, name: str, alias: str, server_args: list[str], interval_s: float) -> int:
+    """Serves `models:/<name>@<alias>` with `mlflow models serve <server_args>` in a child
+    process and looks up the alias every `interval_s` seconds; when it points at another
+    version, the server is stopped and started again on it (requests during the restart are
+    refused). Returns the server's exit status when it exits by itself; SIGTERM or Ctrl-C stops
+    both."""
+    uri, version = model_uri(client, name, alias)
+    stop = {"now": False}
+
+    def _stop(*_) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    server = _start(uri, version, server_args)
+    next_look = time.monotonic() + interval_s
+    try:
+        while not stop["now"]:
+            time.sleep(0.5)
+            if server.poll() is not None:
+                return server.returncode
+            if time.monotonic() < next_look:
+                continue
+            next_look = time.monotonic() + interval_s
+            now = _alias_version(client, name, alias)
+            if now is not None and now != version:
+                logger.info("%s@%s moved from version %s to %s: restarting the server", name, alias, version, now)
+                _terminate(server)
+                version = now
+                server = _start(f"models:/{name}@{alias}", version, server_args)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _terminate(server)
+    return 0
+
+
+def _alias_version(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _start(uri: str, version: str | None, server_args: list[str]) -> subprocess.Popen:
+    bin_dir = Path(sys.executable).parent
+    logger.info("serving %s%s", uri, f" (version {version})" if version else "")
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", *server_args]
+    return subprocess.Popen(command, start_new_session=True)  # its own group: uvicorn's workers go with it
+
+
+def _terminate(server: subprocess.Popen) -> None:
+    """Stops the server's process group: SIGTERM, then SIGKILL after 30 s."""
+    if server.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
