@@ -5,6 +5,7 @@ its corpus. `dream run` (`dream_assets.cli.chain`) and a watched corpus' refresh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -29,11 +30,11 @@ class Stage:
 
     title: str
     job: str
-    keys: list[str] | None = None
+    keys: Sequence[str] | None = None
     run_config: dict = field(default_factory=dict)
 
 
-def key_ranges(ordered: list[str], wanted: set[str] | list[str]) -> list[list[str]]:
+def key_ranges(ordered: Sequence[str], wanted: set[str] | Sequence[str]) -> list[list[str]]:
     """`wanted` as runs of keys contiguous in `ordered` (a run covers one partition range, so a
     set of keys that is not contiguous takes one run per range), in `ordered`'s order.
 

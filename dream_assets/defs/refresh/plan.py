@@ -11,6 +11,7 @@ the changed documents are embedded). A corpus without a leaderboard is evaluated
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -86,7 +87,7 @@ def refresh_stages(
     space: SearchSpace,
     options: RefreshOptions,
     changes: CorpusChanges,
-    document_order: list[str],
+    document_order: Sequence[str],
     configs: list[str] | None,
 ) -> list[Stage]:
     """The stages of one refresh: copy and parse the added and changed documents (one run per
