@@ -84,7 +84,9 @@ def _start(uri: str, version: str | None, server_args: list[str]) -> subprocess.
     bin_dir = Path(sys.executable).parent
     logger.info("serving %s%s", uri, f" (version {version})" if version else "")
     command = [str(bin_dir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", *server_args]
-    return subprocess.Popen(command, start_new_session=True)  # its own group: uvicorn's workers go with it
+    # MLflow's server starts `uvicorn` by name: this environment's bin directory leads PATH
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    return subprocess.Popen(command, env=env, start_new_session=True)  # its own group: uvicorn's workers too
 
 
 def _terminate(server: subprocess.Popen) -> None:

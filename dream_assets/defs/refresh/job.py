@@ -39,7 +39,7 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
         """Brings the run's corpus (`dream/corpus`) to the listing in `config`: adds the new
         documents' partitions, records the corpus' documents, runs each stage, and records the
         listing as applied once every stage succeeded (a failed refresh is retried by the next
-        change: the sensor's run key is the listing's hash).
+        change: the sensor's run key hashes what was applied and the listing).
 
         Raises:
             dagster.Failure: if the run has no corpus or the corpus is not watched.
@@ -91,7 +91,11 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
             },
         )
 
-    @dg.job(name="corpus_refresh_job", tags={"dream/kind": "refresh"})
+    # its stages run in this run's process (on Kubernetes, its pod): sized like the index step
+    resources = {"requests": {"cpu": "4", "memory": "12Gi"}}
+    tags = {"dream/kind": "refresh", "dagster-k8s/config": {"container_config": {"resources": resources}}}
+
+    @dg.job(name="corpus_refresh_job", tags=tags)
     def refresh_job() -> None:
         """Refreshes a watched corpus (`watched_corpus_sensor` starts it)."""
         refresh_corpus()

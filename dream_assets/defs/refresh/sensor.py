@@ -55,10 +55,11 @@ def watched_corpus_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
 
         Debounced: a listing is acted on once two looks in a row saw it (ten uploads at once give
         one refresh), and never while a run of that corpus is unfinished (a refresh or
-        `dream run`: the next look after it acts). The run key is the corpus and the listing's
-        hash, so the same listing starts at most one refresh, even after it failed; the same
-        object uploaded again (same ETag) starts nothing. The cursor holds each corpus' last
-        listing. A source that cannot be listed is logged and skipped."""
+        `dream run`: the next look after it acts). The run key is the corpus and the hash of what
+        was applied and what is listed, so one change starts at most one refresh, even after it
+        failed (the next change starts the next); the same object uploaded again (same ETag)
+        starts nothing, and a deletion back to an earlier listing is a change of its own. The
+        cursor holds each corpus' last listing. A source that cannot be listed is logged and skipped."""
         store = object_store.client()
         seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
         requests, waiting = [], []
@@ -70,7 +71,8 @@ def watched_corpus_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
                 continue
             listing = {document_id: info.etag for document_id, info in found.items()}
             previous, seen[corpus] = seen.get(corpus), listing
-            changes = CorpusChanges.between(applied_versions(store, corpus), listing)
+            applied = applied_versions(store, corpus)
+            changes = CorpusChanges.between(applied, listing)
             if not changes:
                 continue
             if listing != previous:
@@ -88,7 +90,7 @@ def watched_corpus_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             )
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{corpus}:{content_hash(listing)}",
+                    run_key=f"{corpus}:{content_hash([applied, listing])}",
                     run_config={"ops": {"refresh_corpus": {"config": {"listing": listing}}}},
                     tags={TAG_CORPUS: corpus},
                 )
