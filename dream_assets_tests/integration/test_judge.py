@@ -68,10 +68,11 @@ def test_the_bundled_judge_scores_every_metric_on_real_squad_answers(models_dir)
     judge = make_ragas_llm(
         settings.model_copy(update={"max_tokens": JUDGE_MAX_TOKENS}), max_string_chars=JUDGE_MAX_STRING_CHARS
     )
-    judged = judge_rows(_answered(2).assign(config_key="k"), judge, _embed_model(models_dir))
+    # one answer, every metric: the 1.5B judge takes about 2 minutes per answer on 2 CPUs
+    judged = judge_rows(_answered(1).assign(config_key="k"), judge, _embed_model(models_dir))
     summary = judge_summary(judged).iloc[0]
     for name in RAGAS_JUDGE_METRICS:
-        assert summary[f"{name}_coverage"] >= 0.9, (name, judged[name].tolist())
+        assert summary[f"{name}_coverage"] == 1.0, (name, judged[name].tolist())
         assert judged[name].dropna().between(0, 1).all(), name
     # no NaN without its metric named in the row's judge_failures
     for _, row in judged.iterrows():
