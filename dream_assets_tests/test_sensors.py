@@ -11,8 +11,8 @@ import pytest
 
 from dream_assets.corpus import TAG_CORPUS, watch_corpus, write_corpus
 from dream_assets.defs.refresh.plan import CorpusChanges, refresh_stages
+from dream_assets.defs.stages import key_ranges
 from dream_assets.search_space import SearchSpace
-from dream_assets.stages import key_ranges
 from resources.object_store import LocalObjectStore
 from resources.sources import DocumentSource
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from dream_assets.cli.console import UserError, one_line_console
 from dream_assets.cli.report import print_checks, print_leaderboard
-from dream_assets.stages import (
+from dream_assets.defs.stages import (
     Stage,
     golden_run_config,
     leaderboard_run_config,

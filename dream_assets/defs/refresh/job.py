@@ -12,9 +12,9 @@ from dream_assets import layout
 from dream_assets.corpus import TAG_CORPUS, applied_versions, write_corpus
 from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN, CorpusChanges, RefreshOptions, refresh_stages, tier_one
+from dream_assets.defs.stages import run_stage, stage_tags
 from dream_assets.partitions import DOCUMENTS
 from dream_assets.search_space import SearchSpace
-from dream_assets.stages import run_stage, stage_tags
 from resources.object_store import ObjectStore
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from dream_assets import layout
+from dream_assets.defs.stages import Stage, golden_run_config, key_ranges, leaderboard_run_config, sweep_run_config
 from dream_assets.search_space import SearchSpace
-from dream_assets.stages import Stage, golden_run_config, key_ranges, leaderboard_run_config, sweep_run_config
 
 TAG_REFRESH_RUN = "dream/refresh_run"
 """Tag of every stage run a refresh starts: the refresh run's id."""
