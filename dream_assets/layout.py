@@ -165,3 +165,9 @@ def query_embeddings_key(golden_version: str, embedding_model: str) -> str:
     """Embeddings of one golden-set version's questions by one embedding model (Parquet:
     `question_id`, `embedding`): computed once, read by every configuration on that model."""
     return f"query_embeddings/{golden_version}/{slugify(embedding_model)}.parquet"
+
+
+def query_text_cache_key(embedding_model: str) -> str:
+    """Every question text one embedding model embedded, by the SHA-256 of the text (Parquet:
+    `text_sha256`, `embedding`): a refreshed golden set embeds only its new questions."""
+    return f"query_embeddings/by_text/{slugify(embedding_model)}.parquet"

@@ -201,7 +201,8 @@ def ui(
     # document source reach it through its environment (`dream_assets.definitions.defs`)
     if search_space:
         os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
-    # the document source (of new_document_sensor) is the last corpus run's, unless set
+    # the deployment's document source (a run launched from the UI reads it) is the last corpus
+    # run's, unless set
     store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
     corpus = current_corpus(store)
     if "DREAM_PDF_SOURCE" not in os.environ and corpus:

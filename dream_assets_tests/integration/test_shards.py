@@ -92,3 +92,24 @@ def test_above_the_threshold_an_ann_index_is_built_its_recall_measured_and_searc
     assert 0.8 <= ann["recall_at_10"] <= 1.0
     [hits] = LanceIndex(tmp_path / "lancedb", record).search(vectors[7:8], 5)
     assert len(hits) == 5 and hits[0][0] == 7 and hits[0][1] > 0.99  # a stored vector finds itself first
+
+
+def test_a_grown_golden_set_embeds_only_its_new_questions(tmp_path, embedding):
+    import pandas as pd
+
+    from dream_assets import layout
+    from dream_assets.lib.retrieval.query_embeddings import ensure_query_embeddings, read_query_embeddings
+
+    settings = ObjectStoreSettings(root=str(tmp_path / "store"))
+    store = ObjectStoreClient(settings)
+    old = pd.DataFrame({"question_id": ["q1", "q2"], "user_input": ["Who was Rollo?", "When was Normandy named?"]})
+    grown = pd.concat([old, pd.DataFrame({"question_id": ["q3"], "user_input": ["What is a force?"]})])
+    for version, questions in (("v1", old), ("v2", grown)):
+        store.write_parquet(f"{layout.golden_prefix(version)}/questions.parquet", questions)
+    assert ensure_query_embeddings(settings, "v1", embedding) == 2
+    assert ensure_query_embeddings(settings, "v2", embedding) == 1  # q1 and q2 from the text cache
+    assert ensure_query_embeddings(settings, "v2", embedding) == 0  # stored
+    first = read_query_embeddings(store, "v1", embedding.name)
+    second = read_query_embeddings(store, "v2", embedding.name)
+    assert first and second and set(second) == {"q1", "q2", "q3"}
+    assert np.allclose(first["q1"], second["q1"]) and not np.allclose(second["q1"], second["q3"])

@@ -4,16 +4,21 @@ embedding the questions again (`Retriever.retrieve_batch`'s `embeddings`)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import pandas as pd
 
 from dream_assets import layout
 
+CACHE_COLUMNS = ["text_sha256", "embedding"]
+
 
 def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int:
     """Embeds the questions of golden set `golden_version` with `embedding` and stores them at
-    `layout.query_embeddings_key`, unless they are stored already.
+    `layout.query_embeddings_key`, unless they are stored already. Texts the model embedded for
+    an earlier golden set are taken from its text cache (`layout.query_text_cache_key`), so a
+    golden set that grew by one document embeds that document's questions only.
 
     Args:
         object_store: `resources.object_store.ObjectStoreSettings` (this runs in a Ray task).
@@ -22,9 +27,8 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
 
     Returns:
         Texts the encoder embedded now (counted from LlamaIndex's instrumentation events): the
-        number of questions, or 0 when the stored embeddings were reused.
+        questions not in the text cache, 0 when the stored embeddings were reused.
     """
-    from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.stores.object_store import ObjectStoreClient
 
     store = ObjectStoreClient(object_store)
@@ -32,12 +36,25 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
     if store.exists(key):
         return 0
     questions = store.read_parquet(f"{layout.golden_prefix(golden_version)}/questions.parquet")
-    model = make_embedding(embedding)
-    with count_embedded_texts() as counted:
-        vectors = model.get_text_embedding_batch(questions["user_input"].tolist())
-    table = pd.DataFrame({"question_id": questions["question_id"], "embedding": [list(v) for v in vectors]})
+    shas = questions["user_input"].map(lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest())
+    cache_key = layout.query_text_cache_key(embedding.name)
+    cached = store.read_parquet(cache_key) if store.exists(cache_key) else pd.DataFrame(columns=CACHE_COLUMNS)
+    known = dict(zip(cached["text_sha256"], cached["embedding"], strict=True))
+    missing = questions.loc[~shas.isin(known), "user_input"].drop_duplicates()
+    embedded = 0
+    if len(missing):
+        from dream_assets.lib.models.embeddings import make_embedding
+
+        model = make_embedding(embedding)
+        with count_embedded_texts() as counted:
+            vectors = model.get_text_embedding_batch(missing.tolist())
+        embedded = counted()
+        new = pd.DataFrame({"text_sha256": shas[missing.index].to_numpy(), "embedding": [list(v) for v in vectors]})
+        known.update(zip(new["text_sha256"], new["embedding"], strict=True))
+        store.write_parquet(cache_key, pd.concat([cached, new], ignore_index=True))
+    table = pd.DataFrame({"question_id": questions["question_id"], "embedding": [list(known[sha]) for sha in shas]})
     store.write_parquet(key, table)
-    return counted()
+    return embedded
 
 
 def read_query_embeddings(store, golden_version: str, embedding_model: str) -> dict[str, list[float]] | None:
