@@ -80,9 +80,9 @@ def stage_report(run_id: str) -> None:
 
     with dg.DagsterInstance.get() as instance:
         stages = instance.get_runs(dg.RunsFilter(tags={"dream/refresh_run": run_id}))
-        for run in sorted(stages, key=lambda r: r.run_id):
-            stats = instance.get_run_stats(run.run_id)
-            seconds = (stats.end_time or 0) - (stats.start_time or 0)
+        stats = {run.run_id: instance.get_run_stats(run.run_id) for run in stages}
+        for run in sorted(stages, key=lambda r: stats[r.run_id].start_time or 0):
+            seconds = (stats[run.run_id].end_time or 0) - (stats[run.run_id].start_time or 0)
             print(f"  stage {run.job_name:18s} {seconds:7.1f} s")
         ids = {run.run_id for run in stages}
         for asset in ("embedding_index", "golden_dataset", "experiment_leaderboard"):
