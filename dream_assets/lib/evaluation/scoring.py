@@ -134,7 +134,8 @@ def ragas_scores(
         embed_model = embed_model()
     similarity = SemanticSimilarity(embeddings=LlamaIndexRagasEmbedding(embed_model), allowed_values=bounds)
     pairs = [{"reference": scored.at[i, "reference"], "response": scored.at[i, "response"]} for i in ok]
-    scored.loc[ok, "semantic_similarity"] = run_sync(score_samples(similarity, pairs))
+    # ... and the stored score is the cosine itself, rounding removed: within [-1, 1]
+    scored.loc[ok, "semantic_similarity"] = np.clip(run_sync(score_samples(similarity, pairs)), -1.0, 1.0)
     return scored
 
 
