@@ -103,7 +103,7 @@ def run_chain(options: RunOptions) -> int:
     """
     from dream_assets.corpus import write_corpus
     from dream_assets.definitions import build_definitions
-    from dream_assets.deployments import DEMO_PDFS, deployment, executor_for, resources_for
+    from dream_assets.deployments import deployment, executor_for, resources_for
     from dream_assets.partitions import DOCUMENTS
     from dream_assets.search_space import SearchSpaceError, load_search_space
 
@@ -121,8 +121,7 @@ def run_chain(options: RunOptions) -> int:
     documents = found[: options.documents] if options.documents else found
     if not documents:
         raise UserError(f"no document found under {document_source.uri}")
-    bundled = Path(document_source.uri).resolve() == DEMO_PDFS.resolve() if "://" not in document_source.uri else False
-    golden = golden_config(options.golden, bundled, documents, options.questions_per_document)
+    golden = golden_config(options.golden, _bundled(document_source.uri), documents, options.questions_per_document)
     golden.update(held_out_fraction=options.held_out_fraction)
     store = resources["object_store"].client()
     instance.add_dynamic_partitions(DOCUMENTS, documents)
@@ -139,6 +138,13 @@ def run_chain(options: RunOptions) -> int:
     print_leaderboard(store, options.corpus, timings)
     print_checks(checks)
     return 0
+
+
+def _bundled(source_uri: str) -> bool:
+    """Whether `source_uri` is the bundled demo corpus' folder (`--golden auto` is human there)."""
+    from dream_assets.deployments import DEMO_PDFS
+
+    return "://" not in source_uri and Path(source_uri).resolve() == DEMO_PDFS.resolve()
 
 
 def _check_models(space, llms, judge_llm: str, path: Path | None) -> None:
@@ -216,7 +222,7 @@ def watch(options: RunOptions) -> dict:
         documents = sorted(source.list_documents())
     except Exception as error:
         raise UserError(f"cannot list {source.uri}: {error}") from error
-    golden = golden_config(options.golden, False, documents, options.questions_per_document)
+    golden = golden_config(options.golden, _bundled(source.uri), documents, options.questions_per_document)
     golden.update(held_out_fraction=options.held_out_fraction)
     refresh = RefreshOptions(
         golden=golden,
