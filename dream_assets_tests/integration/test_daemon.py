@@ -7,6 +7,7 @@ and deletes objects: the daemon's ticks of `watched_corpus_sensor` start each re
 stages are Dagster runs of the chain's jobs.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -187,8 +188,11 @@ def test_an_upload_reaches_the_served_winner_through_the_daemon(tmp_path, models
         gone = lambda: (answer := _try_ask(port, question)) and "force" not in _documents_of(store, answer)  # noqa: E731
         _wait("the served index still has force", gone, ui, 120)
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
-        ui.stop()
+        try:
+            if server is not None:
+                with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+                    os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=60)
+        finally:
+            ui.stop()
     logging.getLogger(__name__).warning("upload to refreshed winner: first %.1f s, second %.1f s", first_s, second_s)

@@ -46,6 +46,11 @@ class DagsterUI:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        # `dagster dev` can exit before its code server or a run worker: none outlives the test
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def start_dagster_ui(home: Path, env: dict[str, str], timeout_s: float = 240) -> DagsterUI:
