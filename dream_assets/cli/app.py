@@ -81,7 +81,7 @@ def run(
 
     with _failures():
         options = RunOptions(
-            source=(source if "://" in source else str(Path(source).resolve())) if source else None,
+            source=_source_uri(source) if source else None,
             search_space=search_space.resolve() if search_space else None,
             corpus=corpus or (corpus_name(source) if source else "squad-demo"),
             documents=documents,
@@ -121,7 +121,7 @@ def watch(
 
     with _failures():
         options = RunOptions(
-            source=source if "://" in source else str(Path(source).resolve()),
+            source=_source_uri(source),
             corpus=corpus or corpus_name(source),
             documents=0,
             golden=golden,
@@ -230,6 +230,11 @@ class _failures:
         if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
             return False
         raise typer.Exit(fail(error, _state["debug"]))
+
+
+def _source_uri(source: str) -> str:
+    """A `--source` as the chain records it: an `s3://` URI as given, a folder as an absolute path."""
+    return source if "://" in source else str(Path(source).resolve())
 
 
 def _resources() -> dict:

@@ -24,15 +24,12 @@ def model_uri(client, name: str, version: str) -> tuple[str, str | None]:
     Raises:
         mlflow.exceptions.MlflowException: if the model is not registered.
     """
-    from mlflow.exceptions import MlflowException
-
     if version == "latest" or version.isdigit():
         return f"models:/{name}/{version}", None
-    try:
-        return f"models:/{name}@{version}", str(client.get_model_version_by_alias(name, version).version)
-    except MlflowException:
+    if (resolved := _alias_version(client, name, version)) is None:
         logger.info("model %s has no alias %r: serving its latest version", name, version)
         return f"models:/{name}/latest", None
+    return f"models:/{name}@{version}", resolved
 
 
 def serve_following(client, name: str, alias: str, server_args: list[str], interval_s: float) -> int:
@@ -72,6 +69,7 @@ def serve_following(client, name: str, alias: str, server_args: list[str], inter
 
 
 def _alias_version(client, name: str, alias: str) -> str | None:
+    """The version `alias` of registered model `name` points at; None when it points nowhere."""
     from mlflow.exceptions import MlflowException
 
     try:

@@ -83,9 +83,7 @@ def _documents_of(store: Path, served: dict | None) -> set[str]:
         return set()
     documents = {}
     for manifest in (store / "embedding_index" / "chunks256o32_minilm-l6").glob("*/manifest.json"):
-        index = LanceIndex(manifest.parent / "lancedb", {})
-        for node in index.node_json(list(index.rows_by_id.values())):
-            documents[node["__data__"]["id_"]] = node["__data__"]["metadata"]["document_id"]
+        documents.update(_node_documents(manifest.parent / "lancedb"))
     return {documents[node_id] for node_id in served["context_ids"]}
 
 
@@ -100,9 +98,14 @@ def _try_ask(port: int, question: str) -> dict | None:
 def _index_nodes(store: Path) -> pd.Series:
     """Nodes per document of the corpus' current index."""
     pointer = json.loads((store / layout.index_pointer("chunks256o32_minilm-l6", "inbox")).read_text())
-    index = LanceIndex(store / pointer["prefix"] / "lancedb", {})
+    return pd.Series(_node_documents(store / pointer["prefix"] / "lancedb")).value_counts()
+
+
+def _node_documents(directory: Path) -> dict[str, str]:
+    """The document of every node of one LanceDB index, by node id."""
+    index = LanceIndex(directory, {})
     nodes = index.node_json(list(index.rows_by_id.values()))
-    return pd.Series([node["__data__"]["metadata"]["document_id"] for node in nodes]).value_counts()
+    return {node["__data__"]["id_"]: node["__data__"]["metadata"]["document_id"] for node in nodes}
 
 
 def _questions(store: Path, document: str) -> pd.Series:
