@@ -42,6 +42,8 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
         kept = "; its retrieval metrics are above, not ranked" if row.status == "generation_failed" else ""
         tier = getattr(row, "failed_tier", "") or "retrieval"
         logger.info(f"{row.config_key}: its {tier} tier failed{kept}: {row.error}")
+    for row in table[table["status"].eq("stale")].itertuples():
+        logger.info(f"{row.config_key}: not ranked, stale: {row.error}")
     _print_judged(store, golden, judged(table))
     best = f"{layout.best_configuration_prefix(golden)}/best_rag_configuration.yaml"
     if store.exists(best):

@@ -11,6 +11,7 @@ from dream_assets import layout
 from dream_assets.definitions import build_definitions
 from dream_assets.deployments import local_resources
 from dream_assets.lib.evaluation.leaderboard import add_evidence
+from dream_assets.lib.evaluation.trial_settings import FINGERPRINT_ATTR
 from dream_assets.lib.golden.splits import HELD_OUT, SELECTION
 from dream_assets_tests.chain import metadata, run_job
 
@@ -99,3 +100,22 @@ def test_two_tiers_a_held_out_verdict_and_corrected_tiers(tmp_path, models_dir, 
         worse = twin.assign(mrr=twin["mrr"].where(twin.index % 2 == 1, 0.0))  # every other question missed
         tiers = add_evidence(rows, {**tables, "twin": worse}, "mrr").set_index("config_key")["tier"]
         assert tiers["twin"] > 1
+
+        # a table left by a killed run with other settings (stamped with another fingerprint, as
+        # a run with another sample size leaves it after its first rung) is not ranked; run again,
+        # the sweep evaluates that configuration again and skips the other
+        loser = leaderboard.loc[1, "config_key"]
+        stale = tables[loser].head(3).copy()
+        stale.attrs[FINGERPRINT_ATTR] = "0" * 16
+        store.write_parquet(layout.trial_key(version, loser), stale)
+        board = metadata(run_job(defs, instance, "leaderboard_job"), "experiment_leaderboard")
+        leaderboard = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
+        row = leaderboard.set_index("config_key").loc[loser]
+        assert row["status"] == "stale" and pd.isna(row["mrr"]) and pd.isna(row["tier"])
+        assert "0000000000000000" in row["error"] and board["best"] == winner
+        resumed = metadata(run_job(defs, instance, "sweep_job", CONFIGS, run_config=sweep_config), "trial_evaluations")
+        assert resumed["skipped_trials"] == 1
+        assert len(store.read_parquet(layout.trial_key(version, loser))) == len(questions)
+        run_job(defs, instance, "leaderboard_job")
+        leaderboard = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
+        assert leaderboard["status"].eq("ok").all() and leaderboard["mrr"].notna().all() and len(leaderboard) == 2

@@ -23,6 +23,7 @@ from dream_assets.defs.metadata import table_metadata
 from dream_assets.defs.readers import read_current_golden
 from dream_assets.defs.workers import WorkerSettings
 from dream_assets.lib.evaluation.fidelity import question_rungs
+from dream_assets.lib.evaluation.trial_settings import planned_record
 from dream_assets.lib.models.bundled import model_problems
 from dream_assets.partitions import SweepPartitions
 from dream_assets.search_space import SearchSpace
@@ -115,7 +116,9 @@ def _trial_evaluations(
     asset's metadata) and the other trials go on. Run again, the sweep resumes: finished trials
     are skipped (`skipped_trials`), interrupted ones answer only the questions they had not
     (`resumed_questions`), and each configuration keeps its one MLflow run (looked up by
-    configuration key and golden-set version).
+    configuration key and golden-set version). Before any trial runs, the fingerprint each
+    table must carry is recorded (`<config key>.planned.json`): the leaderboard ranks no table
+    left by a run with other settings.
     """
     configs = [search_space.configs_by_key[key] for key in context.partition_keys]
     _check_models(configs, llms)
@@ -128,6 +131,8 @@ def _trial_evaluations(
     ray_cluster.connect()
     embedded = embed_questions(context, workers, configs, golden_version)
     sweep = sweep_trials(context, config, workers, golden_version, context.partition_keys, rungs)
+    for trial in sweep.trials:  # what the leaderboard will accept of each table (`planned_record`)
+        store.write_json(trial.planned_key, planned_record(trial))
     context.log.info(
         "sweep of %d configurations on golden set %s: %d questions retrieved, %d answered",
         *(len(sweep.trials), golden_version, len(questions), sample),

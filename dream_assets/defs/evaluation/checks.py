@@ -80,8 +80,9 @@ def leaderboard_ranks_every_configuration(
     """Fails (ERROR) when the stored leaderboard of the current golden set lacks a
     configuration that has a trial there (`missing`: evaluated after the leaderboard was
     built), ranks a failed one without a score or with its retrieval tier only (`failed`,
-    `generation_failed`), or shows the results of an earlier
-    trial of a configuration whose last trial failed (`stale`)."""
+    `generation_failed`), holds a table its planned trial did not make (`stale`: not ranked), or
+    shows the results of an earlier trial of a configuration whose last trial failed (`stale:
+    last trial failed`)."""
     store = object_store.client()
     golden_version = _golden_version(context, store)
     board = store.read_parquet(f"{layout.leaderboard_prefix(golden_version)}/leaderboard.parquet")
@@ -92,7 +93,7 @@ def leaderboard_ranks_every_configuration(
     ]
     for row in board.to_dict("records"):
         key, status = str(row["config_key"]), row["status"]
-        if status in ("failed", "generation_failed"):
+        if status in ("failed", "generation_failed", "stale"):
             problems.append({"config_key": key, "problem": f"{status}: {row['error']}"})
         elif key in errors:
             problems.append({"config_key": key, "problem": f"stale: last trial failed: {errors[key]}"})

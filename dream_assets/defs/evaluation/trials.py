@@ -8,6 +8,7 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.lib.evaluation.leaderboard import add_evidence, build_leaderboard
 from dream_assets.lib.evaluation.summary import summarize
+from dream_assets.lib.evaluation.trial_settings import planned_key, table_fingerprint
 from dream_assets.rag_config import RagConfig
 
 
@@ -19,11 +20,15 @@ def ranked_trials(
     trial's per-question table by configuration key.
 
     Raises:
-        ValueError: when no trial was evaluated on that golden set.
+        ValueError: when no trial was evaluated on that golden set, or none can be ranked (every
+            table stale, every trial failed).
     """
     rows, tables = trial_rows(store, golden_version, configs)
     if not rows:
         raise ValueError(f"no trial evaluated on golden set {golden_version}: materialise trial_evaluations first")
+    if not any(row["status"] in ("ok", "stopped_early", "generation_failed") for row in rows):
+        reasons = sorted({f"{row['status']}: {row['error']}" for row in rows})
+        raise ValueError(f"no trial on golden set {golden_version} can be ranked: {'; '.join(reasons)}")
     return add_evidence(build_leaderboard(rows, rank_by), tables, rank_by), tables
 
 
@@ -35,16 +40,25 @@ def trial_rows(store, golden_version: str, configs: dict[str, RagConfig]) -> tup
     `status` is `ok`; `stopped_early` (answered fewer questions than the others, stopped by a
     multi-fidelity search); `generation_failed` (its retrieval tier finished, then answering
     failed: its retrieval metrics are kept, `failed_tier` is `generation`, and it is not ranked
-    against the others); or `failed` (nothing was scored, `failed_tier` `retrieval`), each failure
+    against the others); `failed` (nothing was scored, `failed_tier` `retrieval`); or `stale` (its
+    table was not made by the trial the golden set's latest sweep planned, `stale_reason`: left
+    by a killed or stopped run with another sample size, LLM, seed or index; not ranked), each
     with its `error`. A configuration whose table is there is `ok` even if a later attempt failed
     (see `trial_errors`)."""
     rows, tables, answered = [], {}, {}
+    planned = {key: planned_key(layout.trial_key(golden_version, key)) for key in configs}
+    plans = {key: store.read_json(place) for key, place in planned.items() if store.exists(place)}
+    latest = max(plans.values(), key=lambda plan: plan["planned_at"])["sweep"] if plans else ""
     for key, rag in configs.items():
         table_key = layout.trial_key(golden_version, key)
         error_key = layout.trial_error_key(golden_version, key)
         if store.exists(table_key):
-            tables[key] = store.read_parquet(table_key)
-            rows.append({"config_key": key, **rag.params(), **summarize(tables[key]), "error": "", "failed_tier": ""})
+            table = store.read_parquet(table_key)
+            if reason := stale_reason(table, plans.get(key), latest):
+                rows.append({"config_key": key, **rag.params(), "status": "stale", "error": reason, "failed_tier": ""})
+                continue
+            tables[key] = table
+            rows.append({"config_key": key, **rag.params(), **summarize(table), "error": "", "failed_tier": ""})
             answered[key] = rows[-1]["generated_questions"]
         elif store.exists(error_key):
             rows.append({"config_key": key, **rag.params(), **_failure(store, store.read_json(error_key))})
@@ -52,6 +66,26 @@ def trial_rows(store, golden_version: str, configs: dict[str, RagConfig]) -> tup
         if row["config_key"] in answered:
             row["status"] = "ok" if answered[row["config_key"]] >= max(answered.values()) else "stopped_early"
     return rows, tables
+
+
+def stale_reason(table: pd.DataFrame, plan: dict | None, latest_sweep: str) -> str:
+    """Why a trial `table` cannot be ranked ('' when it can): it must carry the fingerprint its
+    sweep planned (`table_fingerprint`, `planned_record`), and that sweep must have had the
+    golden set's latest sweep settings `latest_sweep` (`TrialSettings.sweep_identity`)."""
+    made_by = table_fingerprint(table) or "an unstamped trial"
+    if plan is None:
+        return f"no sweep planned this table (made by {made_by}): evaluate the configuration again"
+    if made_by != plan["fingerprint"]:
+        return (
+            f"table made by {made_by}, its last sweep planned {plan['fingerprint']} (another sample size, LLM,"
+            " seed, repeats or index; that run stopped before writing its own): evaluate the configuration again"
+        )
+    if plan["sweep"] != latest_sweep:
+        return (
+            "evaluated under sweep settings (seed, generation sample size, repeats, metric plug-ins) other than"
+            " the latest sweep's on this golden set: evaluate the configuration again"
+        )
+    return ""
 
 
 def _failure(store, record: dict) -> dict:

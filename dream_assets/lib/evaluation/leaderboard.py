@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 PARAM_COLUMNS = ["parser", "retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
-STATUS_ORDER = {"ok": 3, "stopped_early": 2, "generation_failed": 1, "failed": 0}
+STATUS_ORDER = {"ok": 3, "stopped_early": 2, "generation_failed": 1, "failed": 0, "stale": -1}
 
 
 def plot_columns() -> list[str]:
@@ -32,11 +32,11 @@ def build_leaderboard(rows: list[dict], rank_by: str = "mrr") -> pd.DataFrame:
     Args:
         rows: one dict per configuration: `config_key`, the `RagConfig.params()`, the trial
             metrics, `status` (`ok`; `stopped_early` by a multi-fidelity search, its metrics on
-            fewer questions; `generation_failed`, its retrieval metrics only; or `failed`) and
-            `error`.
+            fewer questions; `generation_failed`, its retrieval metrics only; `failed`; or
+            `stale`, a table not made by its planned trial, no metrics) and `error`.
         rank_by: metric to sort by, descending (then `f1`, then the key, for a stable order),
             within each status: evaluated on every question first, then stopped early, then
-            those whose generation tier failed, then failed.
+            those whose generation tier failed, then failed, then stale.
 
     Returns:
         The table with a 1-based `rank` column first.

@@ -10,8 +10,9 @@ generation sample (`dream_assets.lib.golden.splits.generation_sample`) is answer
 Resume: a trial's identity is its `fingerprint` (configuration, index version, golden set, LLM
 identity, seed, sample size, repeats). Each answer is written to the object store
 as it completes (`<table>.parts/<fingerprint>/<question id>.r<repeat>.parquet`); a finished trial
-writes its table and then `<table>.done.json` with the fingerprint and metrics. A trial run again
-is skipped when its `done.json` holds its fingerprint; otherwise it retrieves again (seconds)
+writes its table (stamped with the fingerprint) and then `<table>.done.json` with the fingerprint
+and metrics. A trial run again is skipped when its `done.json` and its table hold its fingerprint;
+otherwise it retrieves again (seconds)
 and answers only the questions its parts lack.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 from dream_assets import layout
 from dream_assets.lib.evaluation.answerer import Answerer
-from dream_assets.lib.evaluation.trial_settings import TrialSettings, finished_metrics
+from dream_assets.lib.evaluation.trial_settings import TrialSettings, finished_metrics, stamp
 from dream_assets.lib.golden.alignment import contexts_key
 
 
@@ -74,7 +75,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     for size in sizes:
         answerer.answer(order[:size])
         scored = ragas_scores(answerer.table(order[:size]), embed_model, settings.seed)
-        store.write_parquet(settings.output_key, scored)  # a trial stopped at this rung keeps it
+        store.write_parquet(settings.output_key, stamp(scored, settings))  # a trial stopped at this rung keeps it
         metrics = {**summarize(scored), "query_texts_embedded": float(embedded())}
         if size < len(order) and report is not None:
             report(metrics)

@@ -5,10 +5,20 @@ Resume: each answer is written to the object store as it completes
 (`<table>.parts/<fingerprint>/<question id>.r<repeat>.parquet`); the retrieval tier before the
 generation tier starts (`<table>.retrieval/<fingerprint>.parquet`); a finished trial writes its
 table and then `<table>.done.json` with the fingerprint and metrics (`finished_metrics`).
+
+Binding: every table a trial writes carries its fingerprint (`stamp`, read back by
+`table_fingerprint`), and a sweep records, before it runs, the fingerprint it expects of each of
+its trials (`<table>.planned.json`, `planned_record`); the leaderboard ranks a table only when
+the two agree and the plan belongs to the golden set's latest sweep settings
+(`dream_assets.defs.evaluation.trials.trial_rows`), so a table left by a killed or stopped run
+with another sample size, LLM or seed is never ranked.
 """
 
 from __future__ import annotations
 
+import time
+
+import pandas as pd
 from pydantic import BaseModel, Field
 
 from dream_assets.hashing import content_hash
@@ -16,6 +26,9 @@ from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.lib.stores.object_store import ObjectStoreSettings
 from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets.rag_config import RagConfig
+
+# Key of the fingerprint in a trial table's Parquet metadata (pandas `DataFrame.attrs`).
+FINGERPRINT_ATTR = "dream.trial_fingerprint"
 
 
 class TrialSettings(BaseModel):
@@ -89,6 +102,22 @@ class TrialSettings(BaseModel):
             length=16,
         )
 
+    def sweep_identity(self) -> str:
+        """Hash of the settings every trial of one sweep shares (seed, generation sample size,
+        repeats, metric plug-ins): tables of one golden set made under another are not ranked
+        beside this sweep's."""
+        from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
+
+        return content_hash(
+            {
+                "seed": self.seed,
+                "generation_sample_size": self.generation_sample_size,
+                "repeats": self.repeats,
+                "metric_plugins": plugin_metric_names(self.metrics),
+            },
+            length=16,
+        )
+
     @property
     def golden_version(self) -> str:
         """The golden set's version (the last part of `golden_prefix`)."""
@@ -117,11 +146,46 @@ class TrialSettings(BaseModel):
         """Object-store key of the finished trial's record (fingerprint and metrics)."""
         return f"{self.output_key.removesuffix('.parquet')}.done.json"
 
+    @property
+    def planned_key(self) -> str:
+        """Object-store key of the sweep's plan for this trial (`planned_record`)."""
+        return planned_key(self.output_key)
+
+
+def planned_key(output_key: str) -> str:
+    """Object-store key of the plan recorded for the trial writing table `output_key`."""
+    return f"{output_key.removesuffix('.parquet')}.planned.json"
+
+
+def planned_record(settings: TrialSettings) -> dict:
+    """What a sweep records of a trial before running it: the `fingerprint` its table must
+    carry, the `sweep` identity (`TrialSettings.sweep_identity`) and `planned_at` (Unix
+    seconds), by which the leaderboard knows the golden set's latest sweep settings."""
+    return {"fingerprint": settings.fingerprint(), "sweep": settings.sweep_identity(), "planned_at": time.time()}
+
+
+def stamp(table: pd.DataFrame, settings: TrialSettings) -> pd.DataFrame:
+    """`table` carrying the fingerprint of the trial that made it (kept in its Parquet
+    metadata by `DataFrame.to_parquet`)."""
+    table.attrs[FINGERPRINT_ATTR] = settings.fingerprint()
+    return table
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """The fingerprint a trial table was stamped with (`stamp`); '' for a table made before
+    tables were stamped."""
+    return str(table.attrs.get(FINGERPRINT_ATTR, ""))
+
 
 def finished_metrics(store, settings: TrialSettings) -> dict[str, float] | None:
-    """The metrics of an earlier run of this very trial (same fingerprint, table present), or
-    None when it has to run."""
+    """The metrics of an earlier run of this very trial (its `done.json` and its table both
+    carry this fingerprint), or None when it has to run."""
     if not (store.exists(settings.done_key) and store.exists(settings.output_key)):
         return None
+    fingerprint = settings.fingerprint()
     record = store.read_json(settings.done_key)
-    return record["metrics"] if record.get("fingerprint") == settings.fingerprint() else None
+    if record.get("fingerprint") != fingerprint:
+        return None
+    if table_fingerprint(store.read_parquet(settings.output_key)) != fingerprint:
+        return None  # a later run with other settings wrote the table, then stopped
+    return record["metrics"]
