@@ -168,12 +168,10 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         run_job(defs, instance, "leaderboard_job")
         secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode()]
         ray_results = _objects(client, bucket, "ray_results/")
-        # Ray Tune's experiment is in the bucket, restorable by a new run pod
+        # Ray Tune's results are in the bucket (written, never restored: DREAM resumes from its
+        # own done-markers and saved answers)
         experiments = {key.split("/")[1] for key in ray_results}
-        [experiment] = [name for name in experiments if name.startswith("sweep-")] or [experiments]
-        import ray.tune
-
-        assert ray.tune.Tuner.can_restore(f"s3://{bucket}/ray_results/{experiment}")
+        assert [name for name in experiments if name.startswith("sweep-")], experiments
         assert not [key for key in ray_results for secret in secrets if secret in _read(client, bucket, key)]
         # no secret in Dagster's event log, metadata or captured compute logs, nor in the Ray
         # nodes' session logs and directories

@@ -7,13 +7,15 @@ The trials' settings (which hold credentials) travel through Ray's object store
 writes its per-question table to the object store and reports the aggregate metrics; a trial that
 raises is returned with its error and the others go on. A sweep run again (after a crash, a
 kill -9, a pod eviction) skips every finished trial and resumes the others from their saved
-answers; Ray Tune's own `Tuner.restore` picks up the sweep's experiment when its state survived,
-so trials it finished are not scheduled again.
+answers, in a new Tune experiment: Tune's own experiment state is written (its results directory)
+but never read back. `Tuner.restore` would unpickle that state from a bucket every pod can write,
+and would restore a finished experiment of the same trials whose tables a later run replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,12 +42,11 @@ class SweepSettings:
         max_concurrent_trials: trials running at once.
         trial_resources: Ray resources each trial reserves (default one CPU; a custom resource,
             e.g. `{"CPU": 1, "dream_trials": 1}`, keeps trials on the nodes that advertise it).
-        on_trial_done: called with (configuration key, trials done, total) as each trial ends
-            (not for a restored experiment: Tune restores its own callbacks).
+        on_trial_done: called with (configuration key, trials done, total) as each trial ends.
         scheduler: a Ray Tune trial scheduler (`fidelity.multi_fidelity_scheduler`), with trials
             that have `rungs`; None runs every trial to the end.
         callbacks: more Ray Tune callbacks on the driver (live MLflow runs,
-            `dream_assets.defs.evaluation.mlflow_runs`); a restored experiment keeps its own.
+            `dream_assets.defs.evaluation.mlflow_runs`).
         lost_trial_retries: passes that run the lost trials again (0: none).
     """
 
@@ -62,14 +63,13 @@ class SweepSettings:
 @dataclass(frozen=True)
 class _Experiment:
     """One Tune experiment of a sweep: the trials it runs (`pending`, by key) out of every trial
-    of the sweep (`trials`, what the trainable looks its settings up in), where (`path`),
-    whether to restore an interrupted one, and the driver's callbacks."""
+    of the sweep (`trials`, what the trainable looks its settings up in), where (`path`), and
+    the driver's callbacks."""
 
     sweep: SweepSettings
     trials: dict[str, TrialSettings]
     pending: dict[str, TrialSettings]
     path: str
-    resume: bool
     callbacks: tuple[tune.Callback, ...]
 
 
@@ -108,12 +108,12 @@ def run_sweep(trials: list[TrialSettings], settings: SweepSettings) -> list[Tria
     one shared client-side rate limiter per LLM that has limits.
 
     Trials with `resume` that finished before with the same fingerprint are not run (their
-    outcome is `skipped`, with the earlier metrics). When the Tune experiment of this very set
-    of trials (`<experiment_name>-<hash of their fingerprints>`) was interrupted and its state
-    survived, it is restored (`Tuner.restore`, unfinished and errored trials run again), else a
-    new one runs the remaining trials. A trial whose worker or node was lost (not one that
-    raised: `is_lost`) runs again, up to `lost_trial_retries` times, on the nodes that remain,
-    resuming from the answers it saved; one whose worker died of a fatal signal while its node
+    outcome is `skipped`, with the earlier metrics); a new Tune experiment
+    (`<experiment_name>-<hash of the trials' fingerprints>-<UTC time>`) runs the others, which
+    resume from the answers they saved (`dream_assets.lib.evaluation.trial`). A trial whose
+    worker or node was lost (not one that raised: `is_lost`) runs again, up to
+    `lost_trial_retries` times, on the nodes that remain, resuming from the answers it saved;
+    one whose worker died of a fatal signal while its node
     stayed alive (`crash_of`) is a crash of the code, recorded with the signal and not run
     again. Ray must already be initialised (`resources.ray_cluster.RayCluster.connect`).
 
@@ -123,14 +123,14 @@ def run_sweep(trials: list[TrialSettings], settings: SweepSettings) -> list[Tria
     by_key = {trial.config.key: trial for trial in trials}
     outcomes = {key: TrialOutcome(key, metrics, skipped=True) for key, metrics in _finished(by_key).items()}
     pending = {key: trial for key, trial in by_key.items() if key not in outcomes}
-    name = f"{settings.experiment_name}-{content_hash(sorted(trial.fingerprint() for trial in trials))}"
+    started = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"{settings.experiment_name}-{content_hash(sorted(t.fingerprint() for t in trials))}-{started}"
     progress = (_Progress(settings.on_trial_done, len(pending)),) if settings.on_trial_done else ()
     experiment = _Experiment(
         sweep=settings,
         trials=by_key,
         pending=pending,
         path=f"{settings.storage_path.rstrip('/')}/{name}",
-        resume=all(trial.resume for trial in trials),
         callbacks=(*progress, *settings.callbacks),
     )
     for attempt in range(settings.lost_trial_retries + 1):
@@ -160,9 +160,7 @@ def _retry(experiment: _Experiment, lost: list[str], attempt: int) -> _Experimen
     again = {key: experiment.trials[key].model_copy(update={"resume": True}) for key in lost}
     path = f"{experiment.path.split('-retry')[0]}-retry{attempt}"
     trials = {**experiment.trials, **again}
-    return replace(
-        experiment, trials=trials, pending=again, path=path, resume=False, callbacks=experiment.sweep.callbacks
-    )
+    return replace(experiment, trials=trials, pending=again, path=path, callbacks=experiment.sweep.callbacks)
 
 
 def _fit(experiment: _Experiment) -> tuple[dict[str, TrialOutcome], list[str]]:
@@ -188,19 +186,8 @@ def _fit(experiment: _Experiment) -> tuple[dict[str, TrialOutcome], list[str]]:
 
 
 def _tuner(trainable, experiment: _Experiment) -> tune.Tuner:
-    """The interrupted Tune experiment at the experiment's path, restored (when every trial
-    resumes and its state survived: unfinished and errored trials run again), else a new grid
-    over the pending trials, one per configuration, named by configuration key. A state that no
-    longer loads (written by another version of DREAM) is left, and a new experiment runs the
-    trials, which resume from the answers they saved."""
-    if experiment.resume and tune.Tuner.can_restore(experiment.path):
-        try:
-            restored = tune.Tuner.restore(experiment.path, trainable, resume_unfinished=True, resume_errored=True)
-            logger.info("restoring the interrupted Tune experiment %s", experiment.path)
-            return restored
-        except (ImportError, AttributeError, TypeError, ValueError) as error:
-            logger.warning("the Tune experiment %s cannot be restored (%s): a new one runs", experiment.path, error)
-            experiment = replace(experiment, path=f"{experiment.path}-new")
+    """A new Tune experiment at the experiment's path: a grid over the pending trials, one per
+    configuration, named by configuration key."""
     storage_path, name = experiment.path.rsplit("/", 1)
     return tune.Tuner(
         trainable,
