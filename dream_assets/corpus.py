@@ -36,9 +36,48 @@ def corpus_name(source_uri: str) -> str:
     return slugify(PurePosixPath(path).name or path)
 
 
+# At most 63 characters: a corpus name is part of object-store keys, Dagster tags and MLflow
+# model names; 63 is a DNS label's limit (RFC 1035), which every one of them accepts.
+CORPUS_NAME_MAX = 63
+
+
+def check_corpus_name(corpus: str) -> str:
+    """`corpus` when it is a valid corpus name: a slug (lowercase ASCII letters, digits and
+    inner '-', `dream_assets.hashing.slugify` of itself) of at most `CORPUS_NAME_MAX`
+    characters, so it can be neither a path (`../x`) nor break a quoted filter (`a'b`).
+
+    Raises:
+        ValueError: naming the corpus and the rule, when it is not.
+    """
+    try:
+        valid = slugify(corpus) == corpus and len(corpus) <= CORPUS_NAME_MAX
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"corpus name {corpus!r}: use lowercase letters, digits and inner '-' only, at most"
+            f" {CORPUS_NAME_MAX} characters (e.g. {_suggestion(corpus)!r})"
+        )
+    return corpus
+
+
+def _suggestion(corpus: str) -> str:
+    """A valid name close to `corpus`, for the error message."""
+    try:
+        return slugify(corpus.encode("ascii", "ignore").decode())[:CORPUS_NAME_MAX].strip("-") or "my-corpus"
+    except ValueError:
+        return "my-corpus"
+
+
 def corpus_of(context) -> str:
-    """The corpus of a Dagster run (its `dream/corpus` tag), '' when untagged."""
-    return context.run.tags.get(TAG_CORPUS, "")
+    """The corpus of a Dagster run (its `dream/corpus` tag), '' when untagged.
+
+    Raises:
+        ValueError: when the tag is not a valid corpus name (`check_corpus_name`): a run
+            launched by hand with a bad tag fails at its first step, before any work.
+    """
+    corpus = context.run.tags.get(TAG_CORPUS, "")
+    return check_corpus_name(corpus) if corpus else ""
 
 
 LATEST_CORPUS = "corpora/latest.json"
@@ -63,14 +102,9 @@ def watch_corpus(store, corpus: str, source_uri: str, options: dict) -> dict:
     binding. Re-binding replaces the source and options; what was applied stays.
 
     Raises:
-        ValueError: if `corpus` is not a valid name (`dream_assets.hashing.slugify` of itself).
+        ValueError: if `corpus` is not a valid name (`check_corpus_name`).
     """
-    try:
-        valid = slugify(corpus) == corpus
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(f"corpus name {corpus!r}: use lowercase letters, digits and '-' only")
+    check_corpus_name(corpus)
     binding = {"corpus": corpus, "source": source_uri, "options": options}
     store.write_json(layout.watch_key(corpus), binding)
     return binding

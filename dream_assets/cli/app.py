@@ -2,7 +2,9 @@
 
 Every command works on one state directory (`--home`, default `DREAM_HOME` or `.dream/` in the
 project) with the embedded defaults of `dream_assets.definitions`. Expected failures end with one
-line on stderr and a non-zero status (`--debug` shows the traceback).
+line on stderr and a non-zero status (`--debug` shows the traceback). `dream run` holds the state
+directory's lock (`dream_assets.state_lock`): a second one on the same directory exits with status
+2 and one line naming the first.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -77,13 +81,12 @@ def run(
 ) -> None:
     """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
     from dream_assets.cli.chain import RunOptions, run_chain
-    from dream_assets.corpus import corpus_name
 
     with _failures():
         options = RunOptions(
             source=_source_uri(source) if source else None,
             search_space=search_space.resolve() if search_space else None,
-            corpus=corpus or (corpus_name(source) if source else "squad-demo"),
+            corpus=_corpus(corpus, source),
             documents=documents,
             golden=golden,
             questions_per_document=questions_per_document,
@@ -94,7 +97,8 @@ def run(
             judge_configurations=judge_configurations,
             debug=_state["debug"],
         )
-        run_chain(options)
+        with _holding(f"dream run --corpus {options.corpus}"):
+            run_chain(options)
 
 
 @app.command()
@@ -117,12 +121,11 @@ def watch(
     golden set, indexes, tier 1, leaderboard and served winner (`dream ui` runs the sensor)."""
     from dream_assets.cli.chain import RunOptions
     from dream_assets.cli.chain import watch as watch_source
-    from dream_assets.corpus import corpus_name
 
     with _failures():
         options = RunOptions(
             source=_source_uri(source),
-            corpus=corpus or corpus_name(source),
+            corpus=_corpus(corpus, source),
             documents=0,
             golden=golden,
             questions_per_document=questions_per_document,
@@ -144,7 +147,7 @@ def leaderboard(
 
     with _failures():
         store = _store()
-        print_leaderboard(store, corpus or _latest(store))
+        print_leaderboard(store, _corpus(corpus, None) if corpus else _latest(store))
 
 
 @app.command()
@@ -168,7 +171,7 @@ def serve(
 
     with _failures():
         store = _store()
-        name = registered_model_name(corpus or _latest(store))
+        name = registered_model_name(_corpus(corpus, None) if corpus else _latest(store))
         tracker = _resources()["tracker"]
         os.environ["MLFLOW_TRACKING_URI"] = tracker.tracking_uri
         from mlflow import MlflowClient
@@ -230,6 +233,41 @@ class _failures:
         if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
             return False
         raise typer.Exit(fail(error, _state["debug"]))
+
+
+@contextmanager
+def _holding(purpose: str) -> Iterator[None]:
+    """Holds the state directory for `purpose` (`dream_assets.state_lock`).
+
+    Raises:
+        UserError: naming the holder, when another process holds it.
+    """
+    from dream_assets.deployments import state_dir
+    from dream_assets.state_lock import StateDirectoryBusy, hold_state_directory
+
+    try:
+        with hold_state_directory(state_dir(), purpose):
+            yield
+    except StateDirectoryBusy as error:
+        raise UserError(str(error)) from error
+
+
+def _corpus(corpus: str | None, source: str | None) -> str:
+    """The corpus a command works on: `--corpus`, checked before any work
+    (`dream_assets.corpus.check_corpus_name`), else the source folder's name, else the bundled
+    corpus'.
+
+    Raises:
+        UserError: for a name that is not a valid corpus name.
+    """
+    from dream_assets.corpus import check_corpus_name, corpus_name
+
+    if corpus is None:
+        return corpus_name(source) if source else "squad-demo"
+    try:
+        return check_corpus_name(corpus)
+    except ValueError as error:
+        raise UserError(f"--corpus: {error}") from error
 
 
 def _source_uri(source: str) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from dream_assets.lib.stores.lance_index import LanceIndex
+from dream_assets.state_lock import state_directory_holder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,11 +48,18 @@ def dream(
 ) -> subprocess.CompletedProcess:
     """Runs the installed `dream` command on state directory `home`, as a user would (with
     `pythonpath` first on PYTHONPATH: a user's own packages; `env`: variables the user set)."""
+    command, env = dream_command(home, *args, pythonpath=pythonpath, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home.parent)
+
+
+def dream_command(
+    home: Path, *args: str, pythonpath: str = "", env: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment `dream` runs with (see `dream`)."""
     env = {**user_env(), **(env or {})}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, *filter(None, [env.get("PYTHONPATH")])])
-    command = [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home.parent)
+    return [str(Path(sys.executable).with_name("dream")), "--home", str(home), *args], env
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +90,25 @@ def own_pdfs(home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def own_run(home, own_pdfs) -> subprocess.CompletedProcess:
+def own_and_second_run(home, own_pdfs) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """`dream run` on the producers' PDFs, and a second `dream run` on the same state directory
+    started while the first holds it."""
     space = str(home / "search_space.yaml")
-    return dream(home, "run", "--pdfs", str(own_pdfs), "--search-space", space, "--questions-per-document", "1",
-                 "--generation-sample-size", "2", "--judge-llm", "")  # fmt: skip
+    options = ["--search-space", space, "--questions-per-document", "1", "--generation-sample-size", "2"]
+    command, env = dream_command(home, "run", "--pdfs", str(own_pdfs), *options, "--judge-llm", "")
+    pipe = subprocess.PIPE
+    first = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, env=env, cwd=home.parent)
+    deadline = time.monotonic() + 120
+    while state_directory_holder(home) is None and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = dream(home, "run", "--documents", "1", "--judge-llm", "", timeout=120)
+    stdout, stderr = first.communicate(timeout=900)
+    return subprocess.CompletedProcess(command, first.returncode, stdout, stderr), second
+
+
+@pytest.fixture(scope="module")
+def own_run(own_and_second_run) -> subprocess.CompletedProcess:
+    return own_and_second_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +192,14 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
         assert any("Ольхон" in node["__data__"]["text"] for node in nodes), manifest
     failures = pd.read_parquet(_store(home) / "golden_dataset" / version / "failures.parquet")
     assert list(failures.loc[failures["document_id"] == russian.stem, "reason"]) == ["unsupported_language"]
+
+
+def test_a_second_run_on_a_held_state_directory_exits_2_in_one_line(home, own_and_second_run):
+    first, second = own_and_second_run
+    assert second.returncode == 2, second.stderr[-3000:]
+    [line] = second.stderr.strip().splitlines()
+    assert line.startswith(f"dream: state directory {home} is in use by dream run --corpus my-contracts (pid ")
+    assert first.returncode == 0 and state_directory_holder(home) is None  # released at its end
 
 
 def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(home, own_run, bundled_run):

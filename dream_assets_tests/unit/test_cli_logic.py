@@ -77,3 +77,31 @@ def test_the_best_configuration_file_holds_no_credentials(monkeypatch):
     loaded = BestConfiguration.from_yaml(text)
     assert loaded.index.object_store.storage_options["key"] == "AKIA2"
     assert loaded.index.vector_store.dsn == "postgresql://serving" and loaded.config == config
+
+
+@pytest.mark.parametrize("name", ["../x", "a'b", "My Corpus", "x" * 64, "café"])
+def test_a_bad_corpus_name_is_refused_by_name_and_rule(name):
+    from dream_assets.corpus import check_corpus_name
+
+    with pytest.raises(ValueError, match=r"corpus name .*lowercase letters, digits"):
+        check_corpus_name(name)
+
+
+def test_dream_run_refuses_a_bad_corpus_before_any_work(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dream = Path(sys.executable).with_name("dream")
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [str(dream), "--home", str(home), "run", "--corpus", "../x", "--documents", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dream: --corpus: corpus name '../x'") and "'x'" in line
+    assert not list(home.rglob("*.json")) and not (tmp_path / "x").exists()

@@ -2,6 +2,7 @@
 whose stages are Dagster runs of the chain's own jobs (tagged with the corpus and this run's id,
 `dream/refresh_run`), so each materialisation shows in the UI with the run that caused it."""
 
+import os
 import time
 from collections.abc import Callable
 
@@ -15,7 +16,13 @@ from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN, CorpusChanges, Refre
 from dream_assets.defs.stages import run_stage, stage_tags
 from dream_assets.partitions import DOCUMENTS
 from dream_assets.search_space import SearchSpace
+from dream_assets.state_lock import hold_local_state
 from resources.object_store import ObjectStore
+
+# Seconds a refresh waits for the local state directory (the sensor starts none while it is held;
+# this covers a `dream run` started between the sensor's look and the refresh): an hour, about a
+# full first run of the bundled corpus on 2 CPUs.
+REFRESH_LOCK_WAIT_S = float(os.environ.get("DREAM_REFRESH_LOCK_WAIT_S", "3600"))
 
 
 class RefreshConfig(dg.Config):
@@ -41,8 +48,12 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
         listing as applied once every stage succeeded (a failed refresh is retried by the next
         change: the sensor's run key hashes what was applied and the listing).
 
+        Locally, the stages run holding the state directory (`dream_assets.state_lock`),
+        waiting up to `REFRESH_LOCK_WAIT_S` for a `dream run` that holds it.
+
         Raises:
             dagster.Failure: if the run has no corpus or the corpus is not watched.
+            dream_assets.state_lock.StateDirectoryBusy: if the state directory stayed held.
             dagster.DagsterError: what a failed stage raised.
         """
         store = object_store.client()
@@ -71,12 +82,14 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
             ", ".join(configs) if configs else "every configuration (no leaderboard yet)",
         )
         timings = []
-        for number, stage in enumerate(stages, 1):
-            started = time.perf_counter()
-            tags = stage_tags(stage, corpus, {TAG_REFRESH_RUN: context.run_id})
-            result = run_stage(definitions(), instance, stage, tags, "INFO")
-            timings.append({"stage": stage.title, "run_id": result.run_id, "seconds": time.perf_counter() - started})
-            context.log.info("stage %d/%d %s: %.1f s (run %s)", number, len(stages), stage.title, *_last(timings))
+        with hold_local_state(f"refresh of corpus {corpus} (run {context.run_id})", REFRESH_LOCK_WAIT_S, context.log):
+            for number, stage in enumerate(stages, 1):
+                started = time.perf_counter()
+                tags = stage_tags(stage, corpus, {TAG_REFRESH_RUN: context.run_id})
+                result = run_stage(definitions(), instance, stage, tags, "INFO")
+                seconds = time.perf_counter() - started
+                timings.append({"stage": stage.title, "run_id": result.run_id, "seconds": seconds})
+                context.log.info("stage %d/%d %s: %.1f s (run %s)", number, len(stages), stage.title, *_last(timings))
         write_corpus(store, corpus, sorted(config.listing), binding["source"], config.listing)
         return dg.Output(
             None,

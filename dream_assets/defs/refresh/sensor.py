@@ -12,6 +12,7 @@ import dagster as dg
 from dream_assets.corpus import TAG_CORPUS, applied_versions, watched_corpora
 from dream_assets.defs.refresh.plan import CorpusChanges
 from dream_assets.hashing import content_hash
+from dream_assets.state_lock import local_state_holder
 from resources.object_store import ObjectStore
 from resources.sources import DocumentSource
 
@@ -55,11 +56,13 @@ def watched_corpus_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
 
         Debounced: a listing is acted on once two looks in a row saw it (ten uploads at once give
         one refresh), and never while a run of that corpus is unfinished (a refresh or
-        `dream run`: the next look after it acts). The run key is the corpus and the hash of what
-        was applied and what is listed, so one change starts at most one refresh, even after it
-        failed (the next change starts the next); the same object uploaded again (same ETag)
-        starts nothing, and a deletion back to an earlier listing is a change of its own. The
-        cursor holds each corpus' last listing. A source that cannot be listed is logged and skipped."""
+        `dream run`: the next look after it acts), nor while another process holds the local
+        state directory (`dream_assets.state_lock`: a `dream run`, another corpus' refresh).
+        The run key is the corpus and the hash of what was applied and what is listed, so one
+        change starts at most one refresh, even after it failed (the next change starts the
+        next); the same object uploaded again (same ETag) starts nothing, and a deletion back to
+        an earlier listing is a change of its own. The cursor holds each corpus' last listing. A
+        source that cannot be listed is logged and skipped."""
         store = object_store.client()
         seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
         requests, waiting = [], []
@@ -80,6 +83,9 @@ def watched_corpus_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
                 continue
             if _unfinished(context.instance, corpus):
                 waiting.append(f"{corpus}: a run is unfinished")
+                continue
+            if holder := local_state_holder():
+                waiting.append(f"{corpus}: {holder.get('purpose', 'another process')} holds the state directory")
                 continue
             context.log.info(
                 "corpus %s: %d added, %d changed, %d deleted",
