@@ -5,8 +5,10 @@ Ray Tune with live MLflow runs and a progress bar."""
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 
@@ -17,8 +19,9 @@ from dream_assets.lib.evaluation.fidelity import multi_fidelity_scheduler
 from dream_assets.lib.evaluation.outcomes import TrialOutcome
 from dream_assets.lib.evaluation.sweep import SweepSettings, run_sweep
 from dream_assets.lib.evaluation.trial_settings import TrialSettings
-from dream_assets.lib.retrieval.pool import RetrievalPool, connect_pool, pool_name, start_pool
+from dream_assets.lib.retrieval.pool import RetrievalPool, connect_pool, pool_lease, pool_name, start_pool
 from dream_assets.lib.retrieval.query_embeddings import embed_question_sets
+from dream_assets.lib.shared_actors import join, leave
 from dream_assets.plugins.retrievers import RETRIEVERS
 from dream_assets.rag_config import RagConfig
 from resources.tracking import MlflowTracker
@@ -26,30 +29,36 @@ from resources.tracking import MlflowTracker
 
 @dataclass
 class PoolHandle:
-    """A retrieval pool a sweep's trials use: the `pool` (None when none serves the index) and
-    whether this sweep `started` it (and shuts it down after)."""
+    """A retrieval pool a sweep's trials use: the `pool` (None when none serves the index) and,
+    for a pool sweeps started, the `lease` this sweep holds (`PoolLease`; None for a pool
+    started on its own, which no sweep shuts down)."""
 
     name: str
     pool: RetrievalPool | None
-    started: bool = False
+    lease: Any = None
 
 
 @dataclass
 class SweepTrials:
-    """A sweep's trials and the pools serving their indexes, by pool name."""
+    """A sweep's trials and the pools serving their indexes, by pool name; `holder` names this
+    sweep in the pools' leases."""
 
     trials: list[TrialSettings] = field(default_factory=list)
     pools: dict[str, PoolHandle] = field(default_factory=dict)
+    holder: str = field(default_factory=lambda: f"sweep-{uuid.uuid4().hex[:12]}")
 
     def health(self) -> dict[str, list[dict]]:
         """Each serving pool's health (`RetrievalPool.health`), by name."""
         return {name: handle.pool.health() for name, handle in self.pools.items() if handle.pool is not None}
 
-    def shutdown_started_pools(self) -> None:
-        """Shuts down the pools this sweep started."""
+    def leave_pools(self) -> None:
+        """Leaves the leases this sweep holds; the last sweep to leave a pool shuts it down."""
+        import ray
+
         for handle in self.pools.values():
-            if handle.started and handle.pool is not None:
-                handle.pool.shutdown()
+            if handle.lease is not None and handle.pool is not None:
+                pool, lease = handle.pool, handle.lease
+                leave(lease, self.holder, lambda pool=pool, lease=lease: (pool.shutdown(), ray.kill(lease)))
 
 
 def sweep_trials(
@@ -85,12 +94,18 @@ def sweep_trials(
 
 
 def _pool(context, sweep: SweepTrials, rag: RagConfig, name: str, spec, actors: int) -> PoolHandle:
-    """The pool `name` serving `rag`'s index: one that runs already, else (with `actors` > 0)
-    one started now; kept in `sweep.pools`."""
+    """The pool `name` serving `rag`'s index, kept in `sweep.pools`: one started on its own
+    (used as it is); else, when one runs that sweeps started or `actors` > 0, that pool (or
+    `actors` new replicas) held through its lease."""
     if name not in sweep.pools:
-        handle = PoolHandle(name, connect_pool(name))
-        if handle.pool is None and actors > 0:
-            handle = PoolHandle(name, start_pool(name, spec, actors), started=True)
+        pool = connect_pool(name)
+        if pool is not None and pool_lease(name, create=False) is None:
+            handle = PoolHandle(name, pool)
+        elif pool is None and actors == 0:
+            handle = PoolHandle(name, None)
+        else:  # held from now on: a sweep that ends first leaves it running for this one
+            lease = join(lambda: pool_lease(name, create=True), sweep.holder)
+            handle = PoolHandle(name, start_pool(name, spec, actors or (len(pool.actors) if pool else 1)), lease)
         if handle.pool is not None:
             context.log.info("index %s served by retrieval pool %s", rag.index_key, name)
         sweep.pools[name] = handle
@@ -109,8 +124,8 @@ def embed_questions(context, workers: WorkerSettings, configs: list[RagConfig], 
 
 
 def run_trials(context, config, sweep: SweepTrials, rungs, workers: WorkerSettings, tracker: MlflowTracker, parent):
-    """Runs the sweep on Ray Tune with live MLflow runs under `parent` and a progress bar; shuts
-    down the retrieval pools it started. Returns (outcomes, each pool's health)."""
+    """Runs the sweep on Ray Tune with live MLflow runs under `parent` and a progress bar, and
+    leaves the retrieval pools it holds. Returns (outcomes, each pool's health)."""
     golden_version, cluster = sweep.trials[0].golden_version, workers.ray_cluster
     bar, trial_done = _trial_progress(context, len(sweep.trials))
     live = LiveTrialRuns.for_trials(tracker, parent, sweep.trials, golden_version, workers.corpus)
@@ -130,7 +145,7 @@ def run_trials(context, config, sweep: SweepTrials, rungs, workers: WorkerSettin
     finally:
         bar.close()
         health = sweep.health()
-        sweep.shutdown_started_pools()
+        sweep.leave_pools()
     return outcomes, health
 
 

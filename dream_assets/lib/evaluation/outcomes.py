@@ -5,16 +5,16 @@ driver-side setup every Tune run shares (rate limiters, the driver's AWS keys ke
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
 from ray import tune
 from ray.exceptions import RayError, RayTaskError
 
 from dream_assets.lib.evaluation.worker_crash import TrialAttempt, worker_crash
-from dream_assets.lib.llm.rate_limit import start_rate_limiters
+from dream_assets.lib.llm.rate_limit import start_rate_limiters, stop_rate_limiters
 from dream_assets.lib.stores.object_store import ObjectStoreClient
 from dream_assets.plugins.llm_providers import LlmSettings
 
@@ -94,12 +94,14 @@ def keep_secrets_on_driver() -> None:
 
 def fit_with_rate_limits(tuner: tune.Tuner, llms: Iterable[LlmSettings]):
     """Runs `tuner` with one client-side rate limiter per LLM that has limits, shared by every
-    trial (`dream_assets.lib.llm.rate_limit`), and stops the limiters after; returns the results.
+    trial and with any other sweep on the cluster (`dream_assets.lib.llm.rate_limit`), and
+    leaves them after (the last sweep to leave stops them); returns the results.
     The driver's AWS keys are kept out of the trials' runtime_env (`keep_secrets_on_driver`)."""
     keep_secrets_on_driver()
-    limiters = start_rate_limiters({llm.name: (llm.requests_per_minute, llm.tokens_per_minute) for llm in llms})
+    holder = f"sweep-{uuid.uuid4().hex[:12]}"
+    limits = {llm.name: (llm.requests_per_minute, llm.tokens_per_minute) for llm in llms}
+    limiters = start_rate_limiters(limits, holder)
     try:
         return tuner.fit()
     finally:
-        for limiter in limiters:
-            ray.kill(limiter)
+        stop_rate_limiters(limiters, holder)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from dream_assets.lib.shared_actors import CALL_TIMEOUT_S, Holders, join, leave
+
 RATE_LIMIT_NAMESPACE = "dream"
 
 
@@ -64,10 +66,12 @@ class RateLimiter:
         return start - now
 
 
-class SharedRateLimiter:
-    """A `RateLimiter` in a Ray actor (0 CPUs): one budget for every process of a sweep."""
+class SharedRateLimiter(Holders):
+    """A `RateLimiter` in a Ray actor (0 CPUs): one budget per LLM for every process of every
+    sweep on the cluster, held by the sweeps that use it (`Holders`)."""
 
     def __init__(self, requests_per_minute: float, tokens_per_minute: float) -> None:
+        super().__init__()
         self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.reservations = 0
 
@@ -86,21 +90,36 @@ def limiter_name(llm_name: str) -> str:
     return f"llm-rate-limit-{llm_name}"
 
 
-def start_rate_limiters(limits: dict[str, tuple[float, float]]) -> list:
-    """Starts one `SharedRateLimiter` actor per LLM name with (requests, tokens per minute) set;
-    the caller owns them (they end with its Ray job, or when killed). Ray must be initialised.
+def start_rate_limiters(limits: dict[str, tuple[float, float]], holder: str) -> list:
+    """Joins (or starts) one `SharedRateLimiter` actor per LLM name with (requests, tokens per
+    minute) set, as `holder` (`dream_assets.lib.shared_actors.join`): a sweep running beside
+    another on the same cluster shares its budget. Ray must be initialised.
 
     Returns:
-        The actor handles started (LLMs without limits get none).
+        The actor handles joined (LLMs without limits get none); leave them with
+        `stop_rate_limiters`.
     """
     import ray
 
     actor = ray.remote(num_cpus=0)(SharedRateLimiter)
     return [
-        actor.options(name=limiter_name(name), namespace=RATE_LIMIT_NAMESPACE, get_if_exists=True).remote(rpm, tpm)
+        join(
+            lambda name=name, rpm=rpm, tpm=tpm: actor.options(
+                name=limiter_name(name), namespace=RATE_LIMIT_NAMESPACE, get_if_exists=True
+            ).remote(rpm, tpm),
+            holder,
+        )
         for name, (rpm, tpm) in limits.items()
         if rpm > 0 or tpm > 0
     ]
+
+
+def stop_rate_limiters(limiters: list, holder: str) -> None:
+    """Leaves each limiter of `start_rate_limiters` as `holder`; the last holder stops it."""
+    import ray
+
+    for limiter in limiters:
+        leave(limiter, holder, lambda limiter=limiter: ray.kill(limiter, no_restart=True))
 
 
 def rate_limiter_for(llm_name: str, requests_per_minute: float, tokens_per_minute: float) -> Callable[[int], float]:
@@ -111,7 +130,7 @@ def rate_limiter_for(llm_name: str, requests_per_minute: float, tokens_per_minut
 
         if ray.is_initialized():
             actor = ray.get_actor(limiter_name(llm_name), namespace=RATE_LIMIT_NAMESPACE)
-            return lambda tokens: float(ray.get(actor.reserve.remote(tokens)))  # pyright: ignore[reportArgumentType] - one float
+            return lambda tokens: float(ray.get(actor.reserve.remote(tokens), timeout=CALL_TIMEOUT_S))  # pyright: ignore[reportArgumentType] - one float
     except ValueError:  # no such actor
         pass
     return RateLimiter(requests_per_minute, tokens_per_minute).reserve

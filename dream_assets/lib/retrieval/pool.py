@@ -6,7 +6,8 @@ HuggingFace RAG fine-tuning, which moved retrieval off rank 0 into named actors)
 namespace `POOL_NAMESPACE`; `connect_pool` finds them by name from any job or task on the same
 cluster; `RetrievalPool.retrieve` sends each batch to the next actor, round robin from a random
 start, so concurrent clients spread over the replicas. `PoolRetriever` puts a pool behind the
-`Retriever` interface that the evaluation trials use.
+`Retriever` interface that the evaluation trials use. A pool a sweep starts is held by every sweep
+that uses it (`PoolLease`) and shut down by the last one.
 """
 
 from __future__ import annotations
@@ -19,8 +20,21 @@ from typing import Any, cast
 
 from dream_assets.lib.retrieval.index_spec import IndexSpec, load_retriever
 from dream_assets.lib.retrieval.retriever import RetrievedContext
+from dream_assets.lib.shared_actors import Holders
 
 POOL_NAMESPACE = "dream"
+# Seconds one batch of queries may take in an actor (a batch of 256 texts embedded and searched
+# takes about a second on one CPU; a batch still out after five minutes means its actor is stuck).
+RETRIEVAL_TIMEOUT_S = 300.0
+# Seconds the actors of a new pool may take to load their index (a 1M-vector index from S3).
+POOL_LOAD_TIMEOUT_S = 1800.0
+
+
+class PoolLease(Holders):
+    """The holders of a retrieval pool that sweeps started (`<pool name>-lease`, 0 CPUs): the
+    last sweep to leave it shuts the pool down (`dream_assets.lib.shared_actors`). A pool
+    started on its own (the `retrieval_pool` asset) has no lease and is never shut down by a
+    sweep."""
 
 
 class RetrievalActor:
@@ -81,10 +95,14 @@ class RetrievalPool:
         return actor.retrieve.remote(queries, top_k)
 
     def retrieve(self, queries: list[str] | list[list[float]], top_k: int) -> list[list[RetrievedContext]]:
-        """Top-k contexts of each query (see `RetrievalActor.retrieve`), waiting for them."""
+        """Top-k contexts of each query (see `RetrievalActor.retrieve`), waiting for them.
+
+        Raises:
+            ray.exceptions.GetTimeoutError: after `RETRIEVAL_TIMEOUT_S` seconds.
+        """
         import ray
 
-        return ray.get(self.submit(queries, top_k))
+        return ray.get(self.submit(queries, top_k), timeout=RETRIEVAL_TIMEOUT_S)
 
     def health(self, timeout_s: float = 30.0) -> list[dict]:
         """`RetrievalActor.health` of every actor, with its name; an actor that does not answer
@@ -124,6 +142,7 @@ def start_pool(name: str, spec: IndexSpec, actors: int, detached: bool = False, 
     Raises:
         ValueError: if `actors` < 1.
         ray.exceptions.RayActorError: if an actor cannot load the index.
+        ray.exceptions.GetTimeoutError: if they have not loaded it in `POOL_LOAD_TIMEOUT_S`.
     """
     import ray
 
@@ -142,7 +161,7 @@ def start_pool(name: str, spec: IndexSpec, actors: int, detached: bool = False, 
         for index in range(actors)
     ]
     pool = RetrievalPool(name, handles)
-    ray.get([actor.health.remote() for actor in handles])
+    ray.get([actor.health.remote() for actor in handles], timeout=POOL_LOAD_TIMEOUT_S)
     return pool
 
 
@@ -160,6 +179,20 @@ def connect_pool(name: str) -> RetrievalPool | None:
     if not indices:
         return None
     return RetrievalPool(name, [ray.get_actor(f"{name}-{i}", namespace=POOL_NAMESPACE) for i in sorted(indices)])
+
+
+def pool_lease(name: str, create: bool):
+    """A handle to the lease actor of pool `name` (`PoolLease`): created when missing with
+    `create`, else None when there is none."""
+    import ray
+
+    if not create:
+        try:
+            return ray.get_actor(f"{name}-lease", namespace=POOL_NAMESPACE)
+        except ValueError:
+            return None
+    remote: Any = ray.remote(num_cpus=0)(PoolLease)
+    return remote.options(name=f"{name}-lease", namespace=POOL_NAMESPACE, get_if_exists=True).remote()
 
 
 def pool_name(index_key: str, version: str) -> str:
@@ -184,9 +217,10 @@ class PoolRetriever:
         self, queries: list[str], top_k: int, embeddings: list[list[float]] | None = None, batch_size: int = 256
     ) -> list[list[RetrievedContext]]:
         """Contexts of each query, best first: the embeddings when given (the pool's actors
-        embed texts otherwise), in batches of `batch_size` spread over the actors."""
+        embed texts otherwise), in batches of `batch_size` spread over the actors, each awaited
+        at most `RETRIEVAL_TIMEOUT_S` seconds."""
         import ray
 
         sent = embeddings if embeddings is not None else queries
         refs = [self.pool.submit(sent[i : i + batch_size], top_k) for i in range(0, len(sent), batch_size)]
-        return [contexts for batch in ray.get(refs) for contexts in batch]
+        return [contexts for ref in refs for contexts in ray.get(ref, timeout=RETRIEVAL_TIMEOUT_S)]
