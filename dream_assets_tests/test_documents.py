@@ -32,7 +32,7 @@ def test_bad_pdfs_are_quarantined_and_good_ones_parsed(tmp_path):
         documents = sorted(resources["document_source"].list_documents())
         assert documents == ["cut", "empty", "four-pages", "habibi", "locked", "notes", "scan"]
         instance.add_dynamic_partitions("documents", documents)
-        config = {"ops": {"parsed_documents": {"config": {"max_bytes": 20_000}}}}
+        config = {"ops": {"source_documents": {"config": {"max_bytes": 20_000}}}}
         parsed = metadata(run_job(defs, instance, "ingest_job", documents, config), "parsed_documents")
     reasons = {doc: reason.split(":")[0] for doc, reason in parsed["quarantine_reasons"].items()}
     assert reasons == {
@@ -153,3 +153,46 @@ def test_each_parser_of_the_search_space_parses_each_document_once(tmp_path):
         and layout_normans["sha256"] == store.read_json(layout.parsed_document_key("normans"))["sha256"]
     )
     assert store.list(layout.source_document_prefix("force"))[0].key.endswith("Force.docx")
+
+
+BIG_PDF_RUN = """
+import json, resource, sys
+from pathlib import Path
+import dagster as dg
+from dream_assets.definitions import build_definitions
+from dream_assets.deployments import local_resources
+from dream_assets_tests.chain import metadata, run_job
+inbox, state = Path(sys.argv[1]), Path(sys.argv[2])
+resources = local_resources(state, str(inbox))
+defs = build_definitions(resources)
+with dg.instance_for_test() as instance:
+    documents = sorted(resources["document_source"].list_documents())
+    instance.add_dynamic_partitions("documents", documents)
+    parsed = metadata(run_job(defs, instance, "ingest_job", documents), "parsed_documents")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"peak_rss_bytes": peak, "quarantined": parsed["quarantine_reasons"], "parsed": parsed["parsed"]}))
+"""
+
+
+def test_a_pdf_larger_than_the_limit_is_quarantined_unread(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "habibi.pdf", inbox / "habibi.pdf")
+    big = inbox / "huge scan.pdf"
+    with open(big, "wb") as file:  # 6 GiB listed, sparse: no disk used, 6 GiB of memory if read
+        file.write(b"%PDF-1.7\n")
+        file.truncate(6 * 1024**3)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", BIG_PDF_RUN, str(inbox), str(tmp_path / "state")],
+        capture_output=True, text=True, cwd=root, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["parsed"] == 1
+    assert report["quarantined"] == {"huge-scan": f"too_large: {6 * 1024**3} bytes > max_bytes {50 * 1024**2}"}
+    assert report["peak_rss_bytes"] < 1.5 * 1024**3  # far below the file's 6 GiB: not a byte read

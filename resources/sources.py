@@ -46,6 +46,17 @@ class FileSource(dg.ConfigurableResource):
         """The bytes of one listed file."""
         return self._client().read_bytes(info.key)
 
+    def copy_to(self, info: ObjectInfo, store: ObjectStoreClient, key: str, max_bytes: int) -> tuple[int, str]:
+        """Copies one listed file to `key` of `store`, streamed (`ObjectStoreClient.write_stream`);
+        returns (bytes, SHA-256).
+
+        Raises:
+            ValueError: if the file holds more than `max_bytes` bytes (it grew since the listing).
+            FileNotFoundError: if it is gone.
+        """
+        with self._client().open_read(info.key) as source:
+            return store.write_stream(key, source, max_bytes)
+
     def list_files(self) -> list[ObjectInfo]:
         """Every file under the source, recursively, sorted by key (its path under the source).
         An S3 prefix is listed by dagster-aws's `get_objects` (ETag and size per object; keys

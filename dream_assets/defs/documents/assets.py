@@ -15,7 +15,6 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of, corpus_source
 from dream_assets.defs.documents.parsing import PARSED_COLUMNS, parse_documents
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.hashing import sha256_bytes
 from dream_assets.lib.documents.parse_pool import ParseLimits
 from dream_assets.partitions import document_partitions
 from dream_assets.search_space import SearchSpace
@@ -23,12 +22,18 @@ from resources.object_store import ObjectStore
 from resources.sources import DocumentSource
 
 
+class SourceConfig(dg.Config):
+    """Bounds on copying one document."""
+
+    max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        description="Documents over this size (as listed by the source) are quarantined unread (50 MiB).",
+    )
+
+
 class ParsingConfig(dg.Config):
     """Bounds on parsing one document (`dream_assets.lib.documents.parse_pool.ParseLimits`)."""
 
-    max_bytes: int = Field(
-        default=50 * 1024 * 1024, description="Documents over this size are quarantined unparsed (50 MiB)."
-    )
     timeout_seconds: float = Field(
         default=120.0, description="A parse's worker process is killed after this many seconds (OCR is slow)."
     )
@@ -43,15 +48,18 @@ class ParsingConfig(dg.Config):
     kinds={"pdf", "s3"},
 )
 def source_documents(
-    context: dg.AssetExecutionContext, document_source: DocumentSource, object_store: ObjectStore
+    context: dg.AssetExecutionContext, config: SourceConfig, document_source: DocumentSource, object_store: ObjectStore
 ) -> dg.MaterializeResult:
     """The raw files, copied from the document source into the object store
     (`source_documents/<id>/<file name>`): the run's corpus' source (`dream_assets.corpus.
     corpus_source`) when it has one, else the `document_source` resource's.
 
-    One partition per document; a run over several partitions copies each. Metadata: the
-    original file (its path under the source), bytes and SHA-256 per document, and the
-    documents no longer in the source (reported, not failed).
+    One partition per document; a run over several partitions copies each, streamed (never
+    whole in memory). A document listed larger than `max_bytes` is quarantined (`too_large`)
+    without a byte read; one that cannot be read, or grew past `max_bytes` while copied, is
+    quarantined with its reason; the others are copied. Metadata: the original file (its path
+    under the source), bytes and SHA-256 per document, and the documents no longer in the source
+    (reported, not failed).
     """
     store = object_store.client()
     uri = corpus_source(store, corpus_of(context))
@@ -66,16 +74,21 @@ def source_documents(
             continue
         info = listing[document_id]
         store.delete(layout.source_document_prefix(document_id))  # one file: an earlier one of another name goes
-        try:
-            data = document_source.read(info)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
-            reason = {"document_id": document_id, "reason": "unreadable", "detail": f"{type(error).__name__}: {error}"}
-            store.write_json(layout.quarantine_key(document_id), reason)
-            context.log.warning("quarantined %s: cannot read %s: %s", document_id, info.key, error)
+        if info.size > config.max_bytes:
+            _quarantine(context, store, document_id, "too_large", f"{info.size} bytes > max_bytes {config.max_bytes}")
             continue
-        store.write_bytes(layout.source_document_key(document_id, info.key), data)
-        rows.append({"document": document_id, "file": info.key, "bytes": len(data), "sha256": sha256_bytes(data)})
-        context.log.info("copied %s (%d bytes)", document_id, len(data))
+        try:
+            size, sha256 = document_source.copy_to(
+                info, store, layout.source_document_key(document_id, info.key), config.max_bytes
+            )
+        except ValueError as error:  # grew past the limit since it was listed
+            _quarantine(context, store, document_id, "too_large", f"{error} (max_bytes)")
+            continue
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+            _quarantine(context, store, document_id, "unreadable", f"{type(error).__name__}: {error}")
+            continue
+        rows.append({"document": document_id, "file": info.key, "bytes": size, "sha256": sha256})
+        context.log.info("copied %s (%d bytes)", document_id, size)
     return dg.MaterializeResult(
         metadata={
             "documents": len(rows),
@@ -83,6 +96,13 @@ def source_documents(
             "preview": table_metadata(pd.DataFrame(rows, columns=["document", "file", "bytes", "sha256"])),
         }
     )
+
+
+def _quarantine(context, store, document_id: str, reason: str, detail: str) -> None:
+    """Records `document_id` as quarantined before parsing (`quarantine/<id>.json`), logged."""
+    record = {"document_id": document_id, "reason": reason, "detail": detail}
+    store.write_json(layout.quarantine_key(document_id), record)
+    context.log.warning("quarantined %s: %s: %s", document_id, reason, detail)
 
 
 @dg.asset(
@@ -123,9 +143,7 @@ def parsed_documents(
     limits = ParseLimits(
         timeout_seconds=config.timeout_seconds, memory_bytes=config.memory_mb * 1024**2, workers=config.workers
     )
-    result = parse_documents(
-        context, store, list(context.partition_keys), list(search_space.parsers), limits, config.max_bytes
-    )
+    result = parse_documents(context, store, list(context.partition_keys), list(search_space.parsers), limits)
     quarantined = result.quarantined
     return dg.MaterializeResult(
         metadata={

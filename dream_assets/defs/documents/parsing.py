@@ -48,7 +48,7 @@ def _stored(store, document_id: str, parser: str, sha256: str) -> ParsedDocument
     return document if document.sha256 == sha256 and document.parser_version == current else None
 
 
-def parse_documents(context, store, document_ids: list[str], parsers: list[str], limits: ParseLimits, max_bytes: int):
+def parse_documents(context, store, document_ids: list[str], parsers: list[str], limits: ParseLimits):
     """Parses each document with each parser (reusing stored parses), storing every outcome;
     returns the `ParseResult`."""
     result, outcomes, carried = ParseResult(), [], set()
@@ -68,10 +68,7 @@ def parse_documents(context, store, document_ids: list[str], parsers: list[str],
             name, data = source
             sha256 = sha256_bytes(data)
             for parser in parsers:
-                if len(data) > max_bytes:
-                    detail = f"{len(data)} bytes > max_bytes {max_bytes}"
-                    outcomes.append(ParseOutcome(document_id, None, "too_large", detail, parser=parser))
-                elif (document := _stored(store, document_id, parser, sha256)) is not None:
+                if (document := _stored(store, document_id, parser, sha256)) is not None:
                     result.reused += 1
                     pages = len(document.page_starts)
                     outcomes.append(ParseOutcome(document_id, document, parser=parser, pages=pages, reused=True))

@@ -13,7 +13,6 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.defs.metadata import table_metadata
-from dream_assets.hashing import sha256_bytes
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
@@ -31,28 +30,46 @@ def per_shard_table(rows: list[tuple], header: tuple[str, ...]) -> dg.TableMetad
     return table_metadata(pd.DataFrame(rows, columns=list(header)))
 
 
+class OscarCopyConfig(dg.Config):
+    """Bounds on copying one shard."""
+
+    max_bytes: int = Field(
+        default=4 * 1024**3,
+        description="Shards over this size (as listed, compressed) are skipped unread (4 GiB; OSCAR 23.01's"
+        " shards are about 1 GiB of zstd).",
+    )
+
+
 @dg.asset(**SHARDS, group_name="ingestion", kinds={"s3"})
-def oscar_jsonl(context: dg.AssetExecutionContext, oscar_source: OscarSource, object_store: ObjectStore):
+def oscar_jsonl(
+    context: dg.AssetExecutionContext, config: OscarCopyConfig, oscar_source: OscarSource, object_store: ObjectStore
+):
     """The OSCAR 23.01 JSONL shards (`.jsonl` or `.jsonl.zst`), copied from the OSCAR source into
-    the object store (`oscar/jsonl/<shard>/<file name>`). Metadata: bytes and SHA-256 per shard."""
+    the object store (`oscar/jsonl/<shard>/<file name>`), streamed. A shard listed over
+    `max_bytes` is skipped without a byte read (`too_large`, in the metadata). Metadata: bytes
+    and SHA-256 per shard."""
     store = object_store.client()
     listing = oscar_source.list_shards()
-    rows, missing = [], []
+    rows, missing, too_large = [], [], {}
     for shard in context.partition_keys:
         if shard not in listing:
             missing.append(shard)
             context.log.warning("shard %s is no longer under %s", shard, oscar_source.uri)
             continue
         info = listing[shard]
-        data = oscar_source.read(info)
+        if info.size > config.max_bytes:
+            too_large[shard] = f"{info.size} bytes > max_bytes {config.max_bytes}"
+            context.log.warning("shard %s skipped: %s", shard, too_large[shard])
+            continue
         name = info.key.rsplit("/", 1)[-1]
         store.delete(layout.oscar_jsonl_prefix(shard))
-        store.write_bytes(f"{layout.oscar_jsonl_prefix(shard)}/{name}", data)
-        rows.append((shard, name, len(data), sha256_bytes(data)))
+        size, sha256 = oscar_source.copy_to(info, store, f"{layout.oscar_jsonl_prefix(shard)}/{name}", config.max_bytes)
+        rows.append((shard, name, size, sha256))
     return dg.MaterializeResult(
         metadata={
             "shards": len(rows),
             "missing_from_source": missing,
+            "too_large": too_large,
             "preview": per_shard_table(rows, ("shard", "file", "bytes", "sha256")),
         }
     )
@@ -65,6 +82,11 @@ class OscarFilterConfig(dg.Config):
     excluded_quality_warnings: list[str] = Field(
         default=["noisy", "short_sentences"],
         description="OSCAR 23.01 annotations that filter a record out (tiny, short_sentences, header, footer, noisy).",
+    )
+    max_decompressed_bytes: int = Field(
+        default=8 * 1024**3,
+        description="A .zst shard that decompresses to more is failed unread by Ray Data (8 GiB; checked by a"
+        " streamed pass).",
     )
 
 
@@ -95,6 +117,7 @@ def oscar_parquet(
                 layout.oscar_records_prefix(shard),
                 languages,
                 frozenset(config.excluded_quality_warnings),
+                config.max_decompressed_bytes,
             )
         except Exception as error:  # noqa: BLE001 - a broken shard is recorded; the others go on
             failed[shard] = f"{type(error).__name__}: {str(error)[:300]}"

@@ -67,12 +67,36 @@ class _ParseBatch:
         return pa.Table.from_pylist(rows, schema=_PARSED)
 
 
+def check_decompressed_size(store: ObjectStoreClient, key: str, max_bytes: int) -> int:
+    """Decompresses the zstd object at `key` as a stream, in 1 MiB pieces, counting its bytes
+    (a zstd frame need not state its size, and a small file can expand a thousandfold); returns
+    the count.
+
+    Raises:
+        ValueError: naming the object, when it holds more than `max_bytes` decompressed bytes or is
+            not valid zstd.
+    """
+    import zstandard
+
+    size = 0
+    try:
+        with store.open_read(key) as compressed, zstandard.ZstdDecompressor().stream_reader(compressed) as reader:
+            while piece := reader.read(1 << 20):
+                size += len(piece)
+                if size > max_bytes:
+                    raise ValueError(f"{key}: decompresses to more than {max_bytes} bytes (max_decompressed_bytes)")
+    except zstandard.ZstdError as error:
+        raise ValueError(f"{key}: not valid zstd ({error})") from error
+    return size
+
+
 def parse_shard(
     store: ObjectStoreClient,
     shard_key: str,
     records_prefix: str,
     languages: frozenset[str] | None,
     excluded_warnings: frozenset[str],
+    max_decompressed_bytes: int = 8 * 1024**3,
 ) -> tuple[StageResult, pd.DataFrame]:
     """Reads one OSCAR JSONL shard (`.jsonl` or `.jsonl.zst`, decompressed by Ray Data from the
     extension), keeps and filters its records (`dream_assets.lib.bulk.oscar.parse_lines`) and writes
@@ -81,8 +105,14 @@ def parse_shard(
     Returns:
         (lines in / records out / seconds, rejects with `REJECT_COLUMNS`: every line not kept,
         with its reason).
+
+    Raises:
+        ValueError: for a `.zst` shard that decompresses to more than `max_decompressed_bytes`
+            (`check_decompressed_size`) or is not valid zstd.
     """
     start = time.perf_counter()
+    if shard_key.endswith(".zst"):
+        check_decompressed_size(store, shard_key, max_decompressed_bytes)
     filesystem = arrow_filesystem(store)
     lines = ray.data.read_text(store.path(shard_key), filesystem=filesystem)
     parsed = lines.map_batches(

@@ -18,7 +18,6 @@ line it cannot use with its reason: nothing is dropped silently.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import uuid
@@ -196,23 +195,3 @@ def write_shards(records: list[dict], directory: Path, shards: int, compress: bo
         path.write_bytes(zstandard.ZstdCompressor(level=10).compress(data) if compress else data)
         paths.append(path)
     return paths
-
-
-def read_lines(data: bytes, name: str) -> list[str]:
-    """The text lines of a shard's bytes, decompressed when `name` ends in `.zst`.
-
-    Raises:
-        ValueError: naming the shard if it is not valid zstd or not UTF-8.
-    """
-    if name.endswith(".zst"):
-        import zstandard
-
-        try:
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
-                data = reader.read()
-        except zstandard.ZstdError as error:
-            raise ValueError(f"shard {name}: not valid zstd ({error})") from error
-    try:
-        return data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise ValueError(f"shard {name}: not UTF-8 at byte {error.start}") from error

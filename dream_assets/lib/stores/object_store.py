@@ -16,7 +16,7 @@ import posixpath
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import fsspec
 import pandas as pd
@@ -99,6 +99,46 @@ class ObjectStoreClient:
         else:
             self.fs.pipe_file(path, data)
         return self.uri(key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A binary file object reading the object at `key` (stream it; close it after).
+
+        Raises:
+            FileNotFoundError: if nothing is stored at `key`.
+        """
+        return self.fs.open(self.path(key), "rb")
+
+    def write_stream(self, key: str, source: BinaryIO, max_bytes: int) -> tuple[int, str]:
+        """Stores what `source` holds at `key`, streamed in 1 MiB pieces (never whole in memory),
+        atomically as `write_bytes`. Returns (bytes, SHA-256 hex digest).
+
+        Raises:
+            ValueError: naming the key, when `source` holds more than `max_bytes` bytes (nothing
+                is stored then).
+        """
+        import hashlib
+
+        path, digest, size = self.path(key), hashlib.sha256(), 0
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        target = open(temporary, "wb") if self.is_local else self.fs.open(temporary, "wb")  # noqa: SIM115
+        try:
+            with target:
+                while piece := source.read(1 << 20):
+                    size += len(piece)
+                    if size > max_bytes:
+                        raise ValueError(f"{key}: more than {max_bytes} bytes")
+                    digest.update(piece)
+                    target.write(piece)
+            if self.is_local:
+                os.replace(temporary, path)
+            else:
+                self.fs.mv(temporary, path)
+        finally:
+            if self.fs.exists(temporary):
+                self.fs.rm(temporary)
+        return size, digest.hexdigest()
 
     def read_json(self, key: str) -> Any:
         """Returns the decoded JSON object at `key`."""
