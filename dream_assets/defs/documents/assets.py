@@ -15,6 +15,7 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of, corpus_source
 from dream_assets.defs.documents.parsing import PARSED_COLUMNS, parse_documents
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.pods import pod_resources
 from dream_assets.lib.documents.parse_pool import ParseLimits
 from dream_assets.partitions import document_partitions
 from dream_assets.search_space import SearchSpace
@@ -119,7 +120,7 @@ def _quarantine(context, store, document_id: str, reason: str, detail: str) -> N
         )
     ],
     # the parse workers live in this step's pod: `workers` x `memory_mb` and the step itself
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "5Gi"}}}}},
+    op_tags=pod_resources("2", "5Gi"),
 )
 def parsed_documents(
     context: dg.AssetExecutionContext,

@@ -20,6 +20,7 @@ from dream_assets.defs.evaluation.mlflow_runs import record_trial, sweep_run
 from dream_assets.defs.evaluation.sweep_trials import embed_questions, run_trials, sweep_trials
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.pods import pod_resources
 from dream_assets.defs.readers import read_current_golden
 from dream_assets.defs.workers import WorkerSettings
 from dream_assets.lib.evaluation.fidelity import question_rungs
@@ -89,9 +90,7 @@ def trial_evaluations_asset(partitions: SweepPartitions) -> dg.AssetsDefinition:
         # 3: two tiers, held-out split), so Dagster shows the evaluations and the leaderboard as stale
         code_version="3",
         # The step is the Tune driver; trials run on the Ray cluster's workers.
-        op_tags={
-            "dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "1", "memory": "4Gi"}}}}
-        },
+        op_tags=pod_resources("1", "4Gi"),
     )(_trial_evaluations)
 
 

@@ -22,6 +22,7 @@ from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.mlflow_runs import sweep_run, trial_tags
 from dream_assets.defs.evaluation.trials import ranked_trials
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
+from dream_assets.defs.pods import pod_resources
 from dream_assets.defs.readers import read_current_golden
 from dream_assets.lib.evaluation.judging import (
     JUDGE_MAX_STRING_CHARS,
@@ -71,7 +72,7 @@ class JudgeConfig(dg.Config):
     kinds={"ragas", "mlflow"},
     code_version="1",
     # the bundled judge runs in the step: up to 3 llama.cpp contexts of Qwen 1.5B (about 1 GB each)
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "2", "memory": "6Gi"}}}}},
+    op_tags=pod_resources("2", "6Gi"),
 )
 def judge_evaluations(
     context: dg.AssetExecutionContext,

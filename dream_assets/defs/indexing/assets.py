@@ -12,6 +12,7 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.pods import pod_resources
 from dream_assets.defs.readers import read_parsed_documents
 from dream_assets.defs.workers import WorkerSettings
 from dream_assets.lib.retrieval.indexes import corpus_version, ensure_index
@@ -38,9 +39,7 @@ def indexing_assets(partitions: SweepPartitions) -> list[dg.AssetsDefinition]:
         # node parsing or what an index holds changes (its data is content-addressed already).
         code_version="2",  # 2: shards and LanceDB tables
         # On Kubernetes (k8s_job_executor) this step embeds in its own pod: size it for the models.
-        op_tags={
-            "dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "4", "memory": "12Gi"}}}}
-        },
+        op_tags=pod_resources("4", "12Gi"),
     )(_embedding_index)
     retrieval_pool = dg.asset(
         name="retrieval_pool",

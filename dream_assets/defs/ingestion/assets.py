@@ -13,6 +13,7 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.pods import pod_resources
 from resources.embeddings import EmbeddingProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
@@ -202,7 +203,7 @@ class EmbeddingConfig(dg.Config):
     deps=[oscar_chunks],
     group_name="ingestion",
     kinds={"ray", "pytorch"},
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {"requests": {"cpu": "1", "memory": "4Gi"}}}}},
+    op_tags=pod_resources("1", "4Gi"),
 )
 def oscar_embeddings(
     context: dg.AssetExecutionContext,

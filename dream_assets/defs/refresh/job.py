@@ -12,6 +12,7 @@ from pydantic import Field
 from dream_assets import layout
 from dream_assets.corpus import TAG_CORPUS, applied_versions, write_corpus
 from dream_assets.defs.metadata import table_metadata
+from dream_assets.defs.pods import pod_resources
 from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN, CorpusChanges, RefreshOptions, refresh_stages, tier_one
 from dream_assets.defs.stages import run_stage, stage_tags
 from dream_assets.partitions import DOCUMENTS
@@ -105,8 +106,7 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
         )
 
     # its stages run in this run's process (on Kubernetes, its pod): sized like the index step
-    resources = {"requests": {"cpu": "4", "memory": "12Gi"}}
-    tags = {"dream/kind": "refresh", "dagster-k8s/config": {"container_config": {"resources": resources}}}
+    tags = {"dream/kind": "refresh", **pod_resources("4", "12Gi")}
 
     @dg.job(name="corpus_refresh_job", tags=tags)
     def refresh_job() -> None:
