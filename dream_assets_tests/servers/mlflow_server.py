@@ -10,9 +10,13 @@ from dream_assets_tests.servers.process import wait_for_http
 from dream_assets_tests.servers.s3 import S3Server
 
 
-def start_mlflow(directory: Path, s3: S3Server, bucket: str, timeout_s: float = 120.0) -> tuple[str, subprocess.Popen]:
+def start_mlflow(
+    directory: Path, s3: S3Server, bucket: str, timeout_s: float = 120.0, admin_password: str | None = None
+) -> tuple[str, subprocess.Popen]:
     """Starts an MLflow tracking server (SQLite backend, artifacts proxied to `bucket` on the S3
-    server) on 127.0.0.1 without the job runner; returns (tracking URI, process)."""
+    server) on 127.0.0.1 without the job runner; with `admin_password`, behind MLflow's
+    basic-auth app as the deployment runs it (deploy/services/mlflow.yaml: users in SQLite,
+    admin `admin`, default permission READ). Returns (tracking URI, process)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = directory / "mlflow.log"
@@ -23,10 +27,27 @@ def start_mlflow(directory: Path, s3: S3Server, bucket: str, timeout_s: float = 
         "AWS_ACCESS_KEY_ID": s3.access_key_id,
         "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
     }
+    auth = []
+    if admin_password is not None:
+        config = directory / "basic_auth.ini"
+        config.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{directory / 'users.db'}\n"
+            "admin_username = admin\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        env.update(
+            MLFLOW_AUTH_CONFIG_PATH=str(config),
+            MLFLOW_AUTH_ADMIN_USERNAME="admin",
+            MLFLOW_AUTH_ADMIN_PASSWORD=admin_password,
+            MLFLOW_FLASK_SERVER_SECRET_KEY="test-secret-key",
+        )
+        auth = ["--app-name", "basic-auth"]
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "mlflow"),
             "server",
+            *auth,
             "--workers",
             "1",
             "--host",
