@@ -87,7 +87,7 @@ def test_bundled_model_in_ray_tasks_grounded_accounted_and_cached(
         # one Ray task per document, one on each worker node, each caching on its own disk
         nodes = sorted(node.name for node in ray_head.workers)
         assert sorted(ray_head.nodes_that_ran("generate_batch", at_least=2)) == nodes
-        assert all(list(node.scratch.rglob("cache.db")) for node in ray_head.workers)
+        assert all(list(node.scratch.rglob("responses.sqlite3")) for node in ray_head.workers)
         assert not (tmp_path / "scratch").exists()
 
         second = _metadata(_generate(defs, instance, questions_per_document=2), "golden_dataset")

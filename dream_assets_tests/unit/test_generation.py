@@ -1,10 +1,10 @@
 from types import SimpleNamespace
 
-import diskcache
 import pytest
 
 from dream_assets.lib.llm.failures import GenerationError, RetryPolicy
 from dream_assets.lib.llm.generation import build_prompt, generate
+from dream_assets.lib.response_cache import ResponseCache
 
 
 class CountingLlm:
@@ -30,7 +30,7 @@ def test_completion_answers_keep_the_first_line_and_count_tokens():
 def test_cache_answers_a_repeated_prompt_without_calling_the_llm(tmp_path):
     llm = CountingLlm()
     identity = {"model": "gemma", "temperature": 0.0}
-    with diskcache.Cache(tmp_path) as cache:
+    with ResponseCache(tmp_path) as cache:
         first = generate(llm, "prompt", "completion", cache, identity)
         again = generate(llm, "prompt", "completion", cache, identity)
         assert llm.calls == 1 and not first.cached and again.cached
@@ -41,7 +41,7 @@ def test_cache_answers_a_repeated_prompt_without_calling_the_llm(tmp_path):
 
 
 def test_failures_are_not_cached(tmp_path):
-    with diskcache.Cache(tmp_path) as cache:
+    with ResponseCache(tmp_path) as cache:
         with pytest.raises(GenerationError, match="timeout after 1 attempt") as raised:
             generate(CountingLlm(fail=True), "prompt", "completion", cache, "m")
         assert (raised.value.reason, raised.value.attempts) == ("timeout", 1)

@@ -3,12 +3,12 @@ shape retried and never cached."""
 
 import dataclasses
 
-import diskcache
 import pydantic
 import pytest
 
 from dream_assets.lib.llm.failures import GenerationError, RetryPolicy, failure_reason
 from dream_assets.lib.llm.gateway import LlmGateway, LlmUsage
+from dream_assets.lib.response_cache import ResponseCache
 
 
 class Verdict(pydantic.BaseModel):
@@ -22,7 +22,7 @@ def test_usage_counts_calls_hits_bookings_tokens_and_cost(tmp_path):
         sent.append(1)
         return '{"verdict": 1}', 100, 10
 
-    with diskcache.Cache(tmp_path) as cache:
+    with ResponseCache(tmp_path) as cache:
         gateway = LlmGateway({"model": "m"}, cache, reserve=lambda tokens: booked.append(tokens) or 0.0,
                              price=lambda p, c: p * 1e-6 + c * 2e-6)  # fmt: skip
         before = dataclasses.replace(gateway.usage)
@@ -45,7 +45,7 @@ def test_output_of_the_wrong_shape_is_retried_and_never_cached(tmp_path):
         Verdict.model_validate_json(text)
         return text, 1, 1
 
-    with diskcache.Cache(tmp_path) as cache:
+    with ResponseCache(tmp_path) as cache:
         gateway = LlmGateway("m", cache, RetryPolicy(3, backoff_s=0.0), sleep=lambda s: None)
         answer = gateway.ask("p", send)
         assert (answer.response, answer.attempts, gateway.usage.calls) == ('{"verdict": 0}', 3, 3)
@@ -60,3 +60,45 @@ def test_a_validation_error_is_a_malformed_response_worth_another_try():
         Verdict.model_validate_json("{}")
     assert failure_reason(raised.value) == ("malformed_response", True)
     assert LlmUsage().since(LlmUsage(requests=0)) == LlmUsage()
+
+
+def test_a_damaged_or_failing_cache_is_a_miss_and_the_answer_stands(tmp_path):
+    import sqlite3
+
+    from dream_assets.lib.response_cache import FILE_NAME
+
+    calls = []
+
+    def send():
+        calls.append(1)
+        return "Paris", 5, 1
+
+    with ResponseCache(tmp_path) as cache:
+        LlmGateway("m", cache).ask("p", send)
+        # a value that is not a cached answer (written by hand, or by another program) is a miss
+        with sqlite3.connect(tmp_path / FILE_NAME) as db:
+            db.execute("UPDATE responses SET value = '\"not an answer\"'")
+        again = LlmGateway("m", cache).ask("p", send)
+        assert not again.cached and again.response == "Paris" and len(calls) == 2
+
+    class Broken(dict):
+        def get(self, key, default=None):
+            raise OSError("disk I/O error")
+
+        def __setitem__(self, key, value):
+            raise OSError("disk full")
+
+    answer = LlmGateway("m", Broken()).ask("p", send)  # neither read nor write fails the call
+    assert answer.response == "Paris" and len(calls) == 3
+
+
+def test_a_file_that_is_not_a_database_is_set_aside_and_values_are_json(tmp_path):
+    from dream_assets.lib.response_cache import FILE_NAME
+
+    (tmp_path / FILE_NAME).write_bytes(b"\x80\x04garbage, perhaps a pickle")
+    with ResponseCache(tmp_path) as cache:
+        cache["k"] = {"response": "x", "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 0.1}
+        assert cache.get("k")["response"] == "x" and len(cache) == 1
+        with pytest.raises(TypeError):
+            cache["bad"] = object()  # only JSON is stored: nothing that would need a pickle
+    assert list(tmp_path.glob(f"{FILE_NAME}.damaged-*"))

@@ -79,14 +79,13 @@ class Answerer:
 
 @contextlib.contextmanager
 def _llm_cache(directory: str):
-    """A process-safe on-disk cache (diskcache, SQLite) at `directory` on this node's disk
-    (`dream_assets.lib.node_local`), or None when empty."""
+    """A process-safe on-disk cache (`dream_assets.lib.response_cache`: JSON in SQLite) at
+    `directory` on this node's disk (`dream_assets.lib.node_local`), or None when empty."""
     if not directory:
         yield None
         return
-    import diskcache
-
     from dream_assets.lib.node_local import node_local
+    from dream_assets.lib.response_cache import ResponseCache
 
-    with diskcache.Cache(str(node_local(directory)), size_limit=2**32) as cache:
+    with ResponseCache(node_local(directory)) as cache:
         yield cache

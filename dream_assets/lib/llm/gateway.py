@@ -68,6 +68,28 @@ class LlmUsage:
         return LlmUsage(**{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)})
 
 
+# What the cache keeps of a `Generation`.
+CACHED_FIELDS = ("response", "prompt_tokens", "completion_tokens", "latency_s")
+
+
+def _cached(cache, key: str | None) -> dict | None:
+    """The cached fields at `key` (`CACHED_FIELDS`), or None: no cache, no entry, or a read that
+    failed or gave something else (a damaged cache is a miss, logged, and the LLM is asked)."""
+    if cache is None or key is None:
+        return None
+    try:
+        hit = cache.get(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure is a miss
+        logger.warning("LLM cache read failed, asking the LLM: %s", error)
+        return None
+    if hit is None:
+        return None
+    if not isinstance(hit, dict) or not all(name in hit for name in CACHED_FIELDS):
+        logger.warning("LLM cache entry %s is not a cached answer, asking the LLM", key[:16])
+        return None
+    return {name: hit[name] for name in CACHED_FIELDS}
+
+
 def ask(
     send: Callable[[], tuple[str, int, int]],
     request: Any = None,
@@ -87,7 +109,7 @@ def ask(
             validated inside it, so that output of the wrong shape is retried, never cached.
         request: JSON-able description of everything that changes the answer (model, endpoint,
             sampling, prompt, response schema); its hash keys the cache.
-        cache: a mapping-like store (`diskcache.Cache`, safe across processes) or None.
+        cache: a mapping-like store (`dream_assets.lib.response_cache.ResponseCache`, safe across processes) or None.
         retry: tries and backoff for errors that may pass.
         reserve: the LLM's rate limiter (`dream_assets.lib.llm.rate_limit`): called before each try
             with `estimated_tokens`, returns the seconds to wait before sending.
@@ -104,14 +126,17 @@ def ask(
     usage = usage if usage is not None else LlmUsage()
     usage.requests += 1
     key = content_hash(request, length=64) if cache is not None else None
-    if cache is not None and key is not None and key in cache:
-        generation = Generation(**{**cache[key], "cached": True, "attempts": 0})
+    if (hit := _cached(cache, key)) is not None:
+        generation = Generation(**{**hit, "cached": True, "attempts": 0})
         usage.cache_hits += 1
     else:
         generation = _send(send, retry, reserve, estimated_tokens, sleep, usage)
         if cache is not None and key is not None:
             kept = asdict(generation)
-            cache[key] = {name: kept[name] for name in ("response", "prompt_tokens", "completion_tokens", "latency_s")}
+            try:
+                cache[key] = {name: kept[name] for name in CACHED_FIELDS}
+            except Exception as error:  # noqa: BLE001 - a cache that cannot store loses the entry, not the answer
+                logger.warning("LLM cache write failed, the answer is kept uncached: %s", error)
     usage.prompt_tokens += generation.prompt_tokens
     usage.completion_tokens += generation.completion_tokens
     if price is not None:
@@ -150,7 +175,7 @@ class LlmGateway:
     Attributes:
         identity: JSON-able description of what changes the LLM's answers (for
             `resources.llm.LlmSettings`, its `identity()`), the first part of every cache key.
-        cache: response cache (`diskcache.Cache`) or None.
+        cache: response cache (`dream_assets.lib.response_cache.ResponseCache`) or None.
         retry: the retry budget (from the LLM's `max_attempts`, `backoff_s`, `max_backoff_s`).
         reserve: the rate limiter (`dream_assets.lib.llm.rate_limit.rate_limiter_for`), or None.
         price: (prompt tokens, completion tokens) -> US dollars (`LlmSettings.cost_usd`).

@@ -74,7 +74,7 @@ def generate(
         prompt_style: `completion` sends the prompt as is (a base model continues after
             `Answer:`, and only its first line is kept); `chat` lets the LLM wrap it in its
             chat format.
-        cache: a mapping-like store (`diskcache.Cache`) of earlier answers, or None.
+        cache: a mapping-like store (`dream_assets.lib.response_cache.ResponseCache`) of earlier answers, or None.
         llm_identity: JSON-able description of everything that changes the answer (model,
             endpoint, sampling parameters, stop strings); with the prompt and style it keys the
             cache, so a repeated or resumed evaluation asks the LLM nothing it answered before.

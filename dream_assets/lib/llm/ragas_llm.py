@@ -136,7 +136,7 @@ def make_ragas_llm(
         settings: from `LlmProvider.settings_for`; its `max_attempts`, `backoff_s` and
             `max_backoff_s` are the retry budget, its rate limits and prices those of
             `config/llms.yaml`.
-        cache_dir: directory of the response cache (`diskcache`, shared by the processes of
+        cache_dir: directory of the response cache (`ResponseCache`, shared by the processes of
             one node, on its own disk: `dream_assets.lib.node_local`); None disables caching.
         temperature: sampling temperature (0: greedy).
         seed: sampling seed.
@@ -144,10 +144,9 @@ def make_ragas_llm(
         reserve: rate limiter (`reserve(tokens) -> seconds to wait`); by default the LLM's own
             (`dream_assets.lib.llm.rate_limit.rate_limiter_for`).
     """
-    import diskcache
-
     from dream_assets.lib.node_local import node_local
+    from dream_assets.lib.response_cache import ResponseCache
 
-    cache = diskcache.Cache(str(node_local(cache_dir)), size_limit=2**32) if cache_dir else None
+    cache = ResponseCache(node_local(cache_dir)) if cache_dir else None
     gateway = LlmGateway.for_settings(settings, cache, reserve)
     return GatewayRagasLLM(settings, gateway, temperature, seed, max_string_chars)
