@@ -56,7 +56,12 @@ def test_squad_golden_dataset_keeps_answerable_aligned_questions_and_counts_the_
     assert row["user_input"] == "Capital of Poland?"
     assert row["reference"] == "Warsaw" and list(row["reference_answers"]) == ["Warsaw"]
     assert list(row["reference_context_ids"]) == ["warsaw:p000"]
-    assert golden.skipped == {"unanswerable": 1, "document_not_parsed": 1, "context_not_found": 1}
+    assert golden.skipped == {
+        "unanswerable": 1,
+        "question_length": 0,
+        "document_not_parsed": 1,
+        "context_not_found": 1,
+    }
     context = golden.contexts.iloc[0]
     assert (context["start"], context["end"]) == (7, 39)
 
@@ -94,3 +99,26 @@ def test_squad_v1_without_is_impossible_and_questions_without_answers_do_not_cra
     golden = squad_golden_dataset(squad, {"warsaw": _document("Title. Warsaw is the capital of Poland.")})
     assert golden.questions["question_id"].tolist() == ["q1"]
     assert golden.skipped["unanswerable"] == 1  # q2 has no answer: not answerable, not an IndexError
+
+
+def test_a_question_over_the_length_limit_is_left_out_and_counted():
+    squad = _squad()
+    qas = squad["data"][0]["paragraphs"][0]["qas"]
+    qas.append({"id": "q5", "question": "Why? " * 1000, "answers": [{"text": "Warsaw"}]})  # 5,000 characters
+    golden = squad_golden_dataset(squad, {"warsaw": _document("Title. Warsaw is the capital of Poland.")})
+    assert golden.questions["question_id"].tolist() == ["q1"] and golden.skipped["question_length"] == 1
+
+
+def test_a_golden_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    from dream_assets.lib.golden import squad as module
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(_squad()))
+    assert module.read_squad(path)["data"][0]["title"] == "Warsaw"
+    monkeypatch.setattr(module, "MAX_SQUAD_BYTES", 100)
+    with pytest.raises(ValueError, match=rf"golden file {path} is \d+ bytes, over 100"):
+        module.read_squad(path)

@@ -39,8 +39,8 @@ class GoldenDataset:
         contexts: one row per reference context (here: every SQuAD paragraph of the corpus,
             asked about or not), with its character span [start, end) in the parsed text of its
             document; columns `CONTEXT_COLUMNS`. Retrieved chunks are mapped onto these ids.
-        skipped: counts of questions left out, by reason (`unanswerable`,
-            `document_not_parsed`, `context_not_found`).
+        skipped: counts of questions left out, by reason (`unanswerable`, `question_length`:
+            empty or over `MAX_QUESTION_CHARS`, `document_not_parsed`, `context_not_found`).
         collapsed: questions merged into another of the same document with the same text
             (normalised: case and whitespace), their answers and contexts merged.
     """
@@ -51,16 +51,33 @@ class GoldenDataset:
     collapsed: int = 0
 
 
+# Longest question kept in a golden set and answered by the served model, in characters (about
+# 1,000 tokens): a question is a sentence or a paragraph (the bundled SQuAD 2.0 dev set's longest
+# is 182 characters); a pasted document would empty the prompt's context budget and book its
+# tokens in the rate limiter.
+MAX_QUESTION_CHARS = 4000
+# Largest SQuAD-layout file read (256 MiB): six times SQuAD 2.0's training set (40 MiB, 130k
+# questions); a JSON file is parsed whole, at about ten times its size in memory.
+MAX_SQUAD_BYTES = 256 * 1024**2
+
+
 def read_squad(path: str | Path) -> dict:
     """Reads a SQuAD-layout JSON file (v1.1 or v2.0: `{"data": [{"title", "paragraphs":
     [{"context", "qas": [{"id", "question", "answers"}]}]}]}`).
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: naming the file and what is missing, if it is not JSON in that layout.
+        ValueError: naming the file and what is missing, if it is not JSON in that layout, or
+            its size when it is over `MAX_SQUAD_BYTES` (checked before a byte is read).
     """
     import json
+    import os
 
+    if (size := os.path.getsize(path)) > MAX_SQUAD_BYTES:
+        raise ValueError(
+            f"golden file {path} is {size} bytes, over {MAX_SQUAD_BYTES} (MAX_SQUAD_BYTES): split it, or keep the"
+            " articles of your documents"
+        )
     try:
         with open(path, encoding="utf-8") as file:
             squad = json.load(file)
@@ -156,7 +173,7 @@ def squad_golden_dataset(
     """
     rows: list[dict] = []
     contexts: list[dict] = []
-    skipped = {"unanswerable": 0, "document_not_parsed": 0, "context_not_found": 0}
+    skipped = {"unanswerable": 0, "question_length": 0, "document_not_parsed": 0, "context_not_found": 0}
     for article in squad["data"]:
         document_id = slugify(article["title"])
         paragraphs = article["paragraphs"]
@@ -185,6 +202,9 @@ def _article_candidates(
         # SQuAD v1.1 has no `is_impossible`: every question with an answer is answerable
         answerable = [q for q in paragraph["qas"] if not q.get("is_impossible") and q.get("answers")]
         skipped["unanswerable"] += len(paragraph["qas"]) - len(answerable)
+        kept = [q for q in answerable if 0 < len(str(q.get("question", "")).strip()) <= MAX_QUESTION_CHARS]
+        skipped["question_length"] += len(answerable) - len(kept)
+        answerable = kept
         if span is None:
             skipped["context_not_found"] += len(answerable)
             continue
