@@ -67,6 +67,14 @@ def test_adding_a_document_embeds_only_its_nodes_and_removing_one_removes_its_no
     )
     [top, *_] = load_retriever(spec, 4).retrieve("What did Donald Davies call the units of data he switched?")
     assert top.document_id == "packets"
+    # the node-local copy damaged (its largest file cut in half): checked against the object
+    # store's listing when opened again, downloaded again, and it answers as before
+    copy = tmp_path / "scratch" / "indexes" / grown["prefix"]
+    largest = max((path for path in copy.rglob("*") if path.is_file()), key=lambda path: path.stat().st_size)
+    size = largest.stat().st_size
+    largest.write_bytes(largest.read_bytes()[: size // 2])
+    [again_top, *_] = load_retriever(spec, 4).retrieve("What did Donald Davies call the units of data he switched?")
+    assert again_top.node_id == top.node_id and largest.stat().st_size == size
 
     shrunk = ensure_index(store, [corpus["normans"], corpus["packets"]], "window2_minilm-l6", METHOD, embedding)
     assert shrunk["built"] and shrunk["embedded"] == 0 and shrunk["shards_built"] == 0

@@ -4,6 +4,7 @@ opens a `Retriever` on it."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from dream_assets.lib.node_local import download_once
 from dream_assets.lib.stores.object_store import ObjectStoreSettings
 from dream_assets.plugins.methods import RetrievalMethod
 from dream_assets.plugins.vector_stores import VectorStoreSettings
+
+logger = logging.getLogger(__name__)
 
 
 class IndexSpec(BaseModel):
@@ -40,12 +43,15 @@ class IndexSpec(BaseModel):
 
 
 def load_retriever(spec: IndexSpec, top_k: int, reranker=None, retriever: str = "vector"):
-    """Downloads the index to the node's scratch directory once (`download_once`) and opens a
-    `Retriever` on it (with `reranker`: a cross-encoder directory or
-    `dream_assets.lib.retrieval.rerankers.open_reranker`'s function, and a registered `retriever`).
+    """Downloads the index to the node's scratch directory once (`download_once`, which checks a
+    copy already there against the object store) and opens a `Retriever` on it (with `reranker`:
+    a cross-encoder directory or `dream_assets.lib.retrieval.rerankers.open_reranker`'s
+    function, and a registered `retriever`); a copy that does not open is downloaded again and
+    opened once more.
 
     Raises:
         FileNotFoundError: if the index is not in the object store.
+        Exception: what opening a fresh copy raised.
     """
     from dream_assets.lib.models.embeddings import make_embedding
     from dream_assets.lib.models.threads import pin_threads
@@ -67,4 +73,10 @@ def load_retriever(spec: IndexSpec, top_k: int, reranker=None, retriever: str = 
         and embed_model is not None
         and llama_vector_store(spec.vector_store, spec.vector_table, embedding_dimensions(embed_model))
     )
-    return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, reranker=reranker, retriever=retriever)
+    options = {"reranker": reranker, "retriever": retriever}
+    try:
+        return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, **options)
+    except Exception as error:  # noqa: BLE001 - a copy that does not open is downloaded again, once
+        logger.warning("index copy %s did not open (%s): downloading it again", scratch, error)
+        scratch = download_once(store, spec.index_prefix, indexes, MANIFEST, refresh=True)
+        return Retriever(scratch, spec.method, embed_model, top_k, vectors or None, **options)
