@@ -39,6 +39,15 @@ class LocalObjectStore(ObjectStore):
         return ObjectStoreSettings(root=str(Path(self.root).resolve()))
 
 
+# Bounded waits of every S3 client: 4 tries (standard mode's backoff), 5 s to connect, 60 s for a
+# response; a store that is down fails in seconds, naming the endpoint.
+S3_CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"max_attempts": 4, "mode": "standard"},
+    "connect_timeout": 5,
+    "read_timeout": 60,
+}
+
+
 class S3ObjectStore(ObjectStore):
     """An S3 bucket prefix on AWS S3, MinIO or any S3 API (set `endpoint_url` for non-AWS)."""
 
@@ -55,8 +64,7 @@ class S3ObjectStore(ObjectStore):
         """Plain settings: `s3://bucket/prefix` with the endpoint and credentials."""
         options: dict[str, Any] = {
             "client_kwargs": {"region_name": self.region_name},
-            # bounded retries: a store that is down fails in seconds, naming the endpoint
-            "config_kwargs": {"retries": {"max_attempts": 4, "mode": "standard"}, "connect_timeout": 5},
+            "config_kwargs": S3_CLIENT_CONFIG,
         }
         if self.endpoint_url:
             options["endpoint_url"] = self.endpoint_url

@@ -25,7 +25,9 @@ class FileSource(dg.ConfigurableResource):
     secret_access_key: str | None = Field(default=None, description="S3 secret key (from an EnvVar).")
 
     def _client(self) -> ObjectStoreClient:
-        options: dict = {}
+        from resources.object_store import S3_CLIENT_CONFIG
+
+        options: dict = {"config_kwargs": S3_CLIENT_CONFIG} if self.uri.startswith("s3://") else {}
         if self.endpoint_url:
             options["endpoint_url"] = self.endpoint_url
         if self.access_key_id:
@@ -68,11 +70,16 @@ class FileSource(dg.ConfigurableResource):
 
         bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        from botocore.config import Config
+
+        from resources.object_store import S3_CLIENT_CONFIG
+
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
+            config=Config(**S3_CLIENT_CONFIG),
         )
         objects = get_objects(bucket, prefix, client=client)
         return sorted(

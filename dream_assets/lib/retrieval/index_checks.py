@@ -57,10 +57,12 @@ def stored_vector_dimensions(store, prefix: str, table: str | None, dsn: str | N
     import psycopg
     from psycopg import sql
 
+    from dream_assets.lib.stores.pgvector import CONNECT_TIMEOUT_S
+
     query = sql.SQL("SELECT node_id, coalesce(vector_dims(embedding), 0) FROM {}").format(
         sql.Identifier(f"data_{table}")
     )
-    with psycopg.connect(dsn) as connection:
+    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as connection:
         rows = connection.execute(query).fetchall()
     return pd.Series([dims for _, dims in rows], index=[node_id for node_id, _ in rows], dtype="int64")
 

@@ -23,6 +23,11 @@ Metric = Literal["cosine", "l2"]
 _OPERATORS = {"cosine": ("<=>", "vector_cosine_ops"), "l2": ("<->", "vector_l2_ops")}
 
 
+# Seconds a connection to PostgreSQL may take to open (libpq's `connect_timeout`; its default
+# waits as long as the operating system's TCP timeout, minutes): a server that is down fails fast.
+CONNECT_TIMEOUT_S = 10
+
+
 class PgVectorOps:
     """pgvector's bulk operations on the database `self.dsn` (a PostgreSQL database with the
     pgvector extension; `CREATE EXTENSION vector` is run on first use, which needs the right to
@@ -32,7 +37,7 @@ class PgVectorOps:
 
     def connect(self) -> psycopg.Connection:
         """A new connection with the vector type registered."""
-        connection = psycopg.connect(self.dsn, autocommit=False)
+        connection = psycopg.connect(self.dsn, autocommit=False, connect_timeout=CONNECT_TIMEOUT_S)
         connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
         connection.commit()
         register_vector(connection)
@@ -224,8 +229,8 @@ class PgVectorBackend(PgVectorOps, VectorStoreBackend):
             embed_dim=dimensions,
             use_jsonb=True,
             initialization_fail_on_error=True,
-            engine=create_engine(url, pool_pre_ping=True),
-            async_engine=create_async_engine(url),
+            engine=create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}),
+            async_engine=create_async_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}),
         )
 
 
