@@ -7,7 +7,15 @@ SHA-256 of their files, the corpus and golden-set versions, and its metrics with
 `RagModel.predict` answers through the same code a trial does (`retrieval.Retriever`, then
 `generation.rag_answer`), so a golden question gets the trial's contexts and, with the same LLM
 cache or a deterministic LLM (temperature 0), the trial's answer. `mlflow models serve` serves it
-(`dream serve`): POST `{"dataframe_records": [{"question": "..."}]}` to `/invocations`.
+(`dream serve`): POST `{"dataframe_records": [{"question": "..."}]}` to `/invocations`; add
+`"params": {"return_contexts": true}` for the texts the LLM read.
+
+Serving exactly what was chosen: `dream serve` passes the configuration hash the registry recorded
+for the version it serves (`dream.configuration_hash`, set by DREAM when it registered the
+winner) in `CONFIGURATION_HASH_ENV`; the model refuses to load when its configuration file hashes
+otherwise, or when a model file (embedding weights, GGUF) differs from the SHA-256 recorded at
+selection (`verify`). A request is capped at `MAX_QUESTIONS` rows of at most
+`MAX_QUESTION_CHARS` characters each.
 
 Secrets never reach the file: the object store's and the vector store's credentials are read
 from the serving process' environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -24,12 +32,18 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel
 
+from dream_assets.lib.golden.squad import MAX_QUESTION_CHARS
 from dream_assets.lib.models.split_gguf import sha256_file
 from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets.rag_config import RagConfig
 
 CONFIGURATION_ARTIFACT = "best_rag_configuration"
+# The registry's `dream.configuration_hash` of the version served, set by `dream serve`.
+CONFIGURATION_HASH_ENV = "DREAM_CONFIGURATION_HASH"
+# Rows per request: a request answers a few questions, each an LLM call of seconds on a CPU.
+# Characters per question: the golden set's limit (`dream_assets.lib.golden.squad`).
+MAX_QUESTIONS = 32
 # Secret-bearing fsspec storage options, read from the environment where the model is served.
 _SECRET_OPTIONS = ("key", "secret", "token")
 
@@ -101,17 +115,74 @@ def model_file_hashes(paths: list[str]) -> dict[str, str]:
     return hashes
 
 
+def verify(text: str, best: BestConfiguration, expected_hash: str | None) -> None:
+    """Checks that the configuration file `text` is the one the registry recorded
+    (`expected_hash`, `dream_assets.hashing.content_hash` of the text; None skips this check)
+    and that each local model file of `best.model_files` has its recorded SHA-256.
+
+    Raises:
+        ValueError: naming the file whose hash differs (or that is missing).
+    """
+    from dream_assets.hashing import content_hash
+
+    if expected_hash is not None and (actual := content_hash(text)) != expected_hash:
+        raise ValueError(
+            f"refusing to serve: the configuration file hashes {actual}, the registry recorded {expected_hash}"
+            f" for this version ({CONFIGURATION_HASH_ENV})"
+        )
+    for path, digest in best.model_files.items():
+        if not Path(path).is_file():
+            raise ValueError(f"refusing to serve: model file {path} (SHA-256 {digest[:12]}...) is missing")
+        if (actual := sha256_file(Path(path))) != digest:
+            raise ValueError(
+                f"refusing to serve: model file {path} has SHA-256 {actual[:12]}..., the winner was chosen"
+                f" with {digest[:12]}..."
+            )
+
+
+def check_request(model_input: pd.DataFrame) -> list[str]:
+    """The questions of a request, as strings.
+
+    Raises:
+        mlflow.exceptions.MlflowException: (HTTP 400) for a request without a `question`
+            column, with more than `MAX_QUESTIONS` rows, or with an empty question or one longer
+            than `MAX_QUESTION_CHARS`, naming the row.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    def refuse(message: str) -> MlflowException:
+        return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+    if "question" not in model_input:
+        raise refuse(f"the request has no 'question' column (columns: {list(model_input.columns)})")
+    if len(model_input) > MAX_QUESTIONS:
+        raise refuse(f"{len(model_input)} questions in one request: at most {MAX_QUESTIONS}")
+    questions = model_input["question"].astype(str).tolist()
+    for row, question in enumerate(questions):
+        if not question.strip() or len(question) > MAX_QUESTION_CHARS:
+            raise refuse(f"question {row}: {len(question)} characters, expected 1 to {MAX_QUESTION_CHARS}")
+    return questions
+
+
 class RagModel(mlflow.pyfunc.PythonModel):
     """The winning RAG configuration as an MLflow model.
 
-    Input: a DataFrame with a `question` column (one row per question). Output: a DataFrame, one
-    row per question: `question`, `answer` (empty when generation failed, with `error`),
-    `context_ids` (the index's node ids, rank order), `context_scores` (the retriever's scores)
-    and `contexts` (the texts the LLM read).
+    Input: a DataFrame with a `question` column (one row per question, at most
+    `MAX_QUESTIONS`, each at most `MAX_QUESTION_CHARS` characters); params: `return_contexts`
+    (default false). Output: a DataFrame, one row per question: `question`, `answer` (empty when
+    generation failed, with `error`), `context_ids` (the index's node ids, rank order),
+    `context_scores` (the retriever's scores) and `contexts` (the texts the LLM read, with
+    `return_contexts`; else empty).
     """
 
     def load_context(self, context) -> None:
-        """Opens the index and the LLM named by the configuration artifact."""
+        """Verifies the configuration artifact and the model files (`verify`), then opens the
+        index and the LLM it names.
+
+        Raises:
+            ValueError: if a hash differs (see `verify`).
+        """
         from dream_assets.lib.llm.generation import answer_stop
         from dream_assets.lib.llm.settings import make_llm
         from dream_assets.lib.retrieval.index_spec import load_retriever
@@ -120,6 +191,7 @@ class RagModel(mlflow.pyfunc.PythonModel):
 
         text = Path(context.artifacts[CONFIGURATION_ARTIFACT]).read_text(encoding="utf-8")
         self.best = BestConfiguration.from_yaml(text)
+        verify(text, self.best, os.environ.get(CONFIGURATION_HASH_ENV))
         config = self.best.config
         store = ObjectStoreClient(self.best.index.object_store)
         reranker = open_reranker(config.reranker, store, self.best.index.scratch_dir, source=self.best.reranker)
@@ -129,24 +201,27 @@ class RagModel(mlflow.pyfunc.PythonModel):
     def predict(  # pyright: ignore[reportIncompatibleMethodOverride] - MLflow reads the type hints
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        """Answers each question of `model_input["question"]`.
+        """Answers each question of `model_input["question"]`; the contexts' texts with
+        `params["return_contexts"]`.
 
         Raises:
-            KeyError: if `model_input` has no `question` column.
+            mlflow.exceptions.MlflowException: for a request `check_request` refuses.
         """
         import contextlib
 
         from dream_assets.lib.llm.failures import GenerationError
         from dream_assets.lib.llm.generation import rag_answer
 
+        questions = check_request(model_input)
+        return_contexts = bool((params or {}).get("return_contexts", False))
         rows = []
         with contextlib.ExitStack() as stack:
             cache = None
             if self.best.llm_cache_dir:
-                import diskcache
+                from dream_assets.lib.response_cache import ResponseCache
 
-                cache = stack.enter_context(diskcache.Cache(self.best.llm_cache_dir, size_limit=2**32))
-            for question in model_input["question"].astype(str):
+                cache = stack.enter_context(ResponseCache(self.best.llm_cache_dir))
+            for question in questions:
                 retrieved = self.retriever.retrieve(question)
                 texts = [item.text for item in retrieved]
                 answer, error = "", ""
@@ -161,16 +236,16 @@ class RagModel(mlflow.pyfunc.PythonModel):
                         "error": error,
                         "context_ids": [item.node_id for item in retrieved],
                         "context_scores": [float(item.score) for item in retrieved],
-                        "contexts": texts,
+                        "contexts": texts if return_contexts else [],
                     }
                 )
         return pd.DataFrame(rows)
 
 
 def model_signature():
-    """The model's input and output schema (MLflow `ModelSignature`)."""
+    """The model's input, output and params schema (MLflow `ModelSignature`)."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, Schema
+    from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
     return ModelSignature(
         inputs=Schema([ColSpec("string", "question")]),
@@ -184,6 +259,7 @@ def model_signature():
                 ColSpec(Array("string"), "contexts"),
             ]
         ),
+        params=ParamSchema([ParamSpec("return_contexts", "boolean", False)]),
     )
 
 

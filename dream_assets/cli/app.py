@@ -165,8 +165,9 @@ def serve(
     ] = True,
     follow_interval: Annotated[float, typer.Option(help="Seconds between two looks at the alias.")] = 10.0,
 ) -> None:
-    """Serve a corpus' best configuration with MLflow's model server (POST /invocations)."""
-    from dream_assets.cli.follow import model_uri, serve_following
+    """Serve a corpus' best configuration with MLflow's model server (POST /invocations); the
+    model loads only if its configuration and model files hash as the registry recorded."""
+    from dream_assets.cli.follow import model_uri, serve_following, server_environment
     from dream_assets.serving import registered_model_name
 
     with _failures():
@@ -184,8 +185,14 @@ def serve(
             raise UserError(f"no model {name!r} is registered: `dream run` registers the winner") from error
         uri, resolved = model_uri(client, name, version)
         server_args = ["--host", host, "--port", str(port)]
+        try:
+            env = server_environment(client, name, resolved or version)
+        except ValueError as error:
+            raise UserError(str(error)) from error
         if follow and resolved is not None:  # an alias that exists: follow it
             raise typer.Exit(serve_following(client, name, version, server_args, follow_interval))
+        os.environ.update(env)
+        uri = f"models:/{name}/{resolved}" if resolved else uri  # the version whose hash was passed
         _exec(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", *server_args])
 
 

@@ -1,5 +1,7 @@
 """`dream serve`: MLflow's model server on a registered version, and on the version an alias
-points at, following the alias (the server is restarted on the new version when it moves)."""
+points at, following the alias (the server is restarted on the new version when it moves). Each
+server is told the configuration hash the registry recorded for its version
+(`configuration_hash`), which the model checks before it loads (`dream_assets.serving.verify`)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,55 @@ def model_uri(client, name: str, version: str) -> tuple[str, str | None]:
     return f"models:/{name}@{version}", resolved
 
 
+def configuration_hash(client, name: str, version: str) -> str:
+    """The `dream.configuration_hash` tag of `version` (a number, `latest`, or an alias) of
+    registered model `name`: what DREAM recorded when it registered that winner.
+
+    Raises:
+        ValueError: when the version does not exist or has no such tag (not registered by
+            DREAM: not served).
+    """
+    from mlflow.exceptions import MlflowException
+
+    from dream_assets.defs.evaluation.best import TAG_CONFIGURATION
+
+    number = _version_number(client, name, version)
+    try:
+        tags = client.get_model_version(name, number).tags if number else {}
+    except MlflowException:
+        tags = {}
+    if TAG_CONFIGURATION not in tags:
+        raise ValueError(
+            f"version {version!r} of {name} has no {TAG_CONFIGURATION} tag (DREAM registers its winners with"
+            " one): refusing to serve it"
+        )
+    return tags[TAG_CONFIGURATION]
+
+
+def _version_number(client, name: str, version: str) -> str | None:
+    """The version number `version` (a number, `latest`, or an alias) stands for now."""
+    if version.isdigit():
+        return version
+    if version == "latest":
+        versions = [int(v.version) for v in client.search_model_versions(f"name='{name}'")]
+        return str(max(versions)) if versions else None
+    return _alias_version(client, name, version) or _version_number(client, name, "latest")
+
+
+def server_environment(client, name: str, version: str) -> dict[str, str]:
+    """The environment a model server of `version` of `name` runs with: this process', this
+    environment's bin directory first on PATH (MLflow's server starts `uvicorn` by name), and
+    the registry's configuration hash (`configuration_hash`)."""
+    from dream_assets.serving import CONFIGURATION_HASH_ENV
+
+    bin_dir = Path(sys.executable).parent
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+        CONFIGURATION_HASH_ENV: configuration_hash(client, name, version),
+    }
+
+
 def serve_following(client, name: str, alias: str, server_args: list[str], interval_s: float) -> int:
     """Serves `models:/<name>@<alias>` with `mlflow models serve <server_args>` in a child
     process and looks up the alias every `interval_s` seconds; when it points at another
@@ -45,7 +96,9 @@ def serve_following(client, name: str, alias: str, server_args: list[str], inter
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, _stop)
-    server = _start(uri, version, server_args)
+    # the version the alias points at, by number: the hash passed is that version's
+    uri = f"models:/{name}/{version}" if version else uri
+    server = _start(uri, version, server_args, server_environment(client, name, version or alias))
     next_look = time.monotonic() + interval_s
     try:
         while not stop["now"]:
@@ -60,7 +113,8 @@ def serve_following(client, name: str, alias: str, server_args: list[str], inter
                 logger.info("%s@%s moved from version %s to %s: restarting the server", name, alias, version, now)
                 _terminate(server)
                 version = now
-                server = _start(f"models:/{name}@{alias}", version, server_args)
+                env = server_environment(client, name, version)
+                server = _start(f"models:/{name}/{version}", version, server_args, env)
     except KeyboardInterrupt:
         pass
     finally:
@@ -78,12 +132,10 @@ def _alias_version(client, name: str, alias: str) -> str | None:
         return None
 
 
-def _start(uri: str, version: str | None, server_args: list[str]) -> subprocess.Popen:
+def _start(uri: str, version: str | None, server_args: list[str], env: dict[str, str]) -> subprocess.Popen:
     bin_dir = Path(sys.executable).parent
     logger.info("serving %s%s", uri, f" (version {version})" if version else "")
     command = [str(bin_dir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", *server_args]
-    # MLflow's server starts `uvicorn` by name: this environment's bin directory leads PATH
-    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
     return subprocess.Popen(command, env=env, start_new_session=True)  # its own group: uvicorn's workers too
 
 

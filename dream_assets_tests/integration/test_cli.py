@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -243,12 +244,11 @@ def test_the_served_winner_answers_a_golden_question_as_its_trial_did(home, bund
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         _wait_for(f"http://127.0.0.1:{port}/ping", server)
-        body = json.dumps({"dataframe_records": [{"question": asked["user_input"]}]}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=120) as response:
-            served = json.load(response)["predictions"][0]
+        record = {"question": asked["user_input"]}
+        served = _invoke(port, {"dataframe_records": [record], "params": {"return_contexts": True}})[0]
+        plain = _invoke(port, {"dataframe_records": [record]})[0]  # texts only when asked
+        with pytest.raises(urllib.error.HTTPError) as refused:  # capped: one question of 4,001 characters
+            _invoke(port, {"dataframe_records": [{"question": "x" * 4001}]})
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -256,6 +256,30 @@ def test_the_served_winner_answers_a_golden_question_as_its_trial_did(home, bund
     assert served["context_ids"] == list(asked["retrieved_node_ids"])
     assert served["contexts"] == list(asked["retrieved_contexts"])
     assert served["context_scores"] == pytest.approx(list(asked["retrieval_scores"]), abs=1e-4)
+    assert plain["contexts"] == [] and plain["context_ids"] == served["context_ids"]
+    assert refused.value.code == 400 and "4001 characters" in refused.value.read().decode()
+
+    # a version whose registered configuration hash is not its file's is refused at load
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("dream-squad-demo", "champion")
+    recorded = champion.tags["dream.configuration_hash"]
+    client.set_model_version_tag("dream-squad-demo", champion.version, "dream.configuration_hash", "0" * 16)
+    try:
+        refused_run = dream(home, "serve", "--no-follow", "--port", str(_free_port()), timeout=300)
+    finally:
+        client.set_model_version_tag("dream-squad-demo", champion.version, "dream.configuration_hash", recorded)
+    assert refused_run.returncode != 0
+    assert f"refusing to serve: the configuration file hashes {recorded}" in refused_run.stderr
+
+
+def _invoke(port: int, body: dict) -> list[dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)["predictions"]
 
 
 def _free_port() -> int:
