@@ -3,7 +3,7 @@
 - `local` (default): embedded services under the state directory `DREAM_HOME` (default
   `.dream/` in the project): a local-directory object store, local Ray, MLflow on SQLite, bundled
   models; the PDFs come from `DREAM_PDF_SOURCE` (default: the bundled demo corpus);
-- `k8s`: S3/MinIO, PostgreSQL + pgvector, the MLflow server, the Ray cluster and an
+- `k8s`: S3 (SeaweedFS in deploy/), PostgreSQL + pgvector, the MLflow server, the Ray cluster and an
   OpenAI-compatible LLM endpoint, every address and credential from environment variables (see
   deploy/).
 

@@ -87,6 +87,14 @@ def trial_key(golden_version: str, config_key: str) -> str:
     return f"trial_evaluations/{golden_version}/{config_key}.parquet"
 
 
+MLFLOW_PENDING_PREFIX = "mlflow_pending"
+
+
+def mlflow_pending_key(golden_version: str, config_key: str) -> str:
+    """A trial record waiting for MLflow to be reachable again (`mlflow_runs.log_trial_run`)."""
+    return f"{MLFLOW_PENDING_PREFIX}/{golden_version}/{config_key}.json"
+
+
 def trial_error_key(golden_version: str, config_key: str) -> str:
     """Record of a configuration's failed trial on one golden-set version (its error)."""
     return f"trial_evaluations/{golden_version}/{config_key}.error.json"

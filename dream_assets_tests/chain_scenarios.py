@@ -170,6 +170,40 @@ def llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path):
     assert len(sent) == 8 and sent[-1] - sent[0] >= 0.6
 
 
+def a_trial_past_its_time_budget_stops_and_resumes(good, store, tmp_path):
+    """A trial whose answers come 0.3 s apart, with a 0.5 s budget: it stops after a few answers
+    with its reason, its retrieval tier and answers kept; run again without a budget, it
+    answers only the rest."""
+    import time
+
+    from dream_assets.plugins.llm_providers import LlmSettings
+    from dream_assets_tests.servers import start_openai_stub
+
+    def reply(body):
+        time.sleep(0.3)
+        return 200, "Rollo"
+
+    stub = start_openai_stub(reply)
+    try:
+        llm = LlmSettings(name="slow-llm", provider="openai", model="slow-llm", api_base=stub.url, api_key="none")
+        update = {"llm": llm, "output_key": "scratch/slow-llm.parquet", "time_budget_s": 0.5}
+        trial = good.model_copy(update={**update, "generation_sample_size": 6})
+        [stopped] = run_sweep([trial], SweepSettings(str(tmp_path / "ray_results"), "budget", 1))
+        assert stopped.error is not None and "spent its time budget of 0.5 s after" in stopped.error
+        assert store.exists(trial.retrieval_key)  # the retrieval tier stands: generation_failed, not failed
+        kept = len(store.list(trial.parts_prefix))
+        assert 1 <= kept < 6
+        unlimited = trial.model_copy(update={"time_budget_s": 0.0})
+        assert unlimited.fingerprint() == trial.fingerprint()  # the budget is not an input of the results
+        [finished] = run_sweep([unlimited], SweepSettings(str(tmp_path / "ray_results"), "budget", 1))
+    finally:
+        stub.stop()
+    assert finished.error is None
+    table = store.read_parquet("scratch/slow-llm.parquet")
+    assert int(table["generated"].sum()) == 6 and int(table["resumed"].sum()) == kept
+    assert len(stub.requests) == 6  # nothing answered twice
+
+
 def trial_settings(defs, store, version, key, resources):
     from dream_assets.defs.workers import WorkerSettings
     from dream_assets.lib.evaluation.trial_settings import TrialSettings

@@ -17,6 +17,7 @@ from dream_assets_tests.chain_scenarios import (
     CONFIGS_BY_KEY,
     INDEX,
     a_lost_index_fails_the_checks_until_it_is_rebuilt,
+    a_trial_past_its_time_budget_stops_and_resumes,
     check_results,
     llm_failures_are_retried_then_recorded_per_question,
     multi_fidelity_search_stops_weak_configurations_early,
@@ -177,6 +178,7 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert "FileNotFoundError" in outcomes[1].error and "embedding_index/missing" in outcomes[1].error
 
         llm_failures_are_retried_then_recorded_per_question(good, store, tmp_path)
+        a_trial_past_its_time_budget_stops_and_resumes(good, store, tmp_path)
         repeats_answer_with_successive_seeds(good, store, tmp_path)
         multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path)
         a_lost_index_fails_the_checks_until_it_is_rebuilt(defs, instance, store, resources)

@@ -115,3 +115,69 @@ def test_postgres_restart_mid_write_fails_clearly_and_the_rerun_stores_each_node
         assert table_rows() == (index["nodes"], index["nodes"]) and index["nodes"] > stored  # each node once
         again = metadata(run_job(defs, instance, "index_job", ["chunks256o32_minilm-l6"]), "embedding_index")
         assert again["embedded_nodes"] == 0 and table_rows() == (index["nodes"],) * 2
+
+
+def test_an_mlflow_outage_mid_sweep_costs_no_trial_result_and_the_next_sweep_logs_the_queue(
+    tmp_path, models_dir, s3_server, ray_session
+):
+    import threading
+    import time
+
+    from dream_assets import layout
+    from dream_assets_tests.servers import start_mlflow
+    from resources.tracking import MlflowTracker
+
+    index = "chunks256o32_minilm-l6"
+    configs = [f"{index}_gemma-3-270m_k2", f"{index}_gemma-3-270m_k4"]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(PDFS / "Normans.pdf", inbox / "Normans.pdf")
+    s3_server.client().create_bucket(Bucket="mlflow-outage")
+    uri, process = start_mlflow(tmp_path / "mlflow", s3_server, "mlflow-outage")
+    resources = local_resources(tmp_path / "state", str(inbox))
+    for name in ("embeddings", "llms"):
+        resources[name] = resources[name].model_copy(update={"models_dir": str(models_dir)})
+    resources["tracker"] = MlflowTracker(tracking_uri=uri, experiment_name="outage")
+    defs = build_definitions(resources)
+    store = resources["object_store"].client()
+    sweep_config = {"ops": {"trial_evaluations": {"config": {"generation_sample_size": 6}}}}
+    try:
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("documents", ["normans"])
+            run_job(defs, instance, "ingest_job", ["normans"])
+            golden = {"ops": {"golden_dataset": {"config": {"questions_per_document": 8}}}}
+            version = metadata(run_job(defs, instance, "golden_job", run_config=golden), "golden_dataset")["version"]
+            run_job(defs, instance, "index_job", [index])
+
+            def stop_mlflow_once_a_trial_answers():
+                parts = layout.trial_key(version, configs[0]).removesuffix(".parquet") + ".parts"
+                deadline = time.monotonic() + 600
+                while not store.list(parts) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                stop(process)
+
+            stopper = threading.Thread(target=stop_mlflow_once_a_trial_answers, daemon=True)
+            stopper.start()
+            sweep = metadata(run_job(defs, instance, "sweep_job", configs, sweep_config), "trial_evaluations")
+            stopper.join()
+            # the outage cost no result: both trials finished, their records wait in the queue
+            assert (sweep["trials"], sweep["failed_trials"]) == (2, 0)
+            assert sweep["mlflow_records_queued"] == 2
+            for key in configs:
+                assert store.exists(layout.trial_key(version, key).replace(".parquet", ".done.json"))
+                assert store.exists(layout.mlflow_pending_key(version, key))
+
+            port = int(uri.rsplit(":", 1)[1])
+            uri, process = start_mlflow(tmp_path / "mlflow", s3_server, "mlflow-outage", port=port)
+            again = metadata(run_job(defs, instance, "sweep_job", configs, sweep_config), "trial_evaluations")
+        assert (again["skipped_trials"], again["mlflow_records_replayed"], again["mlflow_records_queued"]) == (2, 2, 0)
+        tracker = resources["tracker"]
+        runs = tracker.client().search_runs([tracker.experiment_id()], "tags.`dream.kind` = 'trial'")
+        assert sorted(run.data.tags["dream.config_key"] for run in runs) == configs  # one run each, no duplicate
+        for run in runs:
+            key = run.data.tags["dream.config_key"]
+            done = store.read_json(layout.trial_key(version, key).replace(".parquet", ".done.json"))
+            assert run.data.metrics["mrr"] == pytest.approx(done["metrics"]["mrr"])
+            assert run.info.status == "FINISHED"
+    finally:
+        stop(process)

@@ -11,14 +11,20 @@ from dream_assets_tests.servers.s3 import S3Server
 
 
 def start_mlflow(
-    directory: Path, s3: S3Server, bucket: str, timeout_s: float = 120.0, admin_password: str | None = None
+    directory: Path,
+    s3: S3Server,
+    bucket: str,
+    timeout_s: float = 120.0,
+    admin_password: str | None = None,
+    port: int | None = None,
 ) -> tuple[str, subprocess.Popen]:
     """Starts an MLflow tracking server (SQLite backend, artifacts proxied to `bucket` on the S3
     server) on 127.0.0.1 without the job runner; with `admin_password`, behind MLflow's
     basic-auth app as the deployment runs it (deploy/services/mlflow.yaml: users in SQLite,
-    admin `admin`, default permission READ). Returns (tracking URI, process)."""
+    admin `admin`, default permission READ). On `port` (default: a free one; the same port and
+    `directory` restart a stopped server with its runs). Returns (tracking URI, process)."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = directory / "mlflow.log"
     env = {
         **os.environ,

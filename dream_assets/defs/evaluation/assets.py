@@ -8,6 +8,7 @@ gets each report (every multi-fidelity rung, then the end) as a step while the s
 object store and on that run, with the golden set as the run's dataset input.
 """
 
+import contextlib
 from typing import Literal
 
 import dagster as dg
@@ -16,7 +17,7 @@ from pydantic import Field
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
-from dream_assets.defs.evaluation.mlflow_runs import record_trial, sweep_run
+from dream_assets.defs.evaluation.mlflow_runs import reachable_sweep_run, record_trial, replay_pending
 from dream_assets.defs.evaluation.sweep_trials import embed_questions, run_trials, sweep_trials
 from dream_assets.defs.golden.assets import golden_dataset
 from dream_assets.defs.metadata import table_metadata
@@ -53,6 +54,12 @@ class SweepConfig(dg.Config):
         description="Golden questions each configuration answers with its LLM, drawn with `seed` (0: every one).",
     )
     seed: int = Field(default=0, description="Seed of the question samples.")
+    trial_time_budget_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds each trial may run (0: no limit); past it, the trial stops at its next answer and is"
+        " recorded as failed in its generation tier, its retrieval tier and answers kept (a run again resumes).",
+    )
     retrieval_actors: int = Field(
         default=0,
         description="Ray retrieval actors started per index for the sweep, so concurrent trials share one loaded"
@@ -115,7 +122,9 @@ def _trial_evaluations(
     asset's metadata) and the other trials go on. Run again, the sweep resumes: finished trials
     are skipped (`skipped_trials`), interrupted ones answer only the questions they had not
     (`resumed_questions`), and each configuration keeps its one MLflow run (looked up by
-    configuration key and golden-set version). Before any trial runs, the fingerprint each
+    configuration key and golden-set version). MLflow is best effort: when it is unreachable
+    the trials run and their records are queued in the object store, logged by the next sweep
+    that reaches it (`mlflow_records_replayed`, `mlflow_records_queued`). Before any trial runs, the fingerprint each
     table must carry is recorded (`<config key>.planned.json`): the leaderboard ranks no table
     left by a run with other settings.
     """
@@ -136,19 +145,24 @@ def _trial_evaluations(
         "sweep of %d configurations on golden set %s: %d questions retrieved, %d answered",
         *(len(sweep.trials), golden_version, len(questions), sample),
     )
-    parent = sweep_run(tracker, golden_version, corpus)
+    parent = reachable_sweep_run(context, tracker, golden_version, corpus)
+    replayed = replay_pending(context, store, tracker)[0] if parent else 0
     outcomes, pool_health = run_trials(context, config, sweep, rungs, workers, tracker, parent)
-    golden_uri = store.uri(layout.golden_prefix(golden_version))
-    tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
-    rows = [
-        record_trial(context, store, tracker, parent, trial, outcome, questions, golden_uri, corpus)
-        for trial, outcome in zip(sweep.trials, outcomes, strict=True)
-    ]
+    if parent is not None:
+        golden_uri = store.uri(layout.golden_prefix(golden_version))
+        with contextlib.suppress(Exception):  # the dataset input of the parent run: a view only
+            tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
+    rows = []
+    for trial, outcome in zip(sweep.trials, outcomes, strict=True):
+        row, logged = record_trial(context, store, tracker, parent, trial, outcome, corpus)
+        rows.append(row)
+        parent = parent if logged else None  # MLflow went down: the other records are queued at once
     metadata = {"corpus": corpus or "(every document partition)", "golden_version": golden_version}
     metadata |= _sweep_metadata(outcomes, rows, sample, embedded, pool_health)
-    return dg.MaterializeResult(
-        metadata={**metadata, "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent))}
-    )
+    queued = len(store.list(layout.MLFLOW_PENDING_PREFIX))
+    metadata |= {"mlflow_records_replayed": replayed, "mlflow_records_queued": queued}
+    run = dg.MetadataValue.url(tracker.run_url(parent)) if parent else "MLflow unreachable: records queued"
+    return dg.MaterializeResult(metadata={**metadata, "mlflow_sweep_run": run})
 
 
 def _check_models(configs, llms: LlmProvider) -> None:

@@ -11,7 +11,7 @@ from pydantic import Field
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.judging import judge_evaluations
-from dream_assets.defs.evaluation.mlflow_runs import sweep_run
+from dream_assets.defs.evaluation.mlflow_runs import replay_pending, sweep_run
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
@@ -93,6 +93,7 @@ def experiment_leaderboard(
     prefix = layout.leaderboard_prefix(golden_version)
     store.write_parquet(f"{prefix}/leaderboard.parquet", table)
     parent = sweep_run(tracker, golden_version, corpus)
+    replay_pending(context, store, tracker)  # trial records a sweep queued while MLflow was down
     image = _store_and_log_plot(store, tracker, parent, table, config.rank_by, prefix)
     calibration = read_calibration(store, golden_version) if judge_table is not None else None
     if calibration:

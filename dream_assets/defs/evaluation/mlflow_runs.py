@@ -6,6 +6,10 @@ goes. The runs are the ones `trial_evaluations` records into after the sweep (fo
 configuration key and golden-set version under the sweep's parent run), so a resumed or re-run
 sweep adds steps to the same runs instead of new runs. After the sweep, `record_trial` logs each
 trial's table, answer traces and outcome into its run.
+
+MLflow is best effort: an outage costs no trial result. A record that cannot be logged is queued
+in the object store (`mlflow_pending/<golden version>/<config key>.json`, everything it needs to be
+logged again) and the next sweep logs it first (`replay_pending`).
 """
 
 from __future__ import annotations
@@ -155,39 +159,109 @@ class LiveTrialRuns(tune.Callback):
 
 
 def record_trial(
-    context, store, tracker: MlflowTracker, parent: str, trial: TrialSettings, outcome, questions, golden_uri, corpus
-):
-    """Logs one trial's outcome after the sweep: its MLflow run (with the golden set as dataset
-    input), its error record or its Dagster observation (with the row count and column schema
-    of its table); returns its row of `trial_evaluations`' results table (`RESULT_COLUMNS`, each
-    plug-in metric with its n, and `error`)."""
+    context, store, tracker: MlflowTracker, parent: str | None, trial: TrialSettings, outcome, corpus: str
+) -> tuple[dict, bool]:
+    """Records one trial's outcome after the sweep: its error record (or removes an earlier
+    one), its Dagster observation (with the row count and column schema of its table) and its
+    MLflow run (`log_trial_run`: with the golden set as dataset input; queued when MLflow is
+    unreachable, and without trying when `parent` is None). Returns its row of
+    `trial_evaluations`' results table (`RESULT_COLUMNS`, each plug-in metric with its n, and
+    `error`) and whether MLflow took the record."""
     key, golden_version = trial.config.key, trial.golden_version
-    run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, corpus), parent)
-    tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
     error_key = layout.trial_error_key(golden_version, key)
+    entry = {"config_key": key, "golden_version": golden_version, "corpus": corpus, "params": trial.config.params()}
     if outcome.error:
         # the retrieval tier finished before the generation tier failed: kept, and its metrics logged
         retrieval = store.exists(trial.retrieval_key)
         failure = {"config_key": key, "error": outcome.error, "failed_tier": "generation" if retrieval else "retrieval"}
         store.write_json(error_key, {**failure, **({"retrieval_table": trial.retrieval_key} if retrieval else {})})
         metrics = summarize(store.read_parquet(trial.retrieval_key)) if retrieval else {}
-        tracker.log_trial(run_id, trial.config.params(), {k: v for k, v in metrics.items() if v == v})
-        tracker.finish(run_id, error=outcome.error)
+        run_url = log_trial_run(
+            context, store, tracker, parent, {**entry, "metrics": _finite(metrics), "error": outcome.error}
+        )
         context.log.error("trial %s failed in its %s tier: %s", key, failure["failed_tier"], outcome.error)
-        return failure
+        return failure, run_url is not None
     store.delete(error_key)
     table = store.read_parquet(trial.output_key)
-    tracker.log_trial(run_id, trial.config.params(), outcome.metrics, table)
-    log_traces(context, tracker, run_id, table, key)
-    tracker.finish(run_id)
+    run_url = log_trial_run(
+        context, store, tracker, parent, {**entry, "metrics": _finite(outcome.metrics), "table_key": trial.output_key}
+    )
     metadata = {
-        "mlflow_run": dg.MetadataValue.url(tracker.run_url(run_id)),
-        **{k: v for k, v in outcome.metrics.items() if v == v},
+        **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {"mlflow_run": "queued: MLflow unreachable"}),
+        **_finite(outcome.metrics),
         **table_asset_metadata(table),
     }
     context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata))
     columns = RESULT_COLUMNS + [column for name in plugin_metric_names() for column in (name, f"{name}_n")]
-    return {"config_key": key, **{name: outcome.metrics.get(name) for name in columns}, "error": ""}
+    return {"config_key": key, **{name: outcome.metrics.get(name) for name in columns}, "error": ""}, bool(run_url)
+
+
+def _finite(metrics: dict) -> dict:
+    return {name: value for name, value in metrics.items() if value == value}
+
+
+def log_trial_run(context, store, tracker: MlflowTracker, parent: str | None, entry: dict) -> str | None:
+    """Logs one trial record `entry` (`config_key`, `golden_version`, `corpus`, `params`,
+    `metrics`, and `table_key` of its table, or `error`) into its MLflow run under `parent`;
+    returns the run's URL. Best effort: when MLflow cannot be reached (or `parent` is None),
+    the entry is queued in the object store (`layout.mlflow_pending_key`) and None returned;
+    `replay_pending` logs it later. A success removes the entry's queued copy."""
+    key, golden_version = entry["config_key"], entry["golden_version"]
+    pending = layout.mlflow_pending_key(golden_version, key)
+    try:
+        if parent is None:
+            raise ConnectionError("MLflow was unreachable when the sweep started")
+        run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, entry["corpus"]), parent)
+        questions = store.read_parquet(f"{layout.golden_prefix(golden_version)}/questions.parquet")
+        golden_uri = store.uri(layout.golden_prefix(golden_version))
+        tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
+        if entry.get("error"):
+            tracker.log_trial(run_id, entry["params"], entry["metrics"])
+            tracker.finish(run_id, error=entry["error"])
+        else:
+            table = store.read_parquet(entry["table_key"])
+            tracker.log_trial(run_id, entry["params"], entry["metrics"], table)
+            log_traces(context, tracker, run_id, table, key)
+            tracker.finish(run_id)
+        url = tracker.run_url(run_id)
+    except Exception as error:  # noqa: BLE001 - MLflow down costs no result: the record waits in the queue
+        store.write_json(pending, entry)
+        context.log.warning("MLflow: trial %s queued (%s: %s)", key, type(error).__name__, str(error)[:200])
+        return None
+    store.delete(pending)
+    return url
+
+
+def replay_pending(context, store, tracker: MlflowTracker) -> tuple[int, int]:
+    """Logs every queued trial record (`log_trial_run`), each under its golden set's sweep run;
+    stops at the first that cannot be logged (MLflow still down). Returns (logged, still
+    queued)."""
+    queued = [info.key for info in store.list(layout.MLFLOW_PENDING_PREFIX) if info.key.endswith(".json")]
+    logged = 0
+    for number, pending in enumerate(queued):
+        entry = store.read_json(pending)
+        try:
+            parent = sweep_run(tracker, entry["golden_version"], entry["corpus"])
+        except Exception as error:  # noqa: BLE001 - still unreachable: the queue stays for the next run
+            context.log.warning("MLflow still unreachable (%s): %d trial record(s) stay queued", error, len(queued))
+            return logged, len(queued) - number
+        if log_trial_run(context, store, tracker, parent, entry) is None:
+            return logged, len(queued) - number
+        logged += 1
+    if logged:
+        context.log.info("MLflow: %d queued trial record(s) logged", logged)
+    return logged, 0
+
+
+def reachable_sweep_run(context, tracker: MlflowTracker, golden_version: str, corpus: str) -> str | None:
+    """`sweep_run`, or None (logged) when MLflow cannot be reached: the sweep goes on and its
+    trials' records are queued (`log_trial_run`)."""
+    try:
+        return sweep_run(tracker, golden_version, corpus)
+    except Exception as error:  # noqa: BLE001 - the sweep does not need MLflow to produce its results
+        kind = type(error).__name__
+        context.log.warning("MLflow unreachable (%s: %s): the sweep runs, its records are queued", kind, error)
+        return None
 
 
 def log_traces(context, tracker: MlflowTracker, run_id: str, table, key: str) -> None:

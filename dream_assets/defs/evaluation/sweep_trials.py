@@ -88,6 +88,7 @@ def sweep_trials(
                 rungs=rungs,
                 repeats=config.repeats,
                 metrics=list(workers.search_space.metrics),
+                time_budget_s=config.trial_time_budget_s,
             )
         )
     return sweep
@@ -123,12 +124,17 @@ def embed_questions(context, workers: WorkerSettings, configs: list[RagConfig], 
     return embedded
 
 
-def run_trials(context, config, sweep: SweepTrials, rungs, workers: WorkerSettings, tracker: MlflowTracker, parent):
-    """Runs the sweep on Ray Tune with live MLflow runs under `parent` and a progress bar, and
-    leaves the retrieval pools it holds. Returns (outcomes, each pool's health)."""
+def run_trials(
+    context, config, sweep: SweepTrials, rungs, workers: WorkerSettings, tracker: MlflowTracker, parent: str | None
+):
+    """Runs the sweep on Ray Tune with live MLflow runs under `parent` (none when MLflow was
+    unreachable, `parent` None) and a progress bar, and leaves the retrieval pools it holds.
+    Returns (outcomes, each pool's health)."""
     golden_version, cluster = sweep.trials[0].golden_version, workers.ray_cluster
     bar, trial_done = _trial_progress(context, len(sweep.trials))
-    live = LiveTrialRuns.for_trials(tracker, parent, sweep.trials, golden_version, workers.corpus)
+    live = []
+    if parent is not None:
+        live.append(LiveTrialRuns.for_trials(tracker, parent, sweep.trials, golden_version, workers.corpus))
     settings = SweepSettings(
         storage_path=cluster.storage_path,
         experiment_name=f"sweep-{golden_version}",
@@ -136,7 +142,7 @@ def run_trials(context, config, sweep: SweepTrials, rungs, workers: WorkerSettin
         trial_resources=dict(cluster.trial_resources),
         on_trial_done=trial_done,
         scheduler=multi_fidelity_scheduler(config.rank_by, rungs, config.reduction_factor),
-        callbacks=(live,),
+        callbacks=tuple(live),
         lost_trial_retries=cluster.lost_trial_retries,
     )
     try:

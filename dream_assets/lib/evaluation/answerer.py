@@ -5,21 +5,26 @@ only what it had not (`dream_assets.lib.evaluation.trial`)."""
 from __future__ import annotations
 
 import contextlib
+import time
 
 import pandas as pd
 from llama_index.core.llms import LLM
 
-from dream_assets.lib.evaluation.trial_settings import TrialSettings
+from dream_assets.lib.evaluation.trial_settings import TimeBudgetSpent, TrialSettings
 
 
 class Answerer:
     """The generation tier of one trial: answers (question, repeat) pairs not answered yet, each
     made durable as it completes, and assembles the per-question table."""
 
-    def __init__(self, store, settings: TrialSettings, retrieved: pd.DataFrame) -> None:
+    def __init__(self, store, settings: TrialSettings, retrieved: pd.DataFrame, started: float | None = None) -> None:
+        """`started`: when the trial started (`time.monotonic()`; default now), from which its
+        `time_budget_s` counts."""
         from dream_assets.lib.llm.rate_limit import rate_limiter_for
 
         self.store, self.settings, self.retrieved = store, settings, retrieved
+        budget = settings.time_budget_s
+        self.deadline = (started if started is not None else time.monotonic()) + budget if budget else None
         llm = settings.llm
         self.repeats = [llm.model_copy(update={"seed": llm.seed + r}) for r in range(settings.repeats)]
         self.llms: dict[int, LLM] = {}
@@ -39,9 +44,20 @@ class Answerer:
         return earlier.drop_duplicates(["question_id", "repeat"]).to_dict("records")
 
     def _keep(self, row: dict) -> None:
+        """Keeps one answer (made durable), then stops the trial if its time budget is spent.
+
+        Raises:
+            TimeBudgetSpent: when the trial has run past `time_budget_s`.
+        """
         self.answers[(row["question_id"], row["repeat"])] = row
         name = f"{row['question_id']}.r{row['repeat']}.parquet"
         self.store.write_parquet(f"{self.settings.parts_prefix}/{name}", pd.DataFrame([row]))
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeBudgetSpent(
+                f"trial {self.settings.config.key} spent its time budget of {self.settings.time_budget_s:g} s"
+                f" after {len(self.answers)} answers (time_budget_s); they are kept, and a run again resumes"
+                " from them"
+            )
 
     def answer(self, question_ids: list[str]) -> None:
         """Answers each question in every repeat, unless answered already."""

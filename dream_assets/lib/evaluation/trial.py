@@ -18,6 +18,7 @@ and answers only the questions its parts lack.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from dream_assets import layout
@@ -42,6 +43,8 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     Raises:
         FileNotFoundError: if the index, the golden set or the reranker is missing from the
             object store.
+        TimeBudgetSpent: when the trial runs past `time_budget_s` (its retrieval tier and its
+            answers so far are kept).
     """
     from dream_assets.lib.evaluation.scoring import ragas_scores
     from dream_assets.lib.evaluation.summary import summarize
@@ -51,6 +54,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     from dream_assets.lib.stores.object_store import ObjectStoreClient
     from dream_assets.plugins.retrievers import RETRIEVERS
 
+    started = time.monotonic()
     store = ObjectStoreClient(settings.object_store)
     if settings.resume and (finished := finished_metrics(store, settings)) is not None:
         if report is not None:
@@ -66,7 +70,7 @@ def run_trial(settings: TrialSettings, report: Callable[[dict], None] | None = N
     with count_embedded_texts() as embedded:
         retrieved = retrieve_questions(questions, contexts, retriever, embeddings, settings.metrics)
     retrieved = retrieved.set_index("question_id", drop=False)
-    answerer = Answerer(store, settings, retrieved)
+    answerer = Answerer(store, settings, retrieved, started)
     # the retrieval tier stands on its own: kept even if the generation tier then fails
     store.write_parquet(settings.retrieval_key, answerer.table([]))
     order = generation_sample(questions, settings.generation_sample_size, settings.seed)["question_id"].tolist()

@@ -27,6 +27,11 @@ from dream_assets.lib.stores.object_store import ObjectStoreSettings
 from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets.rag_config import RagConfig
 
+
+class TimeBudgetSpent(TimeoutError):
+    """A trial ran past its `TrialSettings.time_budget_s`."""
+
+
 # Key of the fingerprint in a trial table's Parquet metadata (pandas `DataFrame.attrs`).
 FINGERPRINT_ATTR = "dream.trial_fingerprint"
 
@@ -59,6 +64,9 @@ class TrialSettings(BaseModel):
             reported after each rung (with `generated_questions`, the time attribute of
             `ASHAScheduler`), so a scheduler can stop a weak configuration early. Empty: the
             whole sample, one report.
+        time_budget_s: seconds the trial may run (0: no limit); past it, the trial stops at its
+            next answer with `TimeBudgetSpent` (its retrieval tier and its answers so far kept: a
+            run again resumes from them). Not in the fingerprint.
         repeats: answers per question, the LLM sampling with seeds `llm.seed`, `llm.seed + 1`,
             ... (for an LLM run with temperature > 0); the table has one row per (question,
             `repeat`) for answered questions, and answer metrics report the spread between
@@ -79,6 +87,7 @@ class TrialSettings(BaseModel):
     rungs: list[int] = []
     repeats: int = Field(default=1, ge=1)
     metrics: list[str] = []
+    time_budget_s: float = Field(default=0.0, ge=0.0)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes this trial's results (not where it runs, how fast,

@@ -9,6 +9,7 @@ sweep updates its runs instead of duplicating them.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import warnings
@@ -26,6 +27,15 @@ TAG_GOLDEN_VERSION = "dream.golden_version"
 TAG_ERROR = "dream.error"
 TAG_CORPUS = "dream.corpus"
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow's HTTP client, bounded (unless set in the environment): 3 retries with backoff 1, 2, 4 s
+# and 30 s per request, so a server that is down fails a call in about 10 s, not MLflow's default
+# of 7 retries with backoff factor 2 and 120 s per request (minutes); DREAM then queues the record
+# (`dream_assets.defs.evaluation.mlflow_runs.log_trial_run`).
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 class MlflowTracking(ModelRegistry):
@@ -45,9 +55,11 @@ class MlflowTracking(ModelRegistry):
     ui_url: str | None
 
     def client(self):
-        """A `MlflowClient` bound to `tracking_uri`."""
+        """A `MlflowClient` bound to `tracking_uri`, its HTTP requests bounded (`HTTP_LIMITS`)."""
         from mlflow.tracking import MlflowClient
 
+        for name, value in HTTP_LIMITS.items():
+            os.environ.setdefault(name, value)
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
