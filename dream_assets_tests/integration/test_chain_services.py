@@ -79,6 +79,9 @@ class _MlflowWatcher(threading.Thread):
         self.join()
 
 
+LLM_KEY = "sk-dream-test-4f9c2e7a1b"
+
+
 def _step(metric) -> int:
     return metric.step
 
@@ -91,6 +94,8 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         client.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=(PDFS / name).read_bytes())
     # the secret reaches the resources through an EnvVar, as in deployment
     monkeypatch.setenv("DREAM_TEST_S3_SECRET", s3_server.secret_access_key)
+    # an LLM key as deployments set it: it must reach no stored file, Tune result or MLflow run
+    monkeypatch.setenv("DREAM_LLM_API_KEY", LLM_KEY)
     monkeypatch.setenv("DREAM_TEST_PG_DSN", postgres_server.dsn)
     # Ray Tune's storage: pyarrow's S3 filesystem takes the endpoint and keys from the environment
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
@@ -166,7 +171,7 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
         assert all(list((node.scratch).rglob("nodes.lance")) for node in ray_head.workers)
         assert not (tmp_path / "scratch").exists()  # the driver's path, re-rooted on each node
         run_job(defs, instance, "leaderboard_job")
-        secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode()]
+        secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode(), LLM_KEY.encode()]
         ray_results = _objects(client, bucket, "ray_results/")
         # Ray Tune's results are in the bucket (written, never restored: DREAM resumes from its
         # own done-markers and saved answers)
@@ -200,10 +205,13 @@ def test_chain_on_s3_mlflow_server_and_ray_head(
     runs = tracker.client().search_runs([tracker.experiment_id()])
     assert sorted(r.data.tags[TAG_KIND] for r in runs) == ["sweep", "trial", "trial"]
     for run in runs:  # nor in MLflow params or tags
-        for secret in (s3_server.secret_access_key, postgres_server.password):
+        for secret in (s3_server.secret_access_key, postgres_server.password, LLM_KEY):
             assert secret not in repr((run.data.params, run.data.tags))
-    artifacts = s3_server.client().list_objects_v2(Bucket="mlflow-artifacts")
-    stored = [o["Key"] for o in artifacts.get("Contents", [])]
+    artifacts = s3_server.client()
+    stored = _objects(artifacts, "mlflow-artifacts", "")
+    # nor in any MLflow artifact (tables, figures, traces, the registered model's files)
+    secrets = [s3_server.secret_access_key.encode(), postgres_server.password.encode(), LLM_KEY.encode()]
+    assert not [key for key in stored for secret in secrets if secret in _read(artifacts, "mlflow-artifacts", key)]
     assert sum(key.endswith("per_question.parquet") for key in stored) == 2
     assert any(key.endswith("leaderboard.parquet") for key in stored)
     assert any(key.endswith("leaderboard.html") for key in stored)  # log_figure
