@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +55,16 @@ class SweepTrials:
         """Leaves the leases this sweep holds; the last sweep to leave a pool shuts it down."""
         import ray
 
+        def stopper(pool: RetrievalPool, lease) -> Callable[[], None]:
+            def stop() -> None:
+                pool.shutdown()
+                ray.kill(lease)
+
+            return stop
+
         for handle in self.pools.values():
             if handle.lease is not None and handle.pool is not None:
-                pool, lease = handle.pool, handle.lease
-                leave(lease, self.holder, lambda pool=pool, lease=lease: (pool.shutdown(), ray.kill(lease)))
+                leave(handle.lease, self.holder, stopper(handle.pool, handle.lease))
 
 
 def sweep_trials(
