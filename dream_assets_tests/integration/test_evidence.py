@@ -9,10 +9,12 @@ import pytest
 
 from dream_assets import layout
 from dream_assets.definitions import build_definitions
+from dream_assets.defs.evaluation.trials import trial_rows
 from dream_assets.deployments import local_resources
 from dream_assets.lib.evaluation.leaderboard import add_evidence
 from dream_assets.lib.evaluation.trial_settings import FINGERPRINT_ATTR
 from dream_assets.lib.golden.splits import HELD_OUT, SELECTION
+from dream_assets.search_space import load_search_space
 from dream_assets_tests.chain import metadata, run_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -20,6 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 INDEX = "chunks256o32_minilm-l6"
 CONFIGS = [f"{INDEX}_gemma-3-270m_k2", f"{INDEX}_gemma-3-270m_k4"]
 SAMPLE = 6
+CONFIGS_BY_KEY = load_search_space().configs_by_key
 
 
 def test_two_tiers_a_held_out_verdict_and_corrected_tiers(tmp_path, models_dir, ray_session):
@@ -116,6 +119,5 @@ def test_two_tiers_a_held_out_verdict_and_corrected_tiers(tmp_path, models_dir, 
         resumed = metadata(run_job(defs, instance, "sweep_job", CONFIGS, run_config=sweep_config), "trial_evaluations")
         assert resumed["skipped_trials"] == 1
         assert len(store.read_parquet(layout.trial_key(version, loser))) == len(questions)
-        run_job(defs, instance, "leaderboard_job")
-        leaderboard = store.read_parquet(f"{layout.leaderboard_prefix(version)}/leaderboard.parquet")
-        assert leaderboard["status"].eq("ok").all() and leaderboard["mrr"].notna().all() and len(leaderboard) == 2
+        rows, ranked = trial_rows(store, version, {key: CONFIGS_BY_KEY[key] for key in CONFIGS})
+        assert [row["status"] for row in rows] == ["ok", "ok"] and sorted(ranked) == sorted(CONFIGS)
