@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dream_assets import package_data
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import LocalObjectStore, S3ObjectStore
@@ -27,13 +28,12 @@ from resources.sources import DocumentSource, OscarSource
 from resources.tracking import MlflowTracker
 from resources.vector_stores import LanceVectorStore, PgVectorStore
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEMO_PDFS = PROJECT_ROOT / "data" / "demo" / "squad" / "pdfs"
+DEMO_PDFS = package_data.DEMO_PDFS
 
 
 def state_dir() -> Path:
-    """The local state directory: `DREAM_HOME`, else `.dream/` in the project."""
-    return Path(os.environ.get("DREAM_HOME", PROJECT_ROOT / ".dream")).resolve()
+    """The local state directory: `DREAM_HOME`, else `.dream/` in the working directory."""
+    return Path(os.environ.get("DREAM_HOME", Path.cwd() / ".dream")).resolve()
 
 
 def local_resources(home: Path, document_source: str) -> dict:

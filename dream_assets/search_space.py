@@ -13,11 +13,12 @@ from typing import Annotated
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from dream_assets.package_data import config_file
 from dream_assets.plugins.methods import RetrievalMethod, RetrievalMethodBase, method_class
 from dream_assets.plugins.parsers import DEFAULT_PARSER, ParserName
 from dream_assets.rag_config import FrozenModel, MethodName, MetricName, RagConfig, RerankerName, RetrieverName
 
-DEFAULT_SEARCH_SPACE = Path(__file__).resolve().parent.parent / "config" / "search_space.yaml"
+DEFAULT_SEARCH_SPACE = config_file("search_space.yaml")
 
 
 class IntRange(FrozenModel):

@@ -28,16 +28,36 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
+# A project's own files in the working directory (`dream init` writes them), read when present.
+PROJECT_SEARCH_SPACE, PROJECT_LLMS = "search_space.yaml", "llms.yaml"
+SEARCH_SPACE_HELP = "Search-space YAML (default: ./search_space.yaml when there, else the shipped one)."
 # The bundled judge that scores (the 0.5B one parses but judges every answer unfaithful: README).
 DEFAULT_JUDGE = "qwen2.5-coder-1.5b-instruct"
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"dream {version('dream')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
-    home: Annotated[str | None, typer.Option(help="State directory (default: $DREAM_HOME, else .dream/).")] = None,
+    home: Annotated[
+        str | None,
+        typer.Option(envvar="DREAM_HOME", help="State directory (default: .dream/ in the working directory)."),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and Dagster's step logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print DREAM's version and exit.")
+    ] = False,
 ) -> None:
     prepare_environment(home)
+    # a project's own LLM table (`dream init` writes one), unless DREAM_LLM_TABLE names another
+    if Path(PROJECT_LLMS).is_file():
+        os.environ.setdefault("DREAM_LLM_TABLE", str(Path(PROJECT_LLMS).resolve()))
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     report = logging.StreamHandler(sys.stdout)
@@ -63,9 +83,7 @@ def run(
     golden: Annotated[
         str, typer.Option(help="Golden set: auto, human, synthetic, both, or a SQuAD-layout .json file.")
     ] = "auto",
-    search_space: Annotated[
-        Path | None, typer.Option(help="Search-space YAML (default: config/search_space.yaml).", exists=True)
-    ] = None,
+    search_space: Annotated[Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True)] = None,
     corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the source folder's name).")] = None,
     documents: Annotated[int, typer.Option(help="Use the first N documents by name (0: all).")] = 0,
     questions_per_document: Annotated[
@@ -85,7 +103,7 @@ def run(
     with _failures():
         options = RunOptions(
             source=_source_uri(source) if source else None,
-            search_space=search_space.resolve() if search_space else None,
+            search_space=_search_space(search_space),
             corpus=_corpus(corpus, source),
             documents=documents,
             golden=golden,
@@ -99,6 +117,29 @@ def run(
         )
         with _holding(f"dream run --corpus {options.corpus}"):
             run_chain(options)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The project's folder (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Replace files that are there.")] = False,
+) -> None:
+    """Start a project: write a starter search_space.yaml and llms.yaml (copies of the shipped
+    defaults, to edit), which `dream` commands run in that folder read."""
+    from dream_assets.package_data import config_file
+
+    with _failures():
+        directory.mkdir(parents=True, exist_ok=True)
+        targets = [directory / PROJECT_SEARCH_SPACE, directory / PROJECT_LLMS]
+        if not force and (there := [str(target) for target in targets if target.exists()]):
+            raise UserError(f"{', '.join(there)} already there: edit them, or `dream init --force` to replace them")
+        for target in targets:
+            target.write_text(config_file(target.name).read_text(encoding="utf-8"), encoding="utf-8")
+            typer.echo(f"wrote {target}")
+        typer.echo(
+            "next: edit search_space.yaml (the configurations to compare), then, in this folder,\n"
+            "  dream run --source /path/to/your/documents   (or s3://bucket/prefix)"
+        )
 
 
 @app.command()
@@ -199,9 +240,7 @@ def serve(
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
-    search_space: Annotated[
-        Path | None, typer.Option(help="Search-space YAML (default: config/search_space.yaml).", exists=True)
-    ] = None,
+    search_space: Annotated[Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True)] = None,
 ) -> None:
     """Open the Dagster UI and daemon (dagster dev) on this state directory."""
     from dream_assets.corpus import corpus_record, current_corpus
@@ -209,8 +248,8 @@ def ui(
 
     # `dagster dev` loads the definitions in a subprocess of its own: the search space and the
     # document source reach it through its environment (`dream_assets.definitions.defs`)
-    if search_space:
-        os.environ["DREAM_SEARCH_SPACE"] = str(search_space.resolve())
+    if (chosen := _search_space(search_space)) is not None:
+        os.environ["DREAM_SEARCH_SPACE"] = str(chosen)
     # the deployment's document source (a run launched from the UI reads it) is the last corpus
     # run's, unless set
     store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
@@ -240,6 +279,14 @@ class _failures:
         if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
             return False
         raise typer.Exit(fail(error, _state["debug"]))
+
+
+def _search_space(path: Path | None) -> Path | None:
+    """`--search-space`, else the project's `search_space.yaml` in the working directory, else
+    None (the shipped one)."""
+    if path is not None:
+        return path.resolve()
+    return Path(PROJECT_SEARCH_SPACE).resolve() if Path(PROJECT_SEARCH_SPACE).is_file() else None
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import typer
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from dream_assets.package_data import config_file
 
 
 class UserError(Exception):
@@ -24,7 +24,7 @@ def prepare_environment(home: str | None) -> Path:
     started by hand) before anything imports the definitions; returns the state directory."""
     if home:
         os.environ["DREAM_HOME"] = str(Path(home).resolve())
-    state = Path(os.environ.setdefault("DREAM_HOME", str(PROJECT_ROOT / ".dream"))).resolve()
+    state = Path(os.environ.setdefault("DREAM_HOME", str(Path.cwd() / ".dream"))).resolve()
     os.environ.setdefault("DAGSTER_HOME", str(state / "dagster_home"))
     # Ray 2.60 turns token authentication on by itself when ~/.ray/auth_token exists
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -39,7 +39,7 @@ def prepare_environment(home: str | None) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     settings = dagster_home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text((PROJECT_ROOT / "config" / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        settings.write_text(config_file("dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     return state
 
 

@@ -11,7 +11,6 @@ cannot tell from the best), the best `configurations` of them.
 import json
 import os
 import time
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -36,6 +35,7 @@ from dream_assets.lib.evaluation.judging import (
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
 from dream_assets.lib.models.bundled import model_problems
 from dream_assets.lib.models.embeddings import make_embedding
+from dream_assets.package_data import config_file
 from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
@@ -45,7 +45,7 @@ from resources.tracking import MlflowTracker
 
 # The judge's calibration against human labels on 100 SQuAD answers, per judge model
 # (written by `benchmarks/bench_judge.py --save`), logged beside each run's own figures.
-CALIBRATION_FILE = Path(__file__).resolve().parents[3] / "config" / "judge_calibration.json"
+CALIBRATION_FILE = config_file("judge_calibration.json")
 # The embedding model ragas' answer relevancy and answer correctness compare with.
 JUDGE_EMBEDDING = "all-MiniLM-L6-v2"
 

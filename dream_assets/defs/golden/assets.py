@@ -7,7 +7,6 @@ so every evaluation and MLflow run names the exact version it was scored on.
 """
 
 import sys
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -15,7 +14,7 @@ import pandas as pd
 from pydantic import Field
 from tqdm import tqdm
 
-from dream_assets import layout
+from dream_assets import layout, package_data
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
@@ -31,7 +30,7 @@ from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
 
-DEMO_SQUAD = Path(__file__).resolve().parents[3] / "data" / "demo" / "squad" / "dev-v2.0.json"
+DEMO_SQUAD = package_data.DEMO_SQUAD
 
 
 class GoldenDatasetConfig(dg.Config):

@@ -13,9 +13,10 @@ import yaml
 from llama_index.core.llms import LLM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dream_assets.package_data import config_file
 from dream_assets.plugins.llm_providers import LLM_PROVIDERS, LlmSettings, ProviderName
 
-DEFAULT_LLM_TABLE = Path(__file__).resolve().parents[3] / "config" / "llms.yaml"
+DEFAULT_LLM_TABLE = config_file("llms.yaml")
 
 
 class LlmClientSettings(BaseModel):
