@@ -182,13 +182,70 @@ def watch(
 @app.command()
 def leaderboard(
     corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table (for people), json (records) or csv (every column, for scripts).")
+    ] = "table",
 ) -> None:
     """Print a corpus' latest leaderboard, its verdict and where its plot is."""
-    from dream_assets.cli.report import print_leaderboard
+    from dream_assets.cli.report import print_leaderboard, read_leaderboard
 
     with _failures():
         store = _store()
-        print_leaderboard(store, _corpus(corpus, None) if corpus else _latest(store))
+        name = _corpus(corpus, None) if corpus else _latest(store)
+        if output == "table":
+            print_leaderboard(store, name)
+            return
+        table = _readable(read_leaderboard, store, name)[1]
+        typer.echo(_formatted(table, output), nl=False)
+
+
+@app.command()
+def compare(
+    first: Annotated[str, typer.Argument(help="A configuration key (see `dream leaderboard`).")],
+    second: Annotated[str, typer.Argument(help="Another configuration key.")],
+    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Metrics to compare (repeat the option; default: the evidence metrics).")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Compare two configurations question by question on the selection split: each metric's
+    means on the questions both scored, the paired difference with its 95% interval, and the
+    paired test's p-value."""
+    from dream_assets.cli.report import compare_configurations
+    from dream_assets.lib.evaluation.metric_catalog import evidence_metrics
+
+    with _failures():
+        store = _store()
+        name = _corpus(corpus, None) if corpus else _latest(store)
+        metrics = metric or list(dict.fromkeys(["mrr", *evidence_metrics()]))
+        table = _readable(compare_configurations, store, name, first, second, metrics)
+        if output != "table":
+            typer.echo(_formatted(table, output), nl=False)
+            return
+        typer.echo(f"{first} (first) vs {second} (second), corpus {name!r}, selection split:")
+        typer.echo(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+
+
+def _readable(read, *args):
+    """`read(*args)`; a missing corpus, golden set, leaderboard or trial is the user's error."""
+    try:
+        return read(*args)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+
+
+def _formatted(table, output: str) -> str:
+    """`table` as JSON records or CSV.
+
+    Raises:
+        UserError: for another format.
+    """
+    if output == "json":
+        return table.to_json(orient="records", indent=1) + "\n"
+    if output == "csv":
+        return table.to_csv(index=False)
+    raise UserError(f"--format {output!r}: expected table, json or csv")
 
 
 @app.command()

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+
 from dream_assets import layout
 
 logger = logging.getLogger("dream")
+
+
+def current_golden(store, corpus: str) -> str:
+    """The version of `corpus`' current golden set.
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set yet.
+    """
+    pointer_key = layout.golden_pointer(corpus)
+    if not store.exists(pointer_key):
+        raise FileNotFoundError(f"corpus {corpus!r} has no golden set yet: `dream run --corpus {corpus}` first")
+    return store.read_json(pointer_key)["version"]
+
+
+def read_leaderboard(store, corpus: str) -> tuple[str, pd.DataFrame]:
+    """(golden version, the latest leaderboard) of `corpus`.
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
+    """
+    golden = current_golden(store, corpus)
+    board = f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet"
+    if not store.exists(board):
+        raise FileNotFoundError(f"corpus {corpus!r} has no leaderboard on golden set {golden}: `dream run` first")
+    return golden, store.read_parquet(board)
 
 
 def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | None = None) -> None:
@@ -20,14 +47,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     from dream_assets.defs.evaluation.leaderboard import judged, shown
     from dream_assets.lib.evaluation.leaderboard import verdict
 
-    pointer_key = layout.golden_pointer(corpus)
-    if not store.exists(pointer_key):
-        raise FileNotFoundError(f"corpus {corpus!r} has no golden set yet: `dream run --corpus {corpus}` first")
-    golden = store.read_json(pointer_key)["version"]
-    board = f"{layout.leaderboard_prefix(golden)}/leaderboard.parquet"
-    if not store.exists(board):
-        raise FileNotFoundError(f"corpus {corpus!r} has no leaderboard on golden set {golden}: `dream run` first")
-    table = store.read_parquet(board)
+    golden, table = read_leaderboard(store, corpus)
     questions = store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet")
     answered = int(table["generated_questions"].max()) if "generated_questions" in table else 0
     logger.info(
@@ -94,3 +114,32 @@ def _print_judged(store, golden: str, table) -> None:
                 f"judge calibration, {label}: Spearman vs token F1 {rho:.2f} (n {rho_n:.0f}),"
                 f" faithfulness AUROC real vs swapped contexts {auc:.2f} (n {auc_n:.0f})"
             )
+
+
+def compare_configurations(store, corpus: str, first: str, second: str, metrics: list[str]) -> pd.DataFrame:
+    """The paired comparison of configurations `first` and `second` on `corpus`' current golden
+    set, on its selection split (`dream_assets.lib.evaluation.statistics.paired_comparison`).
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set, or either configuration has no trial
+            table on it (naming those that have one).
+    """
+    from dream_assets.lib.evaluation.statistics import paired_comparison
+    from dream_assets.lib.golden.splits import HELD_OUT
+
+    golden = current_golden(store, corpus)
+    tables = {}
+    for key in (first, second):
+        table_key = layout.trial_key(golden, key)
+        if not store.exists(table_key):
+            prefix = f"trial_evaluations/{golden}/"
+            names = [info.key[len(prefix) :] for info in store.list(prefix.rstrip("/"))]
+            tables = [name for name in names if name.endswith(".parquet") and "/" not in name]
+            have = sorted(name.removesuffix(".parquet") for name in tables)
+            raise FileNotFoundError(
+                f"configuration {key!r} has no trial on corpus {corpus!r}'s golden set {golden};"
+                f" evaluated: {', '.join(have) or 'none'}"
+            )
+        table = store.read_parquet(table_key)
+        tables[key] = table[table["split"] != HELD_OUT] if "split" in table else table
+    return paired_comparison(tables[first], tables[second], metrics)

@@ -230,6 +230,31 @@ def test_two_corpora_give_two_leaderboards_and_all_questions_pass_the_checks(hom
             assert len(instance.get_runs(dg.RunsFilter(tags={"dream/corpus": corpus}))) == 5
 
 
+def test_the_leaderboard_for_scripts_and_a_paired_comparison(home, bundled_run):
+    from io import StringIO
+
+    version, _ = _golden(home, "squad-demo")
+    board = pd.read_parquet(_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet")
+    records = json.loads(dream(home, "leaderboard", "--corpus", "squad-demo", "--format", "json").stdout)
+    assert [r["config_key"] for r in records] == board["config_key"].tolist()
+    assert [r["mrr"] for r in records] == pytest.approx(board["mrr"].tolist())
+    csv = pd.read_csv(StringIO(dream(home, "leaderboard", "--corpus", "squad-demo", "--format", "csv").stdout))
+    assert list(csv.columns) == list(board.columns) and len(csv) == len(board)
+
+    first, second = board["config_key"].tolist()[:2]
+    compared = dream(home, "compare", first, second, "--corpus", "squad-demo", "--format", "json")
+    mrr = next(row for row in json.loads(compared.stdout) if row["metric"] == "mrr")
+    trials = _store(home) / "trial_evaluations" / version
+    tables = {key: pd.read_parquet(trials / f"{key}.parquet") for key in (first, second)}
+    selection = {key: table[table["split"] != "held_out"] for key, table in tables.items()}
+    assert mrr["n"] == len(selection[first]) == board.loc[0, "mrr_n"]
+    assert mrr["first"] == pytest.approx(selection[first]["mrr"].mean())
+    assert mrr["difference"] == pytest.approx(mrr["first"] - mrr["second"])
+    assert mrr["difference_ci95_low"] <= mrr["difference"] <= mrr["difference_ci95_high"] and 0 <= mrr["p_value"] <= 1
+    missing = dream(home, "compare", first, "no-such-config", "--corpus", "squad-demo")
+    assert missing.returncode == 2 and "evaluated: " in missing.stderr and first in missing.stderr
+
+
 def test_the_served_winner_answers_a_golden_question_as_its_trial_did(home, bundled_run):
     assert bundled_run.returncode == 0
     version, _ = _golden(home, "squad-demo")

@@ -19,7 +19,8 @@ def test_mlflow_asks_every_client_to_log_in(tmp_path, s3_server, monkeypatch):
     from dream_assets_tests.servers import start_mlflow, stop
 
     s3_server.client().create_bucket(Bucket="mlflow-auth-artifacts")
-    uri, process = start_mlflow(tmp_path / "mlflow", s3_server, "mlflow-auth-artifacts", admin_password="admin-password-1")
+    directory, bucket = tmp_path / "mlflow", "mlflow-auth-artifacts"
+    uri, process = start_mlflow(directory, s3_server, bucket, admin_password="admin-password-1")
     try:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30)

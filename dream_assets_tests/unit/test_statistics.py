@@ -93,3 +93,18 @@ def test_a_configuration_that_cannot_be_tested_stays_in_its_tier():
     }
     tiers = holm_tiers(tables, ["best", "other"], "mrr")
     assert tiers["other"]["tier"] == 1.0 and math.isnan(tiers["other"]["mrr_p_holm"])
+
+
+def test_a_paired_comparison_pairs_questions_and_averages_repeats():
+    from dream_assets.lib.evaluation.statistics import paired_comparison
+
+    ids = [f"q{i}" for i in range(40)]
+    first = pd.DataFrame({"question_id": ids * 2, "mrr": [1.0] * 40 + [0.5] * 40})  # two repeats: 0.75
+    second = pd.DataFrame({"question_id": ids[5:], "mrr": [0.25] * 35, "f1": [0.5] * 35})
+    [row] = paired_comparison(first, second, ["mrr", "f1"]).to_dict("records")  # f1: only one side has it
+    assert (row["metric"], row["n"]) == ("mrr", 35)  # the questions both scored
+    assert (row["first"], row["second"], row["difference"]) == pytest.approx((0.75, 0.25, 0.5))
+    assert row["difference_ci95_low"] == row["difference_ci95_high"] == pytest.approx(0.5)  # no spread
+    assert row["p_value"] < 0.001
+    same = paired_comparison(first, first, ["mrr"]).iloc[0]
+    assert same["difference"] == 0 and same["p_value"] == 1.0

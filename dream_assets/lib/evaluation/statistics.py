@@ -136,6 +136,43 @@ def leaderboard_statistics(
     return out
 
 
+def paired_comparison(first: pd.DataFrame, second: pd.DataFrame, metrics: list[str], seed: int = 0) -> pd.DataFrame:
+    """Two configurations compared question by question on the questions both scored.
+
+    Args:
+        first: one configuration's per-question table (`question_id` and the metric columns;
+            a question's repeats are averaged).
+        second: the other's.
+        metrics: the metrics to compare (those missing from either table are left out).
+        seed: seed of the resamples.
+
+    Returns:
+        One row per metric: `metric`, `n` (questions both scored), `first`, `second` (their
+        means on those questions), `difference` (first - second), `difference_ci95_low/high`
+        (percentile bootstrap of the mean paired difference) and `p_value` (the paired
+        sign-flip test, `paired_p_value`).
+    """
+    rows = []
+    a, b = _per_question(first, metrics), _per_question(second, metrics)
+    for metric in [m for m in metrics if m in a and m in b]:
+        pairs = pd.concat([a[metric], b[metric]], axis=1, join="inner", keys=["a", "b"]).dropna()
+        differences = pairs["a"] - pairs["b"]
+        low, high = bootstrap_ci(differences, seed=seed)
+        rows.append(
+            {
+                "metric": metric,
+                "n": len(pairs),
+                "first": float(pairs["a"].mean()) if len(pairs) else math.nan,
+                "second": float(pairs["b"].mean()) if len(pairs) else math.nan,
+                "difference": float(differences.mean()) if len(pairs) else math.nan,
+                "difference_ci95_low": low,
+                "difference_ci95_high": high,
+                "p_value": paired_p_value(pairs["a"], pairs["b"], seed=seed),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _per_question(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """One row per question id: the mean of each metric over the question's rows (repeats)."""
     present = [metric for metric in metrics if metric in table]
