@@ -9,6 +9,7 @@ did (issue 30).
 """
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ import yaml
 from dream_assets_tests.integration.test_cli import dream, new_home
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
 
 SEARCH_SPACE = """
 retrieval:
@@ -38,7 +40,8 @@ def crash_run(tmp_path_factory, models_dir, ray_head):
     )
     run = dream(home, "run", "--documents", "2", "--questions-per-document", "0", "--search-space",
                 str(home / "search_space.yaml"), "--generation-sample-size", "4", "--judge-llm", "",
-                env={"RAY_ADDRESS": ray_head.address, "DREAM_LLM_TABLE": str(table)})  # fmt: skip
+                env={"RAY_ADDRESS": ray_head.address, "DREAM_LLM_TABLE": str(table)},
+                pythonpath=str(ROOT))  # fmt: skip  # the provider is the harness' own module
     return home, run
 
 

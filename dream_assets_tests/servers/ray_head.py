@@ -168,7 +168,13 @@ def _ray_start(directory: Path, num_cpus: int) -> list[str]:
 
 
 def _node_env(directory: Path) -> dict[str, str]:
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "DREAM_NODE_SCRATCH": str(directory / "scratch")}
+    """A node's environment: this one's, its own scratch directory, and the repository on
+    PYTHONPATH, so its workers import the test harness' own modules (an LLM provider that
+    crashes, `dream_assets_tests.crashing_llm`), which the installed package does not carry."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    scratch = str(directory / "scratch")
+    return {**os.environ, "RAY_AUTH_MODE": "disabled", "DREAM_NODE_SCRATCH": scratch, "PYTHONPATH": path}
 
 
 def start_ray_head(directory: Path, num_cpus: int = 2, timeout_s: float = 90.0) -> RayHead:
