@@ -19,9 +19,10 @@ logger = logging.getLogger("dream")
 
 def model_uri(client, name: str, version: str) -> tuple[str, str | None]:
     """The model URI of `version` of registered model `name` and the version it resolves to now:
-    a number or `latest` as given (version None), an alias (`champion`) as
-    `models:/<name>@<alias>` with the version it points at; an alias that does not exist falls
-    back to `latest` (models registered before aliases).
+    a number or `latest` as given (version None), an alias (`champion`) as the numbered URI of
+    the version it points at now (`models:/<name>/<number>`, so the server loads the version
+    whose configuration hash it is given, even if the alias moves meanwhile) with that number;
+    an alias that does not exist falls back to `latest` (models registered before aliases).
 
     Raises:
         mlflow.exceptions.MlflowException: if the model is not registered.
@@ -31,7 +32,7 @@ def model_uri(client, name: str, version: str) -> tuple[str, str | None]:
     if (resolved := _alias_version(client, name, version)) is None:
         logger.info("model %s has no alias %r: serving its latest version", name, version)
         return f"models:/{name}/latest", None
-    return f"models:/{name}@{version}", resolved
+    return f"models:/{name}/{resolved}", resolved
 
 
 def configuration_hash(client, name: str, version: str) -> str:
@@ -96,8 +97,6 @@ def serve_following(client, name: str, alias: str, server_args: list[str], inter
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, _stop)
-    # the version the alias points at, by number: the hash passed is that version's
-    uri = f"models:/{name}/{version}" if version else uri
     server = _start(uri, version, server_args, server_environment(client, name, version or alias))
     next_look = time.monotonic() + interval_s
     try:
