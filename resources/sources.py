@@ -44,10 +44,6 @@ class FileSource(dg.ConfigurableResource):
             secret_access_key=self.secret_access_key,
         )
 
-    def read(self, info: ObjectInfo) -> bytes:
-        """The bytes of one listed file."""
-        return self._client().read_bytes(info.key)
-
     def copy_to(self, info: ObjectInfo, store: ObjectStoreClient, key: str, max_bytes: int) -> tuple[int, str]:
         """Copies one listed file to `key` of `store`, streamed (`ObjectStoreClient.write_stream`);
         returns (bytes, SHA-256).
