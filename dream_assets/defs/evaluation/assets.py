@@ -154,7 +154,7 @@ def _trial_evaluations(
             tracker.log_dataset(parent, questions, "golden_dataset", golden_version, golden_uri)
     rows = []
     for trial, outcome in zip(sweep.trials, outcomes, strict=True):
-        row, logged = record_trial(context, store, tracker, parent, trial, outcome, corpus)
+        row, logged = record_trial(context, store, tracker, parent, trial, outcome, corpus, questions)
         rows.append(row)
         parent = parent if logged else None  # MLflow went down: the other records are queued at once
     metadata = {"corpus": corpus or "(every document partition)", "golden_version": golden_version}

@@ -159,14 +159,15 @@ class LiveTrialRuns(tune.Callback):
 
 
 def record_trial(
-    context, store, tracker: MlflowTracker, parent: str | None, trial: TrialSettings, outcome, corpus: str
+    context, store, tracker: MlflowTracker, parent: str | None, trial: TrialSettings, outcome, corpus: str, questions
 ) -> tuple[dict, bool]:
     """Records one trial's outcome after the sweep: its error record (or removes an earlier
     one), its Dagster observation (with the row count and column schema of its table) and its
     MLflow run (`log_trial_run`: with the golden set as dataset input; queued when MLflow is
     unreachable, and without trying when `parent` is None). Returns its row of
     `trial_evaluations`' results table (`RESULT_COLUMNS`, each plug-in metric with its n, and
-    `error`) and whether MLflow took the record."""
+    `error`) and whether MLflow took the record. `questions`: the golden set's questions, read
+    once for the sweep."""
     key, golden_version = trial.config.key, trial.golden_version
     error_key = layout.trial_error_key(golden_version, key)
     entry = {"config_key": key, "golden_version": golden_version, "corpus": corpus, "params": trial.config.params()}
@@ -176,16 +177,14 @@ def record_trial(
         failure = {"config_key": key, "error": outcome.error, "failed_tier": "generation" if retrieval else "retrieval"}
         store.write_json(error_key, {**failure, **({"retrieval_table": trial.retrieval_key} if retrieval else {})})
         metrics = summarize(store.read_parquet(trial.retrieval_key)) if retrieval else {}
-        run_url = log_trial_run(
-            context, store, tracker, parent, {**entry, "metrics": _finite(metrics), "error": outcome.error}
-        )
+        failed = {**entry, "metrics": _finite(metrics), "error": outcome.error}
+        run_url = log_trial_run(context, store, tracker, parent, failed, questions)
         context.log.error("trial %s failed in its %s tier: %s", key, failure["failed_tier"], outcome.error)
         return failure, run_url is not None
     store.delete(error_key)
     table = store.read_parquet(trial.output_key)
-    run_url = log_trial_run(
-        context, store, tracker, parent, {**entry, "metrics": _finite(outcome.metrics), "table_key": trial.output_key}
-    )
+    finished = {**entry, "metrics": _finite(outcome.metrics), "table_key": trial.output_key}
+    run_url = log_trial_run(context, store, tracker, parent, finished, questions, table)
     metadata = {
         **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {"mlflow_run": "queued: MLflow unreachable"}),
         **_finite(outcome.metrics),
@@ -200,26 +199,31 @@ def _finite(metrics: dict) -> dict:
     return {name: value for name, value in metrics.items() if value == value}
 
 
-def log_trial_run(context, store, tracker: MlflowTracker, parent: str | None, entry: dict) -> str | None:
+def log_trial_run(
+    context, store, tracker: MlflowTracker, parent: str | None, entry: dict, questions=None, table=None
+) -> str | None:
     """Logs one trial record `entry` (`config_key`, `golden_version`, `corpus`, `params`,
     `metrics`, and `table_key` of its table, or `error`) into its MLflow run under `parent`;
     returns the run's URL. Best effort: when MLflow cannot be reached (or `parent` is None),
     the entry is queued in the object store (`layout.mlflow_pending_key`) and None returned;
-    `replay_pending` logs it later. A success removes the entry's queued copy."""
+    `replay_pending` logs it later. A success removes the entry's queued copy. `questions` and
+    `table`: the golden set's questions and the trial's table when the caller has them read
+    (else read from the object store)."""
     key, golden_version = entry["config_key"], entry["golden_version"]
     pending = layout.mlflow_pending_key(golden_version, key)
     try:
         if parent is None:
             raise ConnectionError("MLflow was unreachable when the sweep started")
         run_id = tracker.find_or_create_run(key, trial_tags(key, golden_version, entry["corpus"]), parent)
-        questions = store.read_parquet(f"{layout.golden_prefix(golden_version)}/questions.parquet")
+        if questions is None:
+            questions = store.read_parquet(f"{layout.golden_prefix(golden_version)}/questions.parquet")
         golden_uri = store.uri(layout.golden_prefix(golden_version))
         tracker.log_dataset(run_id, questions, "golden_dataset", golden_version, golden_uri)
         if entry.get("error"):
             tracker.log_trial(run_id, entry["params"], entry["metrics"])
             tracker.finish(run_id, error=entry["error"])
         else:
-            table = store.read_parquet(entry["table_key"])
+            table = table if table is not None else store.read_parquet(entry["table_key"])
             tracker.log_trial(run_id, entry["params"], entry["metrics"], table)
             log_traces(context, tracker, run_id, table, key)
             tracker.finish(run_id)
