@@ -1,7 +1,8 @@
-"""`dream run | leaderboard | serve | ui | mlflow-ui`, on Typer.
+"""`dream run | init | watch | leaderboard | compare | serve | ui | mlflow-ui`, on Typer (what
+their options stand for: `dream_assets.cli.choices`).
 
-Every command works on one state directory (`--home`, default `DREAM_HOME` or `.dream/` in the
-project) with the embedded defaults of `dream_assets.definitions`. Expected failures end with one
+Every command works on one state directory (`--home`, default `DREAM_HOME`, else `.dream/` in the
+working directory) with the embedded defaults of `dream_assets.definitions`. Expected failures end with one
 line on stderr and a non-zero status (`--debug` shows the traceback). `dream run` holds the state
 directory's lock (`dream_assets.state_lock`): a second one on the same directory exits with status
 2 and one line naming the first.
@@ -12,13 +13,24 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from dream_assets.cli.choices import (
+    PROJECT_LLMS,
+    PROJECT_SEARCH_SPACE,
+    corpus_option,
+    deployment_resources,
+    formatted,
+    holding,
+    named_corpus,
+    readable,
+    search_space_path,
+    source_uri,
+    state_store,
+)
 from dream_assets.cli.console import UserError, fail, prepare_environment
 
 app = typer.Typer(
@@ -28,8 +40,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
-# A project's own files in the working directory (`dream init` writes them), read when present.
-PROJECT_SEARCH_SPACE, PROJECT_LLMS = "search_space.yaml", "llms.yaml"
 SEARCH_SPACE_HELP = "Search-space YAML (default: ./search_space.yaml when there, else the shipped one)."
 # The bundled judge that scores (the 0.5B one parses but judges every answer unfaithful: README).
 DEFAULT_JUDGE = "qwen2.5-coder-1.5b-instruct"
@@ -102,9 +112,9 @@ def run(
 
     with _failures():
         options = RunOptions(
-            source=_source_uri(source) if source else None,
-            search_space=_search_space(search_space),
-            corpus=_corpus(corpus, source),
+            source=source_uri(source) if source else None,
+            search_space=search_space_path(search_space),
+            corpus=corpus_option(corpus, source),
             documents=documents,
             golden=golden,
             questions_per_document=questions_per_document,
@@ -115,7 +125,7 @@ def run(
             judge_configurations=judge_configurations,
             debug=_state["debug"],
         )
-        with _holding(f"dream run --corpus {options.corpus}"):
+        with holding(f"dream run --corpus {options.corpus}"):
             run_chain(options)
 
 
@@ -165,8 +175,8 @@ def watch(
 
     with _failures():
         options = RunOptions(
-            source=_source_uri(source),
-            corpus=_corpus(corpus, source),
+            source=source_uri(source),
+            corpus=corpus_option(corpus, source),
             documents=0,
             golden=golden,
             questions_per_document=questions_per_document,
@@ -190,13 +200,13 @@ def leaderboard(
     from dream_assets.cli.report import print_leaderboard, read_leaderboard
 
     with _failures():
-        store = _store()
-        name = _corpus(corpus, None) if corpus else _latest(store)
+        store = state_store()
+        name = named_corpus(corpus, store)
         if output == "table":
             print_leaderboard(store, name)
             return
-        table = _readable(read_leaderboard, store, name)[1]
-        typer.echo(_formatted(table, output), nl=False)
+        table = readable(read_leaderboard, store, name)[1]
+        typer.echo(formatted(table, output), nl=False)
 
 
 @app.command()
@@ -216,36 +226,15 @@ def compare(
     from dream_assets.lib.evaluation.metric_catalog import evidence_metrics
 
     with _failures():
-        store = _store()
-        name = _corpus(corpus, None) if corpus else _latest(store)
+        store = state_store()
+        name = named_corpus(corpus, store)
         metrics = metric or list(dict.fromkeys(["mrr", *evidence_metrics()]))
-        table = _readable(compare_configurations, store, name, first, second, metrics)
+        table = readable(compare_configurations, store, name, first, second, metrics)
         if output != "table":
-            typer.echo(_formatted(table, output), nl=False)
+            typer.echo(formatted(table, output), nl=False)
             return
         typer.echo(f"{first} (first) vs {second} (second), corpus {name!r}, selection split:")
         typer.echo(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
-
-
-def _readable(read, *args):
-    """`read(*args)`; a missing corpus, golden set, leaderboard or trial is the user's error."""
-    try:
-        return read(*args)
-    except FileNotFoundError as error:
-        raise UserError(str(error)) from error
-
-
-def _formatted(table, output: str) -> str:
-    """`table` as JSON records or CSV.
-
-    Raises:
-        UserError: for another format.
-    """
-    if output == "json":
-        return table.to_json(orient="records", indent=1) + "\n"
-    if output == "csv":
-        return table.to_csv(index=False)
-    raise UserError(f"--format {output!r}: expected table, json or csv")
 
 
 @app.command()
@@ -269,9 +258,9 @@ def serve(
     from dream_assets.serving import registered_model_name
 
     with _failures():
-        store = _store()
-        name = registered_model_name(_corpus(corpus, None) if corpus else _latest(store))
-        tracker = _resources()["tracker"]
+        store = state_store()
+        name = registered_model_name(named_corpus(corpus, store))
+        tracker = deployment_resources()["tracker"]
         os.environ["MLFLOW_TRACKING_URI"] = tracker.tracking_uri
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -290,7 +279,6 @@ def serve(
         if follow and resolved is not None:  # an alias that exists: follow it
             raise typer.Exit(serve_following(client, name, version, server_args, follow_interval))
         os.environ.update(env)
-        uri = f"models:/{name}/{resolved}" if resolved else uri  # the version whose hash was passed
         _exec(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", *server_args])
 
 
@@ -305,7 +293,7 @@ def ui(
 
     # `dagster dev` loads the definitions in a subprocess of its own: the search space and the
     # document source reach it through its environment (`dream_assets.definitions.defs`)
-    if (chosen := _search_space(search_space)) is not None:
+    if (chosen := search_space_path(search_space)) is not None:
         os.environ["DREAM_SEARCH_SPACE"] = str(chosen)
     # the deployment's document source (a run launched from the UI reads it) is the last corpus
     # run's, unless set
@@ -322,7 +310,7 @@ def ui(
 def mlflow_ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000) -> None:
     """Open the MLflow UI on this state directory's tracking store."""
     with _failures():
-        uri = _resources()["tracker"].tracking_uri
+        uri = deployment_resources()["tracker"].tracking_uri
         _exec(["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
 
 
@@ -336,73 +324,6 @@ class _failures:
         if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
             return False
         raise typer.Exit(fail(error, _state["debug"]))
-
-
-def _search_space(path: Path | None) -> Path | None:
-    """`--search-space`, else the project's `search_space.yaml` in the working directory, else
-    None (the shipped one)."""
-    if path is not None:
-        return path.resolve()
-    return Path(PROJECT_SEARCH_SPACE).resolve() if Path(PROJECT_SEARCH_SPACE).is_file() else None
-
-
-@contextmanager
-def _holding(purpose: str) -> Iterator[None]:
-    """Holds the state directory for `purpose` (`dream_assets.state_lock`).
-
-    Raises:
-        UserError: naming the holder, when another process holds it.
-    """
-    from dream_assets.deployments import state_dir
-    from dream_assets.state_lock import StateDirectoryBusy, hold_state_directory
-
-    try:
-        with hold_state_directory(state_dir(), purpose):
-            yield
-    except StateDirectoryBusy as error:
-        raise UserError(str(error)) from error
-
-
-def _corpus(corpus: str | None, source: str | None) -> str:
-    """The corpus a command works on: `--corpus`, checked before any work
-    (`dream_assets.corpus.check_corpus_name`), else the source folder's name, else the bundled
-    corpus'.
-
-    Raises:
-        UserError: for a name that is not a valid corpus name.
-    """
-    from dream_assets.corpus import check_corpus_name, corpus_name
-
-    if corpus is None:
-        return corpus_name(source) if source else "squad-demo"
-    try:
-        return check_corpus_name(corpus)
-    except ValueError as error:
-        raise UserError(f"--corpus: {error}") from error
-
-
-def _source_uri(source: str) -> str:
-    """A `--source` as the chain records it: an `s3://` URI as given, a folder as an absolute path."""
-    return source if "://" in source else str(Path(source).resolve())
-
-
-def _resources() -> dict:
-    from dream_assets.deployments import deployment, resources_for
-
-    return resources_for(deployment())
-
-
-def _store():
-    return _resources()["object_store"].client()
-
-
-def _latest(store) -> str:
-    from dream_assets.corpus import latest_corpus
-
-    try:
-        return latest_corpus(store)
-    except FileNotFoundError as error:
-        raise UserError(str(error)) from error
 
 
 def _exec(command: list[str]) -> None:
