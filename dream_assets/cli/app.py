@@ -1,4 +1,4 @@
-"""`dream run | init | watch | leaderboard | compare | serve | ui | mlflow-ui`, on Typer (what
+"""`dream run | init | watch | leaderboard | report | compare | serve | ui | mlflow-ui`, on Typer (what
 their options stand for: `dream_assets.cli.choices`).
 
 Every command works on one state directory (`--home`, default `DREAM_HOME`, else `.dream/` in the
@@ -207,6 +207,25 @@ def leaderboard(
             return
         table = readable(read_leaderboard, store, name)[1]
         typer.echo(formatted(table, output), nl=False)
+
+
+@app.command()
+def report(
+    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it (default: ./dream-report-<corpus>.html).")
+    ] = None,
+) -> None:
+    """Write a corpus' latest leaderboard as one self-contained HTML page (opens offline): the
+    verdict, the tiers, the intervals, quality against latency and cost, the questions the
+    winner misses, the golden set, the judge and the documents."""
+    from dream_assets.cli.report import write_report_file
+
+    with _failures():
+        store = state_store()
+        name = named_corpus(corpus, store)
+        path = readable(write_report_file, store, name, output or Path(f"dream-report-{name or 'all'}.html"))
+        typer.echo(f"report: {path}")
 
 
 @app.command()

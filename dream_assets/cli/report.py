@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import textwrap
+from pathlib import Path
 
 import pandas as pd
 
 from dream_assets import layout
 
 logger = logging.getLogger("dream")
+# The terminal table's width (characters): it fits a 100-column terminal.
+TERMINAL_WIDTH = 100
 
 
 def current_golden(store, corpus: str) -> str:
@@ -44,20 +49,22 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     Raises:
         FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
     """
-    from dream_assets.defs.evaluation.leaderboard import judged, shown
+    from dream_assets.defs.evaluation.leaderboard import judged
+    from dream_assets.defs.evaluation.report import ranking_metric
     from dream_assets.lib.evaluation.leaderboard import verdict
 
     golden, table = read_leaderboard(store, corpus)
     questions = store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet")
     answered = int(table["generated_questions"].max()) if "generated_questions" in table else 0
-    logger.info(
-        f"\nDREAM leaderboard of corpus {corpus!r}: {len(table)} configurations, {len(questions)} questions"
+    intro = (
+        f"DREAM leaderboard of corpus {corpus!r}: {len(table)} configurations, {len(questions)} questions"
         f" retrieved ({answered} answered per configuration), {questions['document_id'].nunique()} documents,"
-        f" golden set {golden}; tier 1: not significantly worse than the best (paired tests, Holm-corrected);"
-        " <metric>_n: questions behind each mean\n"
+        f" golden set {golden}; tier 1: not significantly worse than the best (paired tests, Holm-corrected)"
     )
-    logger.info(shown(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    logger.info("\n" + verdict(table, "mrr"))
+    logger.info("\n" + textwrap.fill(intro, TERMINAL_WIDTH) + "\n")
+    rank_by = ranking_metric(table)
+    logger.info(terminal_table(table, rank_by))
+    logger.info("\n" + textwrap.fill(verdict(table, rank_by), TERMINAL_WIDTH))
     for row in table[table["status"].isin(["failed", "generation_failed"])].itertuples():
         kept = "; its retrieval metrics are above, not ranked" if row.status == "generation_failed" else ""
         tier = getattr(row, "failed_tier", "") or "retrieval"
@@ -77,9 +84,85 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
         )
     logger.info(f"""
 Where to look:
+  report:     dream report        (one HTML page: verdict, tiers, intervals, cost, missed questions)
   plot:       {store.uri(f"{layout.leaderboard_prefix(golden)}/leaderboard.html")} (and leaderboard.png beside it)
   Dagster UI: dream ui          (then http://127.0.0.1:3000: asset graph, partitions, runs tagged dream/corpus)
   MLflow UI:  dream mlflow-ui   (then http://127.0.0.1:5000: experiment 'dream', one parent run per sweep)""")
+
+
+def write_report_file(store, corpus: str, path: Path) -> Path:
+    """Renders the report of `corpus`' latest leaderboard (`dream_assets.defs.evaluation.report`),
+    keeps it beside the leaderboard in the object store and writes it to `path`. Returns `path`.
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set or no leaderboard yet.
+    """
+    from dream_assets.defs.evaluation.report import ranking_metric, write_report
+    from dream_assets.lib.evaluation.leaderboard import verdict
+
+    golden, table = read_leaderboard(store, corpus)
+    page = write_report(store, corpus, golden, table, verdict(table, ranking_metric(table)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _figure(value) -> str:
+    """A metric as three decimals, '' when missing."""
+    return "" if value is None or pd.isna(value) else f"{value:.3f}"
+
+
+def _with_interval(row, metric: str) -> str:
+    """`metric`'s value of `row` and its 95% interval, `0.802 .787–.817` ('' when missing)."""
+    value, low, high = (row.get(name) for name in (metric, f"{metric}_ci95_low", f"{metric}_ci95_high"))
+    if not _figure(value) or not _figure(low) or not _figure(high):
+        return _figure(value)
+    return f"{value:.3f} {_figure(low).removeprefix('0')}–{_figure(high).removeprefix('0')}"
+
+
+def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDTH) -> str:
+    """The leaderboard as a person reads it on a terminal of `width` columns (rich): rank, tier,
+    configuration key, `rank_by` with its 95% interval, its held-out score, F1, latency
+    p50 per question (retrieval plus generation, seconds), and the status when any row is not
+    `ok`; the number of questions behind each metric in the caption. Every line fits `width`
+    (a key too long to fit wraps). Every column: `dream leaderboard --format csv`."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    def n(metric: str) -> int:
+        column = f"{metric}_n"
+        return int(table[column].max()) if column in table and table[column].notna().any() else 0
+
+    held = f"held_out/{rank_by}"
+    statuses = not table["status"].eq("ok").all()
+    caption = f"questions behind each mean: {rank_by} {n(rank_by)}, held-out {n(held)}, F1 {n('f1')} (answered)"
+    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, caption=caption, caption_justify="left")
+    grid.add_column("#", justify="right")
+    grid.add_column("tier", justify="right")
+    grid.add_column("configuration", overflow="fold")
+    grid.add_column(f"{rank_by} [95% CI]", no_wrap=True)
+    grid.add_column("held-out", no_wrap=True)
+    grid.add_column("F1", justify="right", no_wrap=True)
+    grid.add_column("s/q", justify="right", no_wrap=True)
+    if statuses:
+        grid.add_column("status", overflow="fold")
+    for _, row in table.iterrows():
+        latency = sum(row.get(column, 0) or 0 for column in ("retrieval_latency_p50_s", "generation_latency_p50_s"))
+        tier = row.get("tier")
+        cells = [
+            str(row["rank"]),
+            "" if tier is None or pd.isna(tier) else str(int(tier)),
+            str(row["config_key"]),
+            _with_interval(row, rank_by),
+            _figure(row.get(held)),
+            _figure(row.get("f1")),
+            f"{latency:.2f}" if latency == latency else "",
+        ]
+        grid.add_row(*cells, *([str(row["status"])] if statuses else []))
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(grid)
+    return "\n".join(line.rstrip() for line in console.export_text().rstrip().splitlines())
 
 
 def print_checks(evaluations: list) -> None:

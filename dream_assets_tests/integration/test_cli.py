@@ -387,3 +387,58 @@ def test_the_dagster_and_mlflow_uis_show_the_lineage_the_leaderboard_and_the_swe
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+def test_the_report_shows_the_verdict_the_intervals_the_costs_and_the_missed_questions(home, bundled_run):
+    """`dream report` writes one self-contained page; opened offline in Chromium it shows the
+    leaderboard's verdict, a forest plot and a Pareto plot of its configurations, and the
+    winner's missed questions as its trial table has them. The run stored the same report beside
+    the leaderboard and logged it to the sweep's MLflow run. Screenshots: `report-*.png`."""
+    from mlflow import MlflowClient
+
+    from dream_assets.lib.evaluation.leaderboard import verdict
+    from dream_assets_tests.browser import chromium_page, screenshots_dir
+
+    assert bundled_run.returncode == 0
+    version, questions = _golden(home, "squad-demo")
+    board = pd.read_parquet(_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet")
+    winner = board.loc[0, "config_key"]
+    trial = pd.read_parquet(_store(home) / "trial_evaluations" / version / f"{winner}.parquet")
+    path = home.parent / "reports" / "report.html"
+    made = dream(home, "report", "--corpus", "squad-demo", "--output", str(path))
+    assert made.returncode == 0 and f"report: {path}" in made.stdout, made.stderr
+    assert "<script src" not in path.read_text(encoding="utf-8")  # plotly.js inlined: opens offline
+    assert (_store(home) / "experiment_leaderboard" / version / "report.html").is_file()
+    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    sweep = client.search_runs(
+        [client.get_experiment_by_name("dream").experiment_id],
+        f"tags.`dream.kind` = 'sweep' and tags.`dream.golden_version` = '{version}'",
+    )
+    assert [a.path for a in client.list_artifacts(sweep[0].info.run_id) if a.path == "report.html"] == ["report.html"]
+
+    shots = screenshots_dir()
+    with chromium_page(1400, 900) as page:
+        page.route("http*://**", lambda route: route.abort())  # nothing from the network
+        page.goto(path.as_uri())
+        assert page.locator("#verdict").inner_text() == verdict(board, "mrr")
+        page.screenshot(path=shots / "report-verdict.png")
+        page.locator("#forest-plot .main-svg").first.wait_for()
+        forest = page.evaluate("() => document.getElementById('forest-plot').data")
+        intervals = [trace for trace in forest if trace["name"].startswith("tier")]
+        shown = {y: x for trace in intervals for x, y in zip(trace["x"], trace["y"], strict=True)}
+        assert shown == pytest.approx(dict(zip(board["config_key"], board["mrr"], strict=True)))
+        page.locator("#forest").screenshot(path=shots / "report-forest.png")
+        pareto = page.evaluate("() => document.getElementById('pareto-plot').data")
+        points = [trace for trace in pareto if trace["mode"] == "markers"]
+        assert len(points) == 2 and sorted(points[0]["text"]) == sorted(board["config_key"])
+        page.locator("#pareto").screenshot(path=shots / "report-pareto.png")
+        missed = trial[trial["hit_rate"].eq(0)]
+        said = page.locator("#questions p").first.inner_text()
+        assert said.startswith(f"{missed['question_id'].nunique()} of {trial['question_id'].nunique()} questions")
+        if not missed.empty:
+            row = page.locator("#missed tbody tr").first.locator("td").all_inner_texts()
+            by_id = missed.drop_duplicates("question_id").set_index("question_id")
+            assert row[0] in by_id.index and row[3] == " ".join(by_id.loc[row[0], "user_input"].split())
+        page.locator("#questions").screenshot(path=shots / "report-questions.png")
+        kinds = page.locator("#golden-make-up tbody tr").last.locator("td").all_inner_texts()
+        assert kinds[0] == "total" and int(kinds[-1]) == len(questions)

@@ -3,6 +3,7 @@ the evidence that separates them and the held-out verdict on the winner."""
 
 import base64
 import tempfile
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -12,6 +13,7 @@ from dream_assets import layout
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.evaluation.judging import judge_evaluations
 from dream_assets.defs.evaluation.mlflow_runs import replay_pending, sweep_run
+from dream_assets.defs.evaluation.report import REPORT_NAME, report_key, write_report
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_current_golden, read_parsed_documents
@@ -19,6 +21,7 @@ from dream_assets.defs.refresh.lineage import record_leaderboard
 from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
 from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, save_plot, verdict
+from dream_assets.lib.evaluation.report import ranked
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
 from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.search_space import SearchSpace
@@ -77,7 +80,8 @@ def experiment_leaderboard(
     configuration picked on the selection split; for the configurations the judge scored
     (`judge_evaluations`), ragas' LLM-judged metrics with their `n` and coverage. Stored with
     its parallel-coordinates plot (`experiment_leaderboard/<golden version>/leaderboard.parquet`,
-    `.html`, `.png`); logged to the sweep's MLflow parent run, which it closes, with the judge's
+    `.html`, `.png`) and its report (`report.html`, `dream_assets.lib.evaluation.report`); logged to
+    the sweep's MLflow parent run, which it closes, with the judge's
     calibration as `judge_calibration/<figure>` metrics (this run's judged answers) and
     `judge_calibration/reference/<figure>` (the judge model's 100-answer benchmark). Metadata:
     the verdict and the calibration; on a named corpus, its lineage (`record_leaderboard`: the
@@ -99,8 +103,9 @@ def experiment_leaderboard(
     if calibration:
         tracker.log_trial(parent, {}, calibration_metrics(calibration))
         tracker.client().set_tag(parent, TAG_JUDGE_LLM, calibration["judge_llm"])  # a tag: a later judge may differ
-    tracker.finish(parent)
     said = verdict(table, config.rank_by)
+    _store_and_log_report(store, tracker, parent, corpus, golden_version, table, said)
+    tracker.finish(parent)
     context.log.info("leaderboard of %d configurations; %s", len(table), said)
     metadata = {
         "corpus": corpus or "(every document partition)",
@@ -111,6 +116,7 @@ def experiment_leaderboard(
         "tier_1": int(table["tier"].eq(1).sum()) if "tier" in table else 0,
         "leaderboard": table_metadata(shown(table)),
         **table_asset_metadata(table),
+        "report": dg.MetadataValue.path(store.uri(report_key(golden_version))),
         "plot_html": dg.MetadataValue.path(store.uri(f"{prefix}/leaderboard.html")),
         "mlflow_sweep_run": dg.MetadataValue.url(tracker.run_url(parent)),
     }
@@ -150,6 +156,18 @@ def _store_and_log_plot(store, tracker: MlflowTracker, parent: str, table: pd.Da
             return None
         tracker.log_file(parent, png)
         return base64.b64encode(png.read_bytes()).decode()
+
+
+def _store_and_log_report(store, tracker: MlflowTracker, parent: str, corpus: str, golden: str, table, said: str):
+    """Writes the leaderboard's report (`dream_assets.defs.evaluation.report`) beside it and logs
+    it to the sweep's MLflow run (`report.html`); none when it ranks no configuration."""
+    if ranked(table).empty:
+        return
+    page = write_report(store, corpus, golden, table, said)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / REPORT_NAME
+        path.write_text(page, encoding="utf-8")
+        tracker.log_file(parent, path)
 
 
 def with_judge_spend(table: pd.DataFrame) -> pd.DataFrame:
