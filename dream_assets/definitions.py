@@ -4,7 +4,6 @@ name (`dream_assets.deployments`). `defs` is what `dagster dev` and the code ser
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -149,5 +148,7 @@ def defs() -> dg.Definitions:
     """What `dagster dev` (`dream ui`) and the code server (deploy/) load, when they load it:
     this deployment's definitions on the search space that `DREAM_SEARCH_SPACE` names (`dream ui
     --search-space` sets it for its `dagster dev` subprocess), else the shipped one."""
-    path = os.environ.get("DREAM_SEARCH_SPACE")
+    from dream_assets.settings import settings
+
+    path = settings().search_space
     return deployment_definitions(load_search_space(path) if path else None)

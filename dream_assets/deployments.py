@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from dream_assets import package_data
+from dream_assets.settings import env_name, settings
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import LocalObjectStore, S3ObjectStore
@@ -33,23 +34,24 @@ DEMO_PDFS = package_data.DEMO_PDFS
 
 def state_dir() -> Path:
     """The local state directory: `DREAM_HOME`, else `.dream/` in the working directory."""
-    return Path(os.environ.get("DREAM_HOME", Path.cwd() / ".dream")).resolve()
+    return settings().state_dir()
 
 
 def local_resources(home: Path, document_source: str) -> dict:
     """Embedded defaults: everything under `home`, nothing to install or start by hand."""
+    chosen = settings()
     return {
         "document_source": DocumentSource(uri=document_source),
         "object_store": LocalObjectStore(root=str(home / "object_store")),
         "embeddings": EmbeddingProvider(models_dir=str(home / "models")),
         "llms": LlmProvider(
             models_dir=str(home / "models"),
-            api_base=os.environ.get("DREAM_LLM_API_BASE"),
-            api_key=dg.EnvVar("DREAM_LLM_API_KEY") if os.environ.get("DREAM_LLM_API_KEY") else None,
+            api_base=chosen.llm_api_base,
+            api_key=dg.EnvVar(env_name("llm_api_key")) if chosen.llm_api_key else None,
             **_llm_table(),
         ),
         "ray_cluster": RayCluster(
-            address=os.environ.get("RAY_ADDRESS"),
+            address=chosen.ray_address,
             num_cpus=os.cpu_count() or 2,
             storage_path=str(home / "ray_results"),
             scratch_dir=str(home / "scratch"),
@@ -59,7 +61,7 @@ def local_resources(home: Path, document_source: str) -> dict:
             artifact_location=(home / "mlflow" / "artifacts").as_uri(),
         ),
         "vector_store": LanceVectorStore(),
-        "oscar_source": OscarSource(uri=os.environ.get("DREAM_OSCAR_SOURCE", str(home / "oscar_inbox"))),
+        "oscar_source": OscarSource(uri=chosen.oscar_source or str(home / "oscar_inbox")),
         "pgvector": PgVectorStore(dsn=dg.EnvVar("DREAM_PG_DSN")),
         **_opensearch(),
     }
@@ -67,13 +69,15 @@ def local_resources(home: Path, document_source: str) -> dict:
 
 def _llm_table() -> dict:
     """The LLM table named by `DREAM_LLM_TABLE`, else the resource's default (config/llms.yaml)."""
-    return {"llm_table": os.environ["DREAM_LLM_TABLE"]} if os.environ.get("DREAM_LLM_TABLE") else {}
+    table = settings().llm_table
+    return {"llm_table": str(table)} if table else {}
 
 
 def _opensearch() -> dict:
     """The OpenSearch resource when `OPENSEARCH_URL` is set (no OpenSearch installs from the
     registries this project builds from, so it is never embedded)."""
-    return {"opensearch": OpenSearchStore(url=dg.EnvVar("OPENSEARCH_URL"))} if os.environ.get("OPENSEARCH_URL") else {}
+    url = dg.EnvVar(env_name("opensearch_url"))
+    return {"opensearch": OpenSearchStore(url=url)} if settings().opensearch_url else {}
 
 
 def k8s_resources() -> dict:
@@ -119,7 +123,7 @@ def k8s_resources() -> dict:
 
 def deployment() -> str:
     """The deployment name: `DREAM_DEPLOYMENT`, else `local`."""
-    return os.environ.get("DREAM_DEPLOYMENT", "local")
+    return settings().deployment
 
 
 def resources_for(deployment: str, document_source: str | None = None) -> dict:
@@ -130,7 +134,7 @@ def resources_for(deployment: str, document_source: str | None = None) -> dict:
         ValueError: for an unknown deployment name.
     """
     if deployment == "local":
-        return local_resources(state_dir(), document_source or os.environ.get("DREAM_PDF_SOURCE", str(DEMO_PDFS)))
+        return local_resources(state_dir(), document_source or settings().pdf_source or str(DEMO_PDFS))
     if deployment == "k8s":
         return k8s_resources()
     raise ValueError(f"DREAM_DEPLOYMENT must be 'local' or 'k8s', not {deployment!r}")

@@ -21,6 +21,8 @@ from pathlib import Path
 import dagster as dg
 from tqdm import tqdm
 
+from dream_assets.settings import settings
+
 logger = logging.getLogger("dream.ingest_demo")
 
 GCIDE = Path("/usr/share/dictd/gcide.dict.dz")
@@ -90,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     from dream_assets.deployments import state_dir
 
     home = state_dir()
-    inbox = Path(os.environ.get("DREAM_OSCAR_SOURCE", home / "oscar_inbox"))
+    inbox = Path(settings().oscar_source or home / "oscar_inbox")
     paths = build_shards(inbox, args.shards, args.gcide_records)
     logger.info("%d shards in %s (%.1f MB)", len(paths), inbox, sum(p.stat().st_size for p in paths) / 1e6)
     postgres = None
-    if not os.environ.get("DREAM_PG_DSN"):
+    if settings().pg_dsn is None:
         from dream_assets.lib.stores.embedded_postgres import start_postgres
 
         postgres = start_postgres(home / "postgres")

@@ -37,6 +37,7 @@ from dream_assets.lib.models.split_gguf import sha256_file
 from dream_assets.lib.retrieval.index_spec import IndexSpec
 from dream_assets.plugins.llm_providers import LlmSettings
 from dream_assets.rag_config import RagConfig
+from dream_assets.settings import settings
 
 CONFIGURATION_ARTIFACT = "best_rag_configuration"
 # The registry's `dream.configuration_hash` of the version served, set by `dream serve`.
@@ -100,7 +101,8 @@ class BestConfiguration(BaseModel):
                 key=os.environ["AWS_ACCESS_KEY_ID"], secret=os.environ.get("AWS_SECRET_ACCESS_KEY")
             )
         if data["index"].get("vector_store", {}).get("kind") == "pgvector":
-            data["index"]["vector_store"]["dsn"] = os.environ.get("DREAM_PG_DSN")
+            dsn = settings().pg_dsn
+            data["index"]["vector_store"]["dsn"] = dsn.get_secret_value() if dsn else None
         return cls.model_validate(data)
 
 

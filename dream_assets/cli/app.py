@@ -32,6 +32,7 @@ from dream_assets.cli.choices import (
     state_store,
 )
 from dream_assets.cli.console import UserError, fail, prepare_environment
+from dream_assets.settings import env_name, settings
 
 app = typer.Typer(
     help="DREAM: find, with evidence, the RAG configuration that works best on your documents, and serve it.",
@@ -57,7 +58,7 @@ def _version(value: bool) -> None:
 def _options(
     home: Annotated[
         str | None,
-        typer.Option(envvar="DREAM_HOME", help="State directory (default: .dream/ in the working directory)."),
+        typer.Option(envvar=env_name("home"), help="State directory (default: .dream/ in the working directory)."),
     ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and Dagster's step logs.")] = False,
     version: Annotated[
@@ -86,6 +87,7 @@ def run(
         typer.Option(
             "--source",
             "--pdfs",
+            envvar=env_name("pdf_source"),
             help="Folder or s3://bucket/prefix of documents: PDF, DOCX, PPTX, HTML, Markdown, text (default: the"
             " bundled corpus; --pdfs is the same option's older name).",
         ),
@@ -93,7 +95,9 @@ def run(
     golden: Annotated[
         str, typer.Option(help="Golden set: auto, human, synthetic, both, or a SQuAD-layout .json file.")
     ] = "auto",
-    search_space: Annotated[Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True)] = None,
+    search_space: Annotated[
+        Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True, envvar=env_name("search_space"))
+    ] = None,
     corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the source folder's name).")] = None,
     documents: Annotated[int, typer.Option(help="Use the first N documents by name (0: all).")] = 0,
     questions_per_document: Annotated[
@@ -304,7 +308,9 @@ def serve(
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
-    search_space: Annotated[Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True)] = None,
+    search_space: Annotated[
+        Path | None, typer.Option(help=SEARCH_SPACE_HELP, exists=True, envvar=env_name("search_space"))
+    ] = None,
 ) -> None:
     """Open the Dagster UI and daemon (dagster dev) on this state directory."""
     from dream_assets.corpus import corpus_record, current_corpus
@@ -313,13 +319,13 @@ def ui(
     # `dagster dev` loads the definitions in a subprocess of its own: the search space and the
     # document source reach it through its environment (`dream_assets.definitions.defs`)
     if (chosen := search_space_path(search_space)) is not None:
-        os.environ["DREAM_SEARCH_SPACE"] = str(chosen)
+        os.environ[env_name("search_space")] = str(chosen)
     # the deployment's document source (a run launched from the UI reads it) is the last corpus
     # run's, unless set
-    store = LocalObjectStore(root=str(Path(os.environ["DREAM_HOME"]) / "object_store")).client()
+    store = LocalObjectStore(root=str(settings().state_dir() / "object_store")).client()
     corpus = current_corpus(store)
-    if "DREAM_PDF_SOURCE" not in os.environ and corpus:
-        os.environ["DREAM_PDF_SOURCE"] = corpus_record(store, corpus)["source"]
+    if settings().pdf_source is None and corpus:
+        os.environ[env_name("pdf_source")] = corpus_record(store, corpus)["source"]
     # `dagster dev` says `dg dev` (another package) supersedes it: nothing for a user to act on
     os.environ["PYTHONWARNINGS"] = "ignore:Function `dev_command` is superseded"
     _exec(["dagster", "dev", "-m", "dream_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])

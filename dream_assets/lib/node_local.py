@@ -20,6 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from dream_assets.settings import settings
+
 logger = logging.getLogger(__name__)
 
 NODE_SCRATCH_ENV = "DREAM_NODE_SCRATCH"
@@ -29,7 +31,7 @@ def node_local(path: str | os.PathLike) -> Path:
     """`path` on this node's own disk: unchanged, or when `DREAM_NODE_SCRATCH` is set, the
     same path under that directory (`/tmp/dream/scratch` -> `$DREAM_NODE_SCRATCH/tmp/dream/scratch`;
     a relative path is taken from the current directory first)."""
-    root = os.environ.get(NODE_SCRATCH_ENV)
+    root = settings().node_scratch
     absolute = Path(path).absolute()
     if not root or absolute.is_relative_to(root):
         return absolute

@@ -2,7 +2,6 @@
 whose stages are Dagster runs of the chain's own jobs (tagged with the corpus and this run's id,
 `dream/refresh_run`), so each materialisation shows in the UI with the run that caused it."""
 
-import os
 import time
 from collections.abc import Callable
 
@@ -17,13 +16,14 @@ from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN, CorpusChanges, Refre
 from dream_assets.defs.stages import run_stage, stage_tags
 from dream_assets.partitions import DOCUMENTS
 from dream_assets.search_space import SearchSpace
+from dream_assets.settings import settings
 from dream_assets.state_lock import hold_local_state
 from resources.object_store import ObjectStore
 
 # Seconds a refresh waits for the local state directory (the sensor starts none while it is held;
 # this covers a `dream run` started between the sensor's look and the refresh): an hour, about a
 # full first run of the bundled corpus on 2 CPUs.
-REFRESH_LOCK_WAIT_S = float(os.environ.get("DREAM_REFRESH_LOCK_WAIT_S", "3600"))
+REFRESH_LOCK_WAIT_S = settings().refresh_lock_wait_s
 
 
 class RefreshConfig(dg.Config):

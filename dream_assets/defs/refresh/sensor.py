@@ -4,7 +4,6 @@ refresh per settled change (`dream_assets.defs.refresh.job`)."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import dagster as dg
@@ -12,6 +11,7 @@ import dagster as dg
 from dream_assets.corpus import TAG_CORPUS, applied_versions, watched_corpora
 from dream_assets.defs.refresh.plan import CorpusChanges
 from dream_assets.hashing import content_hash
+from dream_assets.settings import settings
 from dream_assets.state_lock import local_state_holder
 from resources.object_store import ObjectStore
 from resources.sources import DocumentSource
@@ -27,7 +27,7 @@ warnings.filterwarnings(
 )
 # seconds between two looks at each watched source (`DREAM_SENSOR_INTERVAL_S`, read when the
 # definitions load: an S3 LIST per watched corpus and look)
-SENSOR_INTERVAL_S = int(os.environ.get("DREAM_SENSOR_INTERVAL_S", "30"))
+SENSOR_INTERVAL_S = settings().sensor_interval_s
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
