@@ -69,7 +69,11 @@ def test_the_bundled_judge_scores_every_metric_on_real_squad_answers(models_dir)
         settings.model_copy(update={"max_tokens": JUDGE_MAX_TOKENS}), max_string_chars=JUDGE_MAX_STRING_CHARS
     )
     # one answer, every metric: the 1.5B judge takes about 2 minutes per answer on 2 CPUs
-    judged = judge_rows(_answered(1).assign(config_key="k"), judge, _embed_model(models_dir))
+    steps = []
+    judged = judge_rows(
+        _answered(1).assign(config_key="k"), judge, _embed_model(models_dir), on_scored=lambda: steps.append(1)
+    )
+    assert len(steps) == len(RAGAS_JUDGE_METRICS)  # the judge's progress bar moves once a score
     summary = judge_summary(judged).iloc[0]
     for name in RAGAS_JUDGE_METRICS:
         assert summary[f"{name}_coverage"] == 1.0, (name, judged[name].tolist())

@@ -10,11 +10,13 @@ cannot tell from the best), the best `configurations` of them.
 
 import json
 import os
+import sys
 import time
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
+from tqdm import tqdm
 
 from dream_assets import layout
 from dream_assets.corpus import corpus_of
@@ -120,8 +122,12 @@ def judge_evaluations(
     judge = _judge(llms, config.judge_llm, ray_cluster.scratch_dir)
     embed_model = make_embedding(embeddings.settings_for(JUDGE_EMBEDDING))
     started = time.perf_counter()
-    judged = judge_rows(rows, judge, embed_model)
-    swapped = judge_rows(rows, judge, embed_model, ["faithfulness"], contexts=swapped_contexts(rows))
+    # every (metric, answer) scored, then each answer's faithfulness against another's contexts
+    with tqdm(total=len(rows) * (len(RAGAS_JUDGE_METRICS) + 1), desc="judge", unit="score", file=sys.stderr) as bar:
+        judged = judge_rows(rows, judge, embed_model, on_scored=bar.update)
+        swapped = judge_rows(
+            rows, judge, embed_model, ["faithfulness"], contexts=swapped_contexts(rows), on_scored=bar.update
+        )
     seconds = time.perf_counter() - started
     calibration = {
         "judge_llm": config.judge_llm,

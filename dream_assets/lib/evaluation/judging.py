@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ def judge_rows(
     embed_model,
     metrics: list[str] = RAGAS_JUDGE_METRICS,
     contexts: list[list[str]] | None = None,
+    on_scored: Callable[[], object] | None = None,
 ) -> pd.DataFrame:
     """Scores each row with ragas' LLM-judged `metrics` (ragas 0.4's `metrics.collections`).
 
@@ -76,6 +78,8 @@ def judge_rows(
         metrics: names among `RAGAS_JUDGE_METRICS`.
         contexts: the contexts to judge each answer against, in row order (default: its own
             `retrieved_contexts`).
+        on_scored: called after each (metric, row) scored: len(rows) × len(metrics) calls (a
+            progress bar's step).
 
     Returns:
         A copy of `rows` with one column per metric (0..1; NaN where ragas could not score
@@ -116,6 +120,8 @@ def judge_rows(
             spend["judge_completion_tokens"][i] += used.completion_tokens
             spend["judge_cost_usd"][i] += used.cost_usd
             spend["judge_calls"][i] += used.calls
+            if on_scored is not None:
+                on_scored()
         judged[name] = np.asarray(scores, dtype=float)
     failed = judged[metrics].isna()
     judged["judge_failures"] = [",".join(name for name in metrics if row[name]) for _, row in failed.iterrows()]

@@ -12,9 +12,11 @@ import pandas as pd
 from dream_assets import layout
 
 CACHE_COLUMNS = ["text_sha256", "embedding"]
+# Questions embedded per call of the encoder when a progress bar is shown (the bar moves once a batch).
+PROGRESS_BATCH = 128
 
 
-def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int:
+def ensure_query_embeddings(object_store, golden_version: str, embedding, progress: bool = False) -> int:
     """Embeds the questions of golden set `golden_version` with `embedding` and stores them at
     `layout.query_embeddings_key`, unless they are stored already. Texts the model embedded for
     an earlier golden set are taken from its text cache (`layout.query_text_cache_key`), so a
@@ -24,6 +26,8 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
         object_store: `resources.object_store.ObjectStoreSettings` (this runs in a Ray task).
         golden_version: the golden set's version.
         embedding: `resources.embeddings.EmbeddingSettings` of the model.
+        progress: show a progress bar of the questions embedded (Ray's `tqdm_ray`, drawn by
+            the driver: for a call inside a Ray task).
 
     Returns:
         Texts the encoder embedded now (counted from LlamaIndex's instrumentation events): the
@@ -47,7 +51,7 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
 
         model = make_embedding(embedding)
         with count_embedded_texts() as counted:
-            vectors = model.get_text_embedding_batch(missing.tolist())
+            vectors = _embed(model, missing.tolist(), f"question embeddings {embedding.name}" if progress else "")
         embedded = counted()
         new = pd.DataFrame({"text_sha256": shas[missing.index].to_numpy(), "embedding": [list(v) for v in vectors]})
         known.update(zip(new["text_sha256"], new["embedding"], strict=True))
@@ -55,6 +59,22 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding) -> int
     table = pd.DataFrame({"question_id": questions["question_id"], "embedding": [list(known[sha]) for sha in shas]})
     store.write_parquet(key, table)
     return embedded
+
+
+def _embed(model, texts: list[str], bar: str) -> list[list[float]]:
+    """`model`'s embeddings of `texts`; with a progress bar titled `bar` unless it is ''."""
+    if not bar:
+        return model.get_text_embedding_batch(texts)
+    from ray.experimental.tqdm_ray import tqdm
+
+    progress = tqdm(total=len(texts), desc=bar, unit="question")
+    vectors = []
+    for start in range(0, len(texts), PROGRESS_BATCH):
+        batch = texts[start : start + PROGRESS_BATCH]
+        vectors.extend(model.get_text_embedding_batch(batch))
+        progress.update(len(batch))
+    progress.close()
+    return vectors
 
 
 def read_query_embeddings(store, golden_version: str, embedding_model: str) -> dict[str, list[float]] | None:
@@ -73,7 +93,7 @@ def _embedding_task(object_store, golden_version: str, embedding) -> int:
     from dream_assets.lib.models.threads import pin_threads
 
     pin_threads()
-    return ensure_query_embeddings(object_store, golden_version, embedding)
+    return ensure_query_embeddings(object_store, golden_version, embedding, progress=True)
 
 
 class count_embedded_texts:  # noqa: N801 - used as a context manager, like contextlib's
