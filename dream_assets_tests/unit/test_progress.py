@@ -12,8 +12,11 @@ def test_question_embeddings_shown_in_progress_come_in_batches_in_order():
             return [[float(text)] for text in texts]
 
     texts = [str(i) for i in range(PROGRESS_BATCH * 2 + 5)]
-    encoder = Encoder()
-    assert _embed(encoder, texts, "question embeddings m") == [[float(i)] for i in range(len(texts))]
-    assert encoder.calls == [PROGRESS_BATCH, PROGRESS_BATCH, 5]  # the bar moves after each
+    encoder, reported = Encoder(), []
+    vectors = _embed(encoder, texts, lambda done, total: reported.append((done, total)))
+    assert vectors == [[float(i)] for i in range(len(texts))]
+    assert encoder.calls == [PROGRESS_BATCH, PROGRESS_BATCH, 5]
+    n = len(texts)
+    assert reported == [(PROGRESS_BATCH, n), (2 * PROGRESS_BATCH, n), (n, n)]  # the bar moves after each
     encoder.calls.clear()
-    assert len(_embed(encoder, texts, "")) == len(texts) and encoder.calls == [len(texts)]  # no bar: one call
+    assert len(_embed(encoder, texts, None)) == n and encoder.calls == [n]  # nothing reported: one call

@@ -5,18 +5,22 @@ embedding the questions again (`Retriever.retrieve_batch`'s `embeddings`)."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 
 import pandas as pd
+from tqdm import tqdm
 
 from dream_assets import layout
 
 CACHE_COLUMNS = ["text_sha256", "embedding"]
-# Questions embedded per call of the encoder when a progress bar is shown (the bar moves once a batch).
+# Questions embedded per call of the encoder when progress is reported (the bar moves once a batch).
 PROGRESS_BATCH = 128
 
 
-def ensure_query_embeddings(object_store, golden_version: str, embedding, progress: bool = False) -> int:
+def ensure_query_embeddings(
+    object_store, golden_version: str, embedding, on_progress: Callable[[int, int], object] | None = None
+) -> int:
     """Embeds the questions of golden set `golden_version` with `embedding` and stores them at
     `layout.query_embeddings_key`, unless they are stored already. Texts the model embedded for
     an earlier golden set are taken from its text cache (`layout.query_text_cache_key`), so a
@@ -26,8 +30,8 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding, progre
         object_store: `resources.object_store.ObjectStoreSettings` (this runs in a Ray task).
         golden_version: the golden set's version.
         embedding: `resources.embeddings.EmbeddingSettings` of the model.
-        progress: show a progress bar of the questions embedded (Ray's `tqdm_ray`, drawn by
-            the driver: for a call inside a Ray task).
+        on_progress: called with (questions embedded so far, questions to embed) after each
+            batch of `PROGRESS_BATCH`, when some are embedded now.
 
     Returns:
         Texts the encoder embedded now (counted from LlamaIndex's instrumentation events): the
@@ -51,7 +55,7 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding, progre
 
         model = make_embedding(embedding)
         with count_embedded_texts() as counted:
-            vectors = _embed(model, missing.tolist(), f"question embeddings {embedding.name}" if progress else "")
+            vectors = _embed(model, missing.tolist(), on_progress)
         embedded = counted()
         new = pd.DataFrame({"text_sha256": shas[missing.index].to_numpy(), "embedding": [list(v) for v in vectors]})
         known.update(zip(new["text_sha256"], new["embedding"], strict=True))
@@ -61,19 +65,15 @@ def ensure_query_embeddings(object_store, golden_version: str, embedding, progre
     return embedded
 
 
-def _embed(model, texts: list[str], bar: str) -> list[list[float]]:
-    """`model`'s embeddings of `texts`; with a progress bar titled `bar` unless it is ''."""
-    if not bar:
+def _embed(model, texts: list[str], on_progress: Callable[[int, int], object] | None) -> list[list[float]]:
+    """`model`'s embeddings of `texts`, in order; without `on_progress` in one call of the
+    encoder, with it in batches of `PROGRESS_BATCH`, reporting (done, total) after each."""
+    if on_progress is None:
         return model.get_text_embedding_batch(texts)
-    from ray.experimental.tqdm_ray import tqdm
-
-    progress = tqdm(total=len(texts), desc=bar, unit="question")
     vectors = []
     for start in range(0, len(texts), PROGRESS_BATCH):
-        batch = texts[start : start + PROGRESS_BATCH]
-        vectors.extend(model.get_text_embedding_batch(batch))
-        progress.update(len(batch))
-    progress.close()
+        vectors.extend(model.get_text_embedding_batch(texts[start : start + PROGRESS_BATCH]))
+        on_progress(len(vectors), len(texts))
     return vectors
 
 
@@ -87,13 +87,18 @@ def read_query_embeddings(store, golden_version: str, embedding_model: str) -> d
     return dict(zip(table["question_id"], table["embedding"].map(list), strict=True))
 
 
-def _embedding_task(object_store, golden_version: str, embedding) -> int:
+def _embedding_task(object_store, golden_version: str, embedding, progress) -> int:
     """`ensure_query_embeddings` in a Ray task, with torch using every CPU the task holds (a
-    reused Ray worker keeps the one thread it started with)."""
+    reused Ray worker keeps the one thread it started with), its progress put on `progress` (a
+    `ray.util.queue.Queue`) as (model, done, total)."""
     from dream_assets.lib.models.threads import pin_threads
 
     pin_threads()
-    return ensure_query_embeddings(object_store, golden_version, embedding, progress=True)
+
+    def report(done: int, total: int) -> None:
+        progress.put((embedding.name, done, total))
+
+    return ensure_query_embeddings(object_store, golden_version, embedding, report)
 
 
 class count_embedded_texts:  # noqa: N801 - used as a context manager, like contextlib's
@@ -129,16 +134,36 @@ class count_embedded_texts:  # noqa: N801 - used as a context manager, like cont
 def embed_question_sets(object_store, golden_version: str, embeddings: list) -> dict[str, int]:
     """`ensure_query_embeddings` for each embedding model, one Ray task each, every task taking
     the CPUs of the smallest node with CPUs so that its encoder runs on all of them (measured on
-    2 CPUs, MiniLM and mpnet on 2,906 questions: 179 s, against 270-291 s as two 1-CPU tasks).
-    Ray must be initialised.
+    2 CPUs, MiniLM and mpnet on 2,906 questions: 179 s, against 270-291 s as two 1-CPU tasks),
+    with a progress bar on stderr of the questions embedded by all of them (the tasks report
+    through a Ray queue: workers' output does not reach the driver). Ray must be initialised.
 
     Returns:
         Texts embedded now, by model name (0 where the stored embeddings were reused).
     """
     import ray
+    from ray.util.queue import Empty, Queue
 
     workers = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
     cpus = min((cpu for cpu in workers if cpu > 0), default=1.0)  # a KubeRay head may have no CPU
     task = ray.remote(num_cpus=max(1.0, cpus))(_embedding_task)
-    refs = {settings.name: task.remote(object_store, golden_version, settings) for settings in embeddings}
-    return {name: int(count) for name, count in zip(refs, ray.get(list(refs.values())), strict=True)}
+    progress = Queue()
+    refs = {settings.name: task.remote(object_store, golden_version, settings, progress) for settings in embeddings}
+    reported: dict[str, tuple[int, int]] = {}
+    try:
+        with tqdm(desc="question embeddings", unit="question", file=sys.stderr) as bar:
+            waiting = list(refs.values())
+            while waiting:
+                _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=1.0)
+                while True:
+                    try:
+                        name, done, total = progress.get_nowait()
+                    except Empty:
+                        break
+                    reported[name] = (done, total)
+                if reported:
+                    bar.total = sum(total for _, total in reported.values())
+                    bar.update(sum(done for done, _ in reported.values()) - bar.n)
+        return {name: int(count) for name, count in zip(refs, ray.get(list(refs.values())), strict=True)}
+    finally:
+        progress.shutdown()
