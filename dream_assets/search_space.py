@@ -19,6 +19,8 @@ from dream_assets.plugins.parsers import DEFAULT_PARSER, ParserName
 from dream_assets.rag_config import FrozenModel, MethodName, MetricName, RagConfig, RerankerName, RetrieverName
 
 DEFAULT_SEARCH_SPACE = config_file("search_space.yaml")
+# The full-evidence run's (`dream run --full-evidence`): the default with fp32 embeddings on torch.
+FULL_EVIDENCE_SEARCH_SPACE = config_file("search_space.full.yaml")
 
 
 class IntRange(FrozenModel):
@@ -180,8 +182,16 @@ class SearchSpaceError(ValueError):
     offending field with its value and what is allowed (pydantic's messages)."""
 
 
+def default_search_space_file() -> Path:
+    """The search space read when none is named: `DREAM_SEARCH_SPACE` (`dream_assets.settings`),
+    else the shipped `config/search_space.yaml` (`DEFAULT_SEARCH_SPACE`)."""
+    from dream_assets.settings import settings
+
+    return settings().search_space or DEFAULT_SEARCH_SPACE
+
+
 def load_search_space(path: str | Path | None = None) -> SearchSpace:
-    """Reads a search-space YAML file: `path`, else `config/search_space.yaml` (`DEFAULT_SEARCH_SPACE`).
+    """Reads a search-space YAML file: `path`, else `default_search_space_file()`.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
@@ -189,7 +199,7 @@ def load_search_space(path: str | Path | None = None) -> SearchSpace:
             file does not fit the model (an unknown key, `top_k` below 1, `chunk_overlap` not
             below `chunk_size`, ...) or two configurations share a key.
     """
-    path = path or DEFAULT_SEARCH_SPACE
+    path = path or default_search_space_file()
     with open(path, encoding="utf-8") as file:
         data = yaml.safe_load(file)
     try:

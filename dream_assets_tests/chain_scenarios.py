@@ -228,9 +228,9 @@ def optuna_draws_configurations_in_the_ranges(resources, instance, store, tracke
     import yaml
 
     from dream_assets.definitions import build_definitions
-    from dream_assets.search_space import DEFAULT_SEARCH_SPACE
+    from dream_assets.search_space import default_search_space_file
 
-    space = yaml.safe_load(DEFAULT_SEARCH_SPACE.read_text())
+    space = yaml.safe_load(default_search_space_file().read_text())
     space["ranges"] = {
         "methods": ["chunks"],
         "chunk_size": {"low": 128, "high": 256, "step": 128},

@@ -12,6 +12,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests' grid: the full-evidence search space (fp32 embeddings on torch), whose keys they name;
+# the shipped default (int8 embeddings) is checked against it in unit/test_rag_config.py.
+os.environ.setdefault("DREAM_SEARCH_SPACE", str(ROOT / "dream_assets" / "config" / "search_space.full.yaml"))
 
 
 @pytest.fixture(scope="session")

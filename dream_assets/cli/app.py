@@ -19,10 +19,14 @@ from typing import Annotated
 import typer
 
 from dream_assets.cli.choices import (
+    DEFAULT_ANSWERS,
+    DEFAULT_JUDGE_SAMPLE,
+    FULL_EVIDENCE_JUDGE,
     PROJECT_LLMS,
     PROJECT_SEARCH_SPACE,
     corpus_option,
     deployment_resources,
+    evidence_defaults,
     formatted,
     holding,
     named_corpus,
@@ -42,8 +46,6 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 SEARCH_SPACE_HELP = "Search-space YAML (default: ./search_space.yaml when there, else the shipped one)."
-# The bundled judge that scores (the 0.5B one parses but judges every answer unfaithful: README).
-DEFAULT_JUDGE = "qwen2.5-coder-1.5b-instruct"
 
 
 def _version(value: bool) -> None:
@@ -103,29 +105,57 @@ def run(
     questions_per_document: Annotated[
         int, typer.Option(help="Golden questions per document (0: every human one).")
     ] = 0,
-    generation_sample_size: Annotated[int, typer.Option(help="Questions each configuration answers (0: all).")] = 12,
+    generation_sample_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Questions each configuration answers (0: all; default 8, 24 with --full-evidence).",
+            show_default=False,
+        ),
+    ] = None,
     held_out_fraction: Annotated[float, typer.Option(help="Share of questions held out to score the winner.")] = 0.3,
     judge_llm: Annotated[
-        str, typer.Option(help="LLM judging ragas' LLM metrics on the top configurations ('' skips them).")
-    ] = DEFAULT_JUDGE,
-    judge_sample_size: Annotated[int, typer.Option(help="Questions judged per judged configuration.")] = 2,
+        str | None,
+        typer.Option(
+            help="LLM judging ragas' LLM metrics on the top configurations (default: none; with --full-evidence"
+            f" {FULL_EVIDENCE_JUDGE}).",
+            show_default=False,
+        ),
+    ] = None,
+    judge_sample_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Questions judged per judged configuration (default 1; 2 with --full-evidence).", show_default=False
+        ),
+    ] = None,
     judge_configurations: Annotated[int, typer.Option(help="Best configurations of tier 1 judged.")] = 2,
+    full_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--full-evidence",
+            help="The full-evidence run: embeddings in fp32 on torch (search_space.full.yaml, unless --search-space"
+            " or ./search_space.yaml; their indexes take about 3 times as long), 24 answers per configuration, and"
+            f" {FULL_EVIDENCE_JUDGE} judging 2 answers of each of tier 1's best 2 (docs/demo.md: what each costs).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
     from dream_assets.cli.chain import RunOptions, run_chain
 
     with _failures():
+        evidence = evidence_defaults(
+            full_evidence, search_space_path(search_space), generation_sample_size, judge_llm, judge_sample_size
+        )
         options = RunOptions(
             source=source_uri(source) if source else None,
-            search_space=search_space_path(search_space),
+            search_space=evidence.search_space,
             corpus=corpus_option(corpus, source),
             documents=documents,
             golden=golden,
             questions_per_document=questions_per_document,
-            generation_sample_size=generation_sample_size,
+            generation_sample_size=evidence.answers,
             held_out_fraction=held_out_fraction,
-            judge_llm=judge_llm,
-            judge_sample_size=judge_sample_size,
+            judge_llm=evidence.judge_llm,
+            judge_sample_size=evidence.judged,
             judge_configurations=judge_configurations,
             debug=_state["debug"],
         )
@@ -166,10 +196,14 @@ def watch(
     questions_per_document: Annotated[
         int, typer.Option(help="Golden questions per document (0: every human one; synthetic: 3).")
     ] = 0,
-    generation_sample_size: Annotated[int, typer.Option(help="Questions each configuration answers (0: all).")] = 12,
+    generation_sample_size: Annotated[
+        int, typer.Option(help="Questions each configuration answers (0: all).")
+    ] = DEFAULT_ANSWERS,
     held_out_fraction: Annotated[float, typer.Option(help="Share of questions held out to score the winner.")] = 0.3,
     judge_llm: Annotated[str, typer.Option(help="LLM judging tier 1 on each refresh ('' skips it).")] = "",
-    judge_sample_size: Annotated[int, typer.Option(help="Questions judged per judged configuration.")] = 2,
+    judge_sample_size: Annotated[
+        int, typer.Option(help="Questions judged per judged configuration.")
+    ] = DEFAULT_JUDGE_SAMPLE,
     judge_configurations: Annotated[int, typer.Option(help="Best configurations of tier 1 judged.")] = 2,
 ) -> None:
     """Watch a source: each change (documents added, changed, deleted) refreshes the corpus'

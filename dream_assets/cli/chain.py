@@ -151,12 +151,12 @@ def _check_models(space, llms, judge_llm: str, path: Path | None) -> None:
     """Raises a `UserError` naming each model of the search space's grid (and the judge) that
     cannot be loaded here (`dream_assets.lib.models.bundled.model_problems`)."""
     from dream_assets.lib.models.bundled import model_problems
-    from dream_assets.search_space import DEFAULT_SEARCH_SPACE
+    from dream_assets.search_space import default_search_space_file
 
     names = [*space.llms, *([judge_llm] if judge_llm else [])]
     problems = model_problems(space.embedding_models, names, llms.api_base, llms.served_by_providers())
     if problems:
-        raise UserError(f"search space {path or DEFAULT_SEARCH_SPACE}: {'; '.join(problems)}")
+        raise UserError(f"search space {path or default_search_space_file()}: {'; '.join(problems)}")
 
 
 def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> list[Stage]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from dream_assets.cli.console import UserError
@@ -76,6 +77,52 @@ def corpus_option(corpus: str | None, source: str | None) -> str:
         return check_corpus_name(corpus)
     except ValueError as error:
         raise UserError(f"--corpus: {error}") from error
+
+
+# The full-evidence run's choices beside the default run's (measured costs: docs/demo.md): answers
+# per configuration in the sweep (the generation tier; the retrieval tier scores every question),
+# and the judge: none by default (one answer of the best configuration cost 3 minutes of a
+# 15-minute first run on 2 CPUs), the bundled Qwen 1.5B on 2 answers of each of the 2 best
+# configurations of tier 1 in the full-evidence run; `--judge-llm NAME` alone judges 1 answer.
+DEFAULT_ANSWERS, FULL_EVIDENCE_ANSWERS = 8, 24
+DEFAULT_JUDGE_SAMPLE, FULL_EVIDENCE_JUDGE_SAMPLE = 1, 2
+# The bundled judge that scores (the 0.5B one parses but judges every answer unfaithful: docs/models.md).
+FULL_EVIDENCE_JUDGE = "qwen2.5-coder-1.5b-instruct"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How much evidence a run gathers: its search space (None: the shipped default), answers per
+    configuration, the judge ('' none) and its answers per judged configuration."""
+
+    search_space: Path | None
+    answers: int
+    judge_llm: str
+    judged: int
+
+
+def evidence_defaults(
+    full_evidence: bool, search_space: Path | None, answers: int | None, judge_llm: str | None, judged: int | None
+) -> Evidence:
+    """A run's evidence: what the user gave, else the default run's (the shipped search space with
+    int8 embeddings, `DEFAULT_ANSWERS`, no judge) or, with `full_evidence`, the full-evidence
+    run's (`FULL_EVIDENCE_SEARCH_SPACE` with fp32 embeddings, `FULL_EVIDENCE_ANSWERS`,
+    `FULL_EVIDENCE_JUDGE` on `FULL_EVIDENCE_JUDGE_SAMPLE` answers)."""
+    from dream_assets.search_space import FULL_EVIDENCE_SEARCH_SPACE
+
+    if full_evidence:
+        return Evidence(
+            search_space or FULL_EVIDENCE_SEARCH_SPACE,
+            FULL_EVIDENCE_ANSWERS if answers is None else answers,
+            FULL_EVIDENCE_JUDGE if judge_llm is None else judge_llm,
+            FULL_EVIDENCE_JUDGE_SAMPLE if judged is None else judged,
+        )
+    return Evidence(
+        search_space,
+        DEFAULT_ANSWERS if answers is None else answers,
+        "" if judge_llm is None else judge_llm,
+        DEFAULT_JUDGE_SAMPLE if judged is None else judged,
+    )
 
 
 def named_corpus(corpus: str | None, store) -> str:

@@ -165,6 +165,37 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
     return "\n".join(line.rstrip() for line in console.export_text().rstrip().splitlines())
 
 
+def _judged_table(table: pd.DataFrame, width: int = TERMINAL_WIDTH) -> str:
+    """The judged configurations' scores as a table that fits `width` columns (rich)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    short = {
+        "faithfulness": "faithful",
+        "answer_relevancy": "relevant",
+        "context_precision": "ctx prec",
+        "context_recall": "ctx rec",
+        "answer_correctness": "correct",
+        "judged_n": "n",
+    }
+    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
+    grid.add_column("#", justify="right")
+    grid.add_column("tier", justify="right")
+    grid.add_column("configuration", overflow="fold")
+    metrics = [name for name in short if name in table]
+    for name in metrics:
+        grid.add_column(short[name], justify="right", no_wrap=True)
+    for _, row in table.iterrows():
+        tier = row.get("tier")
+        cells = [_figure(row[name]) if name != "judged_n" else str(row[name]) for name in metrics]
+        tier_cell = "" if tier is None or pd.isna(tier) else str(int(tier))
+        grid.add_row(str(row["rank"]), tier_cell, str(row["config_key"]), *cells)
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(grid)
+    return "\n".join(line.rstrip() for line in console.export_text().rstrip().splitlines())
+
+
 def print_checks(evaluations: list) -> None:
     """One line on the asset checks of a run's stages: how many passed, then each that did not,
     with its asset and severity (a blocking failure has already stopped the run)."""
@@ -185,18 +216,19 @@ def _print_judged(store, golden: str, table) -> None:
     calibration = read_calibration(store, golden)
     if table.empty or not calibration:
         return
-    logger.info(f"\nJudged by {calibration['judge_llm']} (ragas' LLM metrics, judged_n answers each):")
-    logger.info(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    logger.info(f"\nJudged by {calibration['judge_llm']} (ragas' LLM metrics, n: answers judged):")
+    logger.info(_judged_table(table))
     figures = [("this run", calibration.get("this_run", {})), ("benchmark", calibration.get("reference", {}))]
     for label, figure in figures:
         if figure:
             nan = float("nan")
             rho, rho_n = figure.get("answer_correctness_spearman", nan), figure.get("answer_correctness_spearman_n", 0)
             auc, auc_n = figure.get("faithfulness_auroc", nan), figure.get("faithfulness_auroc_n", 0)
-            logger.info(
+            line = (
                 f"judge calibration, {label}: Spearman vs token F1 {rho:.2f} (n {rho_n:.0f}),"
                 f" faithfulness AUROC real vs swapped contexts {auc:.2f} (n {auc_n:.0f})"
             )
+            logger.info(textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  "))
 
 
 def compare_configurations(store, corpus: str, first: str, second: str, metrics: list[str]) -> pd.DataFrame:

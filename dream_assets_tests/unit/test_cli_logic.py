@@ -105,3 +105,17 @@ def test_dream_run_refuses_a_bad_corpus_before_any_work(tmp_path):
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("dream: --corpus: corpus name '../x'") and "'x'" in line
     assert not list(home.rglob("*.json")) and not (tmp_path / "x").exists()
+
+
+def test_the_default_run_is_the_quick_one_and_the_full_evidence_run_one_option_away(tmp_path):
+    from dream_assets.cli.choices import FULL_EVIDENCE_JUDGE, Evidence, evidence_defaults
+    from dream_assets.search_space import FULL_EVIDENCE_SEARCH_SPACE
+
+    # None: the shipped search space (int8 embeddings); no judge
+    assert evidence_defaults(False, None, None, None, None) == Evidence(None, 8, "", 1)
+    assert evidence_defaults(True, None, None, None, None) == Evidence(
+        FULL_EVIDENCE_SEARCH_SPACE, 24, FULL_EVIDENCE_JUDGE, 2
+    )
+    own = tmp_path / "search_space.yaml"
+    assert evidence_defaults(True, own, 4, "", 3) == Evidence(own, 4, "", 3)  # what the user names wins
+    assert evidence_defaults(False, own, 0, "gemma-3-270m", None) == Evidence(own, 0, "gemma-3-270m", 1)

@@ -175,3 +175,17 @@ def test_an_embedding_backend_is_part_of_the_model_name():
         "all-MiniLM-L6-v2@int4", "embedding"
     )
     assert "needs a bundled model or a local directory" in model_unavailable("my-org/embedder@onnx", "embedding")
+
+
+def test_the_default_search_space_is_the_full_evidence_one_with_int8_embeddings():
+    """The shipped default differs from `search_space.full.yaml` (the tests' grid and the
+    full-evidence run) only in running each embedding model quantized to int8."""
+    import yaml
+
+    from dream_assets.search_space import DEFAULT_SEARCH_SPACE, FULL_EVIDENCE_SEARCH_SPACE
+
+    default = yaml.safe_load(DEFAULT_SEARCH_SPACE.read_text())
+    full = yaml.safe_load(FULL_EVIDENCE_SEARCH_SPACE.read_text())
+    assert default.pop("embedding_models") == [f"{name}@onnx-int8" for name in full.pop("embedding_models")]
+    assert default == full
+    assert len(load_search_space(DEFAULT_SEARCH_SPACE).configs()) == len(load_search_space().configs()) == 12

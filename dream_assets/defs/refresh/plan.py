@@ -28,9 +28,9 @@ class RefreshOptions(BaseModel):
     """The options a watched corpus' refreshes run with (`dream watch`'s)."""
 
     golden: dict = Field(description="The golden stage's config (`dream_assets.cli.chain.golden_config`).")
-    generation_sample_size: int = Field(default=12, description="Questions each configuration answers.")
+    generation_sample_size: int = Field(default=8, description="Questions each configuration answers.")
     judge_llm: str = Field(default="", description="LLM judging the top configurations ('' skips the judge).")
-    judge_sample_size: int = Field(default=2, description="Questions judged per judged configuration.")
+    judge_sample_size: int = Field(default=1, description="Questions judged per judged configuration.")
     judge_configurations: int = Field(default=2, description="Best configurations of tier 1 judged.")
 
 
