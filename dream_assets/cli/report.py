@@ -123,9 +123,10 @@ def _with_interval(row, metric: str) -> str:
 def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDTH) -> str:
     """The leaderboard as a person reads it on a terminal of `width` columns (rich): rank, tier,
     configuration key, `rank_by` with its 95% interval, its held-out score, F1, latency
-    p50 per question (retrieval plus generation, seconds), and the status when any row is not
-    `ok`; the number of questions behind each metric in the caption. Every line fits `width`
-    (a key too long to fit wraps). Every column: `dream leaderboard --format csv`."""
+    p50 per question (retrieval plus generation, seconds), the parser when configurations differ
+    in it, and the status when any row is not `ok`; the number of questions behind each metric in
+    the caption. Every line fits `width` (a key too long to fit wraps). Every column: `dream
+    leaderboard --format csv`."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -136,11 +137,14 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
 
     held = f"held_out/{rank_by}"
     statuses = not table["status"].eq("ok").all()
+    parsers = "parser" in table and table["parser"].nunique() > 1  # the parser is a dimension of this sweep
     caption = f"questions behind each mean: {rank_by} {n(rank_by)}, held-out {n(held)}, F1 {n('f1')} (answered)"
     grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, caption=caption, caption_justify="left")
     grid.add_column("#", justify="right")
     grid.add_column("tier", justify="right")
     grid.add_column("configuration", overflow="fold")
+    if parsers:
+        grid.add_column("parser")
     grid.add_column(f"{rank_by} [95% CI]", no_wrap=True)
     grid.add_column("held-out", no_wrap=True)
     grid.add_column("F1", justify="right", no_wrap=True)
@@ -154,6 +158,7 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
             str(row["rank"]),
             "" if tier is None or pd.isna(tier) else str(int(tier)),
             str(row["config_key"]),
+            *([str(row["parser"])] if parsers else []),
             _with_interval(row, rank_by),
             _figure(row.get(held)),
             _figure(row.get("f1")),

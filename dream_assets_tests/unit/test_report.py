@@ -133,6 +133,14 @@ def test_the_terminal_table_fits_its_width_with_long_keys_and_failed_rows():
     assert "questions behind each mean: mrr 100" in lines[-1]
 
 
+def test_the_terminal_table_shows_the_parser_only_when_configurations_differ_in_it():
+    one = terminal_table(_board().assign(parser="pypdf"), "mrr").splitlines()[0].split()
+    two = terminal_table(_board().assign(parser=["pypdf", "ocr", "pypdf", "ocr"]), "mrr").splitlines()
+    assert "parser" not in one and "parser" in two[0].split()
+    assert any(line.split()[:4] == ["2", "1", "b", "ocr"] for line in two)
+    assert max(len(line) for line in two) <= TERMINAL_WIDTH
+
+
 def test_the_ranking_metric_is_the_one_the_tiers_were_made_on():
     assert ranking_metric(_board()) == "mrr"
     assert ranking_metric(_board().rename(columns={"mrr_p_holm": "f1_p_holm"})) == "f1"
