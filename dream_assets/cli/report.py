@@ -122,11 +122,11 @@ def _with_interval(row, metric: str) -> str:
 
 def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDTH) -> str:
     """The leaderboard as a person reads it on a terminal of `width` columns (rich): rank, tier,
-    configuration key, `rank_by` with its 95% interval, its held-out score, F1, latency
-    p50 per question (retrieval plus generation, seconds), the parser when configurations differ
-    in it, and the status when any row is not `ok`; the number of questions behind each metric in
-    the caption. Every line fits `width` (a key too long to fit wraps). Every column: `dream
-    leaderboard --format csv`."""
+    configuration key, the parser when configurations differ in it, `rank_by` with its 95%
+    interval, its held-out score, F1, each installed plug-in metric, latency p50 per question
+    (retrieval plus generation, seconds), and the status when any row is not `ok`; the number of
+    questions behind each metric in the caption. Every line fits `width` (a key too long to fit
+    wraps). Every column: `dream leaderboard --format csv`."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -138,6 +138,9 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
     held = f"held_out/{rank_by}"
     statuses = not table["status"].eq("ok").all()
     parsers = "parser" in table and table["parser"].nunique() > 1  # the parser is a dimension of this sweep
+    from dream_assets.lib.evaluation.metric_catalog import plugin_metric_names
+
+    plugins = [name for name in plugin_metric_names() if name in table]  # installed `dream.metrics` plug-ins
     caption = f"questions behind each mean: {rank_by} {n(rank_by)}, held-out {n(held)}, F1 {n('f1')} (answered)"
     grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, caption=caption, caption_justify="left")
     grid.add_column("#", justify="right")
@@ -148,6 +151,8 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
     grid.add_column(f"{rank_by} [95% CI]", no_wrap=True)
     grid.add_column("held-out", no_wrap=True)
     grid.add_column("F1", justify="right", no_wrap=True)
+    for name in plugins:
+        grid.add_column(name, justify="right", overflow="fold")
     grid.add_column("s/q", justify="right", no_wrap=True)
     if statuses:
         grid.add_column("status", overflow="fold")
@@ -162,6 +167,7 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
             _with_interval(row, rank_by),
             _figure(row.get(held)),
             _figure(row.get("f1")),
+            *(_figure(row.get(name)) for name in plugins),
             f"{latency:.2f}" if latency == latency else "",
         ]
         grid.add_row(*cells, *([str(row["status"])] if statuses else []))

@@ -141,6 +141,17 @@ def test_the_terminal_table_shows_the_parser_only_when_configurations_differ_in_
     assert max(len(line) for line in two) <= TERMINAL_WIDTH
 
 
+def test_the_terminal_table_prints_each_installed_plugin_metric(monkeypatch):
+    from dream_assets.lib.evaluation import metric_catalog
+
+    monkeypatch.setattr(metric_catalog, "plugin_metric_names", lambda: ["precision_at_k", "not_in_the_table"])
+    lines = terminal_table(_board().assign(precision_at_k=[0.5, 0.25, 0.125, None]), "mrr").splitlines()
+    header = lines[0].split()
+    assert "precision_at_k" in header and "not_in_the_table" not in header
+    assert any(line.split()[:3] == ["2", "1", "b"] and "0.250" in line.split() for line in lines)
+    assert max(len(line) for line in lines) <= TERMINAL_WIDTH
+
+
 def test_the_ranking_metric_is_the_one_the_tiers_were_made_on():
     assert ranking_metric(_board()) == "mrr"
     assert ranking_metric(_board().rename(columns={"mrr_p_holm": "f1_p_holm"})) == "f1"
