@@ -127,9 +127,6 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
     (retrieval plus generation, seconds), and the status when any row is not `ok`; the number of
     questions behind each metric in the caption. Every line fits `width` (a key too long to fit
     wraps). Every column: `dream leaderboard --format csv`."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
 
     def n(metric: str) -> int:
         column = f"{metric}_n"
@@ -142,10 +139,7 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
 
     plugins = [name for name in plugin_metric_names() if name in table]  # installed `dream.metrics` plug-ins
     caption = f"questions behind each mean: {rank_by} {n(rank_by)}, held-out {n(held)}, F1 {n('f1')} (answered)"
-    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, caption=caption, caption_justify="left")
-    grid.add_column("#", justify="right")
-    grid.add_column("tier", justify="right")
-    grid.add_column("configuration", overflow="fold")
+    grid = _ranked_grid(caption)
     if parsers:
         grid.add_column("parser")
     grid.add_column(f"{rank_by} [95% CI]", no_wrap=True)
@@ -158,11 +152,8 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
         grid.add_column("status", overflow="fold")
     for _, row in table.iterrows():
         latency = sum(row.get(column, 0) or 0 for column in ("retrieval_latency_p50_s", "generation_latency_p50_s"))
-        tier = row.get("tier")
         cells = [
-            str(row["rank"]),
-            "" if tier is None or pd.isna(tier) else str(int(tier)),
-            str(row["config_key"]),
+            *_ranked_cells(row),
             *([str(row["parser"])] if parsers else []),
             _with_interval(row, rank_by),
             _figure(row.get(held)),
@@ -171,17 +162,11 @@ def terminal_table(table: pd.DataFrame, rank_by: str, width: int = TERMINAL_WIDT
             f"{latency:.2f}" if latency == latency else "",
         ]
         grid.add_row(*cells, *([str(row["status"])] if statuses else []))
-    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
-    console.print(grid)
-    return "\n".join(line.rstrip() for line in console.export_text().rstrip().splitlines())
+    return _rendered(grid, width)
 
 
 def _judged_table(table: pd.DataFrame, width: int = TERMINAL_WIDTH) -> str:
     """The judged configurations' scores as a table that fits `width` columns (rich)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
     short = {
         "faithfulness": "faithful",
         "answer_relevancy": "relevant",
@@ -190,18 +175,38 @@ def _judged_table(table: pd.DataFrame, width: int = TERMINAL_WIDTH) -> str:
         "answer_correctness": "correct",
         "judged_n": "n",
     }
-    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
-    grid.add_column("#", justify="right")
-    grid.add_column("tier", justify="right")
-    grid.add_column("configuration", overflow="fold")
+    grid = _ranked_grid()
     metrics = [name for name in short if name in table]
     for name in metrics:
         grid.add_column(short[name], justify="right", no_wrap=True)
     for _, row in table.iterrows():
-        tier = row.get("tier")
         cells = [_figure(row[name]) if name != "judged_n" else str(row[name]) for name in metrics]
-        tier_cell = "" if tier is None or pd.isna(tier) else str(int(tier))
-        grid.add_row(str(row["rank"]), tier_cell, str(row["config_key"]), *cells)
+        grid.add_row(*_ranked_cells(row), *cells)
+    return _rendered(grid, width)
+
+
+def _ranked_grid(caption: str | None = None):
+    """A rich table of configurations, its first columns rank, tier and key (which wraps)."""
+    from rich import box
+    from rich.table import Table
+
+    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False, caption=caption, caption_justify="left")
+    grid.add_column("#", justify="right")
+    grid.add_column("tier", justify="right")
+    grid.add_column("configuration", overflow="fold")
+    return grid
+
+
+def _ranked_cells(row) -> list[str]:
+    """The cells of `_ranked_grid`'s first columns for one leaderboard row."""
+    tier = row.get("tier")
+    return [str(row["rank"]), "" if tier is None or pd.isna(tier) else str(int(tier)), str(row["config_key"])]
+
+
+def _rendered(grid, width: int) -> str:
+    """`grid` as plain text `width` columns wide, without trailing spaces."""
+    from rich.console import Console
+
     console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
     console.print(grid)
     return "\n".join(line.rstrip() for line in console.export_text().rstrip().splitlines())

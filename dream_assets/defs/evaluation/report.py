@@ -9,7 +9,7 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.defs.evaluation.trials import read_calibration
-from dream_assets.lib.evaluation.report import RANKED_STATUSES, ReportInputs, render_report
+from dream_assets.lib.evaluation.report import ReportInputs, ranked, render_report
 from dream_assets.plugins.parsers import DEFAULT_PARSER, ParsedDocument
 
 REPORT_NAME = "report.html"
@@ -60,7 +60,7 @@ def report_inputs(store, corpus: str, golden_version: str, table: pd.DataFrame, 
     documents' parse outcomes, the judge's calibration and scores."""
     from dream_assets.defs.evaluation.leaderboard import judged
 
-    rows = table[table["status"].isin(RANKED_STATUSES)]
+    rows = ranked(table)
     keys = rows[rows["tier"].eq(1)]["config_key"].tolist() if "tier" in rows else []
     keys = list(dict.fromkeys([*rows["config_key"].head(1), *keys]))
     trials = {key: store.read_parquet(layout.trial_key(golden_version, key)) for key in keys}
