@@ -5,14 +5,9 @@ import pytest
 
 from dream_assets.cli.report import TERMINAL_WIDTH, terminal_table
 from dream_assets.defs.evaluation.report import ranking_metric
-from dream_assets.lib.evaluation.report import (
-    ReportInputs,
-    disagreements,
-    forest_plot,
-    missed_questions,
-    pareto_front,
-    render_report,
-)
+from dream_assets.lib.evaluation.question_views import disagreements, missed_questions
+from dream_assets.lib.evaluation.report import ReportInputs, render_report
+from dream_assets.lib.evaluation.report_figures import forest_plot, pareto_front
 
 LONG_KEY = "automerge512-128_multilingual-e5-large-instruct_qwen2.5-coder-1.5b-instruct_k10"
 

@@ -20,8 +20,7 @@ from dream_assets.defs.readers import read_current_golden, read_parsed_documents
 from dream_assets.defs.refresh.lineage import record_leaderboard
 from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
-from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, save_plot, verdict
-from dream_assets.lib.evaluation.report import ranked
+from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, ranked, save_plot, verdict
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
 from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.search_space import SearchSpace

@@ -9,7 +9,8 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.defs.evaluation.trials import read_calibration
-from dream_assets.lib.evaluation.report import ReportInputs, ranked, render_report
+from dream_assets.lib.evaluation.leaderboard import ranked
+from dream_assets.lib.evaluation.report import ReportInputs, render_report
 from dream_assets.plugins.parsers import DEFAULT_PARSER, ParsedDocument
 
 REPORT_NAME = "report.html"

@@ -10,6 +10,13 @@ import plotly.graph_objects as go
 
 PARAM_COLUMNS = ["parser", "retrieval.method", "embedding_model", "llm", "top_k", "retriever", "reranker"]
 STATUS_ORDER = {"ok": 3, "stopped_early": 2, "generation_failed": 1, "failed": 0, "stale": -1}
+# The statuses the leaderboard ranks: evaluated on every question, or stopped early by a search.
+RANKED_STATUSES = ("ok", "stopped_early")
+
+
+def ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """The configurations the leaderboard ranks (status ok or stopped early), best first."""
+    return table[table["status"].isin(RANKED_STATUSES)]
 
 
 def plot_columns() -> list[str]:
