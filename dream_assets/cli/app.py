@@ -27,15 +27,14 @@ from dream_assets.cli.choices import (
     corpus_option,
     deployment_resources,
     evidence_defaults,
-    formatted,
     holding,
     named_corpus,
-    readable,
     search_space_path,
     source_uri,
     state_store,
 )
-from dream_assets.cli.console import UserError, fail, prepare_environment
+from dream_assets.cli.console import UserError, debugging, failures, prepare_environment, set_debug
+from dream_assets.cli.results import compare, leaderboard, report
 from dream_assets.settings import env_name, settings
 
 app = typer.Typer(
@@ -44,7 +43,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_state = {"debug": False}
 SEARCH_SPACE_HELP = "Search-space YAML (default: ./search_space.yaml when there, else the shipped one)."
 
 
@@ -71,7 +69,7 @@ def _options(
     # a project's own LLM table (`dream init` writes one), unless DREAM_LLM_TABLE names another
     if Path(PROJECT_LLMS).is_file():
         os.environ.setdefault("DREAM_LLM_TABLE", str(Path(PROJECT_LLMS).resolve()))
-    _state["debug"] = debug
+    set_debug(debug)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     report = logging.StreamHandler(sys.stdout)
     dream = logging.getLogger("dream")
@@ -141,7 +139,7 @@ def run(
     """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
     from dream_assets.cli.chain import RunOptions, run_chain
 
-    with _failures():
+    with failures():
         evidence = evidence_defaults(
             full_evidence, search_space_path(search_space), generation_sample_size, judge_llm, judge_sample_size
         )
@@ -157,7 +155,7 @@ def run(
             judge_llm=evidence.judge_llm,
             judge_sample_size=evidence.judged,
             judge_configurations=judge_configurations,
-            debug=_state["debug"],
+            debug=debugging(),
         )
         with holding(f"dream run --corpus {options.corpus}"):
             run_chain(options)
@@ -172,7 +170,7 @@ def init(
     defaults, to edit), which `dream` commands run in that folder read."""
     from dream_assets.package_data import config_file
 
-    with _failures():
+    with failures():
         directory.mkdir(parents=True, exist_ok=True)
         targets = [directory / PROJECT_SEARCH_SPACE, directory / PROJECT_LLMS]
         if not force and (there := [str(target) for target in targets if target.exists()]):
@@ -211,7 +209,7 @@ def watch(
     from dream_assets.cli.chain import RunOptions
     from dream_assets.cli.chain import watch as watch_source
 
-    with _failures():
+    with failures():
         options = RunOptions(
             source=source_uri(source),
             corpus=corpus_option(corpus, source),
@@ -227,71 +225,9 @@ def watch(
         watch_source(options)
 
 
-@app.command()
-def leaderboard(
-    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
-    output: Annotated[
-        str, typer.Option("--format", help="table (for people), json (records) or csv (every column, for scripts).")
-    ] = "table",
-) -> None:
-    """Print a corpus' latest leaderboard, its verdict and where its plot is."""
-    from dream_assets.cli.report import print_leaderboard, read_leaderboard
-
-    with _failures():
-        store = state_store()
-        name = named_corpus(corpus, store)
-        if output == "table":
-            print_leaderboard(store, name)
-            return
-        table = readable(read_leaderboard, store, name)[1]
-        typer.echo(formatted(table, output), nl=False)
-
-
-@app.command()
-def report(
-    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write it (default: ./dream-report-<corpus>.html).")
-    ] = None,
-) -> None:
-    """Write a corpus' latest leaderboard as one self-contained HTML page (opens offline): the
-    verdict, the tiers, the intervals, quality against latency and cost, the questions the
-    winner misses, the golden set, the judge and the documents."""
-    from dream_assets.cli.report import write_report_file
-
-    with _failures():
-        store = state_store()
-        name = named_corpus(corpus, store)
-        path = readable(write_report_file, store, name, output or Path(f"dream-report-{name or 'all'}.html"))
-        typer.echo(f"report: {path}")
-
-
-@app.command()
-def compare(
-    first: Annotated[str, typer.Argument(help="A configuration key (see `dream leaderboard`).")],
-    second: Annotated[str, typer.Argument(help="Another configuration key.")],
-    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the last one run).")] = None,
-    metric: Annotated[
-        list[str] | None, typer.Option(help="Metrics to compare (repeat the option; default: the evidence metrics).")
-    ] = None,
-    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-) -> None:
-    """Compare two configurations question by question on the selection split: each metric's
-    means on the questions both scored, the paired difference with its 95% interval, and the
-    paired test's p-value."""
-    from dream_assets.cli.report import compare_configurations
-    from dream_assets.lib.evaluation.metric_catalog import evidence_metrics
-
-    with _failures():
-        store = state_store()
-        name = named_corpus(corpus, store)
-        metrics = metric or list(dict.fromkeys(["mrr", *evidence_metrics()]))
-        table = readable(compare_configurations, store, name, first, second, metrics)
-        if output != "table":
-            typer.echo(formatted(table, output), nl=False)
-            return
-        typer.echo(f"{first} (first) vs {second} (second), corpus {name!r}, selection split:")
-        typer.echo(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+app.command()(leaderboard)
+app.command()(report)
+app.command()(compare)
 
 
 @app.command()
@@ -314,7 +250,7 @@ def serve(
     from dream_assets.cli.follow import model_uri, serve_following, server_environment
     from dream_assets.serving import registered_model_name
 
-    with _failures():
+    with failures():
         store = state_store()
         name = registered_model_name(named_corpus(corpus, store))
         tracker = deployment_resources()["tracker"]
@@ -368,21 +304,9 @@ def ui(
 @app.command("mlflow-ui")
 def mlflow_ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000) -> None:
     """Open the MLflow UI on this state directory's tracking store."""
-    with _failures():
+    with failures():
         uri = deployment_resources()["tracker"].tracking_uri
         _exec(["mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
-
-
-class _failures:
-    """Turns an exception into one line and an exit status (see `console.fail`)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
-            return False
-        raise typer.Exit(fail(error, _state["debug"]))
 
 
 def _exec(command: list[str]) -> None:

@@ -43,6 +43,32 @@ def prepare_environment(home: str | None) -> Path:
     return state
 
 
+# Whether `--debug` was given (`set_debug`): failures then show their traceback.
+_debug = [False]
+
+
+def set_debug(on: bool) -> None:
+    """Remembers `--debug` for `failures`."""
+    _debug[0] = on
+
+
+def debugging() -> bool:
+    """Whether `--debug` was given."""
+    return _debug[0]
+
+
+class failures:  # noqa: N801 - used as a context manager, like contextlib's
+    """Turns an exception into one line and an exit status (`fail`), a traceback with `--debug`."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or isinstance(error, typer.Exit | SystemExit | KeyboardInterrupt):
+            return False
+        raise typer.Exit(fail(error, _debug[0]))
+
+
 def fail(error: BaseException, debug: bool) -> int:
     """Prints `error` as one line on stderr (the whole traceback with `debug`); returns the exit
     status: 2 for a `UserError`, 1 otherwise."""
