@@ -85,20 +85,28 @@ def repeats_answer_with_successive_seeds(good, store, tmp_path):
 def multi_fidelity_search_stops_weak_configurations_early(good, store, tmp_path):
     """Six configurations (vector, BM25 and hybrid retrieval, top-1 and top-4) on the 4 golden
     questions by ASHA: rungs of 1, 2 and 4 questions, one trial at a time so that the order in
-    which trials reach each rung, and so the decisions, are fixed."""
+    which trials reach each rung, and so the decisions, are fixed. The answers come from an
+    OpenAI-compatible server over HTTP (what is searched is retrieval: MRR), so no trial loads a
+    local model."""
     from dream_assets.lib.evaluation.fidelity import multi_fidelity_scheduler, question_rungs
     from dream_assets.lib.golden.splits import generation_sample
+    from dream_assets.plugins.llm_providers import LlmSettings
+    from dream_assets_tests.servers import start_schema_llm
 
     rungs = question_rungs(4, min_questions=1, reduction_factor=2)
     assert rungs == [1, 2, 4]
-    trials = []
+    trials, stub = [], start_schema_llm()
+    llm = LlmSettings(name="stub-llm", provider="openai", model="stub-llm", api_base=stub.url, api_key="none")
     for retriever in ("vector", "bm25", "hybrid"):
         for top_k in (4, 1):
             config = good.config.model_copy(update={"retriever": retriever, "top_k": top_k})
             output = f"asha/{config.key}.parquet"
-            trials.append(good.model_copy(update={"config": config, "rungs": rungs, "output_key": output}))
+            trials.append(good.model_copy(update={"config": config, "rungs": rungs, "output_key": output, "llm": llm}))
     scheduler = multi_fidelity_scheduler("mrr", rungs, 2)
-    outcomes = run_sweep(trials, SweepSettings(str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler))
+    try:
+        outcomes = run_sweep(trials, SweepSettings(str(tmp_path / "ray_results"), "asha", 1, scheduler=scheduler))
+    finally:
+        stub.stop()
     assert all(outcome.error is None for outcome in outcomes)
     evaluated = {o.config_key: int(o.metrics["generated_questions"]) for o in outcomes}
     assert set(evaluated.values()) <= set(rungs) and 4 in evaluated.values()

@@ -1,10 +1,13 @@
 """The DREAM chain on a slice of the demo corpus, through the real embedded resources: local
 object store, local Ray (Tune trials in worker processes), MLflow on SQLite, bundled models."""
 
+import logging
+
 import dagster as dg
 import pytest
 
 from dream_assets import layout
+from dream_assets.cli.report import print_leaderboard
 from dream_assets.definitions import build_definitions
 from dream_assets.deployments import local_resources
 from dream_assets.lib.evaluation.sweep import SweepSettings, run_sweep
@@ -26,17 +29,32 @@ from dream_assets_tests.chain_scenarios import (
     table_rows,
     trial_settings,
 )
+from dream_assets_tests.servers import start_schema_llm
+from resources.llm import LlmProvider
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+JUDGE = "schema-judge"
 
 
-# the whole chain, twice judged, then three sweeps, an Optuna search and a failing trial: about 11
+@pytest.fixture
+def judge_endpoint():
+    """An OpenAI-compatible judge over real HTTP that keeps to ragas' response models (the
+    bundled judges' own scoring is `test_judge.py`'s): the chain's judge stage, its calibration,
+    tracking and response cache, without minutes of a local model."""
+    stub = start_schema_llm()
+    yield stub
+    stub.stop()
+
+
+# the whole chain, twice judged, then three sweeps, an Optuna search and a failing trial: about 6
 # minutes on 2 idle cores, more beside other work
 @pytest.mark.timeout(1800)
-def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session, monkeypatch):
+def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray_session, judge_endpoint, caplog):
     resources = local_resources(tmp_path / "state", str(pdf_folder))
     resources["embeddings"] = resources["embeddings"].model_copy(update={"models_dir": str(models_dir)})
-    resources["llms"] = resources["llms"].model_copy(update={"models_dir": str(models_dir)})
+    # bundled LLMs answer; any other name (the judge) is the endpoint's (a new resource, not
+    # `model_copy`: Dagster resources keep their construction arguments)
+    resources["llms"] = LlmProvider(models_dir=str(models_dir), api_base=judge_endpoint.url)
     defs = build_definitions(resources)
     store = resources["object_store"].client()
     tracker = resources["tracker"]
@@ -92,10 +110,8 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
             assert table["retrieved_contexts"].map(len).eq(CONFIGS_BY_KEY[key].top_k).all()
             assert (table["prompt_tokens"] > 0).all()
 
-        # the judge scores one question of both configurations (the bundled 0.5B: the fastest)
-        judge = {
-            "ops": {"judge_evaluations": {"config": {"judge_llm": "qwen2.5-coder-0.5b-instruct", "sample_size": 1}}}
-        }
+        # the judge scores one question of both configurations
+        judge = {"ops": {"judge_evaluations": {"config": {"judge_llm": JUDGE, "sample_size": 1}}}}
         leaderboard_run = _run(defs, instance, "leaderboard_job", run_config=judge)
         judged = _metadata(leaderboard_run, "judge_evaluations")
         assert judged["judged"] == 2 and set(judged["configurations"].split(", ")) == set(CONFIGS)
@@ -135,8 +151,13 @@ def test_chain_end_to_end_on_two_documents(tmp_path, pdf_folder, models_dir, ray
         assert all(0 <= r.data.metrics["hit_rate"] <= 1 for r in trials)
         assert parent.info.status == "FINISHED"
         assert parent.data.metrics["judge_calibration/faithfulness_auroc_n"] == 4
-        assert parent.data.tags["dream.judge_llm"] == "qwen2.5-coder-0.5b-instruct"
+        assert parent.data.tags["dream.judge_llm"] == JUDGE
         assert all(r.data.metrics["faithfulness_n"] == 1 for r in trials)
+        # the terminal's leaderboard shows the judge's scores and its calibration
+        with caplog.at_level(logging.INFO, logger="dream"):
+            print_leaderboard(store, "")
+        printed = " ".join(caplog.text.split())  # wrapped at 100 columns
+        assert f"Judged by {JUDGE}" in printed and "faithfulness AUROC real vs swapped contexts" in printed
         # the winner's model is logged on its trial run; the same winner again (judged again, from
         # the judge's response cache) registers nothing
         again_run = _run(defs, instance, "leaderboard_job", run_config=judge)

@@ -20,7 +20,7 @@ from dream_assets.lib.llm.ragas_llm import make_ragas_llm
 from dream_assets.lib.llm.rate_limit import RateLimiter
 from dream_assets.lib.models.embeddings import make_embedding
 from dream_assets.plugins.llm_providers import LlmSettings
-from dream_assets_tests.servers import start_openai_stub
+from dream_assets_tests.servers import start_openai_stub, start_schema_llm
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 
@@ -101,32 +101,10 @@ def test_a_judge_that_returns_garbage_leaves_nan_and_a_record_per_question(model
     assert summary["faithfulness_coverage"] == 0.0 and summary["faithfulness_n"] == 0
 
 
-def schema_instance(schema: dict, definitions: dict | None = None):
-    """The simplest JSON value of a JSON schema (first choice of each `anyOf`/`enum`, one item
-    per array), as a judge that keeps to ragas' response model would answer."""
-    definitions = schema.get("$defs", {}) if definitions is None else definitions
-    if "$ref" in schema:
-        return schema_instance(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
-    if "anyOf" in schema:
-        return schema_instance(schema["anyOf"][0], definitions)
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind == "object":
-        return {name: schema_instance(part, definitions) for name, part in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [schema_instance(schema.get("items", {}), definitions)]
-    if kind == "string" and "pattern" in schema:  # the synthetic question's pattern
-        return "Who was Rollo?"
-    return {"string": "Rollo", "integer": 1, "number": 1.0, "boolean": True}.get(kind)
-
-
 def _schema_judge():
     """An OpenAI-compatible judge (real HTTP) answering each request in its `response_format`
     schema, 10 prompt and 5 completion tokens a call."""
-    return start_openai_stub(
-        lambda body: (200, json.dumps(schema_instance(body["response_format"]["json_schema"]["schema"])))
-    )
+    return start_schema_llm()
 
 
 def test_the_judge_is_rate_limited_priced_and_served_from_the_cache_on_a_rerun(models_dir, tmp_path):

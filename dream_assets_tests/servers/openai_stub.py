@@ -71,3 +71,38 @@ def start_openai_stub(reply) -> OpenAIStub:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return OpenAIStub(f"http://127.0.0.1:{server.server_address[1]}/v1", requests, server)
+
+
+def schema_instance(schema: dict, definitions: dict | None = None):
+    """The simplest JSON value of a JSON schema (first choice of each `anyOf`/`enum`, one item
+    per array), as a judge that keeps to ragas' response model would answer."""
+    definitions = schema.get("$defs", {}) if definitions is None else definitions
+    if "$ref" in schema:
+        return schema_instance(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+    if "anyOf" in schema:
+        return schema_instance(schema["anyOf"][0], definitions)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: schema_instance(part, definitions) for name, part in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {}), definitions)]
+    if kind == "string" and "pattern" in schema:  # the synthetic question's pattern
+        return "Who was Rollo?"
+    return {"string": "Rollo", "integer": 1, "number": 1.0, "boolean": True}.get(kind)
+
+
+def start_schema_llm() -> OpenAIStub:
+    """An `OpenAIStub` that answers each request in its `response_format` JSON schema
+    (`schema_instance`: a judge or question writer keeping to ragas' response model) and a
+    request without one with "Rollo" (an answering LLM); 10 prompt and 5 completion tokens a
+    call."""
+
+    def reply(body: dict):
+        response_format = body.get("response_format") or {}
+        if "json_schema" in response_format:
+            return 200, json.dumps(schema_instance(response_format["json_schema"]["schema"]))
+        return 200, "Rollo"
+
+    return start_openai_stub(reply)

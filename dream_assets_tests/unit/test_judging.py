@@ -132,3 +132,6 @@ def test_a_score_outside_the_metrics_range_is_no_score():
 
     scores = asyncio.run(score_samples(Recall(), [{"value": 0.5}, {"value": -1.0}, {"value": None}, {"value": 1.0}]))
     assert scores[0] == 0.5 and scores[3] == 1.0 and math.isnan(scores[1]) and math.isnan(scores[2])
+    # a cosine-based score (answer relevancy) below 0 is an unrelated question: 0, not dropped
+    floored = asyncio.run(score_samples(Recall(), [{"value": -0.03}, {"value": -1.5}, {"value": 0.4}], floor=-1.0))
+    assert floored[0] == 0.0 and math.isnan(floored[1]) and floored[2] == 0.4

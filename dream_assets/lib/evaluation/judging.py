@@ -113,7 +113,8 @@ def judge_rows(
                 "reference": row.reference,
             }
             sample["retrieved_contexts"] = list(row_contexts)
-            scores.extend(run_sync(score_samples(metric, [{k: sample[k] for k in _INPUTS[name]}])))
+            floor = -1.0 if name == "answer_relevancy" else None  # a cosine similarity: unrelated is 0
+            scores.extend(run_sync(score_samples(metric, [{k: sample[k] for k in _INPUTS[name]}], floor)))
             used = judge.gateway.usage.since(before)
             spend["judge_seconds"][i] += time.perf_counter() - started
             spend["judge_prompt_tokens"][i] += used.prompt_tokens

@@ -78,10 +78,13 @@ def metric_value(result) -> float:
     return math.nan if value is None else float(value)
 
 
-async def score_samples(metric, samples: list[dict]) -> list[float]:
+async def score_samples(metric, samples: list[dict], floor: float | None = None) -> list[float]:
     """Scores each sample (the keyword arguments of `metric.ascore`) in turn; a sample the
     metric raises on, or scores outside its `allowed_values` (ragas' collections metrics do not
-    check their own results), is NaN, logged with its reason, and the rest go on."""
+    check their own results), is NaN, logged with its reason, and the rest go on. A score from
+    `floor` up to the lowest allowed value is that value: ragas' answer relevancy is a mean
+    cosine similarity, which is negative for an unrelated question, and dropping those scores
+    as NaN would raise the mean of exactly the answers it should lower."""
     low, high = getattr(metric, "allowed_values", (-math.inf, math.inf))
     values = []
     for sample in samples:
@@ -90,6 +93,8 @@ async def score_samples(metric, samples: list[dict]) -> list[float]:
         except Exception as error:  # noqa: BLE001 - one failing sample never stops the table
             logger.info("%s: a sample failed: %s: %s", metric.name, type(error).__name__, error)
             value = math.nan
+        if floor is not None and floor <= value < low:
+            value = low
         if not low <= value <= high and not math.isnan(value):
             logger.info("%s: %s is outside %s, so no score", metric.name, value, (low, high))
             value = math.nan
