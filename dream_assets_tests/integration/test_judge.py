@@ -1,5 +1,6 @@
 """ragas' LLM-judged metrics (`dream_assets.lib.evaluation.judging`) on real SQuAD questions: through the
-bundled Qwen 1.5B judge, every metric is scored (grammar-constrained output); against a judge
+smallest bundled judge (Qwen 0.5B: the same llama.cpp grammars from ragas' response models as the
+1.5B one `--full-evidence` uses, in a third of the time), every metric is scored; against a judge
 that never returns parsable output (a real HTTP server speaking the OpenAI chat API), every
 judged metric is NaN and recorded per question; against one that answers in the requested
 schema, every request goes through the LLM gateway (rate limiter, cache, prices), and ragas
@@ -64,11 +65,11 @@ def _embed_model(models_dir):
 
 
 def test_the_bundled_judge_scores_every_metric_on_real_squad_answers(models_dir):
-    settings = LlmProvider(models_dir=str(models_dir)).settings_for("qwen2.5-coder-1.5b-instruct")
+    settings = LlmProvider(models_dir=str(models_dir)).settings_for("qwen2.5-coder-0.5b-instruct")
     judge = make_ragas_llm(
         settings.model_copy(update={"max_tokens": JUDGE_MAX_TOKENS}), max_string_chars=JUDGE_MAX_STRING_CHARS
     )
-    # one answer, every metric: the 1.5B judge takes about 2 minutes per answer on 2 CPUs
+    # one answer, every metric: about a minute on 2 CPUs (the 1.5B judge: about 3)
     steps = []
     judged = judge_rows(
         _answered(1).assign(config_key="k"), judge, _embed_model(models_dir), on_scored=lambda: steps.append(1)
