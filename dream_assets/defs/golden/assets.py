@@ -26,6 +26,7 @@ from dream_assets.lib.golden.squad import read_squad, squad_golden_dataset
 from dream_assets.lib.golden.synthetic import generate_synthetic_golden
 from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
 from dream_assets.search_space import SearchSpace
+from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
@@ -52,6 +53,10 @@ class GoldenDatasetConfig(dg.Config):
     max_workers: int = Field(
         default=0, description="Synthetic: most Ray tasks at once (0: as many as the cluster runs)."
     )
+    question_kinds: dict[str, float] = Field(
+        default={"single_hop": 0.5, "paraphrased": 0.25, "multi_hop": 0.25},
+        description="Synthetic: share of each kind of question (single_hop, paraphrased, multi_hop).",
+    )
     chunk_size: int = Field(default=192, description="Synthetic: reference-context size in tokens.")
     max_attempts: int = Field(default=3, description="Synthetic: tries per item before it is recorded as failed.")
     languages: list[str] = Field(
@@ -73,6 +78,7 @@ def golden_dataset(
     config: GoldenDatasetConfig,
     object_store: ObjectStore,
     llms: LlmProvider,
+    embeddings: EmbeddingProvider,
     ray_cluster: RayCluster,
     search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
@@ -94,7 +100,7 @@ def golden_dataset(
     store = object_store.client()
     corpus = corpus_of(context)
     documents = read_parsed_documents(context.instance, store, corpus, search_space.golden_parser)
-    parts, failures, metadata = _golden_parts(context, config, documents, llms, ray_cluster)
+    parts, failures, metadata = _golden_parts(context, config, documents, llms, embeddings, ray_cluster)
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
     contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
     questions = _split(context, config, questions, metadata)
@@ -159,7 +165,7 @@ def _align(context, store, contexts: pd.DataFrame, prefix: str, corpus: str, spa
     return counts
 
 
-def _golden_parts(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):
+def _golden_parts(context, config: GoldenDatasetConfig, documents, llms, embeddings, ray_cluster: RayCluster):
     """The golden set's parts by source, as (source, questions, contexts); the synthetic
     failures; and the metadata of each source (counts, skips, LLM spend)."""
     parts, failures, metadata = [], pd.DataFrame(), {}
@@ -171,11 +177,14 @@ def _golden_parts(context, config: GoldenDatasetConfig, documents, llms: LlmProv
         metadata["human_skipped"] = human.skipped
         metadata["duplicate_questions_collapsed"] = human.collapsed
     if config.source in ("synthetic", "both"):
-        synthetic = _synthetic(context, config, documents, llms, ray_cluster)
-        failures = synthetic.failures
-        parts.append(("synthetic", synthetic.golden.questions, synthetic.golden.contexts))
+        synthetic = _synthetic(context, config, documents, llms, embeddings, ray_cluster)
+        failures, questions = synthetic.failures, synthetic.golden.questions
+        parts.append(("synthetic", questions, synthetic.golden.contexts))
+        by_kind = questions.groupby("question_kind")["lexical_overlap"]
         metadata.update(
-            synthetic_questions=len(synthetic.golden.questions),
+            synthetic_questions=len(questions),
+            questions_by_kind={kind: int(n) for kind, n in by_kind.size().items()},
+            lexical_overlap_by_kind={kind: round(float(mean), 3) for kind, mean in by_kind.mean().items()},
             failed_items=len(failures),
             failures_by_reason=synthetic.golden.skipped,
             failure_examples=table_metadata(_failure_examples(failures)),
@@ -204,16 +213,27 @@ def _split(context, config: GoldenDatasetConfig, questions: pd.DataFrame, metada
     return questions
 
 
-def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, ray_cluster: RayCluster):
+def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, embeddings, ray_cluster: RayCluster):
     """Generates the synthetic set over Ray tasks, logging each finished task and drawing a
-    progress bar on the terminal."""
+    progress bar on the terminal; near duplicates are found with the embedding model of
+    `SyntheticSettings.dedupe_embedding_model`."""
+    import numpy as np
+
+    from dream_assets.lib.models.embeddings import make_embedding
+
     settings = SyntheticSettings(
         questions_per_document=config.questions_per_document or 3,
+        kinds=config.question_kinds,
         chunk_size=config.chunk_size,
         seed=config.seed,
         max_attempts=config.max_attempts,
         languages=config.languages,
     )
+    embed_model = make_embedding(embeddings.settings_for(settings.dedupe_embedding_model))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.asarray(embed_model.get_text_embedding_batch(texts))
+
     # a JSON question and answer of bounded length fit in 256 tokens
     llm_settings = llms.settings_for(config.generator_llm).model_copy(update={"max_tokens": 256})
     ray_cluster.connect()
@@ -233,6 +253,7 @@ def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvide
             config.documents_per_task,
             config.max_workers,
             progress,
+            embed,
         )
     finally:
         bar.close()

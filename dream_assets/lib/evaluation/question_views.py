@@ -91,9 +91,11 @@ def disagreements(trials: dict[str, pd.DataFrame], keys: list[str], limit: int =
 
 
 def golden_make_up(questions: pd.DataFrame) -> pd.DataFrame:
-    """Questions of the golden set by document and kind (`synthesizer_name`, 'human' for human
-    questions) and split, with a total row."""
-    kind = questions.get("synthesizer_name", pd.Series("unknown", index=questions.index)).fillna("unknown")
+    """Questions of the golden set by document and kind (`question_kind`: human, single_hop,
+    paraphrased, multi_hop; `synthesizer_name` for a set made before kinds) and split, with a
+    total row."""
+    unknown = pd.Series("unknown", index=questions.index)
+    kind = questions.get("question_kind", unknown).fillna(questions.get("synthesizer_name", unknown)).fillna("unknown")
     split = questions.get("split", pd.Series("selection", index=questions.index)).fillna("selection")
     counts = pd.crosstab([questions["document_id"], kind], split, margins=True, margins_name="total")
     counts.index = counts.index.set_names(["document", "kind"])

@@ -1,12 +1,17 @@
-"""The synthetic golden dataset: ragas' single-hop query synthesizer over a knowledge graph of the
-parsed documents' chunks, distributed over Ray tasks (a batch of documents per task).
+"""The synthetic golden dataset: ragas' query synthesizers over a knowledge graph of the parsed
+documents' chunks, distributed over Ray tasks (a batch of documents per task).
 
-Per document: the text is split into reference contexts (LlamaIndex `SentenceSplitter`, each a
-character span of the parsed text, so every reference is grounded by construction); the chunks
-become `CHUNK` nodes of a ragas `KnowledgeGraph`, a ragas `Extractor` gives each its `entities`;
-a seeded draw picks `questions_per_document` chunks and, for each, a term, a persona, a query
-style and a length (a ragas `SingleHopScenario`); ragas' `SingleHopSpecificQuerySynthesizer`
-asks the LLM for the question and its reference answer.
+The set's budget (`questions_per_document` times the documents) is shared among the documents
+in proportion to their length (`question_counts`). Per document: the text is split into
+reference contexts (LlamaIndex `SentenceSplitter`, each a character span of the parsed text, so
+every reference is grounded by construction); the chunks become `CHUNK` nodes of a ragas
+`KnowledgeGraph`, a ragas `Extractor` gives each its `entities`; a seeded draw picks contexts
+spread over the document and, for each, a kind (single-hop, paraphrased, multi-hop), a term, a
+persona, a query style and a length (a ragas `SingleHopScenario`, or a `MultiHopScenario` over
+the context and the nearest one sharing the term); ragas' `SingleHopSpecificQuerySynthesizer`
+or `MultiHopSpecificQuerySynthesizer` asks the LLM for the question and its reference answer,
+and a paraphrased item's question is then rewritten in other words. The driver drops exact and
+near duplicates (embedding similarity).
 
 ragas' `TestsetGenerator.generate` is not used for that last step: it asks the LLM to match
 personas to themes for every chunk (one more structured call per chunk that a small model
@@ -24,10 +29,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from dream_assets.lib.documents.parsing import normalise_whitespace
-from dream_assets.lib.golden.synthetic_filters import merge_batches
-from dream_assets.lib.golden.synthetic_ragas import ask_item, document_items, query_answer_prompt
+from dream_assets.lib.golden.synthetic_filters import lexical_overlap, merge_batches, question_counts
+from dream_assets.lib.golden.synthetic_ragas import (
+    ask_item,
+    capacity,
+    document_items,
+    item_contexts,
+    make_synthesizers,
+)
 from dream_assets.lib.golden.synthetic_settings import (
     BatchResult,
     SyntheticResult,
@@ -50,8 +62,15 @@ def _document_failure(document_id: str, reason: str, detail: str) -> dict:
     }
 
 
-def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings, llm_settings, cache_dir: str | None):
-    """Generates the questions of a batch of documents (the body of one Ray task).
+def generate_batch(
+    documents: list[ParsedDocument],
+    settings: SyntheticSettings,
+    llm_settings,
+    cache_dir: str | None,
+    counts: dict[str, int],
+):
+    """Generates the questions of a batch of documents (the body of one Ray task): `counts[id]`
+    items of each (default `settings.questions_per_document`).
 
     Each item is tried up to `settings.max_attempts` times (`ask_item`); an attempt fails on an
     exception (transport errors and output of the wrong shape are first retried by the LLM
@@ -64,50 +83,68 @@ def generate_batch(documents: list[ParsedDocument], settings: SyntheticSettings,
         settings: generation settings.
         llm_settings: `resources.llm.LlmSettings` of the generating LLM.
         cache_dir: LLM response cache root (see `dream_assets.lib.llm.ragas_llm.make_ragas_llm`), or None.
+        counts: items per document id (`question_counts`); a document not in it gets
+            `settings.questions_per_document`.
 
     Returns:
         A `BatchResult`.
     """
-    from ragas.testset.synthesizers.single_hop.specific import SingleHopSpecificQuerySynthesizer
-
     from dream_assets.lib.llm.ragas_llm import make_ragas_llm
 
     llm = make_ragas_llm(llm_settings, cache_dir, seed=settings.seed)
-    synthesizer = SingleHopSpecificQuerySynthesizer(llm=llm, generate_query_reference_prompt=query_answer_prompt())
+    synthesizers = make_synthesizers(llm)
     result = BatchResult(documents=[document.document_id for document in documents])
     for document in documents:
-        if document.language and document.language not in settings.languages:
+        if not _supported(document, settings):
             detail = f"the document is in {document.language!r}; questions are asked in {settings.languages}"
             result.failures.append(_document_failure(document.document_id, "unsupported_language", detail))
             continue
-        items, chunks = document_items(document, settings)
+        items, chunks = document_items(
+            document, settings, counts.get(document.document_id, settings.questions_per_document)
+        )
         result.contexts.extend(chunks.drop(columns=["terms"]).to_dict(orient="records"))
         if not any(chunks["terms"].map(len)):
             detail = "no context has a capitalised term to ask about (names, places, works)"
             result.failures.append(_document_failure(document.document_id, "no_key_terms", detail))
         for item, scenario in items:
-            sample, reason, excerpt, attempts = ask_item(synthesizer, llm, scenario, item["text"], settings)
+            sample, reason, excerpt, attempts = ask_item(synthesizers, llm, item, scenario, settings)
             base = {"document_id": document.document_id, "context_id": item["context_id"], "term": item["term"]}
             if reason:
-                logger.info("%s: item failed after %d attempts: %s", item["context_id"], attempts, reason)
+                logger.info(
+                    "%s: %s item failed after %d attempts: %s", item["context_id"], item["kind"], attempts, reason
+                )
                 result.failures.append({**base, "attempts": attempts, "reason": reason, "excerpt": excerpt})
                 continue
-            result.rows.append(_question_row(document.document_id, item, sample, synthesizer.name))
+            name = synthesizers["multi_hop" if item["kind"] == "multi_hop" else "single_hop"].name
+            result.rows.append(_question_row(document.document_id, item, sample, name))
     result.llm_requests, result.llm_calls, result.llm_usage = llm.requests, llm.calls, llm.gateway.usage
     return result
+
+
+def _supported(document: ParsedDocument, settings: SyntheticSettings) -> bool:
+    """Whether questions are asked in the document's language (an unknown one is tried)."""
+    return not document.language or document.language in settings.languages
+
+
+def _capacity(document: ParsedDocument, settings: SyntheticSettings) -> int:
+    """Most questions the document can be asked: 0 in an unsupported language."""
+    return capacity(document, settings) if _supported(document, settings) else 0
 
 
 def _question_row(document_id: str, item: dict, sample, synthesizer_name: str) -> dict:
     """A kept question's row (`SYNTHETIC_COLUMNS` less `question_id`)."""
     question, answer = normalise_whitespace(sample.user_input), normalise_whitespace(sample.reference)
+    contexts = item_contexts(item)
     return {
         "document_id": document_id,
         "user_input": question,
         "reference": answer,
         "reference_answers": [answer],
-        "reference_contexts": [item["text"]],
-        "reference_context_ids": [item["context_id"]],
+        "reference_contexts": [context["text"] for context in contexts],
+        "reference_context_ids": [context["context_id"] for context in contexts],
         "synthesizer_name": synthesizer_name,
+        "question_kind": item["kind"],
+        "lexical_overlap": lexical_overlap(question, " ".join(context["text"] for context in contexts)),
         "persona_name": item["persona"][0],
         "query_style": item["style"].name,
         "query_length": item["length"].name,
@@ -123,12 +160,16 @@ def generate_synthetic_golden(
     documents_per_task: int = 3,
     max_workers: int = 0,
     on_progress: Callable[[int, int, int, int], None] | None = None,
+    embed: Callable[[list[str]], Any] | None = None,
 ) -> SyntheticResult:
     """Generates the synthetic golden set over Ray tasks (Ray must be initialised).
 
-    Documents, sorted by id, are cut into batches of `documents_per_task`; each batch is one
-    Ray task of one CPU (`generate_batch`); at most `max_workers` run at once (0: as many as
-    the cluster schedules). The driver merges and deduplicates (`merge_batches`).
+    The driver shares the budget among the documents (`question_counts`, from each one's
+    length and contexts with terms); documents, sorted by id, are cut into batches of
+    `documents_per_task`; each batch is one Ray task of one CPU (`generate_batch`); at most
+    `max_workers` run at once (0: as many as the cluster schedules). The driver merges and
+    drops duplicates, and near duplicates when `embed` (texts to an n x d array) is given
+    (`merge_batches`, at `settings.near_duplicate_similarity`).
 
     Args:
         documents: parsed documents by id.
@@ -140,6 +181,8 @@ def generate_synthetic_golden(
         max_workers: most tasks in flight.
         on_progress: called with (documents done, documents, questions kept so far, failed
             items so far) after each task.
+        embed: texts to an n x d array of their embeddings, for the near-duplicate gate; None
+            skips it.
 
     Raises:
         ValueError: if `documents` is empty or `documents_per_task` < 1.
@@ -151,6 +194,9 @@ def generate_synthetic_golden(
     if documents_per_task < 1:
         raise ValueError(f"documents_per_task must be at least 1, got {documents_per_task}")
     ordered = [documents[key] for key in sorted(documents)]
+    capacities = {document.document_id: _capacity(document, settings) for document in ordered}
+    lengths = {document.document_id: len(document.text) for document in ordered}
+    counts = question_counts(lengths, capacities, settings.questions_per_document)
     batches = [ordered[i : i + documents_per_task] for i in range(0, len(ordered), documents_per_task)]
     task = ray.remote(num_cpus=1, max_retries=0)(generate_batch)
     settings_ref = ray.put(settings)
@@ -159,13 +205,15 @@ def generate_synthetic_golden(
     limit = max_workers or len(batches)
     while waiting or pending:
         while waiting and len(pending) < limit:
-            pending.append(task.remote(waiting.pop(0), settings_ref, llm_settings, cache_dir))
+            batch = waiting.pop(0)
+            batch_counts = {document.document_id: counts[document.document_id] for document in batch}
+            pending.append(task.remote(batch, settings_ref, llm_settings, cache_dir, batch_counts))
         done, pending = ray.wait(pending, num_returns=1)
         results.append(ray.get(done[0]))
         if on_progress is not None:
             finished, kept = sum(len(r.documents) for r in results), sum(len(r.rows) for r in results)
             on_progress(finished, len(ordered), kept, sum(len(r.failures) for r in results))
-    golden, failures = merge_batches(results)
+    golden, failures = merge_batches(results, embed, settings.near_duplicate_similarity)
     return SyntheticResult(
         golden=golden,
         failures=failures,

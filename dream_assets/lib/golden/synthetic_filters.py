@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from dream_assets.hashing import content_hash
@@ -23,6 +25,12 @@ _NOT_TERMS |= {"His", "Her", "Their", "There", "As", "By", "For", "From", "Of", 
 _NOT_TERMS |= {"While", "Although", "However", "But", "And", "Or", "If", "Since", "During", "Many", "Some", "Most"}
 _TERM = re.compile(r"[A-Z][\w'\-]+(?:\s+(?:of|the|de|du|von|van|and)?\s*[A-Z][\w'\-]+)*")
 _STOP_TOKENS = {"what", "which", "who", "whom", "when", "where", "why", "how", "does", "did", "was", "were", "are"}
+# A question that points at its source instead of standing alone ("according to the passage").
+_NOT_STANDALONE = re.compile(
+    r"\b(?:the|this|that|above|given|following|provided)\s+(?:passage|text|context|article|document|excerpt"
+    r"|paragraph|section|segment|hop)s?\b|<\d-hop>",
+    re.IGNORECASE,
+)
 
 
 def context_chunks(document: ParsedDocument, chunk_size: int, chunk_overlap: int) -> pd.DataFrame:
@@ -76,16 +84,30 @@ def _content_tokens(text: str) -> set[str]:
     return {token for token in normalize_answer(text).split() if len(token) > 2 and token not in _STOP_TOKENS}
 
 
+def lexical_overlap(question: str, context: str) -> float:
+    """Share of the question's content words (SQuAD-normalised, longer than 2 characters, not a
+    question word) that occur in `context`, in [0, 1]; NaN for a question without content
+    words. A measure of how much a question reuses its context's wording, which favours lexical
+    retrieval (BM25) over dense retrieval."""
+    words = _content_tokens(question)
+    return len(words & _content_tokens(context)) / len(words) if words else float("nan")
+
+
 def rejection_reason(question: str, answer: str, context: str, settings: SyntheticSettings) -> str:
     """Why a generated (question, answer) pair is not kept, or '' if it is.
 
     Reasons: `empty_question`, `empty_answer`, `question_too_short`, `question_too_long`
-    (bounds in `settings`), `question_not_about_context` (no content word in common with the
-    context: small models copy ragas' in-prompt example), `answer_not_grounded` (less than
-    `min_answer_overlap` of the answer's words occur in the context), `repetitive_output`
-    (a question or answer of 8 words or more with fewer than half of them distinct: small models
-    loop).
+    (bounds in `settings`), `not_standalone` (the question points at its source: "the
+    passage", "this text", ragas' "<1-hop>" tags; a user's question cannot), `wrong_language`
+    (the question reads, with probability 0.9 or more over at least 30 letters, as a language
+    other than `settings.languages`: measured on 800 SQuAD questions, none misread),
+    `question_not_about_context` (no content word in common with the context: small models
+    copy ragas' in-prompt example), `answer_not_grounded` (less than `min_answer_overlap` of
+    the answer's words occur in the context), `repetitive_output` (a question or answer of 8
+    words or more with fewer than half of them distinct: small models loop).
     """
+    from dream_assets.lib.documents.parsing import detect_language
+
     question, answer = normalise_whitespace(question), normalise_whitespace(answer)
     if not question:
         return "empty_question"
@@ -95,6 +117,11 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
         return "question_too_short"
     if len(question) > settings.max_question_chars:
         return "question_too_long"
+    if _NOT_STANDALONE.search(question):
+        return "not_standalone"
+    language = detect_language(question, min_letters=30)
+    if language and language not in settings.languages:
+        return "wrong_language"
     for text in (question, answer):
         words = normalize_answer(text).split()
         if len(words) >= 8 and len(set(words)) < len(words) / 2:
@@ -109,12 +136,75 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
     return ""
 
 
-def merge_batches(batches: list[BatchResult]) -> tuple[GoldenDataset, pd.DataFrame]:
+def question_counts(lengths: dict[str, int], capacities: dict[str, int], per_document: int) -> dict[str, int]:
+    """How many questions each document is asked: a budget of `per_document` times the number
+    of documents, one to each document that can be asked anything (longest first while the
+    budget lasts), the rest one at a time to the document with the most characters per question
+    it would then have (the highest-averages method of D'Hondt, so counts follow length), never
+    past a document's capacity (its contexts with a term to ask about); what a capped document
+    cannot take goes to the others.
+
+    Args:
+        lengths: characters of each document.
+        capacities: most questions each document can be asked.
+        per_document: average questions per document.
+
+    Returns:
+        Questions by document id (0 for a document without capacity).
+    """
+    counts = dict.fromkeys(lengths, 0)
+    budget = per_document * len(lengths)
+    order = sorted(lengths, key=lambda key: (-lengths[key], key))
+    for key in order:
+        if budget > 0 and capacities.get(key, 0) > 0:
+            counts[key], budget = 1, budget - 1
+    while budget > 0:
+        open_ = [key for key in order if counts[key] < capacities.get(key, 0)]
+        if not open_:
+            break
+        chosen = max(open_, key=lambda key: lengths[key] / (counts[key] + 1))  # first of equals: longest
+        counts[chosen], budget = counts[chosen] + 1, budget - 1
+    return counts
+
+
+def _failure(row: dict, reason: str, excerpt: str) -> dict:
+    return {
+        "document_id": row["document_id"],
+        "context_id": row["reference_context_ids"][0],
+        "term": row["term"],
+        "attempts": 0,
+        "reason": reason,
+        "excerpt": excerpt[:300],
+    }
+
+
+def near_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, int]:
+    """Rows of `vectors` (n x d, any norm) whose cosine similarity to an earlier kept row is
+    `threshold` or more, each mapped to that kept row; rows are visited in order, so the first
+    of a group is kept."""
+    unit = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    dropped, kept = {}, []
+    for row in range(len(unit)):
+        if kept:
+            similarity = unit[kept] @ unit[row]
+            best = int(np.argmax(similarity))
+            if similarity[best] >= threshold:
+                dropped[row] = kept[best]
+                continue
+        kept.append(row)
+    return dropped
+
+
+def merge_batches(
+    batches: list[BatchResult], embed: Callable[[list[str]], np.ndarray] | None = None, threshold: float = 0.92
+) -> tuple[GoldenDataset, pd.DataFrame]:
     """Merges batch results into one golden set, in document order.
 
     Questions equal after lower-casing and whitespace normalisation are kept once; the others
-    become failures with reason `duplicate_question`. `question_id` is the content hash of
-    (document id, context id, question): stable across runs and batchings.
+    become failures with reason `duplicate_question`. With `embed` (texts to an n x d array),
+    a question whose embedding's cosine similarity to an earlier kept question's is `threshold`
+    or more becomes a failure `near_duplicate`, its excerpt naming the kept one. `question_id`
+    is the content hash of (context id, question): stable across runs and batchings.
 
     Returns:
         (the golden dataset, failures with `FAILURE_COLUMNS`).
@@ -125,19 +215,17 @@ def merge_batches(batches: list[BatchResult]) -> tuple[GoldenDataset, pd.DataFra
     for row in rows:
         normalised = normalise_whitespace(row["user_input"]).lower()
         if normalised in seen:
-            failures.append(
-                {
-                    "document_id": row["document_id"],
-                    "context_id": row["reference_context_ids"][0],
-                    "term": row["term"],
-                    "attempts": 0,
-                    "reason": "duplicate_question",
-                    "excerpt": row["user_input"][:300],
-                }
-            )
+            failures.append(_failure(row, "duplicate_question", row["user_input"]))
             continue
         seen.add(normalised)
         kept.append({"question_id": content_hash([row["reference_context_ids"][0], normalised], length=16), **row})
+    if embed is not None and len(kept) > 1:
+        dropped = near_duplicates(embed([row["user_input"] for row in kept]), threshold)
+        for row, twin in dropped.items():
+            failures.append(
+                _failure(kept[row], "near_duplicate", f"{kept[row]['user_input']} ≈ {kept[twin]['user_input']}")
+            )
+        kept = [row for index, row in enumerate(kept) if index not in dropped]
     rows: list[dict] = sorted((c for batch in batches for c in batch.contexts), key=lambda c: str(c["context_id"]))
     contexts = pd.DataFrame(rows, columns=pd.Index(CONTEXT_COLUMNS))
     questions = pd.DataFrame(kept, columns=SYNTHETIC_COLUMNS)

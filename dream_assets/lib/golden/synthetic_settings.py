@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from dream_assets.lib.golden.squad import QUESTION_COLUMNS, GoldenDataset
 from dream_assets.lib.llm.gateway import LlmUsage
@@ -19,14 +19,40 @@ DEFAULT_PERSONAS = (
     ("Journalist", "A reporter checking names, dates and figures before publishing."),
     ("Researcher", "An academic who needs precise details and their context."),
 )
-SYNTHETIC_COLUMNS = [*QUESTION_COLUMNS, "synthesizer_name", "persona_name", "query_style", "query_length", "term"]
+SYNTHETIC_COLUMNS = [
+    *QUESTION_COLUMNS,
+    "synthesizer_name",
+    "question_kind",
+    "lexical_overlap",
+    "persona_name",
+    "query_style",
+    "query_length",
+    "term",
+]
+# The kinds of synthetic question: a single-hop question about one context (ragas'
+# single-hop specific synthesizer), the same rewritten in other words than its context's, and a
+# multi-hop question over two contexts that share a term (ragas' multi-hop specific synthesizer).
+QUESTION_KINDS = ("single_hop", "paraphrased", "multi_hop")
 
 
 class SyntheticSettings(BaseModel):
     """How the synthetic set is generated (plain data, sent to Ray tasks).
 
     Attributes:
-        questions_per_document: questions asked per document (at most one per chunk).
+        questions_per_document: questions asked per document on average: the set's budget is
+            this times the number of documents, shared among them in proportion to their
+            length (at least one each, at most one per context: `question_counts`), and each
+            document's questions are drawn from contexts spread over the whole document.
+        kinds: share of each kind of question (`QUESTION_KINDS`); a document's items get their
+            kinds by largest remainder, then in a seeded order.
+        max_paraphrase_overlap: most share of a paraphrased question's content words that may
+            occur in its context (`lexical_overlap`); above it the item is rejected,
+            `paraphrase_too_literal`. SQuAD's human questions score 0.67 on average against
+            their paragraphs (measured on the demo's 2,910 answerable questions), single-hop
+            questions a small model writes about 0.9.
+        near_duplicate_similarity: cosine similarity of two questions' embeddings at or above
+            which the later is dropped as `near_duplicate` (`dedupe_embedding_model`).
+        dedupe_embedding_model: embedding model of the near-duplicate gate.
         chunk_size: reference-context size in tokens (LlamaIndex `SentenceSplitter`).
         chunk_overlap: overlap of consecutive contexts, in tokens.
         max_terms: terms kept per chunk (most frequent capitalised phrases).
@@ -46,6 +72,10 @@ class SyntheticSettings(BaseModel):
     """
 
     questions_per_document: int = 3
+    kinds: dict[str, float] = {"single_hop": 0.5, "paraphrased": 0.25, "multi_hop": 0.25}
+    max_paraphrase_overlap: float = 0.75
+    near_duplicate_similarity: float = 0.92
+    dedupe_embedding_model: str = "all-MiniLM-L6-v2"
     chunk_size: int = 192
     chunk_overlap: int = 0
     max_terms: int = 5
@@ -58,6 +88,16 @@ class SyntheticSettings(BaseModel):
     personas: list[tuple[str, str]] = list(DEFAULT_PERSONAS)
     query_styles: list[str] = ["PERFECT_GRAMMAR", "POOR_GRAMMAR", "MISSPELLED"]
     languages: list[str] = ["en"]
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(kinds) - set(QUESTION_KINDS))
+        if unknown:
+            raise ValueError(f"unknown question kinds {unknown}: known are {list(QUESTION_KINDS)}")
+        if any(share < 0 for share in kinds.values()) or not sum(kinds.values()) > 0:
+            raise ValueError(f"question kind shares must be non-negative and not all 0, got {kinds}")
+        return kinds
 
 
 @dataclass
