@@ -18,7 +18,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from dream_assets.cli.console import UserError, one_line_console
-from dream_assets.cli.report import print_checks, print_leaderboard
+from dream_assets.cli.report import print_checks, print_golden_summary, print_leaderboard
 from dream_assets.defs.stages import (
     Stage,
     golden_run_config,
@@ -135,6 +135,7 @@ def run_chain(options: RunOptions) -> int:
     )
     stages = _stages(options, space, documents, golden)
     timings, checks = _run_stages(defs, instance, stages, options.corpus, options.debug)
+    print_golden_summary(store, options.corpus)
     print_leaderboard(store, options.corpus, timings)
     print_checks(checks)
     return 0

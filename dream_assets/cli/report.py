@@ -41,6 +41,38 @@ def read_leaderboard(store, corpus: str) -> tuple[str, pd.DataFrame]:
     return golden, store.read_parquet(board)
 
 
+def golden_summary(questions: pd.DataFrame, failures: pd.DataFrame | None) -> str:
+    """One paragraph on a golden set, wrapped to `TERMINAL_WIDTH`: its questions by source and,
+    for synthetic ones, by kind with their mean lexical overlap (share of the question's content
+    words found in its contexts); the rejected synthetic items by reason."""
+    parts = []
+    for source, rows in questions.groupby("golden_source", sort=True) if "golden_source" in questions else []:
+        text = f"{len(rows)} {source}"
+        if source == "synthetic" and "question_kind" in rows:
+            kinds = rows.groupby("question_kind")["lexical_overlap"].agg(["size", "mean"])
+            text += " (" + ", ".join(f"{kind} {row['size']:.0f}" for kind, row in kinds.iterrows())
+            text += "; lexical overlap " + ", ".join(f"{kind} {row['mean']:.2f}" for kind, row in kinds.iterrows())
+            text += ")"
+        parts.append(text)
+    line = f"golden set: {len(questions)} questions: " + "; ".join(parts)
+    if failures is not None and len(failures):
+        reasons = failures["reason"].map(lambda reason: reason.split(":", 1)[0]).value_counts()
+        line += f"; {len(failures)} synthetic items rejected: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
+    return textwrap.fill(line, TERMINAL_WIDTH)
+
+
+def print_golden_summary(store, corpus: str) -> None:
+    """Prints `golden_summary` of `corpus`' current golden set.
+
+    Raises:
+        FileNotFoundError: if the corpus has no golden set yet.
+    """
+    prefix = layout.golden_prefix(current_golden(store, corpus))
+    failures_key = f"{prefix}/failures.parquet"
+    failures = store.read_parquet(failures_key) if store.exists(failures_key) else None
+    logger.info(golden_summary(store.read_parquet(f"{prefix}/questions.parquet"), failures))
+
+
 def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | None = None) -> None:
     """Prints the latest leaderboard of `corpus`: the table (tier, metrics with their n and
     intervals, the held-out columns), the verdict, the deployable winner, stage timings when
@@ -52,6 +84,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     from dream_assets.defs.evaluation.leaderboard import judged
     from dream_assets.defs.evaluation.report import ranking_metric
     from dream_assets.lib.evaluation.leaderboard import verdict
+    from dream_assets.lib.golden.agreement import agreement_note, read_agreement
 
     golden, table = read_leaderboard(store, corpus)
     questions = store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet")
@@ -65,6 +98,8 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     rank_by = ranking_metric(table)
     logger.info(terminal_table(table, rank_by))
     logger.info("\n" + textwrap.fill(verdict(table, rank_by), TERMINAL_WIDTH))
+    if "synthetic" in set(questions.get("golden_source", [])) and (note := agreement_note(read_agreement())):
+        logger.info(textwrap.fill(note, TERMINAL_WIDTH))
     for row in table[table["status"].isin(["failed", "generation_failed"])].itertuples():
         kept = "; its retrieval metrics are above, not ranked" if row.status == "generation_failed" else ""
         tier = getattr(row, "failed_tier", "") or "retrieval"

@@ -151,3 +151,21 @@ def test_the_ranking_metric_is_the_one_the_tiers_were_made_on():
     assert ranking_metric(_board()) == "mrr"
     assert ranking_metric(_board().rename(columns={"mrr_p_holm": "f1_p_holm"})) == "f1"
     assert ranking_metric(_board().drop(columns="mrr_p_holm")) == "mrr"
+
+
+def test_the_golden_summary_counts_sources_kinds_their_overlap_and_rejections():
+    from dream_assets.cli.report import golden_summary
+
+    questions = pd.DataFrame(
+        {
+            "golden_source": ["human", "synthetic", "synthetic", "synthetic"],
+            "question_kind": [None, "single_hop", "paraphrased", "single_hop"],
+            "lexical_overlap": [None, 0.9, 0.5, 0.7],
+        }
+    )
+    failures = pd.DataFrame({"reason": ["paraphrase_too_literal", "malformed_response: 4 tries; X", "not_standalone"]})
+    text = " ".join(golden_summary(questions, failures).split())
+    assert text.startswith("golden set: 4 questions: 1 human; 3 synthetic (paraphrased 1, single_hop 2;")
+    assert "lexical overlap paraphrased 0.50, single_hop 0.80)" in text
+    assert text.endswith("3 synthetic items rejected: paraphrase_too_literal 1, malformed_response 1, not_standalone 1")
+    assert all(len(line) <= 100 for line in golden_summary(questions, failures).splitlines())

@@ -22,6 +22,7 @@ from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
 from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, ranked, save_plot, verdict
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
+from dream_assets.lib.golden.agreement import read_agreement
 from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
@@ -88,7 +89,7 @@ def experiment_leaderboard(
     run that ran it)."""
     store = object_store.client()
     corpus = corpus_of(context)
-    golden_version, _, _ = read_current_golden(store, corpus)
+    golden_version, questions, _ = read_current_golden(store, corpus)
     table, _ = ranked_trials(store, golden_version, config.rank_by, search_space.configs_by_key)
     judge_table = read_judged(store, golden_version)
     if judge_table is not None:
@@ -121,6 +122,8 @@ def experiment_leaderboard(
     }
     if corpus:
         metadata.update(_lineage(context, store, corpus, golden_version))
+    if "synthetic" in set(questions.get("golden_source", [])):  # how far such a verdict agrees with humans'
+        metadata["synthetic_agreement"] = dg.MetadataValue.json(read_agreement())
     if calibration:
         metadata["judged"] = table_metadata(judged(table))
         metadata["judge_calibration"] = dg.MetadataValue.json(calibration)

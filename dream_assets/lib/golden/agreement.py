@@ -1,0 +1,33 @@
+"""How far a synthetic golden set's verdict can be trusted: the agreement between the ranking
+of configurations on synthetic questions and on human ones, measured by
+`benchmarks/bench_synthetic.py` on the bundled corpus and shipped in
+`config/synthetic_agreement.json` (one record per generating LLM), which a leaderboard of
+synthetic questions quotes as a leaderboard judged by an LLM quotes the judge's calibration."""
+
+from __future__ import annotations
+
+import json
+
+from dream_assets.package_data import config_file
+
+AGREEMENT_FILE = config_file("synthetic_agreement.json")
+
+
+def read_agreement(path=AGREEMENT_FILE) -> dict[str, dict]:
+    """The measured agreements by generating LLM ({} when none was measured)."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def agreement_note(agreements: dict[str, dict]) -> str:
+    """One sentence per measured generator: Kendall's tau between the synthetic and the human
+    ranking, over how many configurations, whether the synthetic winner fell in the human
+    tier 1, and the source and date; '' when nothing was measured."""
+    notes = []
+    for llm, record in sorted(agreements.items()):
+        inside = "inside" if record.get("synthetic_winner_in_human_tier_1") else "outside"
+        notes.append(
+            f"Synthetic questions by {llm} ranked {record['configurations']} configurations of the bundled corpus"
+            f" as its human SQuAD questions did at Kendall tau {record['kendall_tau']:.2f}; their winner was"
+            f" {inside} the human tier 1 ({record['source']}, {record['date']})."
+        )
+    return " ".join(notes)
