@@ -148,3 +148,10 @@ def test_the_agreement_note_quotes_each_measured_generator(tmp_path):
     note = agreement_note({"qwen": record})
     assert "by qwen ranked 30 configurations" in note and "Kendall tau 0.81" in note
     assert "outside the human tier 1 (benchmarks/bench_synthetic.py, 2026-12-07)" in note
+
+
+def test_a_question_as_long_as_the_grammar_allows_was_cut_off():
+    opening = "Which member state has failed to implement a Directive, so that a citizen may not bring claims "
+    cut = opening + "x" * (151 - len(opening)) + "?"
+    assert len(cut) == 152 and rejection_reason(cut, "Rollo", CONTEXT, SyntheticSettings()) == "question_cut_off"
+    assert rejection_reason(cut[:100] + "?", "Rollo", CONTEXT, SyntheticSettings()) != "question_cut_off"

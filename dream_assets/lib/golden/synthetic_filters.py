@@ -15,7 +15,12 @@ from dream_assets.hashing import content_hash
 from dream_assets.lib.documents.parsing import normalise_whitespace
 from dream_assets.lib.evaluation.formulas import normalize_answer
 from dream_assets.lib.golden.squad import CONTEXT_COLUMNS, GoldenDataset
-from dream_assets.lib.golden.synthetic_settings import SYNTHETIC_COLUMNS, BatchResult, SyntheticSettings
+from dream_assets.lib.golden.synthetic_settings import (
+    QUESTION_MAX_CHARS,
+    SYNTHETIC_COLUMNS,
+    BatchResult,
+    SyntheticSettings,
+)
 from dream_assets.plugins.parsers import ParsedDocument
 
 FAILURE_COLUMNS = ["document_id", "context_id", "term", "attempts", "reason", "excerpt"]
@@ -97,8 +102,10 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
     """Why a generated (question, answer) pair is not kept, or '' if it is.
 
     Reasons: `empty_question`, `empty_answer`, `question_too_short`, `question_too_long`
-    (bounds in `settings`), `not_standalone` (the question points at its source: "the
-    passage", "this text", ragas' "<1-hop>" tags; a user's question cannot), `wrong_language`
+    (bounds in `settings`), `question_cut_off` (as long as the generation grammar allows,
+    `QUESTION_MAX_CHARS`: cut mid-sentence, seen on a multi-hop question), `not_standalone`
+    (the question points at its source: "the passage", "this text", ragas' "<1-hop>" tags; a
+    user's question cannot), `wrong_language`
     (the question reads, with probability 0.9 or more over at least 30 letters, as a language
     other than `settings.languages`: measured on 800 SQuAD questions, none misread),
     `question_not_about_context` (no content word in common with the context: small models
@@ -117,6 +124,8 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
         return "question_too_short"
     if len(question) > settings.max_question_chars:
         return "question_too_long"
+    if len(question) >= QUESTION_MAX_CHARS:
+        return "question_cut_off"
     if _NOT_STANDALONE.search(question):
         return "not_standalone"
     language = detect_language(question, min_letters=30)

@@ -14,12 +14,17 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from dream_assets.lib.golden.synthetic_filters import context_chunks, key_terms, lexical_overlap, rejection_reason
-from dream_assets.lib.golden.synthetic_settings import DEFAULT_PERSONAS, QUESTION_KINDS, SyntheticSettings
+from dream_assets.lib.golden.synthetic_settings import (
+    DEFAULT_PERSONAS,
+    QUESTION_KINDS,
+    QUESTION_MAX_CHARS,
+    SyntheticSettings,
+)
 from dream_assets.lib.llm.failures import GenerationError
 from dream_assets.plugins.parsers import ParsedDocument
 
-# A question as a grammar can enforce it: a capital, 9 to 151 characters, a final '?'.
-QUESTION_PATTERN = r"^[A-Z][^?\n]{8,150}\?$"
+# A question as a grammar can enforce it: a capital, 8 to 150 more characters, a final '?'.
+QUESTION_PATTERN = rf"^[A-Z][^?\n]{{8,{QUESTION_MAX_CHARS - 2}}}\?$"
 
 
 class SyntheticQueryAnswer(BaseModel):

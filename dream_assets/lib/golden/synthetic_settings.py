@@ -33,6 +33,9 @@ SYNTHETIC_COLUMNS = [
 # single-hop specific synthesizer), the same rewritten in other words than its context's, and a
 # multi-hop question over two contexts that share a term (ragas' multi-hop specific synthesizer).
 QUESTION_KINDS = ("single_hop", "paraphrased", "multi_hop")
+# The longest question the generation grammar lets through (a capital, up to 150 more characters,
+# '?'): a question of this length was most likely cut off mid-sentence by the grammar.
+QUESTION_MAX_CHARS = 152
 
 
 class SyntheticSettings(BaseModel):
