@@ -105,10 +105,11 @@ def corpus_refresh_job(definitions: Callable[[], dg.Definitions]) -> dg.JobDefin
             },
         )
 
-    # its stages run in this run's process (on Kubernetes, its pod): sized like the index step
+    # its one op runs in the run's process (on Kubernetes, the run's pod, sized like the index
+    # step; no step pod or subprocess of its own: it only launches the stages' runs and waits)
     tags = {"dream/kind": "refresh", **pod_resources("4", "12Gi")}
 
-    @dg.job(name="corpus_refresh_job", tags=tags)
+    @dg.job(name="corpus_refresh_job", tags=tags, executor_def=dg.in_process_executor)
     def refresh_job() -> None:
         """Refreshes a watched corpus (`watched_corpus_sensor` starts it)."""
         refresh_corpus()
