@@ -148,6 +148,9 @@ def test_the_agreement_note_quotes_each_measured_generator(tmp_path):
     note = agreement_note({"qwen": record})
     assert "by qwen ranked 30 configurations" in note and "Kendall tau 0.81" in note
     assert "outside the human tier 1 (benchmarks/bench_synthetic.py, 2026-12-07)" in note
+    sized = agreement_note({"qwen": {**record, "synthetic_questions": 42, "tier_1_synthetic": 23, "tier_1_human": 1}})
+    assert "tier 1; on 42 synthetic questions tier 1 held 23 configurations, on the human ones 1 (" in sized
+    assert agreement_note(read_agreement())  # the shipped measurement reads
 
 
 def test_a_question_as_long_as_the_grammar_allows_was_cut_off():

@@ -21,13 +21,21 @@ def read_agreement(path=AGREEMENT_FILE) -> dict[str, dict]:
 def agreement_note(agreements: dict[str, dict]) -> str:
     """One sentence per measured generator: Kendall's tau between the synthetic and the human
     ranking, over how many configurations, whether the synthetic winner fell in the human
-    tier 1, and the source and date; '' when nothing was measured."""
+    tier 1, how many configurations each tier 1 held when measured, and the source and date;
+    '' when nothing was measured."""
     notes = []
     for llm, record in sorted(agreements.items()):
         inside = "inside" if record.get("synthetic_winner_in_human_tier_1") else "outside"
+        size = f"{record['synthetic_questions']} " if "synthetic_questions" in record else ""
+        tiers = (
+            f"; on {size}synthetic questions tier 1 held {record['tier_1_synthetic']} configurations, on the human"
+            f" ones {record['tier_1_human']}"
+            if "tier_1_synthetic" in record and "tier_1_human" in record
+            else ""
+        )
         notes.append(
             f"Synthetic questions by {llm} ranked {record['configurations']} configurations of the bundled corpus"
             f" as its human SQuAD questions did at Kendall tau {record['kendall_tau']:.2f}; their winner was"
-            f" {inside} the human tier 1 ({record['source']}, {record['date']})."
+            f" {inside} the human tier 1{tiers} ({record['source']}, {record['date']})."
         )
     return " ".join(notes)
