@@ -100,8 +100,10 @@ def test_the_report_is_self_contained_and_escapes_what_documents_and_errors_say(
             trials={"a": _trial([0, 1, 1, 1]), "b": _trial([1, 1, 0, 1])},
             questions=questions,
             documents=[{"document_id": "d1", "parser": "pypdf", "outcome": "quarantined", "reason": "encrypted"}],
+            agreement="Synthetic questions ranked <30> configurations",
         )
     )
+    assert '<p id="synthetic-agreement">Synthetic questions ranked &lt;30&gt; configurations</p>' in page
     assert '<p id="verdict" class="verdict">winner a: &lt;held-out&gt;</p>' in page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
     assert "<b>boom</b>" not in page and "RuntimeError: &lt;b&gt;boom&lt;/b&gt;" in page

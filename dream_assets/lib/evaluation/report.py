@@ -41,6 +41,8 @@ class ReportInputs:
             ('parsed' or 'quarantined'), `reason`, `detail`, `language`, `characters`.
         calibration: the judge's calibration record, or None when nothing was judged.
         judged: the judged configurations' rows (`dream_assets.defs.evaluation.leaderboard.judged`).
+        agreement: for a synthetic golden set, how far such a set's ranking agreed with human
+            questions when measured (`dream_assets.lib.golden.agreement.agreement_note`); ''.
     """
 
     corpus: str
@@ -53,6 +55,7 @@ class ReportInputs:
     documents: list[dict] = field(default_factory=list)
     calibration: dict | None = None
     judged: pd.DataFrame = field(default_factory=pd.DataFrame)
+    agreement: str = ""
 
 
 def _table(frame: pd.DataFrame, table_id: str) -> str:
@@ -165,7 +168,8 @@ reference context among {html.escape(winner)}'s retrieved contexts (the first {Q
 <h3>Questions the tier-1 configurations disagree on</h3>
 <p>One retrieves a reference context, another none ({len(tier_1)} configuration(s) in tier 1).</p>
 {_table(disagreeing, "disagreements")}</section>
-<section id="golden"><h2>Golden set</h2>{_table(golden_make_up(inputs.questions), "golden-make-up")}</section>
+<section id="golden"><h2>Golden set</h2>{_table(golden_make_up(inputs.questions), "golden-make-up")}
+{f'<p id="synthetic-agreement">{html.escape(inputs.agreement)}</p>' if inputs.agreement else ""}</section>
 <section id="judge"><h2>Judge</h2>{_calibration(inputs.calibration, inputs.judged)}</section>
 <section id="documents"><h2>Documents</h2><p>{parsed} of {len(documents)} parsed (document × parser).</p>
 {_table(documents, "documents-table")}</section>
