@@ -85,6 +85,14 @@ def test_new_rejection_reasons_name_a_question_that_points_at_its_source_or_is_i
     assert rejection_reason(german, "Rollo", CONTEXT, allowed) == "question_not_about_context"
 
 
+def test_a_paraphrase_that_reuses_its_contexts_words_is_too_literal():
+    settings = SyntheticSettings()
+    literal = "Who swore fealty to King Charles?"  # overlap 1.0
+    assert rejection_reason(literal, "Rollo", CONTEXT, settings, "paraphrased") == "paraphrase_too_literal"
+    assert rejection_reason(literal, "Rollo", CONTEXT, settings) == ""  # single-hop: kept
+    assert rejection_reason("Which ruler did Rollo pledge loyalty to?", "Rollo", CONTEXT, settings, "paraphrased") == ""
+
+
 def test_lexical_overlap_is_the_share_of_the_questions_content_words_found_in_the_context():
     assert lexical_overlap("Who swore fealty to King Charles?", CONTEXT) == 1.0  # swore fealty king charles
     assert lexical_overlap("Which Viking pledged loyalty to a Frankish ruler?", CONTEXT) == 0.0

@@ -38,7 +38,9 @@ from dream_assets.lib.golden.synthetic_ragas import (
     capacity,
     document_items,
     item_contexts,
+    item_text,
     make_synthesizers,
+    synthesizer_for,
 )
 from dream_assets.lib.golden.synthetic_settings import (
     BatchResult,
@@ -115,7 +117,7 @@ def generate_batch(
                 )
                 result.failures.append({**base, "attempts": attempts, "reason": reason, "excerpt": excerpt})
                 continue
-            name = synthesizers["multi_hop" if item["kind"] == "multi_hop" else "single_hop"].name
+            name = synthesizer_for(synthesizers, item).name
             result.rows.append(_question_row(document.document_id, item, sample, name))
     result.llm_requests, result.llm_calls, result.llm_usage = llm.requests, llm.calls, llm.gateway.usage
     return result
@@ -144,7 +146,7 @@ def _question_row(document_id: str, item: dict, sample, synthesizer_name: str) -
         "reference_context_ids": [context["context_id"] for context in contexts],
         "synthesizer_name": synthesizer_name,
         "question_kind": item["kind"],
-        "lexical_overlap": lexical_overlap(question, " ".join(context["text"] for context in contexts)),
+        "lexical_overlap": lexical_overlap(question, item_text(item)),
         "persona_name": item["persona"][0],
         "query_style": item["style"].name,
         "query_length": item["length"].name,

@@ -98,8 +98,11 @@ def lexical_overlap(question: str, context: str) -> float:
     return len(words & _content_tokens(context)) / len(words) if words else float("nan")
 
 
-def rejection_reason(question: str, answer: str, context: str, settings: SyntheticSettings) -> str:
-    """Why a generated (question, answer) pair is not kept, or '' if it is.
+def rejection_reason(
+    question: str, answer: str, context: str, settings: SyntheticSettings, kind: str = "single_hop"
+) -> str:
+    """Why a generated (question, answer) pair of `kind` (`QUESTION_KINDS`) is not kept, or ''
+    if it is.
 
     Reasons: `empty_question`, `empty_answer`, `question_too_short`, `question_too_long`
     (bounds in `settings`), `question_cut_off` (as long as the generation grammar allows,
@@ -111,7 +114,9 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
     `question_not_about_context` (no content word in common with the context: small models
     copy ragas' in-prompt example), `answer_not_grounded` (less than `min_answer_overlap` of
     the answer's words occur in the context), `repetitive_output` (a question or answer of 8
-    words or more with fewer than half of them distinct: small models loop).
+    words or more with fewer than half of them distinct: small models loop), and for a
+    paraphrased question `paraphrase_too_literal` (more than `max_paraphrase_overlap` of its
+    content words occur in the context: `lexical_overlap`).
     """
     from dream_assets.lib.documents.parsing import detect_language
 
@@ -142,6 +147,8 @@ def rejection_reason(question: str, answer: str, context: str, settings: Synthet
     present = sum(token in normalize_answer(context).split() for token in answer_tokens)
     if present < settings.min_answer_overlap * len(answer_tokens):
         return "answer_not_grounded"
+    if kind == "paraphrased" and lexical_overlap(question, context) > settings.max_paraphrase_overlap:
+        return "paraphrase_too_literal"
     return ""
 
 

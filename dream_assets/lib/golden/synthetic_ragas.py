@@ -13,7 +13,7 @@ import random
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from dream_assets.lib.golden.synthetic_filters import context_chunks, key_terms, lexical_overlap, rejection_reason
+from dream_assets.lib.golden.synthetic_filters import context_chunks, key_terms, rejection_reason
 from dream_assets.lib.golden.synthetic_settings import (
     DEFAULT_PERSONAS,
     QUESTION_KINDS,
@@ -236,6 +236,17 @@ def item_contexts(item: dict) -> list[dict]:
     return [item] if item["partner"] is None else [item, item["partner"]]
 
 
+def item_text(item: dict) -> str:
+    """The text of an item's contexts (`item_contexts`), joined by a space."""
+    return " ".join(context["text"] for context in item_contexts(item))
+
+
+def synthesizer_for(synthesizers: dict, item: dict):
+    """The ragas synthesizer of `make_synthesizers` that writes an item of its kind (a
+    paraphrased item is written single-hop, then rewritten)."""
+    return synthesizers["multi_hop" if item["kind"] == "multi_hop" else "single_hop"]
+
+
 def document_items(document: ParsedDocument, settings: SyntheticSettings, count: int) -> tuple[list, pd.DataFrame]:
     """A document's `count` seeded items (`scenarios`) with their ragas scenarios:
     [(item, `SingleHopScenario` or `MultiHopScenario`)], and the contexts with their `terms`."""
@@ -275,8 +286,7 @@ def make_synthesizers(llm) -> dict:
 def _generate(synthesizers: dict, llm, item: dict, scenario):
     """One attempt at an item: ragas' synthesizer of its kind, then for a paraphrased item the
     rewrite of the question (the reference answer stays)."""
-    synthesizer = synthesizers["multi_hop" if item["kind"] == "multi_hop" else "single_hop"]
-    sample = asyncio.run(synthesizer.generate_sample(scenario))
+    sample = asyncio.run(synthesizer_for(synthesizers, item).generate_sample(scenario))
     if item["kind"] == "paraphrased":
         rewritten = asyncio.run(
             synthesizers["paraphrase"].generate(llm=llm, data=ParaphraseInput(question=sample.user_input))
@@ -288,12 +298,10 @@ def _generate(synthesizers: dict, llm, item: dict, scenario):
 def ask_item(synthesizers: dict, llm, item: dict, scenario, settings: SyntheticSettings):
     """Tries one item up to `settings.max_attempts` times, the first greedy, the others at
     `retry_temperature` with seed `seed + attempt`; each attempt is checked by
-    `rejection_reason` against the item's contexts, and a paraphrased question must also keep
-    its `lexical_overlap` with them at or under `max_paraphrase_overlap`
-    (`paraphrase_too_literal`). Returns (sample or None, the last failure reason or '', an
-    excerpt of the last output, attempts made)."""
+    `rejection_reason` against the item's contexts and kind. Returns (sample or None, the last
+    failure reason or '', an excerpt of the last output, attempts made)."""
     sample, reason, excerpt = None, "", ""
-    context = " ".join(part["text"] for part in item_contexts(item))
+    context = item_text(item)
     for attempt in range(1, settings.max_attempts + 1):
         llm.temperature = 0.0 if attempt == 1 else settings.retry_temperature
         llm.seed = settings.seed + attempt - 1
@@ -308,12 +316,7 @@ def ask_item(synthesizers: dict, llm, item: dict, scenario, settings: SyntheticS
             sample, reason, excerpt = None, f"{type(error).__name__}: {error}"[:300], ""
             continue
         excerpt = f"Q: {sample.user_input} | A: {sample.reference}"[:300]
-        reason = rejection_reason(sample.user_input, sample.reference, context, settings)
-        literal = (
-            item["kind"] == "paraphrased"
-            and lexical_overlap(sample.user_input, context) > settings.max_paraphrase_overlap
-        )
-        reason = reason or ("paraphrase_too_literal" if literal else "")
+        reason = rejection_reason(sample.user_input, sample.reference, context, settings, item["kind"])
         if not reason:
             return sample, "", excerpt, attempt
     return None, reason, excerpt, settings.max_attempts
