@@ -84,7 +84,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     from dream_assets.defs.evaluation.leaderboard import judged
     from dream_assets.defs.evaluation.report import ranking_metric
     from dream_assets.lib.evaluation.leaderboard import verdict
-    from dream_assets.lib.golden.agreement import agreement_note, read_agreement
+    from dream_assets.lib.golden.agreement import agreement_note, is_synthetic, read_agreement
 
     golden, table = read_leaderboard(store, corpus)
     questions = store.read_parquet(f"{layout.golden_prefix(golden)}/questions.parquet")
@@ -98,7 +98,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     rank_by = ranking_metric(table)
     logger.info(terminal_table(table, rank_by))
     logger.info("\n" + textwrap.fill(verdict(table, rank_by), TERMINAL_WIDTH))
-    if "synthetic" in set(questions.get("golden_source", [])) and (note := agreement_note(read_agreement())):
+    if is_synthetic(questions) and (note := agreement_note(read_agreement())):
         logger.info(textwrap.fill(note, TERMINAL_WIDTH))
     for row in table[table["status"].isin(["failed", "generation_failed"])].itertuples():
         kept = "; its retrieval metrics are above, not ranked" if row.status == "generation_failed" else ""

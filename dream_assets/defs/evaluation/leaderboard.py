@@ -22,7 +22,7 @@ from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
 from dream_assets.lib.evaluation.leaderboard import parallel_coordinates, ranked, save_plot, verdict
 from dream_assets.lib.evaluation.tiers import RAGAS_JUDGE_METRICS
-from dream_assets.lib.golden.agreement import read_agreement
+from dream_assets.lib.golden.agreement import is_synthetic, read_agreement
 from dream_assets.lib.retrieval.indexes import corpus_version
 from dream_assets.search_space import SearchSpace
 from resources.object_store import ObjectStore
@@ -122,7 +122,7 @@ def experiment_leaderboard(
     }
     if corpus:
         metadata.update(_lineage(context, store, corpus, golden_version))
-    if "synthetic" in set(questions.get("golden_source", [])):  # how far such a verdict agrees with humans'
+    if is_synthetic(questions):  # how far such a verdict agrees with humans'
         metadata["synthetic_agreement"] = dg.MetadataValue.json(read_agreement())
     if calibration:
         metadata["judged"] = table_metadata(judged(table))

@@ -11,7 +11,7 @@ from dream_assets.corpus import corpus_record
 from dream_assets.defs.evaluation.trials import read_calibration
 from dream_assets.lib.evaluation.leaderboard import ranked
 from dream_assets.lib.evaluation.report import ReportInputs, render_report
-from dream_assets.lib.golden.agreement import agreement_note, read_agreement
+from dream_assets.lib.golden.agreement import agreement_note, is_synthetic, read_agreement
 from dream_assets.plugins.parsers import DEFAULT_PARSER, ParsedDocument
 
 REPORT_NAME = "report.html"
@@ -68,7 +68,6 @@ def report_inputs(store, corpus: str, golden_version: str, table: pd.DataFrame, 
     trials = {key: store.read_parquet(layout.trial_key(golden_version, key)) for key in keys}
     parsers = sorted(set(table["parser"].dropna().astype(str))) if "parser" in table else [DEFAULT_PARSER]
     questions = store.read_parquet(f"{layout.golden_prefix(golden_version)}/questions.parquet")
-    synthetic = "synthetic" in set(questions.get("golden_source", []))
     return ReportInputs(
         corpus=corpus,
         golden_version=golden_version,
@@ -80,7 +79,7 @@ def report_inputs(store, corpus: str, golden_version: str, table: pd.DataFrame, 
         documents=document_outcomes(store, corpus, parsers or [DEFAULT_PARSER]),
         calibration=read_calibration(store, golden_version),
         judged=judged(table),
-        agreement=agreement_note(read_agreement()) if synthetic else "",
+        agreement=agreement_note(read_agreement()) if is_synthetic(questions) else "",
     )
 
 

@@ -13,6 +13,12 @@ from dream_assets.package_data import config_file
 AGREEMENT_FILE = config_file("synthetic_agreement.json")
 
 
+def is_synthetic(questions) -> bool:
+    """Whether a golden set's questions (a DataFrame with `golden_source`) hold synthetic ones:
+    the leaderboards whose verdict quotes the measured agreement."""
+    return "synthetic" in set(questions.get("golden_source", []))
+
+
 def read_agreement(path=AGREEMENT_FILE) -> dict[str, dict]:
     """The measured agreements by generating LLM ({} when none was measured)."""
     return json.loads(path.read_text()) if path.exists() else {}
