@@ -154,7 +154,7 @@ def test_ragas_warns_of_no_deprecation_on_any_path_dream_takes(models_dir):
         import pandas as pd
         from dream_assets.lib.evaluation.judging import judge_rows
         from dream_assets.lib.evaluation.scoring import ragas_scores
-        from dream_assets.lib.golden.synthetic_ragas import query_answer_prompt
+        from dream_assets.lib.golden.synthetic_prompts import query_answer_prompt
         from dream_assets_tests.integration.test_judge import _answered, _embed_model, _schema_judge
         from resources.llm import LlmSettings
         from dream_assets.lib.llm.ragas_llm import make_ragas_llm

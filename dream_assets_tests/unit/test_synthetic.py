@@ -15,7 +15,8 @@ from dream_assets.lib.golden.synthetic_filters import (
     question_counts,
     rejection_reason,
 )
-from dream_assets.lib.golden.synthetic_ragas import kind_quota, query_answer_prompt, scenarios
+from dream_assets.lib.golden.synthetic_prompts import query_answer_prompt
+from dream_assets.lib.golden.synthetic_ragas import kind_quota, scenarios
 from dream_assets.lib.golden.synthetic_settings import BatchResult, SyntheticSettings
 from dream_assets.lib.llm.ragas_llm import bounded_schema
 from dream_assets.plugins.parsers import ParsedDocument

@@ -20,8 +20,9 @@ Calling the synthesizer per scenario keeps ragas' prompts and types and lets DRE
 item and record why it failed.
 
 This module is the Ray fan-out and the batch loop; its settings and results are
-`synthetic_settings`, the ragas side (prompt, terms, scenarios, an item's tries) is
-`synthetic_ragas`, what is kept (contexts, rejection reasons, the merge) is `synthetic_filters`.
+`synthetic_settings`, the prompts `synthetic_prompts`, the ragas side (terms, scenarios,
+synthesizers, an item's tries) `synthetic_ragas`, what is kept (contexts, budget, rejection
+reasons, the merge) `synthetic_filters`.
 """
 
 from __future__ import annotations
