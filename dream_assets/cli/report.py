@@ -280,32 +280,3 @@ def _print_judged(store, golden: str, table) -> None:
                 f" faithfulness AUROC real vs swapped contexts {auc:.2f} (n {auc_n:.0f})"
             )
             logger.info(textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  "))
-
-
-def compare_configurations(store, corpus: str, first: str, second: str, metrics: list[str]) -> pd.DataFrame:
-    """The paired comparison of configurations `first` and `second` on `corpus`' current golden
-    set, on its selection split (`dream_assets.lib.evaluation.statistics.paired_comparison`).
-
-    Raises:
-        FileNotFoundError: if the corpus has no golden set, or either configuration has no trial
-            table on it (naming those that have one).
-    """
-    from dream_assets.lib.evaluation.statistics import paired_comparison
-    from dream_assets.lib.golden.splits import HELD_OUT
-
-    golden = current_golden(store, corpus)
-    tables = {}
-    for key in (first, second):
-        table_key = layout.trial_key(golden, key)
-        if not store.exists(table_key):
-            prefix = f"trial_evaluations/{golden}/"
-            names = [info.key[len(prefix) :] for info in store.list(prefix.rstrip("/"))]
-            tables = [name for name in names if name.endswith(".parquet") and "/" not in name]
-            have = sorted(name.removesuffix(".parquet") for name in tables)
-            raise FileNotFoundError(
-                f"configuration {key!r} has no trial on corpus {corpus!r}'s golden set {golden};"
-                f" evaluated: {', '.join(have) or 'none'}"
-            )
-        table = store.read_parquet(table_key)
-        tables[key] = table[table["split"] != HELD_OUT] if "split" in table else table
-    return paired_comparison(tables[first], tables[second], metrics)
