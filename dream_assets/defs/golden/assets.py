@@ -54,7 +54,7 @@ class GoldenDatasetConfig(dg.Config):
         default=0, description="Synthetic: most Ray tasks at once (0: as many as the cluster runs)."
     )
     question_kinds: dict[str, float] = Field(
-        default={"single_hop": 0.5, "paraphrased": 0.25, "multi_hop": 0.25},
+        default=SyntheticSettings.model_fields["kinds"].default,
         description="Synthetic: share of each kind of question (single_hop, paraphrased, multi_hop).",
     )
     chunk_size: int = Field(default=192, description="Synthetic: reference-context size in tokens.")
