@@ -2,7 +2,9 @@
 
 On the bundled corpus (16 Wikipedia articles with their SQuAD questions): a synthetic set is
 generated with the shipped defaults (`SyntheticSettings`: 3 questions per document on average,
-spread by length and position, single-hop, paraphrased and multi-hop) on 2 Ray workers; every
+spread by length and position, single-hop, paraphrased and multi-hop) on 2 Ray workers, in
+rounds sized to the decision (`dream_assets.lib.golden.sizing`, scored on the configurations
+below, 18 minutes' budget) unless `--fixed`; every
 configuration of the shipped grid with each retriever (vector, BM25 once per chunking and top-k,
 hybrid) is scored on retrieval (MRR, hit rate) on the synthetic set and on every answerable
 human question. Prints:
@@ -21,7 +23,8 @@ With `--write`, the figures are stored for the generating LLM in
 `dream_assets/config/synthetic_agreement.json`, which a leaderboard of synthetic questions quotes
 (`dream_assets.lib.golden.agreement`).
 
-Usage: python benchmarks/bench_synthetic.py [--documents N] [--per-document N] [--llm NAME] [--write]
+Usage: python benchmarks/bench_synthetic.py [--documents N] [--per-document N] [--llm NAME] [--fixed]
+       [--minutes M] [--write]
 """
 
 import argparse
@@ -71,20 +74,16 @@ def configurations() -> list:
     return list(chosen.values())
 
 
-def score(documents: dict, sets: dict, models_dir: str) -> dict[str, dict[str, pd.DataFrame]]:
-    """Per-question retrieval metrics of every configuration on every golden set:
-    {set name: {configuration: DataFrame(question_id, mrr, hit_rate)}}."""
-    from dream_assets.lib.evaluation.formulas import hit_rate, reciprocal_rank
+def open_retrievers(documents: dict, models_dir: str) -> dict:
+    """Builds every configuration's index (once per index key) and opens its retriever:
+    {configuration (key less the LLM): Retriever}."""
     from dream_assets.lib.models.embeddings import make_embedding
-    from dream_assets.lib.retrieval.context_matching import ContextCatalogue
     from dream_assets.lib.retrieval.indexes import build_index
     from dream_assets.lib.retrieval.retriever import Retriever
     from resources.embeddings import EmbeddingProvider
 
-    provider, built, models = EmbeddingProvider(models_dir=models_dir), {}, {}
+    provider, built, models, retrievers = EmbeddingProvider(models_dir=models_dir), {}, {}, {}
     ordered = [documents[key] for key in sorted(documents)]
-    catalogues = {name: ContextCatalogue(golden.contexts) for name, golden in sets.items()}
-    tables: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in sets}
     for config in configurations():
         if config.embedding_model not in models:
             models[config.embedding_model] = make_embedding(provider.settings_for(config.embedding_model))
@@ -95,21 +94,54 @@ def score(documents: dict, sets: dict, models_dir: str) -> dict[str, dict[str, p
             build_index(ordered, config.retrieval, embed_model, directory)
             print(f"  index {config.index_key}: {time.perf_counter() - start:.0f} s", flush=True)
             built[config.index_key] = directory
-        retriever = Retriever(built[config.index_key], config.retrieval, embed_model, config.top_k,
-                              retriever=config.retriever)  # fmt: skip
-        key = config.key.replace(f"_{config.llm}", "")
+        retrievers[config.key.replace(f"_{config.llm}", "")] = Retriever(
+            built[config.index_key], config.retrieval, embed_model, config.top_k, retriever=config.retriever
+        )
+    return retrievers
+
+
+def score(retrievers: dict, sets: dict, quiet: bool = False) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per-question retrieval metrics of every configuration on every golden set:
+    {set name: {configuration: DataFrame(question_id, mrr, hit_rate)}}."""
+    from dream_assets.lib.evaluation.formulas import hit_rate, reciprocal_rank
+    from dream_assets.lib.retrieval.context_matching import ContextCatalogue
+
+    catalogues = {name: ContextCatalogue(golden.contexts) for name, golden in sets.items()}
+    tables: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in sets}
+    for key, retriever in retrievers.items():
         start = time.perf_counter()
         for name, golden in sets.items():
             questions = golden.questions
-            retrieved = retriever.retrieve_batch(questions["user_input"].tolist(), config.top_k)
+            retrieved = retriever.retrieve_batch(questions["user_input"].tolist(), retriever.top_k)
             rows = []
             for row, contexts in zip(questions.itertuples(), retrieved, strict=True):
                 covered = [catalogues[name].covered(context) for context in contexts]
                 rows.append((row.question_id, reciprocal_rank(covered, row.reference_context_ids),
                              hit_rate(covered, row.reference_context_ids)))  # fmt: skip
             tables[name][key] = pd.DataFrame(rows, columns=["question_id", "mrr", "hit_rate"])
-        print(f"  {key}: {time.perf_counter() - start:.0f} s", flush=True)
+        if not quiet:
+            print(f"  {key}: {time.perf_counter() - start:.0f} s", flush=True)
     return tables
+
+
+def sized_decision(retrievers: dict):
+    """`generate_in_rounds`' `decide` on the benchmark's configurations: each round's set ranked
+    and tiered on its selection split (30% held out, seed 0), as `dream run` does."""
+    from dream_assets.lib.golden.sizing import round_outcome
+    from dream_assets.lib.golden.splits import SELECTION, split_golden
+
+    def decide(golden, round_index: int, llm_calls: int, seconds: float):
+        split, _ = split_golden(golden.questions, 0.3, 0, "question")
+        selection = set(golden.questions.loc[split == SELECTION, "question_id"])
+        tables = score(retrievers, {"synthetic": golden}, quiet=True)["synthetic"]
+        outcome = round_outcome(round_index, tables, selection, len(golden.questions), llm_calls, seconds)
+        print(f"  round {round_index}: {outcome.questions} questions, tier 1 {len(outcome.tier_1)} of"
+              f" {outcome.configurations}, winner {outcome.winner} {outcome.winner_score:.3f}"
+              f" [{outcome.ci95_low:.3f}, {outcome.ci95_high:.3f}], {llm_calls} LLM calls, {seconds:.0f} s",
+              flush=True)  # fmt: skip
+        return outcome
+
+    return decide
 
 
 def ranking(tables: dict[str, pd.DataFrame], ids=None) -> pd.Series:
@@ -145,15 +177,18 @@ def main() -> None:
     parser.add_argument("--per-document", type=int, default=3, help="synthetic questions per document on average")
     parser.add_argument("--llm", default="qwen2.5-coder-0.5b-instruct", help="generating LLM")
     parser.add_argument("--write", action="store_true", help="store the agreement for the leaderboard to quote")
+    parser.add_argument("--fixed", action="store_true", help="a fixed-size set (--per-document), not sized in rounds")
+    parser.add_argument("--minutes", type=float, default=18.0, help="sized: generation's time budget")
     args = parser.parse_args()
 
     import ray
 
     from dream_assets import package_data
     from dream_assets.lib.evaluation.statistics import bootstrap_ci
+    from dream_assets.lib.golden.sizing import SizingRule
     from dream_assets.lib.golden.splits import HELD_OUT, split_golden
     from dream_assets.lib.golden.squad import squad_golden_dataset
-    from dream_assets.lib.golden.synthetic import generate_synthetic_golden
+    from dream_assets.lib.golden.synthetic import generate_in_rounds, generate_synthetic_golden
     from dream_assets.lib.golden.synthetic_filters import lexical_overlap
     from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
     from dream_assets.lib.models.embeddings import make_embedding
@@ -175,11 +210,22 @@ def main() -> None:
         def embed(texts: list[str]) -> np.ndarray:
             return np.asarray(dedupe.get_text_embedding_batch(texts))
 
-        run = generate_synthetic_golden(documents, settings, llm_settings, None, 1, 2, progress, embed)
+        options = (llm_settings, None, 1, 2, progress, embed)
+        if args.fixed:
+            run = generate_synthetic_golden(documents, settings, *options)
+        else:
+            print(f"indexes of {len(configurations())} configurations, before generation (as dream run):", flush=True)
+            retrievers = open_retrievers(documents, models_dir)
+            rule = SizingRule(first_round_per_document=args.per_document, max_minutes=args.minutes)
+            run = generate_in_rounds(documents, settings, rule, sized_decision(retrievers), *options)
+            print(f"sized to the decision: {run.sizing_note}")
     finally:
         ray.shutdown()
     synthetic = run.golden.questions
-    print(f"synthetic golden set: {len(documents)} documents, {args.per_document} per document, {args.llm}, no cache")
+    print(
+        f"synthetic golden set: {len(documents)} documents, {args.per_document} per document"
+        f"{'' if args.fixed else ' in the first round'}, {args.llm}, no cache"
+    )
     print(f"  {run.seconds:.0f} s on 2 Ray workers; {len(synthetic)} questions, {len(run.failures)} rejected;"
           f" LLM calls {run.llm_calls}")  # fmt: skip
     print(f"  questions by kind: {synthetic['question_kind'].value_counts().to_dict()}")
@@ -201,7 +247,9 @@ def main() -> None:
         print(f"  synthetic {kind} ({len(values)}): {values.mean():.3f}")
 
     print(f"retrieval of {len(configurations())} configurations on both sets:", flush=True)
-    tables = score(documents, {"human": human, "synthetic": run.golden}, models_dir)
+    if args.fixed:
+        retrievers = open_retrievers(documents, models_dir)
+    tables = score(retrievers, {"human": human, "synthetic": run.golden})
     human_rank, synthetic_rank = ranking(tables["human"]), ranking(tables["synthetic"])
     print(f"  {'configuration':44s} {'human MRR':>9s} {'synth MRR':>9s}")
     for key in human_rank.index:
@@ -242,6 +290,9 @@ def main() -> None:
             "synthetic_winner_in_human_tier_1": synthetic_pick in human_tier,
             "human_held_out_mrr_of_human_winner": held_out_mrr["human winner (selection split)"],
             "human_held_out_mrr_of_synthetic_pick": held_out_mrr["synthetic pick"],
+            "sized_to_decision": not args.fixed,
+            "rounds": len(run.rounds),
+            "stopped_because": run.stopped_because,
             "date": time.strftime("%Y-%m-%d"),
             "source": "benchmarks/bench_synthetic.py on the bundled corpus",
         }

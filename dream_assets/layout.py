@@ -35,8 +35,13 @@ def quarantine_key(document_id: str, parser: str = DEFAULT_PARSER) -> str:
     return _by_parser("quarantine", document_id, parser)
 
 
+# Beside a synthetic golden set sized to the decision: its rounds and why they stopped.
+GOLDEN_SIZING = "sizing.json"
+
+
 def golden_prefix(version: str) -> str:
-    """Folder of one golden-set version (`questions.parquet`, `contexts.parquet`)."""
+    """Folder of one golden-set version (`questions.parquet`, `contexts.parquet`, and for a
+    synthetic set `failures.parquet` and, sized to the decision, `GOLDEN_SIZING`)."""
     return f"golden_dataset/{version}"
 
 

@@ -101,8 +101,14 @@ def run(
     corpus: Annotated[str | None, typer.Option(help="Corpus name (default: the source folder's name).")] = None,
     documents: Annotated[int, typer.Option(help="Use the first N documents by name (0: all).")] = 0,
     questions_per_document: Annotated[
-        int, typer.Option(help="Golden questions per document (0: every human one).")
+        int,
+        typer.Option(
+            help="Golden questions per document (0: every human one; synthetic ones in rounds until the verdict holds)."
+        ),
     ] = 0,
+    generation_minutes: Annotated[
+        float, typer.Option(help="Synthetic questions in rounds: generation's time budget, minutes.")
+    ] = 18.0,
     generation_sample_size: Annotated[
         int | None,
         typer.Option(
@@ -150,6 +156,7 @@ def run(
             documents=documents,
             golden=golden,
             questions_per_document=questions_per_document,
+            generation_minutes=generation_minutes,
             generation_sample_size=evidence.answers,
             held_out_fraction=held_out_fraction,
             judge_llm=evidence.judge_llm,
@@ -192,7 +199,7 @@ def watch(
         str, typer.Option(help="Golden set: auto (synthetic), human, synthetic, both, or a SQuAD-layout .json file.")
     ] = "auto",
     questions_per_document: Annotated[
-        int, typer.Option(help="Golden questions per document (0: every human one; synthetic: 3).")
+        int, typer.Option(help="Golden questions per document (0: every human one; synthetic ones in rounds).")
     ] = 0,
     generation_sample_size: Annotated[
         int, typer.Option(help="Questions each configuration answers (0: all).")

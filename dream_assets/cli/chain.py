@@ -48,12 +48,17 @@ class RunOptions:
     source: str | None = None
     search_space: Path | None = None
     debug: bool = False
+    generation_minutes: float = 0
 
 
-def golden_config(golden: str, bundled: bool, document_ids: list[str], questions_per_document: int) -> dict:
+def golden_config(
+    golden: str, bundled: bool, document_ids: list[str], questions_per_document: int, generation_minutes: float = 0
+) -> dict:
     """The `golden_dataset` run config of `--golden`: `auto` is the bundled SQuAD file on the
     bundled corpus and synthetic questions otherwise; a path is a SQuAD-layout file read as the
-    human set; `human` and `both` read the bundled file.
+    human set; `human` and `both` read the bundled file. Synthetic questions without a fixed
+    `questions_per_document` (0) are generated in rounds sized to the decision
+    (`sized_to_decision`), within `generation_minutes` when given.
 
     Raises:
         UserError: for an unknown choice, a file that is missing or not SQuAD-shaped, or a human
@@ -74,7 +79,11 @@ def golden_config(golden: str, bundled: bool, document_ids: list[str], questions
         raise UserError(
             f"--golden {golden!r}: expected one of {', '.join(GOLDEN_CHOICES)} or a SQuAD-layout .json file"
         )
-    config = {"source": source, "questions_per_document": questions_per_document}
+    config: dict = {"source": source, "questions_per_document": questions_per_document}
+    if source != "human" and not questions_per_document:
+        config["sized_to_decision"] = True
+        if generation_minutes:
+            config["max_generation_minutes"] = generation_minutes
     if source == "synthetic":
         return config
     squad_path = squad_path or str(DEMO_SQUAD)
@@ -121,7 +130,10 @@ def run_chain(options: RunOptions) -> int:
     documents = found[: options.documents] if options.documents else found
     if not documents:
         raise UserError(f"no document found under {document_source.uri}")
-    golden = golden_config(options.golden, _bundled(document_source.uri), documents, options.questions_per_document)
+    golden = golden_config(
+        options.golden, _bundled(document_source.uri), documents, options.questions_per_document,
+        options.generation_minutes,
+    )  # fmt: skip
     golden.update(held_out_fraction=options.held_out_fraction)
     store = resources["object_store"].client()
     instance.add_dynamic_partitions(DOCUMENTS, documents)
@@ -169,8 +181,9 @@ def _stages(options: RunOptions, space, documents: list[str], golden: dict) -> l
     reranker = any(config.reranker != "none" for config in space.configs())
     return [
         Stage("ingest: copy and parse documents", "ingest_job", documents),
-        Stage("golden dataset", "golden_job", None, golden_run_config(golden)),
+        # the indexes first: a synthetic set sized to the decision is scored on their retrieval tier
         Stage("embedding indexes", "index_job", partitions.embedding_indexes.get_partition_keys()),
+        Stage("golden dataset", "golden_job", None, golden_run_config(golden)),
         *([Stage("reranker: training pairs, fine-tuning", "reranker_job")] if reranker else []),
         Stage(
             f"sweep: {len(configs)} configurations on Ray Tune",

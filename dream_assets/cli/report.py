@@ -62,15 +62,21 @@ def golden_summary(questions: pd.DataFrame, failures: pd.DataFrame | None) -> st
 
 
 def print_golden_summary(store, corpus: str) -> None:
-    """Prints `golden_summary` of `corpus`' current golden set.
+    """Prints `golden_summary` of `corpus`' current golden set and, when it was sized to the
+    decision, how many rounds it took and why generation stopped.
 
     Raises:
         FileNotFoundError: if the corpus has no golden set yet.
     """
-    prefix = layout.golden_prefix(current_golden(store, corpus))
+    from dream_assets.defs.readers import read_golden_sizing
+
+    version = current_golden(store, corpus)
+    prefix = layout.golden_prefix(version)
     failures_key = f"{prefix}/failures.parquet"
     failures = store.read_parquet(failures_key) if store.exists(failures_key) else None
     logger.info(golden_summary(store.read_parquet(f"{prefix}/questions.parquet"), failures))
+    if note := read_golden_sizing(store, version).get("note"):
+        logger.info(textwrap.fill(note, TERMINAL_WIDTH))
 
 
 def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | None = None) -> None:
@@ -83,6 +89,7 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     """
     from dream_assets.defs.evaluation.leaderboard import judged
     from dream_assets.defs.evaluation.report import ranking_metric
+    from dream_assets.defs.readers import read_golden_sizing
     from dream_assets.lib.evaluation.leaderboard import verdict
     from dream_assets.lib.golden.agreement import agreement_note, is_synthetic, read_agreement
 
@@ -98,6 +105,8 @@ def print_leaderboard(store, corpus: str, timings: list[tuple[str, float]] | Non
     rank_by = ranking_metric(table)
     logger.info(terminal_table(table, rank_by))
     logger.info("\n" + textwrap.fill(verdict(table, rank_by), TERMINAL_WIDTH))
+    if note := read_golden_sizing(store, golden).get("note"):  # how large the set was made, and why
+        logger.info(textwrap.fill(note, TERMINAL_WIDTH))
     if is_synthetic(questions) and (note := agreement_note(read_agreement())):
         logger.info(textwrap.fill(note, TERMINAL_WIDTH))
     for row in table[table["status"].isin(["failed", "generation_failed"])].itertuples():

@@ -53,10 +53,18 @@ def read_current_golden(store, corpus: str = "", parser: str = DEFAULT_PARSER):
 
 
 def current_index_pointer(store, index_key: str, corpus: str = "") -> dict:
-    """The pointer (`version`, `prefix`, `table`) to the current version of index `index_key`
-    on `corpus` (`dream_assets.corpus`; '': every document partition).
+    """The pointer (`version`, `prefix`, `table`, and since December 2026 `corpus_version`: the
+    parsed corpus it was built on) to the current version of index `index_key` on `corpus`
+    (`dream_assets.corpus`; '': every document partition).
 
     Raises:
         FileNotFoundError: if that index was never built.
     """
     return store.read_json(layout.index_pointer(index_key, corpus))
+
+
+def read_golden_sizing(store, golden_version: str) -> dict:
+    """How a golden set sized to the decision was generated (`dream_assets.lib.golden.sizing`):
+    its `rounds`, `stopped_because`, `note` and `rule`; {} for a set of fixed size."""
+    key = f"{layout.golden_prefix(golden_version)}/{layout.GOLDEN_SIZING}"
+    return store.read_json(key) if store.exists(key) else {}

@@ -95,7 +95,8 @@ def own_and_second_run(home, own_pdfs) -> tuple[subprocess.CompletedProcess, sub
     """`dream run` on the producers' PDFs, and a second `dream run` on the same state directory
     started while the first holds it."""
     space = str(home / "search_space.yaml")
-    options = ["--search-space", space, "--questions-per-document", "1", "--generation-sample-size", "2"]
+    # synthetic questions sized to the decision, within a budget that the first round spends
+    options = ["--search-space", space, "--generation-minutes", "0.05", "--generation-sample-size", "2"]
     command, env = dream_command(home, "run", "--pdfs", str(own_pdfs), *options, "--judge-llm", "")
     pipe = subprocess.PIPE
     first = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, env=env, cwd=home.parent)
@@ -182,6 +183,10 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     assert f"golden set: {len(questions)} questions: {len(questions)} synthetic (" in printed
     for kind, count in questions["question_kind"].value_counts().items():
         assert f"{kind} {count}" in printed
+    # why generation stopped, under the make-up and again under the verdict
+    stopped = f"synthetic questions generated in 1 round ({len(questions)} questions, "
+    assert printed.count(stopped) == 2, printed[:3000]
+    assert "stopped: the time budget was spent; tier 1 held " in printed and " of 2 configurations, winner " in printed
     board = pd.read_parquet(_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet")
     assert len(board) == 2 and board["tier"].notna().all()
     assert "DREAM leaderboard of corpus 'my-contracts'" in own_run.stdout

@@ -1,7 +1,9 @@
 """The synthetic golden set through the Dagster asset: ragas generation in real Ray tasks with
 the bundled model, spread over the worker nodes of the multi-node cluster, failure accounting
-against an OpenAI-compatible server that returns garbage, and the LLM cache, which each node keeps
-on its own disk (a second materialisation gives the same set, its hits counted)."""
+against an OpenAI-compatible server that returns garbage, the LLM cache, which each node keeps
+on its own disk (a second materialisation gives the same set, its hits counted), and a set sized
+to the decision, generated in rounds scored on real indexes until its budget or its stability
+rule stops it."""
 
 import json
 import logging
@@ -18,11 +20,13 @@ from dream_assets.deployments import local_resources
 from dream_assets.lib.golden.synthetic_settings import QUESTION_KINDS, SYNTHETIC_COLUMNS
 from dream_assets_tests.chain import metadata as _metadata
 from dream_assets_tests.chain import run_job as _run
+from dream_assets_tests.chain import table_rows_of
 from dream_assets_tests.servers import start_openai_stub
 from resources.llm import LlmProvider
 from resources.ray_cluster import RayCluster
 
 BAIKAL = Path(__file__).resolve().parents[1] / "data" / "non-english" / "baikal.pdf"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "pdf-samples"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BLOCKING_CHECKS = {
@@ -32,7 +36,7 @@ BLOCKING_CHECKS = {
 }
 
 
-def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=None):
+def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=None, search_space=None):
     (pdf_folder / "broken.pdf").unlink()
     resources = local_resources(tmp_path / "state", str(pdf_folder))
     # a new resource, not `model_copy`: Dagster resources keep their construction arguments
@@ -41,7 +45,7 @@ def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=No
         resources["ray_cluster"] = RayCluster(
             address=ray_address, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
         )
-    return build_definitions(resources), resources
+    return build_definitions(resources, None, search_space), resources
 
 
 def _generate(defs, instance, **config):
@@ -157,3 +161,78 @@ def test_malformed_output_is_retried_recorded_and_does_not_stop_the_asset(
     # retried: more requests reached the server than items were planned
     assert len(stub.requests) == golden["llm_calls"] > 4
     assert {r["model"] for r in stub.requests} == {"stub-model"}
+
+
+# Two retrievers and two top-ks over one small index: four configurations whose retrieval tier
+# takes a second per round.
+SIZING_SPACE = """
+retrieval:
+  - {method: chunks, chunk_size: 192, chunk_overlap: 0}
+embedding_models: [all-MiniLM-L6-v2@onnx-int8]
+llms: [gemma-3-270m]
+top_k: [1, 3]
+retrievers: [vector, bm25]
+"""
+
+
+def _echo_reply(body: dict) -> tuple[int, str]:
+    """A single-hop question built from the prompt's own context: its term and the words that
+    open the context, answered by them (grounded, and found again by retrieval)."""
+    prompt = body["messages"][-1]["content"]
+    given = json.loads(re.search(r"input: (\{.*\})\s*Output:\s*$", prompt, re.DOTALL).group(1))
+    words = given["context"].split()
+    opening = " ".join(words[:10]).replace("?", "")
+    question = f"What do we know about {given['term']} and {opening}"[:140].rstrip() + "?"
+    return 200, json.dumps({"query": question, "answer": " ".join(words[:10])})
+
+
+def test_a_set_sized_to_the_decision_stops_on_its_budget_or_once_tier_1_and_the_winner_hold(
+    tmp_path, pdf_folder, models_dir, ray_session
+):
+    from dream_assets.partitions import sweep_partitions
+    from dream_assets.search_space import load_search_space
+
+    for name in ("google-doc-document.pdf", "pdfkit.pdf"):
+        shutil.copy(SAMPLES / name, pdf_folder / name)
+    documents = ["1973-oil-crisis", "google-doc-document", "normans", "pdfkit"]
+    (tmp_path / "space.yaml").write_text(SIZING_SPACE)
+    space = load_search_space(tmp_path / "space.yaml")
+    stub = start_openai_stub(_echo_reply)
+    try:
+        defs, resources = _definitions(tmp_path, pdf_folder, models_dir, api_base=stub.url, search_space=space)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("documents", documents)
+            _run(defs, instance, "ingest_job", documents)
+            _run(defs, instance, "index_job", sweep_partitions(space).embedding_indexes.get_partition_keys())
+            options = {"generator_llm": "stub-model", "question_kinds": {"single_hop": 1.0}, "sized_to_decision": True,
+                       "questions_per_document": 2, "round_questions_per_document": 2}  # fmt: skip
+
+            # the budget binds: another round as costly as the first would pass 5 LLM calls
+            budget = _metadata(_generate(defs, instance, **options, max_llm_calls=5), "golden_dataset")
+            assert budget["stopped_because"] == "llm_call_budget"
+            rounds = table_rows_of(budget["rounds"])
+            assert len(rounds) == 1 and rounds[0]["llm_calls"] == budget["llm_calls"] > 0
+            assert rounds[0]["configurations"] == 4 and rounds[0]["questions"] == budget["synthetic_questions"] > 0
+            assert budget["sizing"].startswith("synthetic questions generated in 1 round (")
+            assert "stopped: the LLM-call budget was spent" in budget["sizing"]
+
+            # stability binds: generation goes on until tier 1 and the winner held for 2 rounds
+            stable = _metadata(_generate(defs, instance, **options, max_interval_width=0.5), "golden_dataset")
+    finally:
+        stub.stop()
+    assert stable["stopped_because"] == "stable"
+    rounds = table_rows_of(stable["rounds"])
+    assert len(rounds) >= 3 and [row["round"] for row in rounds] == list(range(1, len(rounds) + 1))
+    questions = [row["questions"] for row in rounds]
+    assert questions == sorted(set(questions)) and questions[-1] == stable["synthetic_questions"]
+    store = resources["object_store"].client()
+    sizing = store.read_json(f"golden_dataset/{stable['version']}/sizing.json")
+    assert sizing["stopped_because"] == "stable" and sizing["note"] == stable["sizing"]
+    last = sizing["rounds"][-3:]
+    assert len({row["winner"] for row in last}) == 1 and len({tuple(row["tier_1"]) for row in last}) == 1
+    assert sizing["rounds"][-1]["ci95_high"] - sizing["rounds"][-1]["ci95_low"] <= 0.5
+    # every round drew its questions from other contexts: the set covers more of each document
+    questions, _ = _golden_tables(resources, stable["version"])
+    first_round = table_rows_of(budget["rounds"])[0]["questions"]
+    assert questions["reference_context_ids"].map(lambda ids: ids[0]).nunique() > first_round
+    assert "the LLM-call budget" not in stable["sizing"] and "held for 2 rounds" in stable["sizing"]

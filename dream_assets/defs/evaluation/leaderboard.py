@@ -16,7 +16,7 @@ from dream_assets.defs.evaluation.mlflow_runs import replay_pending, sweep_run
 from dream_assets.defs.evaluation.report import REPORT_NAME, report_key, write_report
 from dream_assets.defs.evaluation.trials import ranked_trials, read_calibration, read_judged
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
-from dream_assets.defs.readers import read_current_golden, read_parsed_documents
+from dream_assets.defs.readers import read_current_golden, read_golden_sizing, read_parsed_documents
 from dream_assets.defs.refresh.lineage import record_leaderboard
 from dream_assets.defs.refresh.plan import TAG_REFRESH_RUN
 from dream_assets.lib.evaluation.judging import judge_summary
@@ -124,6 +124,8 @@ def experiment_leaderboard(
         metadata.update(_lineage(context, store, corpus, golden_version))
     if is_synthetic(questions):  # how far such a verdict agrees with humans'
         metadata["synthetic_agreement"] = dg.MetadataValue.json(read_agreement())
+    if sizing := read_golden_sizing(store, golden_version):  # how large the set was made, and why
+        metadata["golden_sizing"] = sizing["note"]
     if calibration:
         metadata["judged"] = table_metadata(judged(table))
         metadata["judge_calibration"] = dg.MetadataValue.json(calibration)

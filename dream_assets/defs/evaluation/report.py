@@ -9,6 +9,7 @@ import pandas as pd
 from dream_assets import layout
 from dream_assets.corpus import corpus_record
 from dream_assets.defs.evaluation.trials import read_calibration
+from dream_assets.defs.readers import read_golden_sizing
 from dream_assets.lib.evaluation.leaderboard import ranked
 from dream_assets.lib.evaluation.report import ReportInputs, render_report
 from dream_assets.lib.golden.agreement import agreement_note, is_synthetic, read_agreement
@@ -80,6 +81,7 @@ def report_inputs(store, corpus: str, golden_version: str, table: pd.DataFrame, 
         calibration=read_calibration(store, golden_version),
         judged=judged(table),
         agreement=agreement_note(read_agreement()) if is_synthetic(questions) else "",
+        sizing=read_golden_sizing(store, golden_version).get("note", ""),
     )
 
 

@@ -17,19 +17,23 @@ from tqdm import tqdm
 from dream_assets import layout, package_data
 from dream_assets.corpus import corpus_of
 from dream_assets.defs.documents.assets import parsed_documents
+from dream_assets.defs.golden.sizing import RoundScorer
 from dream_assets.defs.metadata import table_asset_metadata, table_metadata
 from dream_assets.defs.readers import read_parsed_documents
+from dream_assets.defs.workers import WorkerSettings
 from dream_assets.hashing import content_hash
 from dream_assets.lib.golden.alignment import align_contexts, alignment_counts
+from dream_assets.lib.golden.sizing import SizingRule
 from dream_assets.lib.golden.splits import HELD_OUT, SELECTION, split_golden
 from dream_assets.lib.golden.squad import read_squad, squad_golden_dataset
-from dream_assets.lib.golden.synthetic import generate_synthetic_golden
+from dream_assets.lib.golden.synthetic import generate_in_rounds, generate_synthetic_golden
 from dream_assets.lib.golden.synthetic_settings import SyntheticSettings
 from dream_assets.search_space import SearchSpace
 from resources.embeddings import EmbeddingProvider
 from resources.llm import LlmProvider
 from resources.object_store import ObjectStore
 from resources.ray_cluster import RayCluster
+from resources.vector_stores import VectorStore
 
 DEMO_SQUAD = package_data.DEMO_SQUAD
 
@@ -42,8 +46,22 @@ class GoldenDatasetConfig(dg.Config):
     )
     squad_path: str = Field(default=str(DEMO_SQUAD), description="SQuAD v2.0 (or v1.1) JSON with the human questions.")
     questions_per_document: int = Field(
-        default=3, description="Seeded sample per document, either source (0 keeps every human question; synthetic: 3)."
+        default=3,
+        description="Seeded sample per document, either source (0 keeps every human question; synthetic: 3);"
+        " with `sized_to_decision`, the synthetic set's first round.",
     )
+    sized_to_decision: bool = Field(
+        default=False,
+        description="Synthetic: generate in rounds, scoring every configuration's retrieval tier on the current"
+        " indexes after each, until tier 1 and the winner hold (or a budget is spent).",
+    )
+    round_questions_per_document: int = Field(default=2, description="Sized: questions per document of later rounds.")
+    stable_rounds: int = Field(default=2, description="Sized: rounds tier 1 and the winner must hold for.")
+    max_interval_width: float = Field(
+        default=0.2, description="Sized: widest 95% interval of the winner's MRR at which the set is large enough."
+    )
+    max_generation_minutes: float = Field(default=18.0, description="Sized: generation's time budget, minutes.")
+    max_llm_calls: int = Field(default=0, description="Sized: LLM-call budget (0: none).")
     seed: int = Field(default=0, description="Seed of the sample, of synthetic generation and of the held-out split.")
     generator_llm: str = Field(
         default="qwen2.5-coder-0.5b-instruct",
@@ -72,7 +90,12 @@ class GoldenDatasetConfig(dg.Config):
     )
 
 
-@dg.asset(deps=[parsed_documents], group_name="golden", kinds={"parquet", "ray"})
+@dg.asset(
+    # a set sized to the decision is scored on the indexes' retrieval tier (`sized_to_decision`)
+    deps=[parsed_documents, dg.AssetDep("embedding_index", partition_mapping=dg.AllPartitionMapping())],
+    group_name="golden",
+    kinds={"parquet", "ray"},
+)
 def golden_dataset(
     context: dg.AssetExecutionContext,
     config: GoldenDatasetConfig,
@@ -80,6 +103,7 @@ def golden_dataset(
     llms: LlmProvider,
     embeddings: EmbeddingProvider,
     ray_cluster: RayCluster,
+    vector_store: VectorStore,
     search_space: dg.ResourceParam[SearchSpace],
 ) -> dg.MaterializeResult:
     """Golden set (`golden_dataset/<version>/questions.parquet`, `contexts.parquet` and, for
@@ -96,11 +120,18 @@ def golden_dataset(
     items that fail (malformed output after retries, ungrounded answer, duplicate) are counted
     by reason in the metadata, with examples, and listed in `failures.parquet`; LLM responses
     are cached under the Ray scratch directory, so a re-run asks nothing already answered.
+
+    With `sized_to_decision`, the synthetic set is generated in rounds until the verdict it
+    feeds has settled (`dream_assets.lib.golden.sizing`): after each round the retrieval tier of
+    every configuration is scored on the corpus' current indexes (`RoundScorer`); each round's
+    outcome and why generation stopped are in the metadata (`rounds`, `stopped_because`,
+    `sizing`) and in `sizing.json` beside the questions.
     """
     store = object_store.client()
     corpus = corpus_of(context)
     documents = read_parsed_documents(context.instance, store, corpus, search_space.golden_parser)
-    parts, failures, metadata = _golden_parts(context, config, documents, llms, embeddings, ray_cluster)
+    workers = WorkerSettings(object_store, embeddings, llms, vector_store, ray_cluster, search_space, corpus)
+    parts, failures, metadata, sizing = _golden_parts(context, config, documents, workers)
     questions = pd.concat([q.assign(golden_source=name) for name, q, _ in parts], ignore_index=True)
     contexts = pd.concat([c.assign(golden_source=name) for name, _, c in parts], ignore_index=True)
     questions = _split(context, config, questions, metadata)
@@ -110,6 +141,8 @@ def golden_dataset(
     store.write_parquet(f"{prefix}/contexts.parquet", contexts)
     if len(failures):
         store.write_parquet(f"{prefix}/failures.parquet", failures)
+    if sizing:
+        store.write_json(f"{prefix}/{layout.GOLDEN_SIZING}", sizing)
     metadata["alignment_by_parser"] = _align(context, store, contexts, prefix, corpus, search_space)
     metadata.update(_since_previous(store, corpus, questions))
     store.write_json(layout.golden_pointer(corpus), {"version": version, "prefix": prefix, "corpus": corpus})
@@ -165,10 +198,11 @@ def _align(context, store, contexts: pd.DataFrame, prefix: str, corpus: str, spa
     return counts
 
 
-def _golden_parts(context, config: GoldenDatasetConfig, documents, llms, embeddings, ray_cluster: RayCluster):
+def _golden_parts(context, config: GoldenDatasetConfig, documents, workers: WorkerSettings):
     """The golden set's parts by source, as (source, questions, contexts); the synthetic
-    failures; and the metadata of each source (counts, skips, LLM spend)."""
-    parts, failures, metadata = [], pd.DataFrame(), {}
+    failures; the metadata of each source (counts, skips, LLM spend); and, for a set sized to
+    the decision, its rounds and why they stopped (else {})."""
+    parts, failures, metadata, sizing = [], pd.DataFrame(), {}, {}
     if config.source in ("human", "both"):
         squad = read_squad(config.squad_path)
         human = squad_golden_dataset(squad, documents, config.questions_per_document or None, config.seed)
@@ -177,7 +211,7 @@ def _golden_parts(context, config: GoldenDatasetConfig, documents, llms, embeddi
         metadata["human_skipped"] = human.skipped
         metadata["duplicate_questions_collapsed"] = human.collapsed
     if config.source in ("synthetic", "both"):
-        synthetic = _synthetic(context, config, documents, llms, embeddings, ray_cluster)
+        synthetic = _synthetic(context, config, documents, workers)
         failures, questions = synthetic.failures, synthetic.golden.questions
         parts.append(("synthetic", questions, synthetic.golden.contexts))
         by_kind = questions.groupby("question_kind")["lexical_overlap"]
@@ -194,7 +228,15 @@ def _golden_parts(context, config: GoldenDatasetConfig, documents, llms, embeddi
             llm_cost_usd=synthetic.llm_cost_usd,
             generation_seconds=round(synthetic.seconds, 1),
         )
-    return parts, failures, metadata
+        if synthetic.rounds:
+            sizing = {"rounds": synthetic.rounds, "stopped_because": synthetic.stopped_because,
+                      "note": synthetic.sizing_note, "rule": _sizing_rule(config).model_dump()}  # fmt: skip
+            metadata.update(
+                stopped_because=synthetic.stopped_because,
+                sizing=synthetic.sizing_note,
+                rounds=table_metadata(pd.DataFrame(synthetic.rounds).drop(columns=["tier_1"])),
+            )
+    return parts, failures, metadata, sizing
 
 
 def _split(context, config: GoldenDatasetConfig, questions: pd.DataFrame, metadata: dict) -> pd.DataFrame:
@@ -213,10 +255,22 @@ def _split(context, config: GoldenDatasetConfig, questions: pd.DataFrame, metada
     return questions
 
 
-def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvider, embeddings, ray_cluster: RayCluster):
-    """Generates the synthetic set over Ray tasks, logging each finished task and drawing a
-    progress bar on the terminal; near duplicates are found with the embedding model of
-    `SyntheticSettings.dedupe_embedding_model`."""
+def _sizing_rule(config: GoldenDatasetConfig) -> SizingRule:
+    """The rounds' sizes, stability rule and budgets of `config`."""
+    return SizingRule(
+        first_round_per_document=config.questions_per_document or 3,
+        round_per_document=config.round_questions_per_document,
+        stable_rounds=config.stable_rounds,
+        max_interval_width=config.max_interval_width,
+        max_minutes=config.max_generation_minutes,
+        max_llm_calls=config.max_llm_calls,
+    )
+
+
+def _synthetic(context, config: GoldenDatasetConfig, documents, workers: WorkerSettings):
+    """Generates the synthetic set over Ray tasks, at a fixed size or in rounds sized to the
+    decision, logging each finished task and drawing a progress bar on the terminal; near
+    duplicates are found with the embedding model of `SyntheticSettings.dedupe_embedding_model`."""
     import numpy as np
 
     from dream_assets.lib.models.embeddings import make_embedding
@@ -229,35 +283,48 @@ def _synthetic(context, config: GoldenDatasetConfig, documents, llms: LlmProvide
         max_attempts=config.max_attempts,
         languages=config.languages,
     )
-    embed_model = make_embedding(embeddings.settings_for(settings.dedupe_embedding_model))
+    embed_model = make_embedding(workers.embedding(settings.dedupe_embedding_model))
 
     def embed(texts: list[str]) -> np.ndarray:
         return np.asarray(embed_model.get_text_embedding_batch(texts))
 
     # a JSON question and answer of bounded length fit in 256 tokens
-    llm_settings = llms.settings_for(config.generator_llm).model_copy(update={"max_tokens": 256})
-    ray_cluster.connect()
+    llm_settings = workers.llm(config.generator_llm).model_copy(update={"max_tokens": 256})
+    workers.ray_cluster.connect()
     bar = tqdm(total=len(documents), desc="synthetic golden set", unit="doc", file=sys.stderr)
 
     def progress(done: int, total: int, kept: int, failed: int) -> None:
+        if done < bar.n:  # a new round
+            bar.reset()
         bar.update(done - bar.n)
         bar.set_postfix(questions=kept, failed=failed)
         context.log.info("synthetic golden set: %d/%d documents, %d questions, %d failed", done, total, kept, failed)
 
+    options = (llm_settings, workers.llm_cache_dir, config.documents_per_task, config.max_workers, progress, embed)
     try:
-        result = generate_synthetic_golden(
-            documents,
-            settings,
-            llm_settings,
-            f"{ray_cluster.scratch_dir}/llm_cache",
-            config.documents_per_task,
-            config.max_workers,
-            progress,
-            embed,
-        )
+        if not config.sized_to_decision:
+            return generate_synthetic_golden(documents, settings, *options)
+
+        def decide(golden, round_index: int, llm_calls: int, seconds: float):
+            outcome = scorer(golden, round_index, llm_calls, seconds)
+            bar.set_description(f"synthetic golden set, round {round_index + 1}")
+            context.log.info(
+                "golden set round %d: %d questions, tier 1 holds %d of %d configurations, winner %s"
+                " (interval %.3f wide)",
+                round_index, outcome.questions, len(outcome.tier_1), outcome.configurations, outcome.winner,
+                outcome.interval_width,
+            )  # fmt: skip
+            return outcome
+
+        def read_documents(parser: str):
+            return read_parsed_documents(context.instance, workers.object_store.client(), workers.corpus, parser)
+
+        scorer = RoundScorer(workers, read_documents, config.held_out_fraction, config.seed, config.split_unit)
+        result = generate_in_rounds(documents, settings, _sizing_rule(config), decide, *options)
+        context.log.info("golden set: %s", result.sizing_note)
+        return result
     finally:
         bar.close()
-    return result
 
 
 def _failure_examples(failures: pd.DataFrame, count: int = 5) -> pd.DataFrame:

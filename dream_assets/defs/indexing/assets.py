@@ -136,7 +136,9 @@ def _store_index(
         show_progress=True,
     )
     version, prefix, table = pointer["version"], pointer["prefix"], pointer["table"]
-    store.write_json(layout.index_pointer(index_key, corpus), {"version": version, "prefix": prefix, "table": table})
+    # the corpus version lets a reader tell an index of this corpus from a stale one
+    record = {"version": version, "prefix": prefix, "table": table, "corpus_version": corpus_version(documents)}
+    store.write_json(layout.index_pointer(index_key, corpus), record)
     ann = pointer["ann"]
     return {
         "index": index_key,

@@ -91,8 +91,8 @@ def refresh_stages(
     configs: list[str] | None,
 ) -> list[Stage]:
     """The stages of one refresh: copy and parse the added and changed documents (one run per
-    range of `document_order`, the `documents` partitions' order), the golden set, the indexes
-    that `configs` read (all when None), the reranker (only when evaluating everything), the
+    range of `document_order`, the `documents` partitions' order), the indexes that `configs`
+    read (all when None), the golden set, the reranker (only when evaluating everything), the
     sweep of `configs` (all when None), then the judge, the leaderboard and the winner."""
     from dream_assets.partitions import sweep_partitions
 
@@ -104,11 +104,12 @@ def refresh_stages(
         Stage(f"ingest {len(keys)} documents", "ingest_job", keys)
         for keys in key_ranges(document_order, changes.to_ingest)
     ]
-    stages.append(Stage("golden dataset", "golden_job", None, golden_run_config(options.golden)))
     stages += [
         Stage(f"embedding indexes {', '.join(keys)}", "index_job", keys)
         for keys in key_ranges(partitions.embedding_indexes.get_partition_keys(), indexes)
     ]
+    # after the indexes: a synthetic set sized to the decision is scored on their retrieval tier
+    stages.append(Stage("golden dataset", "golden_job", None, golden_run_config(options.golden)))
     if configs is None and any(config.reranker != "none" for config in space.configs()):
         stages.append(Stage("reranker: training pairs, fine-tuning", "reranker_job"))
     sweep = sweep_run_config(options.generation_sample_size)

@@ -43,6 +43,8 @@ class ReportInputs:
         judged: the judged configurations' rows (`dream_assets.defs.evaluation.leaderboard.judged`).
         agreement: for a synthetic golden set, how far such a set's ranking agreed with human
             questions when measured (`dream_assets.lib.golden.agreement.agreement_note`); ''.
+        sizing: for a synthetic set sized to the decision, its rounds and why generation
+            stopped (`dream_assets.lib.golden.sizing.sizing_note`); ''.
     """
 
     corpus: str
@@ -56,6 +58,7 @@ class ReportInputs:
     calibration: dict | None = None
     judged: pd.DataFrame = field(default_factory=pd.DataFrame)
     agreement: str = ""
+    sizing: str = ""
 
 
 def _table(frame: pd.DataFrame, table_id: str) -> str:
@@ -169,6 +172,7 @@ reference context among {html.escape(winner)}'s retrieved contexts (the first {Q
 <p>One retrieves a reference context, another none ({len(tier_1)} configuration(s) in tier 1).</p>
 {_table(disagreeing, "disagreements")}</section>
 <section id="golden"><h2>Golden set</h2>{_table(golden_make_up(inputs.questions), "golden-make-up")}
+{f'<p id="golden-sizing">{html.escape(inputs.sizing)}</p>' if inputs.sizing else ""}
 {f'<p id="synthetic-agreement">{html.escape(inputs.agreement)}</p>' if inputs.agreement else ""}</section>
 <section id="judge"><h2>Judge</h2>{_calibration(inputs.calibration, inputs.judged)}</section>
 <section id="documents"><h2>Documents</h2><p>{parsed} of {len(documents)} parsed (document × parser).</p>

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dream_assets.lib.documents.parsing import normalise_whitespace
+from dream_assets.lib.golden.sizing import RoundOutcome, SizingRule, sizing_note, stop_reason
+from dream_assets.lib.golden.squad import GoldenDataset
 from dream_assets.lib.golden.synthetic_filters import lexical_overlap, merge_batches, question_counts
 from dream_assets.lib.golden.synthetic_ragas import (
     ask_item,
@@ -165,7 +167,8 @@ def generate_synthetic_golden(
     on_progress: Callable[[int, int, int, int], None] | None = None,
     embed: Callable[[list[str]], Any] | None = None,
 ) -> SyntheticResult:
-    """Generates the synthetic golden set over Ray tasks (Ray must be initialised).
+    """Generates the synthetic golden set over Ray tasks (Ray must be initialised), at a fixed
+    size: `settings.questions_per_document` times the documents.
 
     The driver shares the budget among the documents (`question_counts`, from each one's
     length and contexts with terms); documents, sorted by id, are cut into batches of
@@ -190,6 +193,81 @@ def generate_synthetic_golden(
     Raises:
         ValueError: if `documents` is empty or `documents_per_task` < 1.
     """
+    start = time.perf_counter()
+    options = (llm_settings, cache_dir, documents_per_task, max_workers, on_progress)
+    batches = _generate_round(documents, settings, *options)
+    return _result(batches, settings, embed, time.perf_counter() - start)
+
+
+def generate_in_rounds(
+    documents: dict[str, ParsedDocument],
+    settings: SyntheticSettings,
+    rule: SizingRule,
+    decide: Callable[[GoldenDataset, int, int, float], RoundOutcome],
+    llm_settings,
+    cache_dir: str | None,
+    documents_per_task: int = 3,
+    max_workers: int = 0,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+    embed: Callable[[list[str]], Any] | None = None,
+) -> SyntheticResult:
+    """Generates the synthetic golden set in rounds until the decision it feeds has settled or
+    its budget is spent (`dream_assets.lib.golden.sizing`).
+
+    Round 1 asks `rule.first_round_per_document` questions per document with `settings.seed`
+    (the fixed-size set of that size); round r asks `rule.round_per_document` more with seed
+    `settings.seed + r - 1` (other contexts, terms and personas). After each round every round's
+    batches are merged (`merge_batches`: a question of a later round that repeats one kept is
+    rejected as a duplicate) and `decide` is called with (the set so far, the round, LLM calls
+    so far, seconds so far); its `RoundOutcome`s go to `stop_reason`.
+
+    Args:
+        documents: parsed documents by id.
+        settings: generation settings (its `questions_per_document` is the rule's per round).
+        rule: the round sizes, the stability rule and the budgets.
+        decide: scores the set so far (the retrieval tier of every configuration, ranked and
+            tiered on the selection split).
+        llm_settings: as `generate_synthetic_golden`.
+        cache_dir: as `generate_synthetic_golden`.
+        documents_per_task: as `generate_synthetic_golden`.
+        max_workers: as `generate_synthetic_golden`.
+        on_progress: as `generate_synthetic_golden`, restarting each round.
+        embed: as `generate_synthetic_golden`.
+
+    Returns:
+        The `SyntheticResult`, with `rounds` (each round's outcome, as plain data),
+        `stopped_because` (a key of `STOP_REASONS`) and `sizing_note`.
+
+    Raises:
+        ValueError: as `generate_synthetic_golden`.
+    """
+    start, batches, history = time.perf_counter(), [], []
+    while True:
+        size = rule.first_round_per_document if not history else rule.round_per_document
+        update = {"questions_per_document": size, "seed": settings.seed + len(history)}
+        options = (llm_settings, cache_dir, documents_per_task, max_workers, on_progress)
+        batches += _generate_round(documents, settings.model_copy(update=update), *options)
+        golden, _ = merge_batches(batches, embed, settings.near_duplicate_similarity)
+        calls = sum(batch.llm_calls for batch in batches)
+        history.append(decide(golden, len(history) + 1, calls, time.perf_counter() - start))
+        if reason := stop_reason(history, rule):
+            break
+    result = _result(batches, settings, embed, time.perf_counter() - start)
+    result.rounds = [outcome.record() for outcome in history]
+    result.stopped_because, result.sizing_note = reason, sizing_note(history, reason, rule)
+    return result
+
+
+def _generate_round(
+    documents: dict[str, ParsedDocument],
+    settings: SyntheticSettings,
+    llm_settings,
+    cache_dir: str | None,
+    documents_per_task: int,
+    max_workers: int,
+    on_progress: Callable[[int, int, int, int], None] | None,
+) -> list[BatchResult]:
+    """One pass over every document (`generate_synthetic_golden`'s fan-out): the batches' results."""
     import ray
 
     if not documents:
@@ -203,7 +281,6 @@ def generate_synthetic_golden(
     batches = [ordered[i : i + documents_per_task] for i in range(0, len(ordered), documents_per_task)]
     task = ray.remote(num_cpus=1, max_retries=0)(generate_batch)
     settings_ref = ray.put(settings)
-    start = time.perf_counter()
     pending, results, waiting = [], [], list(batches)
     limit = max_workers or len(batches)
     while waiting or pending:
@@ -216,13 +293,18 @@ def generate_synthetic_golden(
         if on_progress is not None:
             finished, kept = sum(len(r.documents) for r in results), sum(len(r.rows) for r in results)
             on_progress(finished, len(ordered), kept, sum(len(r.failures) for r in results))
-    golden, failures = merge_batches(results, embed, settings.near_duplicate_similarity)
+    return results
+
+
+def _result(batches: list[BatchResult], settings: SyntheticSettings, embed, seconds: float) -> SyntheticResult:
+    """The merged set of `batches` with their LLM counts."""
+    golden, failures = merge_batches(batches, embed, settings.near_duplicate_similarity)
     return SyntheticResult(
         golden=golden,
         failures=failures,
-        llm_requests=sum(r.llm_requests for r in results),
-        llm_calls=sum(r.llm_calls for r in results),
-        llm_cost_usd=sum(r.llm_usage.cost_usd for r in results),
-        llm_tokens=sum(r.llm_usage.prompt_tokens + r.llm_usage.completion_tokens for r in results),
-        seconds=time.perf_counter() - start,
+        llm_requests=sum(r.llm_requests for r in batches),
+        llm_calls=sum(r.llm_calls for r in batches),
+        llm_cost_usd=sum(r.llm_usage.cost_usd for r in batches),
+        llm_tokens=sum(r.llm_usage.prompt_tokens + r.llm_usage.completion_tokens for r in batches),
+        seconds=seconds,
     )

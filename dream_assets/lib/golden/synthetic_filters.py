@@ -194,6 +194,14 @@ def _failure(row: dict, reason: str, excerpt: str) -> dict:
     }
 
 
+def _failure_identity(failure: dict) -> tuple:
+    """What makes a failure row one: a document's own (no context) once per reason, every
+    item's failure on its own."""
+    if failure["context_id"]:
+        return (id(failure),)
+    return failure["document_id"], str(failure["reason"]).split(":", 1)[0]
+
+
 def near_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, int]:
     """Rows of `vectors` (n x d, any norm) whose cosine similarity to an earlier kept row is
     `threshold` or more, each mapped to that kept row; rows are visited in order, so the first
@@ -214,7 +222,8 @@ def near_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, int]:
 def merge_batches(
     batches: list[BatchResult], embed: Callable[[list[str]], np.ndarray] | None = None, threshold: float = 0.92
 ) -> tuple[GoldenDataset, pd.DataFrame]:
-    """Merges batch results into one golden set, in document order.
+    """Merges batch results (of one generation, or of all its rounds) into one golden set, in
+    document order; contexts, and a document's own failures, repeated by later rounds are kept once.
 
     Questions equal after lower-casing and whitespace normalisation are kept once; the others
     become failures with reason `duplicate_question`. With `embed` (texts to an n x d array),
@@ -226,7 +235,8 @@ def merge_batches(
         (the golden dataset, failures with `FAILURE_COLUMNS`).
     """
     rows = sorted((row for batch in batches for row in batch.rows), key=lambda r: r["reference_context_ids"][0])
-    failures = [failure for batch in batches for failure in batch.failures]
+    # a document's own failures (language, no term) recur in every round of generation: kept once
+    failures = list({_failure_identity(f): f for batch in batches for f in batch.failures}.values())
     kept, seen = [], set()
     for row in rows:
         normalised = normalise_whitespace(row["user_input"]).lower()
@@ -242,7 +252,8 @@ def merge_batches(
                 _failure(kept[row], "near_duplicate", f"{kept[row]['user_input']} ≈ {kept[twin]['user_input']}")
             )
         kept = [row for index, row in enumerate(kept) if index not in dropped]
-    rows: list[dict] = sorted((c for batch in batches for c in batch.contexts), key=lambda c: str(c["context_id"]))
+    unique = {str(c["context_id"]): c for batch in batches for c in batch.contexts}  # each round's are the same
+    rows: list[dict] = [unique[key] for key in sorted(unique)]
     contexts = pd.DataFrame(rows, columns=pd.Index(CONTEXT_COLUMNS))
     questions = pd.DataFrame(kept, columns=SYNTHETIC_COLUMNS)
     failures_table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values(["context_id"], ignore_index=True)

@@ -124,7 +124,9 @@ class SyntheticResult:
     """The merged synthetic set: the golden dataset (questions with `SYNTHETIC_COLUMNS`, the
     contexts they point into), every failed item with its reason, LLM counts (requests, calls,
     tokens, and their cost in US dollars at `config/llms.yaml` prices), and the wall time of
-    generation in seconds."""
+    generation in seconds. Generated in rounds (`dream_assets.lib.golden.sizing`): each round's
+    outcome (`rounds`), why generation stopped (`stopped_because`) and that in a sentence
+    (`sizing_note`); empty for a set of fixed size."""
 
     golden: GoldenDataset
     failures: pd.DataFrame
@@ -133,3 +135,6 @@ class SyntheticResult:
     seconds: float
     llm_cost_usd: float = 0.0
     llm_tokens: int = 0
+    rounds: list[dict] = field(default_factory=list)
+    stopped_because: str = ""
+    sizing_note: str = ""
