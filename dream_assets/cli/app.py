@@ -142,7 +142,7 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run the whole chain on a corpus: ingest, golden set, indexes, sweep, leaderboard, winner."""
+    """Run the whole chain on a corpus: ingest, indexes, golden set, sweep, leaderboard, winner."""
     from dream_assets.cli.chain import RunOptions, run_chain
 
     with failures():
@@ -212,7 +212,7 @@ def watch(
     judge_configurations: Annotated[int, typer.Option(help="Best configurations of tier 1 judged.")] = 2,
 ) -> None:
     """Watch a source: each change (documents added, changed, deleted) refreshes the corpus'
-    golden set, indexes, tier 1, leaderboard and served winner (`dream ui` runs the sensor)."""
+    indexes, golden set, tier 1, leaderboard and served winner (`dream ui` runs the sensor)."""
     from dream_assets.cli.chain import RunOptions
     from dream_assets.cli.chain import watch as watch_source
 

@@ -186,7 +186,8 @@ def test_own_pdfs_get_a_synthetic_golden_set_and_a_leaderboard(home, own_run):
     # why generation stopped, under the make-up and again under the verdict
     stopped = f"synthetic questions generated in 1 round ({len(questions)} questions, "
     assert printed.count(stopped) == 2, printed[:3000]
-    assert "stopped: the time budget was spent; tier 1 held " in printed and " of 2 configurations, winner " in printed
+    assert "stopped: another round would pass the time budget (0.05 min); tier 1 held " in printed
+    assert " of 2 configurations, winner " in printed
     board = pd.read_parquet(_store(home) / "experiment_leaderboard" / version / "leaderboard.parquet")
     assert len(board) == 2 and board["tier"].notna().all()
     assert "DREAM leaderboard of corpus 'my-contracts'" in own_run.stdout

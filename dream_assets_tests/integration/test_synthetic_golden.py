@@ -214,7 +214,7 @@ def test_a_set_sized_to_the_decision_stops_on_its_budget_or_once_tier_1_and_the_
             assert len(rounds) == 1 and rounds[0]["llm_calls"] == budget["llm_calls"] > 0
             assert rounds[0]["configurations"] == 4 and rounds[0]["questions"] == budget["synthetic_questions"] > 0
             assert budget["sizing"].startswith("synthetic questions generated in 1 round (")
-            assert "stopped: the LLM-call budget was spent" in budget["sizing"]
+            assert "stopped: another round would pass the LLM-call budget (5 calls)" in budget["sizing"]
 
             # stability binds: generation goes on until tier 1 and the winner held for 2 rounds
             stable = _metadata(_generate(defs, instance, **options, max_interval_width=0.5), "golden_dataset")

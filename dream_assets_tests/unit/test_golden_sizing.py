@@ -91,7 +91,7 @@ def test_budgets_bind_before_a_round_that_would_pass_them():
     # round 1 took 60 s: a second (120 s) fits in 150 s, a third (180 s) does not
     assert stop_reason([_outcome(1, tier_1=("a", "b"))], timed) is None
     assert stop_reason([_outcome(1, tier_1=("a", "b")), _outcome(2)], timed) == "time_budget"
-    assert "the time budget was spent" in sizing_note([_outcome(1)], "time_budget", timed)
+    assert "another round would pass the time budget" in sizing_note([_outcome(1)], "time_budget", timed)
     # a first round of 3 questions per document priced the next, of 1, at a third of its cost:
     # 60 s and 20 calls, then 20 s and about 7 calls
     smaller = SizingRule(first_round_per_document=3, round_per_document=1, max_minutes=1.5, max_llm_calls=27)

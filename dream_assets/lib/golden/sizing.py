@@ -27,8 +27,8 @@ from pydantic import BaseModel, Field
 
 STOP_REASONS = {
     "stable": "tier 1 and the winner held",
-    "llm_call_budget": "the LLM-call budget was spent",
-    "time_budget": "the time budget was spent",
+    "llm_call_budget": "another round would pass the LLM-call budget",
+    "time_budget": "another round would pass the time budget",
     "no_new_questions": "a round added no question",
     "no_configuration_scored": "no configuration's index could be read to score the rounds on",
 }
@@ -184,7 +184,11 @@ def sizing_note(history: list[RoundOutcome], reason: str, rule: SizingRule) -> s
         f" ({rule.metric} {last.winner_score:.3f}, 95% interval {width} wide; target {rule.max_interval_width})"
     )
     spent = f"{last.llm_calls} LLM calls, {last.seconds / 60:.1f} min"
-    held = f" for {rule.stable_rounds} rounds" if reason == "stable" else ""
+    held = {
+        "stable": f" for {rule.stable_rounds} rounds",
+        "time_budget": f" ({rule.max_minutes:g} min)",
+        "llm_call_budget": f" ({rule.max_llm_calls} calls)",
+    }.get(reason, "")
     return (
         f"synthetic questions generated in {rounds} ({last.questions} questions, {spent});"
         f" stopped: {STOP_REASONS[reason]}{held}; {stood}"
