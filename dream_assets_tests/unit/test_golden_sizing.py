@@ -119,3 +119,30 @@ def test_the_rule_rejects_impossible_settings():
         SizingRule(max_interval_width=0)
     with pytest.raises(ValueError, match="no round"):
         stop_reason([], SizingRule())
+
+
+def test_the_rounds_score_each_retrieval_once_whatever_the_llms_and_leave_rerankers_out():
+    from types import SimpleNamespace
+
+    from dream_assets.defs.golden.sizing import RoundScorer
+    from dream_assets.search_space import SearchSpace
+
+    space = SearchSpace.model_validate(
+        {
+            "retrieval": [{"method": "chunks", "chunk_size": 256, "chunk_overlap": 32}],
+            "embedding_models": ["all-MiniLM-L6-v2"],
+            "llms": ["gemma-3-270m", "Qwen/Qwen2.5-7B-Instruct"],
+            "top_k": [2, 4],
+            "retrievers": ["vector", "bm25"],
+            "rerankers": ["none", "finetuned"],
+        }
+    )
+    scorer = RoundScorer(SimpleNamespace(search_space=space), None, 0.3, 0, "question")  # pyright: ignore[reportArgumentType]
+    assert len(space.configs()) == 16
+    assert sorted(scorer.configs) == [
+        "chunks256o32_minilm-l6_k2",
+        "chunks256o32_minilm-l6_k2_bm25",
+        "chunks256o32_minilm-l6_k4",
+        "chunks256o32_minilm-l6_k4_bm25",
+    ]
+    assert all(config.reranker == "none" for config in scorer.configs.values())

@@ -13,6 +13,7 @@ from dream_assets.lib.golden.alignment import align_contexts
 from dream_assets.lib.golden.sizing import RoundOutcome, round_outcome
 from dream_assets.lib.golden.splits import SELECTION, split_golden
 from dream_assets.lib.golden.squad import GoldenDataset
+from dream_assets.rag_config import slug_of
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ class RoundScorer:
         self.split = (held_out_fraction, seed, split_unit)
         self.configs = {}
         for config in space.configs():
-            if config.reranker == "none":
-                self.configs.setdefault(config.key.replace(f"_{config.llm}", ""), config)
+            if config.reranker == "none":  # configurations that differ only in their LLM retrieve alike
+                self.configs.setdefault(config.key.replace(f"_{slug_of(config.llm)}_k", "_k"), config)
         self.retrievers, self.scores, self.contexts, self.versions = {}, {}, {}, {}
         self.skipped: dict[str, str] = {}
 
