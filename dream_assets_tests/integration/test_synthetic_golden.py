@@ -36,11 +36,12 @@ BLOCKING_CHECKS = {
 }
 
 
-def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=None, search_space=None):
+def _definitions(tmp_path, pdf_folder, models_dir, api_base=None, ray_address=None, search_space=None, llm_table=None):
     (pdf_folder / "broken.pdf").unlink()
     resources = local_resources(tmp_path / "state", str(pdf_folder))
     # a new resource, not `model_copy`: Dagster resources keep their construction arguments
-    resources["llms"] = LlmProvider(models_dir=str(models_dir), api_base=api_base)
+    table = {"llm_table": str(llm_table)} if llm_table else {}
+    resources["llms"] = LlmProvider(models_dir=str(models_dir), api_base=api_base, **table)
     if ray_address:
         resources["ray_cluster"] = RayCluster(
             address=ray_address, storage_path=str(tmp_path / "ray_results"), scratch_dir=str(tmp_path / "scratch")
@@ -131,8 +132,11 @@ def test_malformed_output_is_retried_recorded_and_does_not_stop_the_asset(
     shutil.copy(BAIKAL, pdf_folder / "baikal.pdf")  # Russian: asked nothing, recorded why
     documents = ["1973-oil-crisis", "baikal", "normans"]
     stub = start_openai_stub(_stub_reply)
+    # the shipped retry budget (4 tries), with waits of milliseconds instead of seconds
+    table = tmp_path / "llms.yaml"
+    table.write_text("default: {max_attempts: 4, backoff_s: 0.01, max_backoff_s: 0.05}\n")
     try:
-        defs, resources = _definitions(tmp_path, pdf_folder, models_dir, api_base=stub.url)
+        defs, resources = _definitions(tmp_path, pdf_folder, models_dir, api_base=stub.url, llm_table=table)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("documents", documents)
             _run(defs, instance, "ingest_job", documents)
