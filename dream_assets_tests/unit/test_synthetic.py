@@ -59,6 +59,21 @@ def test_merge_keeps_each_question_once_with_stable_ids_and_records_duplicates()
     assert again.questions["question_id"].tolist() == golden.questions["question_id"].tolist()
 
 
+def test_merging_rounds_keeps_contexts_and_a_document_s_own_failures_once_and_every_item_failure():
+    language = {"document_id": "ru", "context_id": "", "term": "", "attempts": 0, "reason": "unsupported_language",
+                "excerpt": "the document is in 'ru'"}  # fmt: skip
+    item = {"document_id": "a", "context_id": "a:c000", "term": "t", "attempts": 3, "reason": "X: no", "excerpt": ""}
+    context = {"context_id": "a:c000", "document_id": "a", "start": 0, "end": 5, "text": "Rollo"}
+    rounds = [
+        BatchResult(["a", "ru"], rows=[_row("a:c00" + str(n), question)], contexts=[context], failures=[language, item])
+        for n, question in ((1, "Who was Rollo?"), (0, "Who was Charles?"))
+    ]
+    golden, failures = merge_batches(rounds)
+    assert len(golden.questions) == 2 and golden.contexts["context_id"].tolist() == ["a:c000"]
+    assert list(failures["reason"]) == ["unsupported_language", "X: no", "X: no"]
+    assert golden.skipped == {"unsupported_language": 1, "X": 2}
+
+
 def test_context_chunks_are_spans_of_the_parsed_text():
     text = " ".join(f"Sentence {i} about Rollo and the Normans of Normandy." for i in range(200))
     chunks = context_chunks(ParsedDocument(document_id="d", title="d", text=text), 64, 0)

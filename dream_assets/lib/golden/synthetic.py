@@ -196,7 +196,8 @@ def generate_synthetic_golden(
     start = time.perf_counter()
     options = (llm_settings, cache_dir, documents_per_task, max_workers, on_progress)
     batches = _generate_round(documents, settings, *options)
-    return _result(batches, settings, embed, time.perf_counter() - start)
+    merged = merge_batches(batches, embed, settings.near_duplicate_similarity)
+    return _result(batches, merged, time.perf_counter() - start)
 
 
 def generate_in_rounds(
@@ -247,12 +248,12 @@ def generate_in_rounds(
         update = {"questions_per_document": size, "seed": settings.seed + len(history)}
         options = (llm_settings, cache_dir, documents_per_task, max_workers, on_progress)
         batches += _generate_round(documents, settings.model_copy(update=update), *options)
-        golden, _ = merge_batches(batches, embed, settings.near_duplicate_similarity)
+        merged = merge_batches(batches, embed, settings.near_duplicate_similarity)
         calls = sum(batch.llm_calls for batch in batches)
-        history.append(decide(golden, len(history) + 1, calls, time.perf_counter() - start))
+        history.append(decide(merged[0], len(history) + 1, calls, time.perf_counter() - start))
         if reason := stop_reason(history, rule):
             break
-    result = _result(batches, settings, embed, time.perf_counter() - start)
+    result = _result(batches, merged, time.perf_counter() - start)  # the last round's merge is the set
     result.rounds = [outcome.record() for outcome in history]
     result.stopped_because, result.sizing_note = reason, sizing_note(history, reason, rule)
     return result
@@ -296,9 +297,9 @@ def _generate_round(
     return results
 
 
-def _result(batches: list[BatchResult], settings: SyntheticSettings, embed, seconds: float) -> SyntheticResult:
-    """The merged set of `batches` with their LLM counts."""
-    golden, failures = merge_batches(batches, embed, settings.near_duplicate_similarity)
+def _result(batches: list[BatchResult], merged: tuple, seconds: float) -> SyntheticResult:
+    """The set `merged` from `batches` (`merge_batches`' result) with their LLM counts."""
+    golden, failures = merged
     return SyntheticResult(
         golden=golden,
         failures=failures,

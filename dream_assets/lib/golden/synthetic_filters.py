@@ -194,14 +194,6 @@ def _failure(row: dict, reason: str, excerpt: str) -> dict:
     }
 
 
-def _failure_identity(failure: dict) -> tuple:
-    """What makes a failure row one: a document's own (no context) once per reason, every
-    item's failure on its own."""
-    if failure["context_id"]:
-        return (id(failure),)
-    return failure["document_id"], str(failure["reason"]).split(":", 1)[0]
-
-
 def near_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, int]:
     """Rows of `vectors` (n x d, any norm) whose cosine similarity to an earlier kept row is
     `threshold` or more, each mapped to that kept row; rows are visited in order, so the first
@@ -235,8 +227,15 @@ def merge_batches(
         (the golden dataset, failures with `FAILURE_COLUMNS`).
     """
     rows = sorted((row for batch in batches for row in batch.rows), key=lambda r: r["reference_context_ids"][0])
-    # a document's own failures (language, no term) recur in every round of generation: kept once
-    failures = list({_failure_identity(f): f for batch in batches for f in batch.failures}.values())
+    failures, documents_failed = [], set()
+    for failure in (failure for batch in batches for failure in batch.failures):
+        # a document's own failure (no context: language, no term) recurs in every round: kept once
+        if not failure["context_id"]:
+            reason = (failure["document_id"], str(failure["reason"]).split(":", 1)[0])
+            if reason in documents_failed:
+                continue
+            documents_failed.add(reason)
+        failures.append(failure)
     kept, seen = [], set()
     for row in rows:
         normalised = normalise_whitespace(row["user_input"]).lower()
