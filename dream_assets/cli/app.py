@@ -18,6 +18,8 @@ from typing import Annotated
 
 import typer
 
+from dream_assets import api
+from dream_assets.api import prepare
 from dream_assets.cli.choices import (
     DEFAULT_ANSWERS,
     DEFAULT_JUDGE_SAMPLE,
@@ -26,14 +28,12 @@ from dream_assets.cli.choices import (
     PROJECT_SEARCH_SPACE,
     corpus_option,
     deployment_resources,
-    evidence_defaults,
-    holding,
     named_corpus,
     search_space_path,
     source_uri,
     state_store,
 )
-from dream_assets.cli.console import UserError, debugging, failures, prepare_environment, set_debug
+from dream_assets.cli.console import UserError, debugging, failures, report_on_stdout, set_debug
 from dream_assets.cli.results import compare, leaderboard, report
 from dream_assets.settings import env_name, settings
 
@@ -65,17 +65,10 @@ def _options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print DREAM's version and exit.")
     ] = False,
 ) -> None:
-    prepare_environment(home)
-    # a project's own LLM table (`dream init` writes one), unless DREAM_LLM_TABLE names another
-    if Path(PROJECT_LLMS).is_file():
-        os.environ.setdefault("DREAM_LLM_TABLE", str(Path(PROJECT_LLMS).resolve()))
+    prepare(home)  # the environment, and the project's own LLM table (`dream init` writes one)
     set_debug(debug)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
-    report = logging.StreamHandler(sys.stdout)
-    dream = logging.getLogger("dream")
-    dream.addHandler(report)
-    dream.setLevel(logging.INFO)
-    dream.propagate = False
+    report_on_stdout()
     if not debug:  # MLflow's own INFO lines (database migrations), read when mlflow is imported
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
@@ -143,29 +136,14 @@ def run(
     ] = False,
 ) -> None:
     """Run the whole chain on a corpus: ingest, indexes, golden set, sweep, leaderboard, winner."""
-    from dream_assets.cli.chain import RunOptions, run_chain
-
     with failures():
-        evidence = evidence_defaults(
-            full_evidence, search_space_path(search_space), generation_sample_size, judge_llm, judge_sample_size
-        )
-        options = RunOptions(
-            source=source_uri(source) if source else None,
-            search_space=evidence.search_space,
-            corpus=corpus_option(corpus, source),
-            documents=documents,
-            golden=golden,
-            questions_per_document=questions_per_document,
-            generation_minutes=generation_minutes,
-            generation_sample_size=evidence.answers,
-            held_out_fraction=held_out_fraction,
-            judge_llm=evidence.judge_llm,
-            judge_sample_size=evidence.judged,
-            judge_configurations=judge_configurations,
-            debug=debugging(),
-        )
-        with holding(f"dream run --corpus {options.corpus}"):
-            run_chain(options)
+        api.run(
+            source, corpus=corpus, search_space=search_space, documents=documents, golden=golden,
+            questions_per_document=questions_per_document, generation_minutes=generation_minutes,
+            generation_sample_size=generation_sample_size, held_out_fraction=held_out_fraction,
+            judge_llm=judge_llm, judge_sample_size=judge_sample_size, judge_configurations=judge_configurations,
+            full_evidence=full_evidence, debug=debugging(),
+        )  # fmt: skip
 
 
 @app.command()

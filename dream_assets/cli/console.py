@@ -47,6 +47,16 @@ def prepare_environment(home: str | None) -> Path:
 _debug = [False]
 
 
+def report_on_stdout() -> None:
+    """Sends the `dream` logger's lines (progress, the golden set's make-up, the leaderboard and
+    the verdict) to stdout, unless it has a handler already (a caller's own logging)."""
+    dream = logging.getLogger("dream")
+    if not dream.handlers:
+        dream.addHandler(logging.StreamHandler(sys.stdout))
+        dream.setLevel(logging.INFO)
+        dream.propagate = False
+
+
 def set_debug(on: bool) -> None:
     """Remembers `--debug` for `failures`."""
     _debug[0] = on

@@ -263,6 +263,43 @@ def test_the_leaderboard_for_scripts_and_a_paired_comparison(home, bundled_run):
     assert missing.returncode == 2 and "evaluated: " in missing.stderr and first in missing.stderr
 
 
+API_SCRIPT = """
+import json, sys
+import dream_assets as dream
+
+home, report = sys.argv[1], sys.argv[2]
+board = dream.leaderboard("squad-demo", home=home)
+first, second = board["config_key"][:2]
+compared = dream.compare(first, second, corpus="squad-demo", home=home)
+written = dream.report(output=report, home=home)  # the corpus run last
+try:
+    dream.compare(first, "no-such-config", corpus="squad-demo", home=home)
+except dream.UserError as error:
+    missing = str(error)
+print(json.dumps({"board": json.loads(board.to_json(orient="records")), "report": str(written),
+                  "compared": json.loads(compared.to_json(orient="records")), "missing": missing}))
+"""
+
+
+def test_the_python_api_gives_what_the_commands_print(home, bundled_run, tmp_path):
+    """`dream_assets.leaderboard | compare | report` in a user's script, against the commands'
+    machine-readable output on the same state directory."""
+    assert bundled_run.returncode == 0
+    command, env = dream_command(home)
+    script = [sys.executable, "-c", API_SCRIPT, str(home), str(tmp_path / "api.html")]
+    ran = subprocess.run(script, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    got = json.loads(ran.stdout.strip().splitlines()[-1])
+    printed = json.loads(dream(home, "leaderboard", "--corpus", "squad-demo", "--format", "json").stdout)
+    assert got["board"] == printed and len(printed) >= 2
+    first, second = printed[0]["config_key"], printed[1]["config_key"]
+    compared = dream(home, "compare", first, second, "--corpus", "squad-demo", "--format", "json")
+    assert got["compared"] == json.loads(compared.stdout)
+    assert "no-such-config" in got["missing"] and "evaluated: " in got["missing"]
+    html = Path(got["report"]).read_text(encoding="utf-8")
+    assert got["report"] == str(tmp_path / "api.html") and 'id="verdict"' in html and first in html
+
+
 def test_the_served_winner_answers_a_golden_question_as_its_trial_did(home, bundled_run):
     assert bundled_run.returncode == 0
     version, _ = _golden(home, "squad-demo")

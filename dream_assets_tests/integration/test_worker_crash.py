@@ -2,20 +2,22 @@
 crash of the code, recorded with its signal and not run again as a lost node; the other
 configuration is ranked, and the crashed one keeps its retrieval tier on the leaderboard.
 
-`dream run`, as a user runs it against a Ray cluster (RAY_ADDRESS), with an LLM table that
-serves one of the two LLMs of the search space by `dream_assets_tests.crashing_llm`, whose LLM
-kills its process with SIGILL when asked, as a llama.cpp build with an instruction the CPU lacks
-did (issue 30).
+The chain as a user's script runs it against a Ray cluster (RAY_ADDRESS) through DREAM's
+Python API (`dream_assets.run`, what `dream run` calls), with an LLM table that serves one of the
+two LLMs of the search space by `dream_assets_tests.crashing_llm`, whose LLM kills its process
+with SIGILL when asked, as a llama.cpp build with an instruction the CPU lacks did (issue 30).
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from dream_assets_tests.integration.test_cli import dream, new_home
+from dream_assets_tests.integration.test_cli import dream_command, new_home
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,15 @@ retrieval:
 embedding_models: [all-MiniLM-L6-v2]
 llms: [gemma-3-270m, sigill-llm]
 top_k: [2]
+"""
+SCRIPT = """
+import sys
+import dream_assets as dream
+
+home, space = sys.argv[1:]
+board = dream.run(documents=2, questions_per_document=0, search_space=space, generation_sample_size=4,
+                  judge_llm="", home=home)
+print("returned:", " ".join(board["config_key"]))
 """
 CRASHED, HEALTHY = "chunks256o32_minilm-l6_sigill-llm_k2", "chunks256o32_minilm-l6_gemma-3-270m_k2"
 
@@ -38,10 +49,10 @@ def crash_run(tmp_path_factory, models_dir, ray_head):
     table.write_text(
         yaml.safe_dump({"models": {"sigill-llm": {"provider": "dream_assets_tests.crashing_llm:SigillProvider"}}})
     )
-    run = dream(home, "run", "--documents", "2", "--questions-per-document", "0", "--search-space",
-                str(home / "search_space.yaml"), "--generation-sample-size", "4", "--judge-llm", "",
-                env={"RAY_ADDRESS": ray_head.address, "DREAM_LLM_TABLE": str(table)},
-                pythonpath=str(ROOT))  # fmt: skip  # the provider is the harness' own module
+    _, env = dream_command(home, env={"RAY_ADDRESS": ray_head.address, "DREAM_LLM_TABLE": str(table)},
+                           pythonpath=str(ROOT))  # fmt: skip  # the provider is the harness' own module
+    script = [sys.executable, "-c", SCRIPT, str(home), str(home / "search_space.yaml")]
+    run = subprocess.run(script, capture_output=True, text=True, timeout=900, env=env, cwd=root)
     return home, run
 
 
@@ -74,3 +85,4 @@ def test_the_other_configuration_is_ranked_and_the_crashed_one_keeps_its_retriev
     assert pd.isna(crashed["f1"]) and crashed["generated_questions"] == 0
     assert f"{CRASHED}: its generation tier failed; its retrieval metrics are above, not ranked" in run.stdout
     assert f"winner {HEALTHY}" in run.stdout
+    assert f"returned: {' '.join(board.index)}" in run.stdout  # the API's leaderboard, best first
