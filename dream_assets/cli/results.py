@@ -56,10 +56,10 @@ def compare(
     means on the questions both scored, the paired difference with its 95% interval, and the
     paired test's p-value."""
     with failures():
-        table = api.compare(first, second, corpus=corpus, metrics=metric)
+        name = named_corpus(corpus, state_store())
+        table = api.compare(first, second, corpus=name, metrics=metric)
         if output != "table":
             typer.echo(formatted(table, output), nl=False)
             return
-        name = named_corpus(corpus, state_store())
         typer.echo(f"{first} (first) vs {second} (second), corpus {name!r}, selection split:")
         typer.echo(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
